@@ -1,0 +1,250 @@
+//! Reading tabular data from CSV files.
+//!
+//! A [`Table`] is a CSV file with a header row, held as text; columns become numeric only when
+//! asked for, so errors can name the file, the line and the column of a bad cell.
+//!
+//! ```
+//! let csv = "a,b,target\n1,2,x\n3,4,y\n";
+//! let table = skiff_data::Table::from_reader("inline.csv", csv.as_bytes()).unwrap();
+//! let x = table.features(&["a".to_string(), "b".to_string()]).unwrap();
+//! assert_eq!(x.shape(), &[2, 2]);
+//! assert_eq!(table.column("target").unwrap(), vec!["x", "y"]);
+//! ```
+
+#![deny(missing_docs)]
+
+mod error;
+
+pub use error::{Error, Result};
+use ndarray::Array2;
+use std::path::Path;
+
+/// A CSV file with a header row, read whole.
+#[derive(Debug, Clone)]
+pub struct Table {
+    source: String,
+    headers: Vec<String>,
+    rows: Vec<csv::StringRecord>,
+}
+
+impl Table {
+    /// Reads the CSV file at `path`.
+    pub fn from_path(path: &Path) -> Result<Table> {
+        let file = std::fs::File::open(path).map_err(|source| Error::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_reader(&path.display().to_string(), file)
+    }
+
+    /// Reads CSV from `reader`; `source` names it in error messages.
+    pub fn from_reader(source: &str, reader: impl std::io::Read) -> Result<Table> {
+        let mut csv = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let csv_err = |e: csv::Error| Error::Csv {
+            source_name: source.to_string(),
+            message: e.to_string(),
+        };
+        let headers: Vec<String> = csv
+            .headers()
+            .map_err(csv_err)?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        if headers.iter().all(|h| h.is_empty()) {
+            return Err(Error::Empty {
+                source_name: source.to_string(),
+            });
+        }
+        if let Some(dup) = first_duplicate(&headers) {
+            return Err(Error::DuplicateColumn {
+                source_name: source.to_string(),
+                column: dup,
+            });
+        }
+        let rows = csv
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(csv_err)?;
+        if rows.is_empty() {
+            return Err(Error::NoRows {
+                source_name: source.to_string(),
+            });
+        }
+        Ok(Table {
+            source: source.to_string(),
+            headers,
+            rows,
+        })
+    }
+
+    /// The column names, in file order.
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// Number of data rows (the header not counted).
+    pub fn n_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Where the table came from, as given when it was read.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The position of column `name`.
+    pub fn column_index(&self, name: &str) -> Result<usize> {
+        self.headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::MissingColumn {
+                source_name: self.source.clone(),
+                column: name.to_string(),
+                columns: self.headers.join(", "),
+            })
+    }
+
+    /// The cells of column `name`, as text.
+    pub fn column(&self, name: &str) -> Result<Vec<&str>> {
+        let index = self.column_index(name)?;
+        Ok(self
+            .rows
+            .iter()
+            .map(|r| r.get(index).unwrap_or(""))
+            .collect())
+    }
+
+    /// Every column name except `excluded`, in file order.
+    pub fn columns_except(&self, excluded: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|h| *h != excluded)
+            .cloned()
+            .collect()
+    }
+
+    /// The named columns as a numeric matrix, rows × columns.
+    ///
+    /// Every cell must be a finite number; the first that is not is reported with its line and
+    /// column.
+    pub fn features(&self, names: &[String]) -> Result<Array2<f64>> {
+        let indices = names
+            .iter()
+            .map(|n| self.column_index(n))
+            .collect::<Result<Vec<_>>>()?;
+        let mut data = Vec::with_capacity(self.rows.len() * indices.len());
+        for (i, row) in self.rows.iter().enumerate() {
+            for (&c, name) in indices.iter().zip(names) {
+                let cell = row.get(c).unwrap_or("");
+                match cell.parse::<f64>() {
+                    Ok(v) if v.is_finite() => data.push(v),
+                    _ => {
+                        return Err(Error::BadCell {
+                            source_name: self.source.clone(),
+                            line: row.position().map_or(i as u64 + 2, |p| p.line()),
+                            column: name.clone(),
+                            value: cell.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(
+            Array2::from_shape_vec((self.rows.len(), indices.len()), data)
+                .expect("one value per row and column"),
+        )
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a half-written file and a failure leaves nothing behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn first_duplicate(names: &[String]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    names.iter().find(|n| !seen.insert(n.as_str())).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(csv: &str) -> Result<Table> {
+        Table::from_reader("t.csv", csv.as_bytes())
+    }
+
+    #[test]
+    fn bad_cell_error_names_line_and_column() {
+        let t = table("a,b\n1,2\n3,oops\n").unwrap();
+        let err = t
+            .features(&["a".into(), "b".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("\"b\"") && err.contains("oops"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_and_missing_values_are_rejected() {
+        assert!(matches!(table(""), Err(Error::Empty { .. })));
+        assert!(matches!(table("a,b\n"), Err(Error::NoRows { .. })));
+        let t = table("a\n1\n\"\"\n").unwrap();
+        assert!(
+            t.features(&["a".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+        let t = table("a\nNaN\n").unwrap();
+        assert!(t.features(&["a".into()]).is_err());
+    }
+
+    #[test]
+    fn missing_column_lists_the_columns() {
+        let err = table("a,b\n1,2\n")
+            .unwrap()
+            .column("target")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "column \"target\" not found in t.csv (columns: a, b)");
+    }
+
+    #[test]
+    fn ragged_rows_are_an_error() {
+        assert!(matches!(table("a,b\n1,2\n3\n"), Err(Error::Csv { .. })));
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(write_atomic(&dir.path().join("missing/out.csv"), b"x").is_err());
+    }
+
+    #[test]
+    fn duplicate_columns_are_an_error() {
+        assert!(matches!(
+            table("a,a\n1,2\n"),
+            Err(Error::DuplicateColumn { .. })
+        ));
+    }
+}

@@ -1,0 +1,42 @@
+use thiserror::Error;
+
+/// Errors fitting or using an estimator.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hyperparameter is out of its valid range.
+    #[error("invalid hyperparameter {name}={value}: {expected}")]
+    InvalidParam {
+        /// scikit-learn's name for it.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What is valid.
+        expected: &'static str,
+    },
+    /// A hyperparameter name the estimator does not have.
+    #[error("{algorithm} has no hyperparameter {name:?} (valid: {valid})")]
+    UnknownParam {
+        /// The estimator.
+        algorithm: &'static str,
+        /// The name given.
+        name: String,
+        /// Valid names, comma separated.
+        valid: String,
+    },
+    /// Features and target disagree in length, or there are no rows.
+    #[error("{0}")]
+    Shape(String),
+    /// The target has fewer than two distinct classes.
+    #[error("target has a single class ({0:?}): a classifier needs at least two")]
+    SingleClass(String),
+    /// A feature value is NaN or infinite.
+    #[error("features contain NaN or infinite values: clean or impute them first")]
+    NonFinite,
+    /// The optimiser failed.
+    #[error("fit failed: {0}")]
+    Fit(String),
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

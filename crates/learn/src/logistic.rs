@@ -1,0 +1,438 @@
+//! Multinomial logistic regression, fitted with L-BFGS by `linfa-logistic`.
+
+use crate::labels::{ClassLabels, ClassTarget};
+use crate::{Error, Export, ExportInfo, Result};
+use linfa::prelude::*;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+use skiff_onnx::{Attr, Dim, ElemType, Graph, Model};
+
+/// Multinomial logistic regression (scikit-learn's `LogisticRegression` with the `lbfgs` solver
+/// and an L2 penalty).
+///
+/// ```
+/// use skiff_learn::{ClassTarget, LogisticRegression};
+/// use ndarray::array;
+///
+/// let x = array![[0.0, 0.1], [0.2, 0.0], [3.0, 3.1], [3.2, 2.9]];
+/// let y = ClassTarget::from_cells(&["cold", "cold", "hot", "hot"]).unwrap();
+/// let model = LogisticRegression::params().c(10.0).fit(x.view(), &y).unwrap();
+/// assert_eq!(model.predict(x.view()), vec!["cold", "cold", "hot", "hot"]);
+/// ```
+pub struct LogisticRegression;
+
+impl LogisticRegression {
+    /// Hyperparameters with scikit-learn's defaults.
+    pub fn params() -> LogisticRegressionParams {
+        LogisticRegressionParams::default()
+    }
+}
+
+/// Hyperparameters of [`LogisticRegression`], named as in scikit-learn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticRegressionParams {
+    /// Inverse of regularisation strength; smaller is stronger (scikit-learn `C`, default 1.0).
+    #[serde(rename = "C")]
+    pub c: f64,
+    /// Maximum L-BFGS iterations (default 100).
+    pub max_iter: u64,
+    /// Stop when the gradient's norm falls below this (default 1e-4).
+    pub tol: f64,
+    /// Fit an intercept per class (default true).
+    pub fit_intercept: bool,
+}
+
+impl Default for LogisticRegressionParams {
+    fn default() -> Self {
+        LogisticRegressionParams {
+            c: 1.0,
+            max_iter: 100,
+            tol: 1e-4,
+            fit_intercept: true,
+        }
+    }
+}
+
+impl LogisticRegressionParams {
+    /// Sets `C`.
+    pub fn c(mut self, c: f64) -> Self {
+        self.c = c;
+        self
+    }
+
+    /// Sets `max_iter`.
+    pub fn max_iter(mut self, max_iter: u64) -> Self {
+        self.max_iter = max_iter;
+        self
+    }
+
+    /// Sets `tol`.
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+
+    /// Sets `fit_intercept`.
+    pub fn fit_intercept(mut self, fit_intercept: bool) -> Self {
+        self.fit_intercept = fit_intercept;
+        self
+    }
+
+    /// Names accepted by [`LogisticRegressionParams::set`].
+    pub const NAMES: &'static [&'static str] = &["C", "max_iter", "tol", "fit_intercept"];
+
+    /// Sets a hyperparameter from text, as `skiff fit --set name=value` does.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let invalid = |expected| Error::InvalidParam {
+            name: param_name(name),
+            value: value.into(),
+            expected,
+        };
+        match name {
+            "C" => {
+                self.c = value
+                    .parse()
+                    .map_err(|_| invalid("a positive finite number"))?
+            }
+            "max_iter" => {
+                self.max_iter = value.parse().map_err(|_| invalid("a positive integer"))?
+            }
+            "tol" => {
+                self.tol = value
+                    .parse()
+                    .map_err(|_| invalid("a positive finite number"))?
+            }
+            "fit_intercept" => {
+                self.fit_intercept = value.parse().map_err(|_| invalid("true or false"))?
+            }
+            _ => {
+                return Err(Error::UnknownParam {
+                    algorithm: "logistic-regression",
+                    name: name.into(),
+                    valid: Self::NAMES.join(", "),
+                });
+            }
+        }
+        self.check()
+    }
+
+    /// Checks every hyperparameter; `fit` calls this first.
+    pub fn check(&self) -> Result<()> {
+        if !(self.c.is_finite() && self.c > 0.0) {
+            return Err(Error::InvalidParam {
+                name: "C",
+                value: self.c.to_string(),
+                expected: "a positive finite number",
+            });
+        }
+        if self.max_iter == 0 {
+            return Err(Error::InvalidParam {
+                name: "max_iter",
+                value: "0".into(),
+                expected: "a positive integer",
+            });
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(Error::InvalidParam {
+                name: "tol",
+                value: self.tol.to_string(),
+                expected: "a positive finite number",
+            });
+        }
+        Ok(())
+    }
+
+    /// Fits the model to rows `x` and their classes `y`.
+    pub fn fit(&self, x: ArrayView2<'_, f64>, y: &ClassTarget) -> Result<FittedLogisticRegression> {
+        self.check()?;
+        check_data(x, y.indices.len())?;
+        let records = x.to_owned();
+        let targets = Array1::from(y.indices.clone());
+        let dataset = Dataset::new(records, targets);
+        // scikit-learn minimises C·Σ logloss + ½‖w‖²; linfa minimises Σ logloss + ½α‖w‖².
+        let fitted = linfa_logistic::MultiLogisticRegression::default()
+            .alpha(1.0 / self.c)
+            .max_iterations(self.max_iter)
+            .gradient_tolerance(self.tol)
+            .with_intercept(self.fit_intercept)
+            .fit(&dataset)
+            .map_err(|e| Error::Fit(e.to_string()))?;
+        // linfa orders columns by its own sorted class indices 0..C, which are ours.
+        let n_classes = y.classes.len();
+        let coef = fitted.params().t().to_owned();
+        let mut intercept = fitted.intercept().to_owned();
+        if coef.nrows() != n_classes {
+            return Err(Error::Fit(format!(
+                "expected {n_classes} classes, solver returned {}",
+                coef.nrows()
+            )));
+        }
+        if !self.fit_intercept {
+            intercept.fill(0.0);
+        }
+        if coef.iter().chain(intercept.iter()).any(|v| !v.is_finite()) {
+            return Err(Error::Fit(
+                "the solver diverged: scale the features or lower C".into(),
+            ));
+        }
+        Ok(FittedLogisticRegression {
+            coef,
+            intercept,
+            classes: y.classes.clone(),
+            params: self.clone(),
+        })
+    }
+}
+
+fn param_name(name: &str) -> &'static str {
+    LogisticRegressionParams::NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("?")
+}
+
+pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
+    if x.nrows() == 0 || x.ncols() == 0 {
+        return Err(Error::Shape(format!(
+            "need at least one row and one feature, got {}x{}",
+            x.nrows(),
+            x.ncols()
+        )));
+    }
+    if x.nrows() != n_targets {
+        return Err(Error::Shape(format!(
+            "{} rows of features but {} targets",
+            x.nrows(),
+            n_targets
+        )));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite);
+    }
+    Ok(())
+}
+
+/// A fitted [`LogisticRegression`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedLogisticRegression {
+    /// Coefficients, classes × features (scikit-learn `coef_`).
+    pub coef: Array2<f64>,
+    /// Intercepts, one per class (scikit-learn `intercept_`).
+    pub intercept: Array1<f64>,
+    /// The classes, in column order of `predict_proba`.
+    pub classes: ClassLabels,
+    /// The hyperparameters it was fitted with.
+    pub params: LogisticRegressionParams,
+}
+
+impl FittedLogisticRegression {
+    /// Number of features the model expects.
+    pub fn n_features(&self) -> usize {
+        self.coef.ncols()
+    }
+
+    /// Unnormalised class scores, rows × classes (scikit-learn `decision_function`).
+    pub fn decision_function(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        x.dot(&self.coef.t()) + &self.intercept
+    }
+
+    /// Class probabilities, rows × classes.
+    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let mut scores = self.decision_function(x);
+        for mut row in scores.axis_iter_mut(Axis(0)) {
+            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            row.mapv_inplace(|v| (v - max).exp());
+            let sum = row.sum();
+            row /= sum;
+        }
+        scores
+    }
+
+    /// Index of the predicted class of each row.
+    pub fn predict_index(&self, x: ArrayView2<'_, f64>) -> Vec<usize> {
+        self.decision_function(x)
+            .axis_iter(Axis(0))
+            .map(|row| argmax(row.iter().copied()))
+            .collect()
+    }
+
+    /// The predicted class of each row, as text.
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<String> {
+        self.predict_index(x)
+            .into_iter()
+            .map(|i| self.classes.name(i))
+            .collect()
+    }
+
+    /// Mean accuracy on rows `x` with true classes `y` (which must use this model's classes).
+    pub fn score(&self, x: ArrayView2<'_, f64>, y: &[usize]) -> f64 {
+        let predicted = self.predict_index(x);
+        let correct = predicted.iter().zip(y).filter(|(p, t)| p == t).count();
+        correct as f64 / y.len().max(1) as f64
+    }
+}
+
+fn argmax(values: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in values.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+impl Export for FittedLogisticRegression {
+    fn algorithm(&self) -> &'static str {
+        "logistic-regression"
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).expect("params serialise")
+    }
+
+    fn to_onnx(&self, info: &ExportInfo) -> Model {
+        let (n_classes, n_features) = self.coef.dim();
+        let mut g = Graph::new("logistic_regression");
+        g.input(
+            "X",
+            ElemType::Float,
+            &[Dim::batch(), Dim::Fixed(n_features as u64)],
+        );
+        let coef: Vec<f32> = self.coef.iter().map(|&v| v as f32).collect();
+        let intercept: Vec<f32> = self.intercept.iter().map(|&v| v as f32).collect();
+        let w = g.constant_f32("coef", &[n_classes as u64, n_features as u64], &coef);
+        let b = g.constant_f32("intercept", &[n_classes as u64], &intercept);
+        g.node(
+            "Gemm",
+            &["X", &w, &b],
+            &["scores"],
+            vec![("transB", Attr::Int(1))],
+        );
+        g.node(
+            "Softmax",
+            &["scores"],
+            &["probabilities"],
+            vec![("axis", Attr::Int(1))],
+        );
+        g.node(
+            "ArgMax",
+            &["scores"],
+            &["label_index"],
+            vec![("axis", Attr::Int(1)), ("keepdims", Attr::Int(0))],
+        );
+        let label_type = label_output(&mut g, &self.classes, "label_index", "label");
+        g.output("label", label_type, &[Dim::batch()]);
+        g.output(
+            "probabilities",
+            ElemType::Float,
+            &[Dim::batch(), Dim::Fixed(n_classes as u64)],
+        );
+        info.annotate(Model::new(g), self, "classification")
+            .metadata(skiff_onnx::metadata::CLASSES, self.classes.to_json())
+    }
+}
+
+/// Wires `index` (int64 class indices) to the original labels in output `name`, with ops that
+/// both ONNX Runtime and tract run: `Gather` for integer labels, `CategoryMapper` for strings.
+pub(crate) fn label_output(
+    g: &mut Graph,
+    classes: &ClassLabels,
+    index: &str,
+    name: &str,
+) -> ElemType {
+    match classes {
+        ClassLabels::Int(values) => {
+            let table = g.constant_i64("classes", &[values.len() as u64], values);
+            g.node(
+                "Gather",
+                &[&table, index],
+                &[name],
+                vec![("axis", Attr::Int(0))],
+            );
+            ElemType::Int64
+        }
+        ClassLabels::Str(values) => {
+            g.ml_node(
+                "CategoryMapper",
+                &[index],
+                &[name],
+                vec![
+                    (
+                        "cats_int64s",
+                        Attr::Ints((0..values.len() as i64).collect()),
+                    ),
+                    ("cats_strings", Attr::Strings(values.clone())),
+                    ("default_string", Attr::String(String::new())),
+                ],
+            );
+            ElemType::String
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn bad_hyperparameters_are_rejected_before_fitting() {
+        let x = array![[0.0], [1.0]];
+        let y = ClassTarget::from_cells(&["a", "b"]).unwrap();
+        for params in [
+            LogisticRegression::params().c(0.0),
+            LogisticRegression::params().c(f64::NAN),
+            LogisticRegression::params().max_iter(0),
+            LogisticRegression::params().tol(-1.0),
+        ] {
+            assert!(matches!(
+                params.fit(x.view(), &y),
+                Err(Error::InvalidParam { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn set_parses_names_and_rejects_unknown_ones() {
+        let mut p = LogisticRegression::params();
+        p.set("C", "0.5").unwrap();
+        p.set("max_iter", "250").unwrap();
+        assert_eq!((p.c, p.max_iter), (0.5, 250));
+        let err = p.set("alpha", "1").unwrap_err().to_string();
+        assert!(err.contains("C, max_iter, tol, fit_intercept"), "{err}");
+        assert!(p.set("C", "-1").is_err());
+        assert!(p.set("tol", "abc").is_err());
+    }
+
+    #[test]
+    fn probabilities_sum_to_one_and_agree_with_predict() {
+        let x = array![
+            [0.0, 1.0],
+            [1.0, 0.0],
+            [5.0, 5.0],
+            [6.0, 5.5],
+            [-3.0, 4.0],
+            [-4.0, 3.0]
+        ];
+        let y = ClassTarget::from_cells(&["1", "1", "2", "2", "3", "3"]).unwrap();
+        let m = LogisticRegression::params().fit(x.view(), &y).unwrap();
+        let p = m.predict_proba(x.view());
+        for (row, idx) in p.axis_iter(Axis(0)).zip(m.predict_index(x.view())) {
+            assert!((row.sum() - 1.0).abs() < 1e-12);
+            assert_eq!(argmax(row.iter().copied()), idx);
+        }
+        assert_eq!(m.score(x.view(), &y.indices), 1.0);
+    }
+
+    #[test]
+    fn non_finite_features_are_an_error() {
+        let x = array![[0.0], [f64::INFINITY]];
+        let y = ClassTarget::from_cells(&["a", "b"]).unwrap();
+        assert!(matches!(
+            LogisticRegression::params().fit(x.view(), &y),
+            Err(Error::NonFinite)
+        ));
+    }
+}

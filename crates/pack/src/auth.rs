@@ -1,0 +1,323 @@
+//! Registry credentials from docker's `config.json` and podman's `auth.json`.
+//!
+//! Files are searched in this order, the first with an entry for the host wins:
+//! `$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json` (when
+//! `DOCKER_CONFIG` is unset), `$XDG_RUNTIME_DIR/containers/auth.json`,
+//! `~/.config/containers/auth.json`. No entry means anonymous access.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+pub use oci_client::secrets::RegistryAuth;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The environment variables that locate credential files, captured once.
+///
+/// Tests build one by hand ([`AuthEnv::empty`] + [`AuthEnv::with`]) so they never read the
+/// real environment.
+#[derive(Debug, Clone, Default)]
+pub struct AuthEnv {
+    vars: BTreeMap<String, OsString>,
+}
+
+const VARS: [&str; 4] = [
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "XDG_RUNTIME_DIR",
+    "HOME",
+];
+
+impl AuthEnv {
+    /// Captures `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR` and `HOME` from this process.
+    pub fn from_process() -> AuthEnv {
+        AuthEnv {
+            vars: VARS
+                .iter()
+                .filter_map(|k| Some((k.to_string(), std::env::var_os(k)?)))
+                .collect(),
+        }
+    }
+
+    /// No variables set: only anonymous access.
+    pub fn empty() -> AuthEnv {
+        AuthEnv::default()
+    }
+
+    /// Sets one variable.
+    pub fn with(mut self, key: &str, value: impl Into<OsString>) -> AuthEnv {
+        self.vars.insert(key.to_string(), value.into());
+        self
+    }
+
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.vars
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// The credential files to look in, in order.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let home = self.path("HOME");
+        let mut files = Vec::new();
+        files.extend(self.path("REGISTRY_AUTH_FILE"));
+        match self.path("DOCKER_CONFIG") {
+            Some(dir) => files.push(dir.join("config.json")),
+            None => files.extend(home.as_ref().map(|h| h.join(".docker/config.json"))),
+        }
+        files.extend(
+            self.path("XDG_RUNTIME_DIR")
+                .map(|d| d.join("containers/auth.json")),
+        );
+        files.extend(home.map(|h| h.join(".config/containers/auth.json")));
+        files
+    }
+
+    /// Credentials for `host` (`HOST[:PORT]`), and the file they came from.
+    pub fn lookup(&self, host: &str) -> Result<(RegistryAuth, Option<PathBuf>)> {
+        for file in self.files() {
+            if let Some(auth) = lookup_in_file(&file, host)? {
+                tracing::debug!(registry = host, file = %file.display(), "using credentials");
+                return Ok((auth, Some(file)));
+            }
+        }
+        Ok((RegistryAuth::Anonymous, None))
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthFile {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default, rename = "registrytoken")]
+    registry_token: Option<String>,
+}
+
+/// `https://host/v1/`, `http://host`, `host/v2/`, `host/namespace` -> `host`.
+fn key_host(key: &str) -> &str {
+    let key = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    key.split('/').next().unwrap_or(key)
+}
+
+/// Docker Hub goes by several names.
+fn same_registry(a: &str, b: &str) -> bool {
+    const HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+    a.eq_ignore_ascii_case(b) || (HUB.contains(&a) && HUB.contains(&b))
+}
+
+fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read credentials file", path, e)),
+    };
+    let bad = |reason: String| Error::Credentials {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file: AuthFile =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not valid json: {e}")))?;
+    // An exact key wins over a normalised one (`host/ns` entries, schemes).
+    let entry = file.auths.get(host).map(|e| (host, e)).or_else(|| {
+        file.auths
+            .iter()
+            .find(|(k, _)| same_registry(key_host(k), host))
+            .map(|(k, e)| (k.as_str(), e))
+    });
+    let Some((key, entry)) = entry else {
+        if file.cred_helpers.contains_key(host) || file.creds_store.is_some() {
+            tracing::warn!(
+                registry = host,
+                file = %path.display(),
+                "credential helpers are not supported; put the credentials in the file (e.g. REGISTRY_AUTH_FILE) or push anonymously"
+            );
+        }
+        return Ok(None);
+    };
+    if let Some(token) = entry.registry_token.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(RegistryAuth::Bearer(token.to_string())));
+    }
+    if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| bad(format!("auths.{key:?}.auth is not base64: {e}")))?;
+        let decoded = String::from_utf8(decoded)
+            .map_err(|_| bad(format!("auths.{key:?}.auth is not utf-8")))?;
+        let (user, pass) = decoded
+            .split_once(':')
+            .ok_or_else(|| bad(format!("auths.{key:?}.auth is not base64 of user:password")))?;
+        return Ok(Some(RegistryAuth::Basic(
+            user.to_string(),
+            pass.to_string(),
+        )));
+    }
+    match (&entry.username, &entry.password) {
+        (Some(user), Some(pass)) if !user.is_empty() => {
+            Ok(Some(RegistryAuth::Basic(user.clone(), pass.clone())))
+        }
+        // `{}` entries are what docker writes when a credential helper holds the secret
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn write(dir: &Path, rel: &str, json: &str) -> PathBuf {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    #[test]
+    fn empty_env_is_anonymous() {
+        let (auth, from) = AuthEnv::empty().lookup("127.0.0.1:5000").unwrap();
+        assert_eq!(auth, RegistryAuth::Anonymous);
+        assert_eq!(from, None);
+    }
+
+    #[test]
+    fn docker_config_auth_field() {
+        let tmp = tempfile::tempdir().unwrap();
+        let json = format!(
+            r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{}"}}}}}}"#,
+            b64("user:pa:ss")
+        );
+        let file = write(tmp.path(), "docker/config.json", &json);
+        let env = AuthEnv::empty().with("DOCKER_CONFIG", tmp.path().join("docker"));
+        let (auth, from) = env.lookup("127.0.0.1:5000").unwrap();
+        assert_eq!(auth, RegistryAuth::Basic("user".into(), "pa:ss".into()));
+        assert_eq!(from, Some(file));
+        assert_eq!(
+            env.lookup("127.0.0.1:5001").unwrap().0,
+            RegistryAuth::Anonymous
+        );
+    }
+
+    #[test]
+    fn home_docker_config_and_key_forms() {
+        let tmp = tempfile::tempdir().unwrap();
+        let json = format!(
+            r#"{{"auths":{{
+                "https://ghcr.io":{{"username":"u1","password":"p1"}},
+                "http://localhost:5000/v2/":{{"auth":"{}"}},
+                "https://index.docker.io/v1/":{{"auth":"{}"}},
+                "quay.io/team":{{"auth":"{}"}}
+            }}}}"#,
+            b64("u2:p2"),
+            b64("hub:secret"),
+            b64("q:q")
+        );
+        write(tmp.path(), ".docker/config.json", &json);
+        let env = AuthEnv::empty().with("HOME", tmp.path());
+        assert_eq!(
+            env.lookup("ghcr.io").unwrap().0,
+            RegistryAuth::Basic("u1".into(), "p1".into())
+        );
+        assert_eq!(
+            env.lookup("localhost:5000").unwrap().0,
+            RegistryAuth::Basic("u2".into(), "p2".into())
+        );
+        assert_eq!(
+            env.lookup("docker.io").unwrap().0,
+            RegistryAuth::Basic("hub".into(), "secret".into())
+        );
+        assert_eq!(
+            env.lookup("quay.io").unwrap().0,
+            RegistryAuth::Basic("q".into(), "q".into())
+        );
+    }
+
+    #[test]
+    fn podman_files_and_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let entry = |u: &str| {
+            format!(
+                r#"{{"auths":{{"reg.example:443":{{"auth":"{}"}}}}}}"#,
+                b64(&format!("{u}:x"))
+            )
+        };
+        let explicit = write(tmp.path(), "explicit.json", &entry("explicit"));
+        write(tmp.path(), "run/containers/auth.json", &entry("xdg"));
+        write(tmp.path(), "home/.docker/config.json", &entry("docker"));
+        let env = AuthEnv::empty()
+            .with("XDG_RUNTIME_DIR", tmp.path().join("run"))
+            .with("HOME", tmp.path().join("home"));
+        assert_eq!(
+            env.lookup("reg.example:443").unwrap().0,
+            RegistryAuth::Basic("docker".into(), "x".into())
+        );
+        let env = env.with("REGISTRY_AUTH_FILE", &explicit);
+        assert_eq!(
+            env.lookup("reg.example:443").unwrap(),
+            (
+                RegistryAuth::Basic("explicit".into(), "x".into()),
+                Some(explicit)
+            )
+        );
+        let env = AuthEnv::empty().with("XDG_RUNTIME_DIR", tmp.path().join("run"));
+        assert_eq!(
+            env.lookup("reg.example:443").unwrap().0,
+            RegistryAuth::Basic("xdg".into(), "x".into())
+        );
+    }
+
+    #[test]
+    fn helper_only_entries_are_anonymous() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "config.json",
+            r#"{"auths":{"ghcr.io":{}},"credsStore":"desktop"}"#,
+        );
+        let env = AuthEnv::empty().with("DOCKER_CONFIG", tmp.path());
+        assert_eq!(env.lookup("ghcr.io").unwrap().0, RegistryAuth::Anonymous);
+    }
+
+    #[test]
+    fn broken_files_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "config.json", "{not json");
+        let env = AuthEnv::empty().with("DOCKER_CONFIG", tmp.path());
+        let err = env.lookup("ghcr.io").unwrap_err().to_string();
+        assert!(
+            err.contains("config.json") && err.contains("not valid json"),
+            "{err}"
+        );
+
+        write(
+            tmp.path(),
+            "config.json",
+            r#"{"auths":{"ghcr.io":{"auth":"!!!"}}}"#,
+        );
+        let err = env.lookup("ghcr.io").unwrap_err().to_string();
+        assert!(err.contains("not base64"), "{err}");
+    }
+}

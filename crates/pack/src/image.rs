@@ -1,0 +1,480 @@
+//! Builds a runnable server image (scratch base, server layer, model layer) into a layout.
+//!
+//! Packing is reproducible: tar entries are sorted with zeroed mtime, uid, gid and owner names,
+//! gzip headers carry mtime 0, and `created` comes from `SOURCE_DATE_EPOCH` (default the epoch).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use flate2::{Compression, GzBuilder};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::layout::{Descriptor, Layout, Platform, sha256_digest};
+use crate::media;
+
+/// What goes into a server image.
+#[derive(Debug, Clone)]
+pub struct ServerImage<'a> {
+    /// A statically linked linux/amd64 server executable.
+    pub server_binary: &'a Path,
+    /// The ONNX model bytes.
+    pub model: &'a [u8],
+    /// Name the server serves the model under.
+    pub model_name: &'a str,
+    /// skiff version, recorded in the annotations.
+    pub version: &'a str,
+    /// Extra labels and annotations (model task etc.).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Writes `image` into the layout at `layout_dir` (created when missing), tags it `tag`,
+/// and returns the manifest's descriptor.
+pub fn write_server_image(
+    layout_dir: &Path,
+    tag: &str,
+    image: &ServerImage<'_>,
+) -> Result<Descriptor> {
+    let created = created_from_env()?;
+    write_server_image_at(layout_dir, tag, image, &created)
+}
+
+fn created_from_env() -> Result<String> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.trim().is_empty() => {
+            let secs: i64 = value.trim().parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970 (unset it or set e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct))"
+                ))
+            })?;
+            Ok(rfc3339(secs))
+        }
+        _ => Ok(rfc3339(0)),
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub(crate) fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn write_server_image_at(
+    layout_dir: &Path,
+    tag: &str,
+    image: &ServerImage<'_>,
+    created: &str,
+) -> Result<Descriptor> {
+    if image.model_name.is_empty() {
+        return Err(Error::Invalid(
+            "the model name is empty (pass a name for the served model)".into(),
+        ));
+    }
+    let server = std::fs::read(image.server_binary)
+        .map_err(|e| Error::io("read server binary", image.server_binary, e))?;
+    if server.is_empty() {
+        return Err(Error::Invalid(format!(
+            "server binary {} is empty (build skiff-server first)",
+            image.server_binary.display()
+        )));
+    }
+    if !server.starts_with(b"\x7fELF") {
+        tracing::warn!(
+            path = %image.server_binary.display(),
+            "the server binary is not an ELF executable; the image will not run"
+        );
+    }
+
+    let layout = Layout::create_or_open(layout_dir)?;
+
+    let server_tar = tar_files(&[TarFile {
+        path: media::SERVER_PATH.trim_start_matches('/'),
+        mode: 0o755,
+        data: &server,
+    }])?;
+    let model_tar = tar_files(&[TarFile {
+        path: media::MODEL_PATH.trim_start_matches('/'),
+        mode: 0o644,
+        data: image.model,
+    }])?;
+    let diff_ids = vec![sha256_digest(&server_tar), sha256_digest(&model_tar)];
+    let mut layers = Vec::new();
+    for tar in [&server_tar, &model_tar] {
+        layers.push(layout.write_blob(media::OCI_LAYER_TAR_GZIP, &gzip(tar)?)?);
+    }
+
+    let mut labels = BTreeMap::from([
+        (
+            media::ANNOTATION_TITLE.to_string(),
+            image.model_name.to_string(),
+        ),
+        (
+            media::ANNOTATION_VERSION.to_string(),
+            image.version.to_string(),
+        ),
+        (media::ANNOTATION_CREATED.to_string(), created.to_string()),
+        (
+            media::SKIFF_MODEL_NAME.to_string(),
+            image.model_name.to_string(),
+        ),
+        (
+            media::SKIFF_MODEL_PATH.to_string(),
+            media::MODEL_PATH.to_string(),
+        ),
+        (media::SKIFF_VERSION.to_string(), image.version.to_string()),
+    ]);
+    labels.extend(image.labels.clone());
+
+    let config = ImageConfig {
+        created,
+        architecture: "amd64",
+        os: "linux",
+        config: ContainerConfig {
+            user: media::SERVER_USER,
+            exposed_ports: BTreeMap::from([(
+                format!("{}/tcp", media::SERVER_PORT),
+                serde_json::Map::new(),
+            )]),
+            env: vec![format!("PORT={}", media::SERVER_PORT)],
+            entrypoint: vec![
+                media::SERVER_PATH.to_string(),
+                "--name".to_string(),
+                image.model_name.to_string(),
+                media::MODEL_PATH.to_string(),
+            ],
+            working_dir: "/",
+            labels: &labels,
+        },
+        rootfs: RootFs {
+            kind: "layers",
+            diff_ids,
+        },
+        history: vec![
+            History {
+                created,
+                created_by: format!("skiff {} pack: server", image.version),
+            },
+            History {
+                created,
+                created_by: format!("skiff {} pack: model {}", image.version, image.model_name),
+            },
+        ],
+    };
+    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
+    let config_desc = layout.write_blob(media::OCI_CONFIG, &config_bytes)?;
+
+    let manifest = crate::layout::ImageManifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.to_string()),
+        artifact_type: None,
+        config: config_desc,
+        layers,
+        annotations: Some(labels),
+    };
+    let manifest_bytes =
+        serde_json::to_vec(&manifest).map_err(|e| Error::json("image manifest", e))?;
+    let mut manifest_desc = layout.write_blob(media::OCI_MANIFEST, &manifest_bytes)?;
+    manifest_desc.platform = Some(Platform {
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        variant: None,
+    });
+    layout.tag(&manifest_desc, tag)?;
+    Ok(manifest_desc)
+}
+
+#[derive(Serialize)]
+struct ImageConfig<'a> {
+    created: &'a str,
+    architecture: &'a str,
+    os: &'a str,
+    config: ContainerConfig<'a>,
+    rootfs: RootFs,
+    history: Vec<History<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerConfig<'a> {
+    user: &'a str,
+    exposed_ports: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    env: Vec<String>,
+    entrypoint: Vec<String>,
+    working_dir: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct RootFs {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    diff_ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct History<'a> {
+    created: &'a str,
+    created_by: String,
+}
+
+struct TarFile<'a> {
+    path: &'a str,
+    mode: u32,
+    data: &'a [u8],
+}
+
+/// A reproducible tar: parent directories first, entries sorted, no times or owners.
+fn tar_files(files: &[TarFile<'_>]) -> Result<Vec<u8>> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in files {
+        let mut parent = Path::new(file.path).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(format!("{}/", p.display()));
+            parent = p.parent();
+        }
+    }
+    // BTreeMap orders by path; a directory `model/` sorts before `model/model.onnx`
+    let mut entries: BTreeMap<String, Option<&TarFile<'_>>> =
+        dirs.into_iter().map(|d| (d, None)).collect();
+    for file in files {
+        entries.insert(file.path.to_string(), Some(file));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, file) in entries {
+        let mut header = tar::Header::new_ustar();
+        header
+            .set_path(&path)
+            .map_err(|e| Error::Invalid(format!("cannot put {path} in a tar: {e}")))?;
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header
+            .set_username("")
+            .and_then(|()| header.set_groupname(""))
+            .map_err(|e| Error::Invalid(format!("cannot write tar header for {path}: {e}")))?;
+        let data: &[u8] = match file {
+            Some(file) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(file.mode);
+                header.set_size(file.data.len() as u64);
+                file.data
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                &[]
+            }
+        };
+        header.set_cksum();
+        builder
+            .append(&header, data)
+            .map_err(|e| Error::Invalid(format!("cannot write {path} into a tar: {e}")))?;
+    }
+    builder
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("cannot finish a tar: {e}")))
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::default());
+    encoder
+        .write_all(data)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| Error::Invalid(format!("cannot gzip a layer: {e}")))
+}
+
+/// Reads the ONNX model out of the image tagged `tag` in the layout at `layout_dir`.
+pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
+    let layout = Layout::open(layout_dir)?;
+    let (_, manifest) = layout.resolve(tag)?;
+    let wanted = media::MODEL_PATH.trim_start_matches('/');
+    // the model layer is the last one skiff writes; look from the top down
+    for layer in manifest.layers.iter().rev() {
+        let blob = layout.read_blob(layer)?;
+        let reader: Box<dyn Read + '_> = match layer.media_type.as_str() {
+            media::OCI_LAYER_TAR_GZIP | media::DOCKER_LAYER_TAR_GZIP => {
+                Box::new(flate2::read::GzDecoder::new(&blob[..]))
+            }
+            media::OCI_LAYER_TAR => Box::new(&blob[..]),
+            _ => continue,
+        };
+        let mut archive = tar::Archive::new(reader);
+        let bad_layer = |e: std::io::Error| Error::CorruptBlob {
+            digest: layer.digest.clone(),
+            reason: format!("not a readable tar layer: {e}"),
+        };
+        for entry in archive.entries().map_err(bad_layer)? {
+            let mut entry = entry.map_err(bad_layer)?;
+            let path = entry.path().map_err(bad_layer)?.into_owned();
+            let path = path.to_string_lossy();
+            let normalized = path.trim_start_matches("./").trim_start_matches('/');
+            if normalized == wanted && entry.header().entry_type().is_file() {
+                let mut model = Vec::new();
+                entry.read_to_end(&mut model).map_err(bad_layer)?;
+                return Ok(model);
+            }
+        }
+    }
+    Err(Error::MissingContent {
+        image: format!("oci:{}:{tag}", layout_dir.display()),
+        what: format!("model at {}", media::MODEL_PATH),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image<'a>(server: &'a Path, model: &'a [u8]) -> ServerImage<'a> {
+        ServerImage {
+            server_binary: server,
+            model,
+            model_name: "iris",
+            version: "0.1.0",
+            labels: BTreeMap::from([(
+                media::SKIFF_MODEL_TASK.to_string(),
+                "classification".to_string(),
+            )]),
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn image_content_is_as_documented_and_reproducible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = tmp.path().join("server");
+        std::fs::write(&server, b"\x7fELF not really").unwrap();
+        let model = b"onnx bytes".as_slice();
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        let created = "2023-11-14T22:13:20Z";
+        let da = write_server_image_at(&a, "v1", &image(&server, model), created).unwrap();
+        let db = write_server_image_at(&b, "v1", &image(&server, model), created).unwrap();
+        assert_eq!(da.digest, db.digest, "packing twice gives the same image");
+        assert_eq!(da.platform.as_ref().unwrap().architecture, "amd64");
+
+        let layout = Layout::open(&a).unwrap();
+        let (desc, manifest) = layout.resolve("v1").unwrap();
+        assert_eq!(desc.digest, da.digest);
+        assert_eq!(manifest.schema_version, 2);
+        assert_eq!(manifest.layers.len(), 2);
+        let annotations = manifest.annotations.clone().unwrap();
+        assert_eq!(annotations[media::ANNOTATION_TITLE], "iris");
+        assert_eq!(annotations[media::ANNOTATION_CREATED], created);
+        assert_eq!(annotations[media::SKIFF_MODEL_TASK], "classification");
+
+        let config: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(&manifest.config).unwrap()).unwrap();
+        assert_eq!(config["architecture"], "amd64");
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["created"], created);
+        let c = &config["config"];
+        assert_eq!(
+            c["Entrypoint"],
+            serde_json::json!(["/skiff-server", "--name", "iris", "/model/model.onnx"])
+        );
+        assert_eq!(c["Env"], serde_json::json!(["PORT=8080"]));
+        assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+        assert_eq!(c["User"], "65532:65532");
+        assert_eq!(c["Labels"][media::ANNOTATION_VERSION], "0.1.0");
+
+        // diff_ids are the digests of the uncompressed tars
+        for (layer, diff_id) in manifest
+            .layers
+            .iter()
+            .zip(config["rootfs"]["diff_ids"].as_array().unwrap())
+        {
+            let mut tar = Vec::new();
+            flate2::read::GzDecoder::new(&layout.read_blob(layer).unwrap()[..])
+                .read_to_end(&mut tar)
+                .unwrap();
+            assert_eq!(sha256_digest(&tar), diff_id.as_str().unwrap());
+        }
+
+        // the server layer: one executable file owned by root, with no times
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&layout.read_blob(&manifest.layers[0]).unwrap()[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let entries: Vec<_> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.mtime().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(entries, [("skiff-server".to_string(), 0o755, 0, 0)]);
+
+        assert_eq!(read_model(&a, "v1").unwrap(), model);
+    }
+
+    #[test]
+    fn model_layer_has_sorted_entries() {
+        let tar = tar_files(&[TarFile {
+            path: "model/model.onnx",
+            mode: 0o644,
+            data: b"x",
+        }])
+        .unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let paths: Vec<_> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(paths, ["model/", "model/model.onnx"]);
+    }
+
+    #[test]
+    fn missing_server_binary_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("nope");
+        let err = write_server_image_at(
+            tmp.path().join("img").as_path(),
+            "v1",
+            &image(&missing, b"m"),
+            "x",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cannot read server binary") && err.contains("nope"),
+            "{err}"
+        );
+    }
+}

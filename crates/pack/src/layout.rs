@@ -1,0 +1,543 @@
+//! OCI image layout on disk (image-spec 1.1): `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
+//!
+//! Blobs and `index.json` are written to a temporary file in the same directory and renamed into
+//! place, so a crash never leaves a half-written file under its final name.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::media;
+
+/// A content descriptor (image-spec `descriptor.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    pub media_type: String,
+    /// `sha256:<hex>` of the content.
+    pub digest: String,
+    /// Size of the content in bytes.
+    pub size: u64,
+    /// Platform, on manifests listed in an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Artifact type, for artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+}
+
+impl Descriptor {
+    /// Describes `bytes` with `media_type`.
+    pub fn for_bytes(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: sha256_digest(bytes),
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: None,
+            artifact_type: None,
+        }
+    }
+}
+
+/// A platform (`architecture`, `os`, optional `variant`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    /// GOARCH value, e.g. `amd64`.
+    pub architecture: String,
+    /// GOOS value, e.g. `linux`.
+    pub os: String,
+    /// CPU variant, e.g. `v8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// An image manifest (image-spec `manifest.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`media::OCI_MANIFEST`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Artifact type, for artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The config blob.
+    pub config: Descriptor,
+    /// Layers, base first.
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// An image index (image-spec `image-index.md`); `index.json` is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageIndex {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`media::OCI_INDEX`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The manifests.
+    pub manifests: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+impl Default for ImageIndex {
+    fn default() -> Self {
+        ImageIndex {
+            schema_version: 2,
+            media_type: Some(media::OCI_INDEX.to_string()),
+            manifests: Vec::new(),
+            annotations: None,
+        }
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+/// Whether `digest` is `sha256:` and 64 lower case hex digits (no path tricks possible).
+pub(crate) fn valid_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OciLayoutFile {
+    image_layout_version: String,
+}
+
+impl Layout {
+    /// Opens the layout at `dir`, creating it (and `dir`) when missing.
+    pub fn create_or_open(dir: &Path) -> Result<Layout> {
+        let layout = Layout {
+            dir: dir.to_path_buf(),
+        };
+        if dir.join("oci-layout").exists() {
+            return Layout::open(dir);
+        }
+        if dir.exists() {
+            let not_empty = fs::read_dir(dir)
+                .map_err(|e| Error::io("read directory", dir, e))?
+                .next()
+                .is_some();
+            if not_empty && !dir.join("index.json").exists() {
+                return Err(Error::NotALayout {
+                    dir: dir.to_path_buf(),
+                    reason: "the directory is not empty and has no oci-layout file; pick a new or empty directory".into(),
+                });
+            }
+        }
+        let blobs = layout.blobs_dir();
+        fs::create_dir_all(&blobs).map_err(|e| Error::io("create directory", &blobs, e))?;
+        let marker = serde_json::to_vec(&OciLayoutFile {
+            image_layout_version: media::IMAGE_LAYOUT_VERSION.to_string(),
+        })
+        .map_err(|e| Error::json("oci-layout", e))?;
+        write_atomic(&dir.join("oci-layout"), &marker)?;
+        if !dir.join("index.json").exists() {
+            layout.write_index(&ImageIndex::default())?;
+        }
+        Ok(layout)
+    }
+
+    /// Opens an existing layout; fails when `dir` is not one.
+    pub fn open(dir: &Path) -> Result<Layout> {
+        let marker_path = dir.join("oci-layout");
+        let marker = fs::read(&marker_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotALayout {
+                    dir: dir.to_path_buf(),
+                    reason: "no oci-layout file".into(),
+                }
+            } else {
+                Error::io("read", &marker_path, e)
+            }
+        })?;
+        let marker: OciLayoutFile =
+            serde_json::from_slice(&marker).map_err(|e| Error::NotALayout {
+                dir: dir.to_path_buf(),
+                reason: format!("oci-layout is not valid json: {e}"),
+            })?;
+        if marker.image_layout_version != media::IMAGE_LAYOUT_VERSION {
+            return Err(Error::NotALayout {
+                dir: dir.to_path_buf(),
+                reason: format!(
+                    "imageLayoutVersion {:?} is not supported (only {})",
+                    marker.image_layout_version,
+                    media::IMAGE_LAYOUT_VERSION
+                ),
+            });
+        }
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The layout directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.dir.join("blobs").join("sha256")
+    }
+
+    /// Path of the blob with `digest` (which must be a valid sha256 digest).
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        if !valid_digest(digest) {
+            return Err(Error::InvalidDigest(digest.to_string()));
+        }
+        Ok(self.blobs_dir().join(&digest["sha256:".len()..]))
+    }
+
+    /// Whether a blob with `digest` and `size` is present and intact.
+    pub fn has_blob(&self, desc: &Descriptor) -> bool {
+        self.read_blob(desc).is_ok()
+    }
+
+    /// Stores `bytes` as a blob and describes it with `media_type`.
+    pub fn write_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
+        let desc = Descriptor::for_bytes(media_type, bytes);
+        let path = self.blob_path(&desc.digest)?;
+        let intact = fs::metadata(&path).is_ok_and(|m| m.len() == desc.size)
+            && self.read_blob(&desc).is_ok();
+        if !intact {
+            write_atomic(&path, bytes)?;
+        }
+        Ok(desc)
+    }
+
+    /// Moves a downloaded file into the layout after checking its size and digest.
+    pub fn import_blob(&self, file: tempfile::NamedTempFile, desc: &Descriptor) -> Result<()> {
+        let path = self.blob_path(&desc.digest)?;
+        verify_file(file.path(), desc)?;
+        set_readable(file.path())?;
+        file.persist(&path)
+            .map_err(|e| Error::io("move blob into", &path, e.error))?;
+        Ok(())
+    }
+
+    /// A temporary file next to the blobs, for downloads that [`Layout::import_blob`] moves in.
+    pub fn temp_blob_file(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.blobs_dir();
+        tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create a temporary file in", &dir, e))
+    }
+
+    /// Reads a blob, checking its size and sha256 against `desc`.
+    pub fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>> {
+        let path = self.blob_path(&desc.digest)?;
+        let bytes = fs::read(&path).map_err(|e| Error::io("read blob", &path, e))?;
+        check_bytes(&bytes, desc)?;
+        Ok(bytes)
+    }
+
+    /// Reads `index.json`.
+    pub fn index(&self) -> Result<ImageIndex> {
+        let path = self.dir.join("index.json");
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::json(path.display().to_string(), e))
+    }
+
+    fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let bytes = serde_json::to_vec(index).map_err(|e| Error::json("index.json", e))?;
+        write_atomic(&self.dir.join("index.json"), &bytes)
+    }
+
+    /// The tags (`org.opencontainers.image.ref.name`) in `index.json`.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        Ok(self
+            .index()?
+            .manifests
+            .iter()
+            .filter_map(|m| {
+                m.annotations
+                    .as_ref()?
+                    .get(media::ANNOTATION_REF_NAME)
+                    .cloned()
+            })
+            .collect())
+    }
+
+    /// Points `tag` at `manifest` in `index.json`, replacing an entry with the same tag.
+    pub fn tag(&self, manifest: &Descriptor, tag: &str) -> Result<()> {
+        if !crate::reference::valid_tag(tag) {
+            return Err(Error::Invalid(format!(
+                "tag {tag:?} is not valid (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
+            )));
+        }
+        let mut entry = manifest.clone();
+        entry
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(media::ANNOTATION_REF_NAME.to_string(), tag.to_string());
+        let mut index = self.index()?;
+        index.manifests.retain(|m| {
+            m.annotations
+                .as_ref()
+                .and_then(|a| a.get(media::ANNOTATION_REF_NAME))
+                .is_none_or(|t| t != tag)
+        });
+        index.manifests.push(entry);
+        self.write_index(&index)
+    }
+
+    /// Finds the manifest tagged `tag`.
+    pub fn resolve(&self, tag: &str) -> Result<(Descriptor, ImageManifest)> {
+        let index = self.index()?;
+        let desc = index
+            .manifests
+            .iter()
+            .find(|m| {
+                m.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(media::ANNOTATION_REF_NAME))
+                    .is_some_and(|t| t == tag)
+            })
+            .cloned()
+            .ok_or_else(|| {
+                let tags = self.tags().unwrap_or_default();
+                Error::TagNotFound {
+                    dir: self.dir.clone(),
+                    tag: tag.to_string(),
+                    available: if tags.is_empty() {
+                        "none".into()
+                    } else {
+                        tags.join(", ")
+                    },
+                }
+            })?;
+        if desc.media_type != media::OCI_MANIFEST && desc.media_type != media::DOCKER_MANIFEST {
+            return Err(Error::Invalid(format!(
+                "tag {tag:?} in {} points at a {} (skiff reads single image manifests only)",
+                self.dir.display(),
+                desc.media_type
+            )));
+        }
+        let bytes = self.read_blob(&desc)?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(format!("manifest {}", desc.digest), e))?;
+        Ok((desc, manifest))
+    }
+}
+
+fn check_bytes(bytes: &[u8], desc: &Descriptor) -> Result<()> {
+    if bytes.len() as u64 != desc.size {
+        return Err(Error::CorruptBlob {
+            digest: desc.digest.clone(),
+            reason: format!("size {} but {} expected", bytes.len(), desc.size),
+        });
+    }
+    let actual = sha256_digest(bytes);
+    if actual != desc.digest {
+        return Err(Error::CorruptBlob {
+            digest: desc.digest.clone(),
+            reason: format!("content hashes to {actual}"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a file's size and sha256 against `desc` without reading it whole into memory.
+pub(crate) fn verify_file(path: &Path, desc: &Descriptor) -> Result<()> {
+    let mut file = fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    if size != desc.size {
+        return Err(Error::CorruptBlob {
+            digest: desc.digest.clone(),
+            reason: format!("size {size} but {} expected", desc.size),
+        });
+    }
+    let actual = format!("sha256:{:x}", hasher.finalize());
+    if actual != desc.digest {
+        return Err(Error::CorruptBlob {
+            digest: desc.digest.clone(),
+            reason: format!("content hashes to {actual}"),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    // tempfile creates files 0600; blobs and index.json are meant to be shared like any file
+    set_readable(tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename into", path, e.error))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_readable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io("set permissions of", path, e))
+}
+
+#[cfg(not(unix))]
+fn set_readable(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_writes_spec_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("img");
+        let layout = Layout::create_or_open(&dir).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("oci-layout")).unwrap(),
+            r#"{"imageLayoutVersion":"1.0.0"}"#
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("index.json")).unwrap(),
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+        );
+        assert!(dir.join("blobs/sha256").is_dir());
+        assert!(layout.tags().unwrap().is_empty());
+        // opening again keeps what is there
+        Layout::create_or_open(&dir).unwrap();
+        Layout::open(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_non_empty_foreign_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("notes.txt"), "hi").unwrap();
+        let err = Layout::create_or_open(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("not an OCI image layout"), "{err}");
+        let err = Layout::open(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("no oci-layout file"), "{err}");
+    }
+
+    #[test]
+    fn blobs_round_trip_and_are_verified() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::create_or_open(tmp.path()).unwrap();
+        let desc = layout.write_blob(media::OCI_CONFIG, b"hello").unwrap();
+        assert_eq!(
+            desc.digest,
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(desc.size, 5);
+        assert_eq!(layout.read_blob(&desc).unwrap(), b"hello");
+        // no temporary files left behind
+        let names: Vec<_> = fs::read_dir(tmp.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1);
+
+        // a wrong size is caught
+        let mut wrong = desc.clone();
+        wrong.size = 6;
+        assert!(
+            layout
+                .read_blob(&wrong)
+                .unwrap_err()
+                .to_string()
+                .contains("size 5")
+        );
+
+        // a corrupted blob is caught, and rewriting it repairs it
+        fs::write(layout.blob_path(&desc.digest).unwrap(), b"jello").unwrap();
+        let err = layout.read_blob(&desc).unwrap_err().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+        layout.write_blob(media::OCI_CONFIG, b"hello").unwrap();
+        assert_eq!(layout.read_blob(&desc).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn digests_cannot_escape_the_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::create_or_open(tmp.path()).unwrap();
+        for bad in ["sha256:../../etc/passwd", "sha512:abc", "sha256:ABC", ""] {
+            assert!(layout.blob_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tagging_replaces_and_resolves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::create_or_open(tmp.path()).unwrap();
+        let config = layout.write_blob(media::OCI_CONFIG, b"{}").unwrap();
+        let manifest = |n: &str| ImageManifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config: config.clone(),
+            layers: vec![],
+            annotations: Some(BTreeMap::from([("n".to_string(), n.to_string())])),
+        };
+        let m1 = serde_json::to_vec(&manifest("1")).unwrap();
+        let m2 = serde_json::to_vec(&manifest("2")).unwrap();
+        let d1 = layout.write_blob(media::OCI_MANIFEST, &m1).unwrap();
+        let d2 = layout.write_blob(media::OCI_MANIFEST, &m2).unwrap();
+        layout.tag(&d1, "v1").unwrap();
+        layout.tag(&d1, "latest").unwrap();
+        layout.tag(&d2, "latest").unwrap();
+        assert_eq!(layout.tags().unwrap(), ["v1", "latest"]);
+        let (desc, m) = layout.resolve("latest").unwrap();
+        assert_eq!(desc.digest, d2.digest);
+        assert_eq!(m, manifest("2"));
+        assert_eq!(layout.resolve("v1").unwrap().0.digest, d1.digest);
+        let err = layout.resolve("v9").unwrap_err().to_string();
+        assert!(err.contains("tags: v1, latest"), "{err}");
+        assert!(layout.tag(&d1, "-x").is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Packs skiff models into OCI images and moves them between layouts and registries.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use std::path::Path;
+//!
+//! # fn main() -> skiff_pack::Result<()> {
+//! let model = std::fs::read("iris.onnx").unwrap();
+//! let image = skiff_pack::image::ServerImage {
+//!     server_binary: Path::new("target/x86_64-unknown-linux-musl/server/skiff-server"),
+//!     model: &model,
+//!     model_name: "iris",
+//!     version: env!("CARGO_PKG_VERSION"),
+//!     labels: BTreeMap::from([("dev.skiff.model.task".into(), "classification".into())]),
+//! };
+//! let manifest = skiff_pack::image::write_server_image(Path::new("out"), "v1", &image)?;
+//! println!("oci:out:v1 is {}", manifest.digest);
+//! assert_eq!(skiff_pack::image::read_model(Path::new("out"), "v1")?, model);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod error;
+pub mod image;
+pub mod layout;
+pub mod media;
+pub mod reference;
+pub mod registry;
+
+pub use error::{Error, Result};
+pub use layout::{Descriptor, Layout};
+pub use reference::Reference;

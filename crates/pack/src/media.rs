@@ -1,0 +1,54 @@
+//! Media types and annotation keys, in one place.
+
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image config.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// OCI layer, tar.
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// OCI layer, tar + gzip.
+pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Docker image manifest (schema 2), accepted on pull.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list, accepted on pull.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker layer, tar + gzip.
+pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Content of the `oci-layout` file's `imageLayoutVersion`.
+pub const IMAGE_LAYOUT_VERSION: &str = "1.0.0";
+
+/// Annotation: human readable title.
+pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+/// Annotation: version of the packaged software.
+pub const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
+/// Annotation: creation time (RFC 3339).
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+/// Annotation: description.
+pub const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
+/// Annotation: source repository URL.
+pub const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
+/// Annotation: tag of a manifest in an image layout's index.json.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// skiff annotation: the served model name.
+pub const SKIFF_MODEL_NAME: &str = "dev.skiff.model.name";
+/// skiff annotation: the model's task (classification, regression, clustering).
+pub const SKIFF_MODEL_TASK: &str = "dev.skiff.model.task";
+/// skiff annotation: the estimator that produced the model.
+pub const SKIFF_MODEL_ESTIMATOR: &str = "dev.skiff.model.estimator";
+/// skiff annotation: path of the model inside the image.
+pub const SKIFF_MODEL_PATH: &str = "dev.skiff.model.path";
+/// skiff annotation: the skiff version that packed the image.
+pub const SKIFF_VERSION: &str = "dev.skiff.version";
+
+/// Path of the server executable inside the image.
+pub const SERVER_PATH: &str = "/skiff-server";
+/// Path of the ONNX model inside the image.
+pub const MODEL_PATH: &str = "/model/model.onnx";
+/// Port the server listens on inside the image.
+pub const SERVER_PORT: u16 = 8080;
+/// User the server runs as (uid:gid; distroless `nonroot`).
+pub const SERVER_USER: &str = "65532:65532";

@@ -1,0 +1,358 @@
+//! Loads ONNX models and runs them with tract.
+//!
+//! This is the serving path's engine: the host and the image's server depend on it, and it
+//! depends on nothing that trains. A [`Model`] is parsed, typed with a symbolic batch size and
+//! optimised once; [`Model::run`] then takes any batch.
+//!
+//! ```no_run
+//! use skiff_runtime::{Model, Tensor, TensorData};
+//!
+//! let model = Model::from_path("model.onnx".as_ref())?;
+//! let x = Tensor::new(vec![1, 4], TensorData::Fp32(vec![5.1, 3.5, 1.4, 0.2]))?;
+//! let outputs = model.run(vec![x])?;
+//! println!("{:?}", outputs[0].data);
+//! # Ok::<(), skiff_runtime::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod error;
+mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::{DataType, Tensor, TensorData};
+
+use serde::Serialize;
+use skiff_onnx::metadata;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+/// A model input or output as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IoSpec {
+    /// The ONNX value name.
+    pub name: String,
+    /// Element type.
+    pub datatype: DataType,
+    /// Dimensions; `-1` where the size varies (the batch).
+    pub shape: Vec<i64>,
+}
+
+/// A loaded, optimised model, ready to run from many threads at once.
+#[derive(Debug, Clone)]
+pub struct Model {
+    plan: Arc<TypedRunnableModel>,
+    inputs: Vec<IoSpec>,
+    outputs: Vec<IoSpec>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Model {
+    /// Loads the ONNX file at `path`.
+    pub fn from_path(path: &Path) -> Result<Model> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Loads an ONNX model from memory; `source_name` names it in errors.
+    pub fn from_bytes(source_name: &str, bytes: &[u8]) -> Result<Model> {
+        let not_onnx = |reason: String| Error::NotOnnx {
+            source_name: source_name.to_string(),
+            reason,
+        };
+        let unsupported = |e: TractError| Error::Unsupported {
+            source_name: source_name.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| not_onnx(format!("{e:#}")))?;
+        let graph = match &proto.graph {
+            Some(g) if !g.node.is_empty() && !g.output.is_empty() => g,
+            _ => return Err(not_onnx("no graph with nodes and outputs".into())),
+        };
+        let metadata: BTreeMap<String, String> = proto
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect();
+
+        let mut model = onnx.model_for_proto_model(&proto).map_err(unsupported)?;
+        let mut inputs = Vec::new();
+        for (i, outlet) in model
+            .input_outlets()
+            .map_err(unsupported)?
+            .to_vec()
+            .into_iter()
+            .enumerate()
+        {
+            let name = model.node(outlet.node).name.clone();
+            let info = graph
+                .input
+                .iter()
+                .find(|v| v.name == name)
+                .ok_or_else(|| not_onnx(format!("input {name:?} has no declared type")))?;
+            let (dt, dims) = declared_type(info)
+                .ok_or_else(|| not_onnx(format!("input {name:?} is not a tensor of known rank")))?;
+            let datatype = datatype(dt).ok_or_else(|| Error::Unsupported {
+                source_name: source_name.to_string(),
+                reason: format!("input {name:?} has element type {dt:?}"),
+            })?;
+            let shape: TVec<TDim> = dims
+                .iter()
+                .enumerate()
+                .map(|(axis, d)| match d {
+                    Some(n) => TDim::from(*n as i64),
+                    // An unknown size is the batch on the first axis; elsewhere its own symbol.
+                    None if axis == 0 => model.sym(skiff_onnx::BATCH_DIM).into(),
+                    None => model.sym(&format!("{name}_{axis}")).into(),
+                })
+                .collect();
+            model
+                .set_input_fact(i, dt.fact(shape).into())
+                .map_err(unsupported)?;
+            inputs.push(IoSpec {
+                name,
+                datatype,
+                shape: dims.iter().map(|d| d.map_or(-1, |n| n as i64)).collect(),
+            });
+        }
+        let model = model.into_optimized().map_err(unsupported)?;
+        let mut outputs = Vec::new();
+        for (i, outlet) in model
+            .output_outlets()
+            .map_err(unsupported)?
+            .iter()
+            .enumerate()
+        {
+            let fact = model.outlet_fact(*outlet).map_err(unsupported)?;
+            let name = graph
+                .output
+                .get(i)
+                .map_or_else(|| format!("output_{i}"), |o| o.name.clone());
+            let datatype = datatype(fact.datum_type).ok_or_else(|| Error::Unsupported {
+                source_name: source_name.to_string(),
+                reason: format!("output {name:?} has element type {:?}", fact.datum_type),
+            })?;
+            let shape = fact
+                .shape
+                .iter()
+                .map(|d| d.to_i64().unwrap_or(-1))
+                .collect();
+            outputs.push(IoSpec {
+                name,
+                datatype,
+                shape,
+            });
+        }
+        let plan = model.into_runnable().map_err(unsupported)?;
+        Ok(Model {
+            plan,
+            inputs,
+            outputs,
+            metadata,
+        })
+    }
+
+    /// The inputs, in the order [`Model::run`] takes them.
+    pub fn inputs(&self) -> &[IoSpec] {
+        &self.inputs
+    }
+
+    /// The outputs, in the order [`Model::run`] returns them.
+    pub fn outputs(&self) -> &[IoSpec] {
+        &self.outputs
+    }
+
+    /// The model's `metadata_props`.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
+    /// Feature column names recorded by skiff at training time.
+    pub fn feature_names(&self) -> Option<Vec<String>> {
+        self.metadata_json(metadata::FEATURE_NAMES)
+    }
+
+    /// Class labels recorded by skiff at training time, as text, in probability-column order.
+    pub fn class_labels(&self) -> Option<Vec<String>> {
+        let values: Vec<serde_json::Value> = self.metadata_json(metadata::CLASSES)?;
+        Some(
+            values
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })
+                .collect(),
+        )
+    }
+
+    fn metadata_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        serde_json::from_str(self.metadata.get(key)?).ok()
+    }
+
+    /// Runs the model on `inputs` (one per model input, in order) and returns every output.
+    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::BadInput(format!(
+                "model takes {} input(s) ({}), got {}",
+                self.inputs.len(),
+                self.inputs
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                inputs.len()
+            )));
+        }
+        let mut values = TVec::new();
+        for (tensor, spec) in inputs.into_iter().zip(&self.inputs) {
+            check_input(&tensor, spec)?;
+            values.push(to_tract(tensor)?.into_tvalue());
+        }
+        let outputs = self
+            .plan
+            .run(values)
+            .map_err(|e| Error::Run(format!("{e:#}")))?;
+        outputs
+            .into_iter()
+            .map(|v| from_tract(v.into_tensor()))
+            .collect()
+    }
+}
+
+fn check_input(tensor: &Tensor, spec: &IoSpec) -> Result<()> {
+    let name = &spec.name;
+    if tensor.data.datatype() != spec.datatype {
+        return Err(Error::BadInput(format!(
+            "input {name:?} must be {}, got {}",
+            spec.datatype,
+            tensor.data.datatype()
+        )));
+    }
+    let fits = tensor.shape.len() == spec.shape.len()
+        && tensor
+            .shape
+            .iter()
+            .zip(&spec.shape)
+            .all(|(&got, &want)| want < 0 || got as i64 == want);
+    if !fits {
+        return Err(Error::BadInput(format!(
+            "input {name:?} must have shape {:?} (-1: any size), got {:?}",
+            spec.shape, tensor.shape
+        )));
+    }
+    if tensor.data.is_empty() {
+        return Err(Error::BadInput(format!(
+            "input {name:?} is empty: send at least one row"
+        )));
+    }
+    Ok(())
+}
+
+fn declared_type(info: &pb::ValueInfoProto) -> Option<(DatumType, Vec<Option<u64>>)> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let Some(pb::type_proto::Value::TensorType(t)) = info.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    let dt = match t.elem_type {
+        1 => DatumType::F32,
+        6 => DatumType::I32,
+        7 => DatumType::I64,
+        8 => DatumType::String,
+        9 => DatumType::Bool,
+        11 => DatumType::F64,
+        _ => return None,
+    };
+    let dims = t
+        .shape
+        .as_ref()?
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(Value::DimValue(n)) if n > 0 => Some(n as u64),
+            _ => None,
+        })
+        .collect();
+    Some((dt, dims))
+}
+
+fn datatype(dt: DatumType) -> Option<DataType> {
+    Some(match dt {
+        DatumType::Bool => DataType::Bool,
+        DatumType::I32 => DataType::Int32,
+        DatumType::I64 => DataType::Int64,
+        DatumType::F32 => DataType::Fp32,
+        DatumType::F64 => DataType::Fp64,
+        DatumType::String => DataType::Bytes,
+        _ => return None,
+    })
+}
+
+fn to_tract(tensor: Tensor) -> Result<tract_onnx::prelude::Tensor> {
+    fn array<T: Datum>(shape: &[usize], v: Vec<T>) -> Result<tract_onnx::prelude::Tensor> {
+        tract_ndarray::ArrayD::from_shape_vec(shape, v)
+            .map(IntoTensor::into_tensor)
+            .map_err(|e| Error::BadInput(e.to_string()))
+    }
+    let shape = &tensor.shape;
+    match tensor.data {
+        TensorData::Bool(v) => array(shape, v),
+        TensorData::Int32(v) => array(shape, v),
+        TensorData::Int64(v) => array(shape, v),
+        TensorData::Fp32(v) => array(shape, v),
+        TensorData::Fp64(v) => array(shape, v),
+        TensorData::Bytes(v) => array(shape, v),
+    }
+}
+
+fn from_tract(t: tract_onnx::prelude::Tensor) -> Result<Tensor> {
+    fn vec<T: Datum>(t: tract_onnx::prelude::Tensor) -> Result<Vec<T>> {
+        let array = t
+            .into_plain_array::<T>()
+            .map_err(|e| Error::Run(format!("{e:#}")))?;
+        Ok(array.into_iter().collect())
+    }
+    let shape = t.shape().to_vec();
+    let data = match t.datum_type() {
+        DatumType::Bool => TensorData::Bool(vec(t)?),
+        DatumType::I32 => TensorData::Int32(vec(t)?),
+        DatumType::I64 => TensorData::Int64(vec(t)?),
+        DatumType::F32 => TensorData::Fp32(vec(t)?),
+        DatumType::F64 => TensorData::Fp64(vec(t)?),
+        DatumType::String => TensorData::Bytes(vec(t)?),
+        other => {
+            return Err(Error::Run(format!(
+                "model produced unsupported element type {other:?}"
+            )));
+        }
+    };
+    Ok(Tensor { shape, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_not_onnx() {
+        for bytes in [&b""[..], b"a,b\n1,2\n", &[0xff; 64]] {
+            let err = Model::from_bytes("x.onnx", bytes).unwrap_err();
+            assert!(matches!(err, Error::NotOnnx { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn models_are_send_and_sync() {
+        fn assert_auto<T: Send + Sync>() {}
+        assert_auto::<Model>();
+    }
+}

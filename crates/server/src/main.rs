@@ -1,0 +1,122 @@
+//! `skiff-server`: serves one ONNX model over the Open Inference Protocol.
+//!
+//! This is the binary inside skiff's images: built statically (musl) with only the runtime and
+//! the host, so the image needs nothing else.
+//!
+//! ```text
+//! skiff-server [--name NAME] [--addr HOST:PORT] MODEL.onnx
+//! ```
+//!
+//! Without `--addr` it listens on 0.0.0.0 and the port in `PORT` (default 8080).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+// musl's allocator serialises threads; mimalloc keeps a loaded server fast.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str = "usage: skiff-server [--name NAME] [--addr HOST:PORT] MODEL.onnx";
+
+struct Args {
+    model: PathBuf,
+    name: Option<String>,
+    addr: SocketAddr,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let (mut model, mut name, mut addr) = (None, None, None);
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--name" => name = Some(value("--name")?),
+            "--addr" => {
+                let v = value("--addr")?;
+                addr =
+                    Some(v.parse().map_err(|_| {
+                        format!("--addr {v:?} is not HOST:PORT (e.g. 0.0.0.0:8080)")
+                    })?);
+            }
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}\n{USAGE}")),
+            _ if model.is_none() => model = Some(PathBuf::from(arg)),
+            _ => return Err(format!("one model only\n{USAGE}")),
+        }
+    }
+    let model = model.ok_or_else(|| USAGE.to_string())?;
+    let addr = match addr {
+        Some(a) => a,
+        None => {
+            let port = match std::env::var("PORT") {
+                Ok(p) => p
+                    .parse::<u16>()
+                    .map_err(|_| format!("PORT={p:?} is not a port number"))?,
+                Err(_) => 8080,
+            };
+            SocketAddr::from(([0, 0, 0, 0], port))
+        }
+    };
+    Ok(Args { model, name, addr })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("skiff-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let model = match skiff_runtime::Model::from_path(&args.model) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("skiff-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = args.name.unwrap_or_else(|| {
+        args.model
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr).await?;
+        tracing::info!(model = %name, addr = %listener.local_addr()?, "serving");
+        skiff_host::serve(
+            listener,
+            skiff_host::Repository::single(&name, model),
+            shutdown_signal(),
+        )
+        .await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skiff-server: cannot serve on {}: {e}", args.addr);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}

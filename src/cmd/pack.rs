@@ -1,0 +1,117 @@
+use anyhow::{Context, Result, bail};
+use skiff_pack::image::{ServerImage, write_server_image};
+use skiff_pack::registry::PushOptions;
+use skiff_pack::{Reference, media};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model (ONNX)
+    model: PathBuf,
+    /// Where the image goes: oci:DIR[:TAG] (a local layout) or docker://HOST/REPO[:TAG] (a registry)
+    #[arg(short, long)]
+    output: String,
+    /// The name the image serves the model as (default: the model file's stem)
+    #[arg(long)]
+    name: Option<String>,
+    /// Talk plain HTTP to the registry (for a local registry without TLS)
+    #[arg(long)]
+    insecure: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let destination = Reference::parse(&args.output)?;
+    if let Reference::File(_) = destination {
+        bail!(
+            "-o {:?} is neither oci:DIR[:TAG] nor docker://HOST/REPO[:TAG]",
+            args.output
+        );
+    }
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    // Refuse to pack what the server could not load.
+    let model = skiff_runtime::Model::from_bytes(&args.model.display().to_string(), &bytes)?;
+    let name = match args.name {
+        Some(n) => n,
+        None => args
+            .model
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+    };
+    let server = crate::runtime_files::server_binary()?;
+    let mut labels = BTreeMap::new();
+    for (key, label) in [
+        (skiff_onnx::metadata::TASK, media::SKIFF_MODEL_TASK),
+        (
+            skiff_onnx::metadata::ALGORITHM,
+            media::SKIFF_MODEL_ESTIMATOR,
+        ),
+    ] {
+        if let Some(value) = model.metadata().get(key) {
+            labels.insert(label.to_string(), value.clone());
+        }
+    }
+    let image = ServerImage {
+        server_binary: &server,
+        model: &bytes,
+        model_name: &name,
+        version: env!("CARGO_PKG_VERSION"),
+        labels,
+    };
+
+    match destination {
+        Reference::Layout { dir, tag } => {
+            let manifest = write_server_image(&dir, &tag, &image)?;
+            report(
+                args.json,
+                &format!("oci:{}:{tag}", dir.display()),
+                &manifest.digest,
+                None,
+            )
+        }
+        Reference::Registry {
+            registry,
+            repository,
+            tag,
+        } => {
+            let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
+            write_server_image(staging.path(), &tag, &image)?;
+            let opts = PushOptions {
+                insecure: args.insecure,
+                ..Default::default()
+            };
+            let pushed = super::block_on(skiff_pack::registry::push(
+                staging.path(),
+                &tag,
+                &registry,
+                &repository,
+                &tag,
+                &opts,
+            ))??;
+            report(
+                args.json,
+                &args.output,
+                &pushed.manifest_digest,
+                Some(pushed.bytes_uploaded),
+            )
+        }
+        Reference::File(_) => unreachable!("rejected above"),
+    }
+}
+
+pub fn report(json: bool, image: &str, digest: &str, uploaded: Option<u64>) -> Result<()> {
+    if json {
+        return super::print_json(
+            &serde_json::json!({ "image": image, "digest": digest, "bytes_uploaded": uploaded }),
+        );
+    }
+    match uploaded {
+        Some(bytes) => println!("pushed {image}@{digest} ({bytes} bytes uploaded)"),
+        None => println!("wrote {image}@{digest}"),
+    }
+    Ok(())
+}

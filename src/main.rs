@@ -1,0 +1,60 @@
+//! `skiff`: fit a model from a CSV file, export it to ONNX, pack it into an image, push it to a
+//! registry and serve it. Each command parses its arguments and calls the libraries under
+//! `crates/`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd;
+mod runtime_files;
+
+#[derive(Parser)]
+#[command(name = "skiff", version, about = "Classical ML from a CSV file to a running service", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fit an estimator on a CSV file and write it as ONNX
+    Fit(cmd::fit::Args),
+    /// Predict with an ONNX model on a CSV file
+    Predict(cmd::predict::Args),
+    /// Serve models over the Open Inference Protocol (KServe v2 REST)
+    Serve(cmd::serve::Args),
+    /// Pack a model into an OCI image (a local layout or a registry)
+    Pack(cmd::pack::Args),
+    /// Push an image from a local layout to a registry
+    Push(cmd::push::Args),
+    /// Pull an image from a registry into a local layout
+    Pull(cmd::pull::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fit(args) => cmd::fit::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Pack(args) => cmd::pack::run(args),
+        Command::Push(args) => cmd::push::run(args),
+        Command::Pull(args) => cmd::pull::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skiff: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A reader that stopped reading (`skiff predict ... | head`) is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
