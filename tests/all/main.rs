@@ -1,1 +1,121 @@
+//! End-to-end tests of the `skiff` command: one binary, one module per area.
+//!
+//! They drive the real tools a user would: ONNX Runtime (Python, from `SKIFF_TEST_PYTHON`),
+//! `docker-registry`, `skopeo`, `umoci` and `runc`. `scripts/test.sh` installs all of them and
+//! builds the image's static server (`SKIFF_RUNTIME_DIR`); a missing one fails the test.
 
+mod cli_errors;
+mod fit_predict;
+mod image;
+mod onnxruntime;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `skiff` binary under test.
+pub fn skiff() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+}
+
+/// Runs `skiff args...` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    skiff().args(args).output().expect("skiff runs")
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "skiff failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Asserts a failure with a one-line error on stderr that contains every `needle`.
+pub fn fails_with(out: Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+    assert!(
+        !out.status.success(),
+        "skiff succeeded, expected an error: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "skiff panicked: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "expected a one-line error, got:\n{stderr}"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "error {stderr:?} does not mention {needle:?}"
+        );
+    }
+    stderr
+}
+
+/// A file under `examples/`.
+pub fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(path)
+}
+
+/// Fits logistic regression on the iris training split into `dir/iris.onnx`.
+pub fn iris_model(dir: &Path) -> PathBuf {
+    let model = dir.join("iris.onnx");
+    let train = example("iris/train.csv");
+    ok(run(&[
+        "fit",
+        "logistic-regression",
+        "--data",
+        train.to_str().unwrap(),
+        "--target",
+        "species",
+        "-o",
+        model.to_str().unwrap(),
+    ]));
+    model
+}
+
+/// The Python interpreter with onnxruntime that `scripts/test.sh` prepared.
+pub fn python() -> Command {
+    let python = std::env::var_os("SKIFF_TEST_PYTHON").unwrap_or_else(|| {
+        panic!("SKIFF_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs onnxruntime")
+    });
+    Command::new(python)
+}
+
+/// Reads a CSV into its header and rows.
+pub fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// No file in `dir` besides those in `expected`: failures leave nothing behind.
+pub fn assert_only_files(dir: &Path, expected: &[&str]) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        names,
+        expected,
+        "unexpected files left in {}",
+        dir.display()
+    );
+}

@@ -2,115 +2,15 @@
 //! checked by skopeo. Missing tools fail the test: they are never skipped.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::Engine as _;
 use skiff_pack::auth::AuthEnv;
 use skiff_pack::image::{ServerImage, read_model, write_server_image};
 use skiff_pack::layout::Layout;
 use skiff_pack::registry::{PushOptions, pull, push};
-
-/// A `docker-registry serve` child process, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(htpasswd: Option<&Path>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let auth = htpasswd
-            .map(|p| {
-                format!(
-                    "auth: {{htpasswd: {{realm: skiff, path: {}}}}}\n",
-                    p.display()
-                )
-            })
-            .unwrap_or_default();
-        let config = format!(
-            "version: 0.1\nlog: {{level: info}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{auth}",
-            dir.path().join("storage").display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = dir.path().join("registry.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start docker-registry ({e}): install it with `apt-get install -y docker-registry`")
-            });
-        let mut registry = Registry {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        registry.wait_ready();
-        registry
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Polls GET /v2/ for at most 10 s; 200 or 401 means it is serving.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("docker-registry exited with {status}: {}", self.log_text());
-            }
-            if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) {
-                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                let _ = conn.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n");
-                let mut head = [0u8; 12];
-                if conn.read_exact(&mut head).is_ok() {
-                    let head = String::from_utf8_lossy(&head);
-                    if head.ends_with("200") || head.ends_with("401") {
-                        return;
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "docker-registry did not answer GET /v2/ within 10 s: {}",
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use skiff_testing::Registry;
 
 /// Packs an image with a dummy executable and dummy model bytes; returns (layout, model).
 fn pack(dir: &Path, tag: &str) -> (PathBuf, Vec<u8>) {
@@ -281,19 +181,8 @@ async fn push_skips_existing_blobs_pull_verifies_and_skopeo_agrees() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_uses_docker_config() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new("htpasswd")
-        .args(["-Bbn", "user", "pass"])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run htpasswd ({e}): install it with `apt-get install -y apache2-utils`")
-        });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let htpasswd = tmp.path().join("htpasswd");
-    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    skiff_testing::htpasswd(&htpasswd, "user", "pass");
     let registry = Registry::start(Some(&htpasswd));
     let host = registry.host();
     let (layout, model) = pack(tmp.path(), "v1");

@@ -1,0 +1,210 @@
+//! Test support shared by skiff's test suites: a real `docker-registry` on loopback, free
+//! ports, and the external tools the end-to-end tests drive. A missing tool fails the test
+//! with the command that installs it; nothing is ever skipped.
+
+#![deny(missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `docker-registry serve` child process, killed on drop.
+pub struct Registry {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry on a free loopback port, with htpasswd basic auth when given.
+    pub fn start(htpasswd: Option<&Path>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth = htpasswd
+            .map(|p| {
+                format!(
+                    "auth: {{htpasswd: {{realm: skiff, path: {}}}}}\n",
+                    p.display()
+                )
+            })
+            .unwrap_or_default();
+        let config = format!(
+            "version: 0.1\nlog: {{level: info}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{auth}",
+            dir.path().join("storage").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.path().join("registry.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start docker-registry ({e}): install it with `apt-get install -y docker-registry`")
+            });
+        let mut registry = Registry {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Polls GET /v2/ for at most 10 s; 200 or 401 means it is serving.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("docker-registry exited with {status}: {}", self.log_text());
+            }
+            if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) {
+                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let _ = conn.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut head = [0u8; 12];
+                if conn.read_exact(&mut head).is_ok() {
+                    let head = String::from_utf8_lossy(&head);
+                    if head.ends_with("200") || head.ends_with("401") {
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "docker-registry did not answer GET /v2/ within 10 s: {}",
+            self.log_text()
+        );
+    }
+
+    /// What the registry logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `program` with `args`, failing the test (with the package that provides it) when the
+/// program is missing.
+pub fn run_tool(program: &str, package: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): install it with `apt-get install -y {package}`")
+        })
+}
+
+/// An htpasswd file (bcrypt) with one user, written to `path`.
+pub fn htpasswd(path: &Path, user: &str, password: &str) {
+    let out = run_tool("htpasswd", "apache2-utils", &["-Bbn", user, password]);
+    assert!(
+        out.status.success(),
+        "htpasswd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(path, &out.stdout).unwrap();
+}
+
+/// Sends one HTTP request and returns the status and the body parsed as JSON (`Null` when the
+/// body is not JSON). Statuses of 400 and above are returned, not raised.
+pub fn http_json(
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let response = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("POST", Some(b)) => agent.post(url).send_json(b),
+        ("POST", None) => agent.post(url).send_empty(),
+        _ => panic!("unsupported method {method}"),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Posts raw bytes (for malformed bodies) and returns status and JSON body.
+pub fn http_post_raw(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Polls `url` until it answers 200, for at most `timeout`; panics with `describe()` (say, the
+/// server's log) when it never does or when `exited()` reports the server gone.
+pub fn wait_for_200(
+    url: &str,
+    timeout: Duration,
+    mut exited: impl FnMut() -> bool,
+    describe: impl Fn() -> String,
+) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if exited() {
+            panic!("the server exited before {url} answered: {}", describe());
+        }
+        if agent.get(url).call().is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{url} did not answer 200 within {timeout:?}: {}",
+        describe()
+    );
+}

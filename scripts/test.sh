@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything skiff's tests need, then runs them all: formatting, lints, unit tests and
+# the end-to-end tests against a real registry, runc, and ONNX Runtime.
+#
+#   scripts/test.sh
+#
+# SKIFF_CACHE (default ~/.cache/skiff) keeps the Python environment between runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache=${SKIFF_CACHE:-$HOME/.cache/skiff}
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+
+step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
+
+step "system packages"
+packages=(docker-registry skopeo umoci runc apache2-utils musl-tools python3-venv curl)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+scripts/setup-build.sh
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+
+step "python environment (onnxruntime)"
+venv=$cache/venv
+if ! "$venv/bin/python" -c 'import onnxruntime, numpy' 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+fi
+export SKIFF_TEST_PYTHON=$venv/bin/python
+
+step "static server for images"
+cargo build --locked --profile server --target x86_64-unknown-linux-musl -p skiff-server
+runtime=$target_dir/runtime
+install -D -m 0755 "$target_dir/x86_64-unknown-linux-musl/server/skiff-server" "$runtime/linux-amd64/skiff-server"
+export SKIFF_RUNTIME_DIR=$runtime
+
+step "cargo fmt"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+step "cargo test"
+cargo test --locked --workspace
+step "done"

@@ -1,0 +1,155 @@
+//! Bad input: a one-line error naming the problem, a non-zero exit, nothing half-written.
+
+use crate::*;
+
+fn fit(dir: &std::path::Path, csv: &str, target: &str) -> std::process::Output {
+    let data = dir.join("data.csv");
+    std::fs::write(&data, csv).unwrap();
+    let model = dir.join("model.onnx");
+    run(&[
+        "fit",
+        "logistic-regression",
+        "--data",
+        data.to_str().unwrap(),
+        "--target",
+        target,
+        "-o",
+        model.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn unreadable_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.csv");
+    let out = run(&[
+        "fit",
+        "logistic-regression",
+        "--data",
+        missing.to_str().unwrap(),
+        "--target",
+        "y",
+        "-o",
+        "m.onnx",
+    ]);
+    fails_with(out, &["cannot read", "nope.csv"]);
+    assert_only_files(dir.path(), &[]);
+}
+
+#[test]
+fn empty_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(fit(dir.path(), "", "y"), &["is empty"]);
+    fails_with(fit(dir.path(), "a,y\n", "y"), &["no data rows"]);
+    assert_only_files(dir.path(), &["data.csv"]);
+}
+
+#[test]
+fn missing_target_column() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(
+        fit(dir.path(), "a,b\n1,2\n3,4\n", "species"),
+        &["column \"species\" not found", "(columns: a, b)"],
+    );
+    assert_only_files(dir.path(), &["data.csv"]);
+}
+
+#[test]
+fn non_numeric_feature_names_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fit(dir.path(), "a,b,y\n1,2,x\n3,4,z\n5,six,x\n", "y");
+    fails_with(out, &["line 4", "column \"b\"", "\"six\""]);
+    assert_only_files(dir.path(), &["data.csv"]);
+}
+
+#[test]
+fn single_class_and_bad_hyperparameters() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(fit(dir.path(), "a,y\n1,x\n2,x\n", "y"), &["single class"]);
+    let data = example("iris/train.csv");
+    let base = [
+        "fit",
+        "logistic-regression",
+        "--data",
+        data.to_str().unwrap(),
+        "--target",
+        "species",
+        "-o",
+    ];
+    let model = dir.path().join("m.onnx");
+    let out = skiff()
+        .args(base)
+        .arg(&model)
+        .args(["--set", "alpha=2"])
+        .output()
+        .unwrap();
+    fails_with(
+        out,
+        &[
+            "no hyperparameter \"alpha\"",
+            "C, max_iter, tol, fit_intercept",
+        ],
+    );
+    let out = skiff()
+        .args(base)
+        .arg(&model)
+        .args(["--set", "C=-1"])
+        .output()
+        .unwrap();
+    fails_with(out, &["C=-1", "positive"]);
+    assert_only_files(dir.path(), &["data.csv"]);
+}
+
+#[test]
+fn model_that_is_not_onnx() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.onnx");
+    std::fs::write(&fake, "sepal_length,species\n1,setosa\n").unwrap();
+    let test = example("iris/test.csv");
+    let preds = dir.path().join("preds.csv");
+    let out = run(&[
+        "predict",
+        fake.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "-o",
+        preds.to_str().unwrap(),
+    ]);
+    fails_with(out, &["fake.onnx is not an ONNX model"]);
+    let out = run(&[
+        "pack",
+        fake.to_str().unwrap(),
+        "-o",
+        &format!("oci:{}:v1", dir.path().join("img").display()),
+    ]);
+    fails_with(out, &["not an ONNX model"]);
+    let out = run(&["serve", fake.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
+    fails_with(out, &["not an ONNX model"]);
+    assert_only_files(dir.path(), &["fake.onnx"]);
+}
+
+#[test]
+fn failed_fit_keeps_the_previous_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let before = std::fs::read(&model).unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,y\n1,x\nbad,y\n").unwrap();
+    let out = run(&[
+        "fit",
+        "logistic-regression",
+        "--data",
+        bad.to_str().unwrap(),
+        "--target",
+        "y",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    fails_with(out, &["\"bad\""]);
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "a failed fit changed the existing model"
+    );
+    assert_only_files(dir.path(), &["bad.csv", "iris.onnx"]);
+}

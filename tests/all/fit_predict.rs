@@ -1,0 +1,158 @@
+//! `skiff fit` and `skiff predict` on iris.
+
+use crate::*;
+
+#[test]
+fn iris_test_accuracy_is_at_least_093() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let test = example("iris/test.csv");
+    let out = ok(run(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+    ]));
+    let (header, predictions) = read_csv(&out);
+    assert_eq!(header, ["prediction"]);
+    let (test_header, rows) = read_csv(&std::fs::read_to_string(&test).unwrap());
+    let species = test_header.iter().position(|h| h == "species").unwrap();
+    assert_eq!(predictions.len(), rows.len());
+    let correct = predictions
+        .iter()
+        .zip(&rows)
+        .filter(|(p, r)| p[0] == r[species])
+        .count();
+    let accuracy = correct as f64 / rows.len() as f64;
+    assert!(accuracy >= 0.93, "test accuracy {accuracy:.3} < 0.93");
+}
+
+#[test]
+fn fit_prints_a_summary_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    let train = example("iris/train.csv");
+    let args = [
+        "fit",
+        "logistic-regression",
+        "--data",
+        train.to_str().unwrap(),
+        "--target",
+        "species",
+    ];
+    let text = ok(skiff()
+        .args(args)
+        .args(["-o", model.to_str().unwrap()])
+        .output()
+        .unwrap());
+    for needle in [
+        "112 rows",
+        "4 features",
+        "3 classes",
+        "setosa, versicolor, virginica",
+        "training accuracy: 0.9",
+    ] {
+        assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
+    }
+    let json = ok(skiff()
+        .args(args)
+        .args(["-o", model.to_str().unwrap(), "--json", "--set", "C=0.5"])
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["rows"], 112);
+    assert_eq!(
+        v["classes"],
+        serde_json::json!(["setosa", "versicolor", "virginica"])
+    );
+    assert_eq!(v["hyperparameters"]["C"], 0.5);
+    assert!(v["training_accuracy"].as_f64().unwrap() > 0.9);
+}
+
+#[test]
+fn predict_matches_columns_by_name_and_writes_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    // The test rows with columns reversed and the target first: matched by name, not position.
+    let (header, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let reorder = |r: &Vec<String>| r.iter().rev().cloned().collect::<Vec<_>>().join(",");
+    let shuffled = std::iter::once(reorder(&header))
+        .chain(rows.iter().map(reorder))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let data = dir.path().join("shuffled.csv");
+    std::fs::write(&data, shuffled + "\n").unwrap();
+    let preds = dir.path().join("preds.csv");
+    let out = ok(run(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--proba",
+        "-o",
+        preds.to_str().unwrap(),
+    ]));
+    assert!(out.is_empty(), "with -o nothing goes to stdout");
+    let (header, predictions) = read_csv(&std::fs::read_to_string(&preds).unwrap());
+    assert_eq!(
+        header,
+        ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    );
+    let plain = ok(run(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--data",
+        example("iris/test.csv").to_str().unwrap(),
+    ]));
+    let (_, plain) = read_csv(&plain);
+    for (row, plain) in predictions.iter().zip(&plain) {
+        assert_eq!(row[0], plain[0], "column order changed the prediction");
+        let p: Vec<f64> = row[1..].iter().map(|v| v.parse().unwrap()).collect();
+        assert!(
+            (p.iter().sum::<f64>() - 1.0).abs() < 1e-5,
+            "probabilities {p:?} do not sum to 1"
+        );
+        let best = ["setosa", "versicolor", "virginica"][p
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, v)| if *v > p[b] { i } else { b })];
+        assert_eq!(row[0], best);
+    }
+}
+
+#[test]
+fn integer_labels_come_back_as_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    let iris = std::fs::read_to_string(example("iris/train.csv")).unwrap();
+    let numeric = iris
+        .replace("setosa", "10")
+        .replace("versicolor", "20")
+        .replace("virginica", "30");
+    let data = dir.path().join("numeric.csv");
+    std::fs::write(&data, numeric).unwrap();
+    let model = dir.path().join("numeric.onnx");
+    ok(run(&[
+        "fit",
+        "logistic-regression",
+        "--data",
+        data.to_str().unwrap(),
+        "--target",
+        "species",
+        "-o",
+        model.to_str().unwrap(),
+    ]));
+    let out = ok(run(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--proba",
+    ]));
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header, ["prediction", "p_10", "p_20", "p_30"]);
+    assert!(
+        rows.iter()
+            .all(|r| ["10", "20", "30"].contains(&r[0].as_str())),
+        "{out}"
+    );
+}

@@ -1,0 +1,283 @@
+//! `skiff pack` and `skiff push`: the image goes to a real registry, comes back through skopeo
+//! (which verifies every digest), is unpacked by umoci and runs under runc.
+
+use crate::serve::{Server, assert_infers_iris};
+use crate::*;
+use base64::Engine as _;
+use serde_json::Value;
+use skiff_testing::{Registry, free_port, http_json, run_tool, wait_for_200};
+use std::path::Path;
+use std::time::Duration;
+
+/// A skopeo policy that accepts unsigned images, so tests do not depend on /etc/containers.
+fn skopeo(dir: &Path, args: &[&str]) -> std::process::Output {
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .unwrap();
+    let mut all = vec!["--policy", policy.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = run_tool("skopeo", "skopeo", &all);
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A container run by runc from an unpacked bundle, deleted on drop.
+struct Container {
+    id: String,
+}
+
+impl Container {
+    /// Unpacks `layout:tag` with umoci and starts it with runc, sharing the host's network
+    /// (umoci's config gives the container its own namespace) and listening on `port`.
+    fn run(layout: &Path, tag: &str, bundle: &Path, port: u16) -> Container {
+        let image = format!("{}:{tag}", layout.display());
+        let out = run_tool(
+            "umoci",
+            "umoci",
+            &["unpack", "--image", &image, bundle.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "umoci unpack: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config_path = bundle.join("config.json");
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "network");
+        config["process"]["terminal"] = Value::Bool(false);
+        let env = config["process"]["env"].as_array_mut().unwrap();
+        env.retain(|e| !e.as_str().unwrap().starts_with("PORT="));
+        env.push(Value::String(format!("PORT={port}")));
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+
+        let id = format!("skiff-test-{port}");
+        let log = bundle.join("container.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let status = std::process::Command::new("runc")
+            .args(["run", "--detach", "--bundle", bundle.to_str().unwrap(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run runc ({e}): install it with `apt-get install -y runc`")
+            });
+        assert!(
+            status.success(),
+            "runc run failed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let container = Container { id };
+        wait_for_200(
+            &format!("http://127.0.0.1:{port}/v2/health/ready"),
+            Duration::from_secs(20),
+            || false,
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
+        container
+    }
+
+    /// The user the container's process runs as, as runc reports it.
+    fn config_user(bundle: &Path) -> (u64, u64) {
+        let config: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let user = &config["process"]["user"];
+        (user["uid"].as_u64().unwrap(), user["gid"].as_u64().unwrap())
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runc")
+            .args(["delete", "--force", &self.id])
+            .output();
+    }
+}
+
+fn compressed_size(layout: &Path, tag: &str) -> u64 {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .expect("tag in index.json");
+    let digest = entry["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(digest)).unwrap())
+            .unwrap();
+    let layers: u64 = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    layers + manifest["config"]["size"].as_u64().unwrap() + entry["size"].as_u64().unwrap()
+}
+
+#[test]
+fn pushed_image_runs_under_runc_and_answers_an_infer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    let remote = format!("docker://{}/models/iris:v1", registry.host());
+    let out = ok(run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        &remote,
+        "--insecure",
+        "--json",
+    ]));
+    let pushed: Value = serde_json::from_str(&out).unwrap();
+    assert!(pushed["digest"].as_str().unwrap().starts_with("sha256:"));
+
+    // skopeo pulls it back into a fresh layout, checking every digest on the way.
+    let pulled = dir.path().join("pulled");
+    let dest = format!("oci:{}:v1", pulled.display());
+    skopeo(
+        dir.path(),
+        &["copy", "--src-tls-verify=false", &remote, &dest],
+    );
+    let size = compressed_size(&pulled, "v1");
+    assert!(
+        size <= 20_000_000,
+        "image is {size} bytes compressed, over 20 MB"
+    );
+
+    let inspect = skopeo(dir.path(), &["inspect", "--config", &dest]);
+    let config: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["os"], "linux");
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert!(
+        config["config"]["ExposedPorts"]["8080/tcp"].is_object(),
+        "{config}"
+    );
+
+    let bundle = dir.path().join("bundle");
+    let port = free_port();
+    let _container = Container::run(&pulled, "v1", &bundle, port);
+    assert_eq!(
+        Container::config_user(&bundle),
+        (65532, 65532),
+        "the server must not run as root"
+    );
+    assert_infers_iris(
+        |p, b| http_json("POST", &format!("http://127.0.0.1:{port}{p}"), Some(b)),
+        "iris",
+    );
+}
+
+#[test]
+fn local_layout_serves_and_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let layout = dir.path().join("layout");
+    let local = format!("oci:{}:v2", layout.display());
+    let text = ok(run(&["pack", model.to_str().unwrap(), "-o", &local]));
+    assert!(text.contains("sha256:"), "{text}");
+
+    // skiff serves the model straight from the layout, under the name the image records.
+    let server = Server::start(&local, &[]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    drop(server);
+
+    let registry = Registry::start(None);
+    let dest = format!("{}/team/iris:v2", registry.host());
+    let first: Value =
+        serde_json::from_str(&ok(run(&["push", &local, &dest, "--insecure", "--json"]))).unwrap();
+    assert!(
+        first["bytes_uploaded"].as_u64().unwrap() > 100_000,
+        "{first}"
+    );
+    let again: Value =
+        serde_json::from_str(&ok(run(&["push", &local, &dest, "--insecure", "--json"]))).unwrap();
+    assert_eq!(
+        again["bytes_uploaded"], 0,
+        "a second push re-uploaded blobs: {again}"
+    );
+    assert_eq!(again["digest"], first["digest"]);
+
+    // And back: pull gives the same manifest.
+    let back = dir.path().join("back");
+    ok(run(&[
+        "pull",
+        &format!("docker://{dest}"),
+        "-o",
+        &format!("oci:{}:v2", back.display()),
+        "--insecure",
+    ]));
+    let server = Server::start(&format!("oci:{}:v2", back.display()), &[]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+}
+
+#[test]
+fn push_errors_are_one_line_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let htpasswd = dir.path().join("htpasswd");
+    skiff_testing::htpasswd(&htpasswd, "alice", "s3cret");
+    let registry = Registry::start(Some(&htpasswd));
+    let remote = format!("docker://{}/private/iris:v1", registry.host());
+
+    // No credentials: the registry refuses the push.
+    let empty_config = dir.path().join("no-creds");
+    std::fs::create_dir(&empty_config).unwrap();
+    let out = skiff()
+        .args(["pack", model.to_str().unwrap(), "-o", &remote, "--insecure"])
+        .env("DOCKER_CONFIG", &empty_config)
+        .env("REGISTRY_AUTH_FILE", empty_config.join("auth.json"))
+        .env("XDG_RUNTIME_DIR", &empty_config)
+        .env("HOME", &empty_config)
+        .output()
+        .unwrap();
+    fails_with(out, &["refused", "401"]);
+
+    // A plain-HTTP registry without --insecure: told what to do.
+    let out = skiff()
+        .args(["pack", model.to_str().unwrap(), "-o", &remote])
+        .env("HOME", &empty_config)
+        .output()
+        .unwrap();
+    fails_with(out, &["--insecure"]);
+
+    // docker's config.json credentials let it through.
+    let docker_config = dir.path().join("docker");
+    std::fs::create_dir(&docker_config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = skiff()
+        .args(["pack", model.to_str().unwrap(), "-o", &remote, "--insecure"])
+        .env("DOCKER_CONFIG", &docker_config)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .unwrap();
+    let text = ok(out);
+    assert!(text.contains("pushed"), "{text}");
+
+    // Nothing was written next to the model by any of this.
+    assert_only_files(dir.path(), &["docker", "htpasswd", "iris.onnx", "no-creds"]);
+    assert!(std::fs::read_dir(&empty_config).unwrap().next().is_none());
+}

@@ -1,0 +1,238 @@
+//! `skiff serve`: the Open Inference Protocol over HTTP, against a real server process.
+
+use crate::*;
+use serde_json::{Value, json};
+use skiff_testing::{free_port, http_json, http_post_raw, wait_for_200};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// A `skiff serve` process on a free loopback port, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Server {
+    pub fn start(model: &str, extra: &[&str]) -> Server {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = skiff()
+            .args(["serve", model, "--addr", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let url = format!("{}/v2/health/ready", server.base);
+        let log_path = server.log.path().to_path_buf();
+        let child = &mut server.child;
+        wait_for_200(
+            &url,
+            Duration::from_secs(20),
+            || child.try_wait().unwrap().is_some(),
+            || std::fs::read_to_string(&log_path).unwrap_or_default(),
+        );
+        server
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        http_json("GET", &format!("{}{path}", self.base), None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        http_json("POST", &format!("{}{path}", self.base), Some(body))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `n` test rows' features and species.
+pub fn test_rows(n: usize) -> (Vec<Vec<f64>>, Vec<String>) {
+    let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let rows = &rows[..n];
+    (
+        rows.iter()
+            .map(|r| r[..4].iter().map(|v| v.parse().unwrap()).collect())
+            .collect(),
+        rows.iter().map(|r| r[4].clone()).collect(),
+    )
+}
+
+/// Asserts an OIP infer over `base` answers the species of the first test rows.
+pub fn assert_infers_iris(post: impl Fn(&str, &Value) -> (u16, Value), name: &str) {
+    let (x, species) = test_rows(5);
+    let body = json!({ "id": "r1", "inputs": [{ "name": "X", "shape": [5, 4], "datatype": "FP32", "data": x }] });
+    let (status, response) = post(&format!("/v2/models/{name}/infer"), &body);
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["model_name"], name);
+    assert_eq!(response["id"], "r1");
+    let label = response["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "label")
+        .unwrap();
+    assert_eq!(label["datatype"], "BYTES");
+    assert_eq!(label["shape"], json!([5]));
+    assert_eq!(label["data"], json!(species));
+}
+
+#[test]
+fn serves_the_open_inference_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let server = Server::start(model.to_str().unwrap(), &[]);
+
+    assert_eq!(server.get("/v2/health/live").0, 200);
+    assert_eq!(server.get("/v2/health/ready").0, 200);
+    let (status, meta) = server.get("/v2");
+    assert_eq!(status, 200);
+    assert_eq!(meta["name"], "skiff");
+    let (status, meta) = server.get("/v2/models/iris");
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["platform"], "onnx_onnxv1");
+    assert_eq!(
+        meta["inputs"],
+        json!([{ "name": "X", "datatype": "FP32", "shape": [-1, 4] }])
+    );
+    assert_eq!(
+        meta["outputs"][0],
+        json!({ "name": "label", "datatype": "BYTES", "shape": [-1] })
+    );
+    assert_eq!(
+        meta["outputs"][1],
+        json!({ "name": "probabilities", "datatype": "FP32", "shape": [-1, 3] })
+    );
+    assert_eq!(server.get("/v2/models/iris/ready").0, 200);
+    assert_eq!(server.get("/v2/models/iris/versions/1/ready").0, 200);
+
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+
+    // Flat data, FP64 coerced to the FP32 input, and the outputs filter.
+    let (x, species) = test_rows(2);
+    let flat: Vec<f64> = x.concat();
+    let body = json!({ "inputs": [{ "name": "X", "shape": [2, 4], "datatype": "FP64", "data": flat }], "outputs": [{ "name": "probabilities" }] });
+    let (status, response) = server.post("/v2/models/iris/versions/1/infer", &body);
+    assert_eq!(status, 200, "{response}");
+    let outputs = response["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0]["shape"], json!([2, 3]));
+    let p: Vec<f64> = outputs[0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let names = ["setosa", "versicolor", "virginica"];
+    for (row, truth) in p.chunks(3).zip(&species) {
+        let best = (0..3).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        assert_eq!(names[best], truth);
+    }
+}
+
+#[test]
+fn bad_requests_get_4xx_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let server = Server::start(model.to_str().unwrap(), &["--name", "flowers"]);
+    let x = json!([[5.1, 3.5, 1.4, 0.2]]);
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "/v2/models/iris/infer",
+            json!({ "inputs": [] }),
+            404,
+            "not found",
+        ),
+        (
+            "/v2/models/flowers/versions/7/infer",
+            json!({ "inputs": [] }),
+            404,
+            "no version",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "Y", "shape": [1, 4], "datatype": "FP32", "data": x }] }),
+            400,
+            "missing input \"X\"",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "BYTES", "data": x }] }),
+            400,
+            "must be FP32",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [2, 4], "datatype": "FP32", "data": x }] }),
+            400,
+            "8 elements",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [1, 5], "datatype": "FP32", "data": [1, 2, 3, 4, 5] }] }),
+            400,
+            "shape",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [4611686018427387904_i64, 4], "datatype": "FP32", "data": x }] }),
+            400,
+            "too many elements",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "FP32" }] }),
+            400,
+            "no \"data\"",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "FP32", "data": ["a", 1, 2, 3] }] }),
+            400,
+            "must be a number",
+        ),
+        (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "FP32", "data": x }], "outputs": [{ "name": "nope" }] }),
+            400,
+            "no output \"nope\"",
+        ),
+    ];
+    for (path, body, status, needle) in cases {
+        let (got, response) = server.post(path, &body);
+        assert_eq!(got, status, "{path} {body}: {response}");
+        let error = response["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error field: {response}"));
+        assert!(
+            error.contains(needle),
+            "{body}: error {error:?} lacks {needle:?}"
+        );
+    }
+    let (status, response) = http_post_raw(
+        &format!("{}/v2/models/flowers/infer", server.base),
+        b"{not json",
+    );
+    assert_eq!(status, 400);
+    assert!(
+        response["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid inference request")
+    );
+    assert_eq!(server.get("/v2/models/nope").0, 404);
+    assert_eq!(server.get("/nowhere").0, 404);
+    // The server is still serving after all of that.
+    assert_infers_iris(|p, b| server.post(p, b), "flowers");
+}
