@@ -34,10 +34,8 @@ fi
 export SKIFF_TEST_PYTHON=$venv/bin/python
 
 step "static server for images"
-cargo build --locked --profile server --target x86_64-unknown-linux-musl -p skiff-server
-runtime=$target_dir/runtime
-install -D -m 0755 "$target_dir/x86_64-unknown-linux-musl/server/skiff-server" "$runtime/linux-amd64/skiff-server"
-export SKIFF_RUNTIME_DIR=$runtime
+export SKIFF_RUNTIME_DIR=$target_dir/runtime
+images/build-server.sh "$SKIFF_RUNTIME_DIR"
 
 step "cargo fmt"
 cargo fmt --all -- --check
