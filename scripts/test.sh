@@ -16,7 +16,9 @@ step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 step "system packages"
 packages=(docker-registry skopeo umoci runc apache2-utils musl-tools python3-venv curl)
 missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in "${packages[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -42,5 +44,5 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test"
-cargo test --locked --workspace
+cargo test --locked --workspace --no-fail-fast
 step "done"

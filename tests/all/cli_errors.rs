@@ -2,36 +2,17 @@
 
 use crate::*;
 
-fn fit(dir: &std::path::Path, csv: &str, target: &str) -> std::process::Output {
+fn fit_csv(dir: &std::path::Path, csv: &str, target: &str) -> std::process::Output {
     let data = dir.join("data.csv");
     std::fs::write(&data, csv).unwrap();
-    let model = dir.join("model.onnx");
-    run(&[
-        "fit",
-        "logistic-regression",
-        "--data",
-        data.to_str().unwrap(),
-        "--target",
-        target,
-        "-o",
-        model.to_str().unwrap(),
-    ])
+    fit(&data, target, &dir.join("model.onnx"))
 }
 
 #[test]
 fn unreadable_csv() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.csv");
-    let out = run(&[
-        "fit",
-        "logistic-regression",
-        "--data",
-        missing.to_str().unwrap(),
-        "--target",
-        "y",
-        "-o",
-        "m.onnx",
-    ]);
+    let out = fit(&missing, "y", &dir.path().join("m.onnx"));
     fails_with(out, &["cannot read", "nope.csv"]);
     assert_only_files(dir.path(), &[]);
 }
@@ -39,8 +20,8 @@ fn unreadable_csv() {
 #[test]
 fn empty_csv() {
     let dir = tempfile::tempdir().unwrap();
-    fails_with(fit(dir.path(), "", "y"), &["is empty"]);
-    fails_with(fit(dir.path(), "a,y\n", "y"), &["no data rows"]);
+    fails_with(fit_csv(dir.path(), "", "y"), &["is empty"]);
+    fails_with(fit_csv(dir.path(), "a,y\n", "y"), &["no data rows"]);
     assert_only_files(dir.path(), &["data.csv"]);
 }
 
@@ -48,7 +29,7 @@ fn empty_csv() {
 fn missing_target_column() {
     let dir = tempfile::tempdir().unwrap();
     fails_with(
-        fit(dir.path(), "a,b\n1,2\n3,4\n", "species"),
+        fit_csv(dir.path(), "a,b\n1,2\n3,4\n", "species"),
         &["column \"species\" not found", "(columns: a, b)"],
     );
     assert_only_files(dir.path(), &["data.csv"]);
@@ -57,7 +38,7 @@ fn missing_target_column() {
 #[test]
 fn non_numeric_feature_names_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let out = fit(dir.path(), "a,b,y\n1,2,x\n3,4,z\n5,six,x\n", "y");
+    let out = fit_csv(dir.path(), "a,b,y\n1,2,x\n3,4,z\n5,six,x\n", "y");
     fails_with(out, &["line 4", "column \"b\"", "\"six\""]);
     assert_only_files(dir.path(), &["data.csv"]);
 }
@@ -65,7 +46,10 @@ fn non_numeric_feature_names_row_and_column() {
 #[test]
 fn single_class_and_bad_hyperparameters() {
     let dir = tempfile::tempdir().unwrap();
-    fails_with(fit(dir.path(), "a,y\n1,x\n2,x\n", "y"), &["single class"]);
+    fails_with(
+        fit_csv(dir.path(), "a,y\n1,x\n2,x\n", "y"),
+        &["single class"],
+    );
     let data = example("iris/train.csv");
     let base = [
         "fit",
@@ -135,16 +119,7 @@ fn failed_fit_keeps_the_previous_model() {
     let before = std::fs::read(&model).unwrap();
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "a,y\n1,x\nbad,y\n").unwrap();
-    let out = run(&[
-        "fit",
-        "logistic-regression",
-        "--data",
-        bad.to_str().unwrap(),
-        "--target",
-        "y",
-        "-o",
-        model.to_str().unwrap(),
-    ]);
+    let out = fit(&bad, "y", &model);
     fails_with(out, &["\"bad\""]);
     assert_eq!(
         std::fs::read(&model).unwrap(),

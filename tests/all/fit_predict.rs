@@ -123,24 +123,9 @@ fn predict_matches_columns_by_name_and_writes_probabilities() {
 #[test]
 fn integer_labels_come_back_as_integers() {
     let dir = tempfile::tempdir().unwrap();
-    let iris = std::fs::read_to_string(example("iris/train.csv")).unwrap();
-    let numeric = iris
-        .replace("setosa", "10")
-        .replace("versicolor", "20")
-        .replace("virginica", "30");
-    let data = dir.path().join("numeric.csv");
-    std::fs::write(&data, numeric).unwrap();
+    let data = relabelled_iris(dir.path(), ["10", "20", "30"]);
     let model = dir.path().join("numeric.onnx");
-    ok(run(&[
-        "fit",
-        "logistic-regression",
-        "--data",
-        data.to_str().unwrap(),
-        "--target",
-        "species",
-        "-o",
-        model.to_str().unwrap(),
-    ]));
+    ok(fit(&data, "species", &model));
     let out = ok(run(&[
         "predict",
         model.to_str().unwrap(),

@@ -63,21 +63,34 @@ pub fn example(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// `skiff fit logistic-regression --data DATA --target TARGET -o MODEL`.
+pub fn fit(data: &Path, target: &str, model: &Path) -> Output {
+    skiff()
+        .args(["fit", "logistic-regression", "--data"])
+        .arg(data)
+        .args(["--target", target, "-o"])
+        .arg(model)
+        .output()
+        .expect("skiff runs")
+}
+
 /// Fits logistic regression on the iris training split into `dir/iris.onnx`.
 pub fn iris_model(dir: &Path) -> PathBuf {
     let model = dir.join("iris.onnx");
-    let train = example("iris/train.csv");
-    ok(run(&[
-        "fit",
-        "logistic-regression",
-        "--data",
-        train.to_str().unwrap(),
-        "--target",
-        "species",
-        "-o",
-        model.to_str().unwrap(),
-    ]));
+    ok(fit(&example("iris/train.csv"), "species", &model));
     model
+}
+
+/// The iris training split with its three species renamed to `labels`, as `dir/relabelled.csv`.
+pub fn relabelled_iris(dir: &Path, labels: [&str; 3]) -> PathBuf {
+    let iris = std::fs::read_to_string(example("iris/train.csv")).unwrap();
+    let renamed = ["setosa", "versicolor", "virginica"]
+        .iter()
+        .zip(labels)
+        .fold(iris, |text, (from, to)| text.replace(from, to));
+    let path = dir.join("relabelled.csv");
+    std::fs::write(&path, renamed).unwrap();
+    path
 }
 
 /// The Python interpreter with onnxruntime that `scripts/test.sh` prepared.

@@ -83,26 +83,9 @@ fn onnxruntime_agrees_with_skiff_predict_on_every_test_row() {
 #[test]
 fn onnxruntime_returns_integer_labels_as_int64() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("numeric.csv");
-    let iris = std::fs::read_to_string(example("iris/train.csv")).unwrap();
-    std::fs::write(
-        &data,
-        iris.replace("setosa", "0")
-            .replace("versicolor", "1")
-            .replace("virginica", "2"),
-    )
-    .unwrap();
+    let data = relabelled_iris(dir.path(), ["0", "1", "2"]);
     let model = dir.path().join("numeric.onnx");
-    ok(run(&[
-        "fit",
-        "logistic-regression",
-        "--data",
-        data.to_str().unwrap(),
-        "--target",
-        "species",
-        "-o",
-        model.to_str().unwrap(),
-    ]));
+    ok(fit(&data, "species", &model));
     let ort = onnxruntime(&model, &data);
     assert_eq!(ort["outputs"]["label"]["type"], "tensor(int64)");
     let (_, rows) = read_csv(&ok(run(&[

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -241,7 +241,6 @@ impl Layout {
     pub fn import_blob(&self, file: tempfile::NamedTempFile, desc: &Descriptor) -> Result<()> {
         let path = self.blob_path(&desc.digest)?;
         verify_file(file.path(), desc)?;
-        set_readable(file.path())?;
         file.persist(&path)
             .map_err(|e| Error::io("move blob into", &path, e.error))?;
         Ok(())
@@ -250,8 +249,12 @@ impl Layout {
     /// A temporary file next to the blobs, for downloads that [`Layout::import_blob`] moves in.
     pub fn temp_blob_file(&self) -> Result<tempfile::NamedTempFile> {
         let dir = self.blobs_dir();
-        tempfile::Builder::new()
-            .prefix(".tmp-")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".tmp-");
+        // Blobs are shared like any file, not private as temporary files are by default.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        builder
             .tempfile_in(&dir)
             .map_err(|e| Error::io("create a temporary file in", &dir, e))
     }
@@ -402,33 +405,8 @@ pub(crate) fn verify_file(path: &Path, desc: &Descriptor) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
-    // tempfile creates files 0600; blobs and index.json are meant to be shared like any file
-    set_readable(tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("rename into", path, e.error))?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_readable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
-        .map_err(|e| Error::io("set permissions of", path, e))
-}
-
-#[cfg(not(unix))]
-fn set_readable(_: &Path) -> Result<()> {
-    Ok(())
+    skiff_data::write_atomic(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
 #[cfg(test)]
