@@ -1,44 +1,60 @@
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use skiff_host::{Options, Repository};
 use skiff_pack::Reference;
 use skiff_runtime::Model;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model: an ONNX file, or an image in a local layout (oci:DIR:TAG)
-    model: String,
-    /// The name clients use in /v2/models/NAME (default: the file's stem or the image's model name)
+    /// Models to serve: ONNX files (served by file stem), model repositories
+    /// (DIR/<name>/<version>/model.onnx), or images in local layouts (oci:DIR:TAG)
+    #[arg(required = true)]
+    models: Vec<String>,
+    /// The name clients use in /v2/models/NAME, when serving one model
     #[arg(long)]
     name: Option<String>,
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// Largest request body in bytes (413 beyond it)
+    #[arg(long, default_value_t = Options::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Most tensor elements in one request (413 beyond it)
+    #[arg(long, default_value_t = Options::default().max_elements)]
+    max_elements: usize,
+    /// Inference requests served at once (503 with Retry-After beyond it)
+    #[arg(long, default_value_t = Options::default().max_concurrency)]
+    max_concurrency: usize,
+    /// Seconds readiness answers 503 before shutdown stops accepting requests (SIGTERM, Ctrl-C)
+    #[arg(long, default_value_t = Options::default().drain.as_secs_f64())]
+    drain_seconds: f64,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (model, default_name) = match Reference::parse(&args.model)? {
-        Reference::File(path) => {
-            let name = path
-                .file_stem()
-                .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-            (Model::from_path(&path)?, name)
-        }
-        Reference::Layout { dir, tag } => {
-            let bytes = skiff_pack::image::read_model(&dir, &tag)?;
-            let (_, manifest) = skiff_pack::Layout::open(&dir)?.resolve(&tag)?;
-            let name = manifest
-                .annotations
-                .and_then(|a| a.get(skiff_pack::media::SKIFF_MODEL_NAME).cloned())
-                .unwrap_or_else(|| "model".into());
-            (Model::from_bytes(&args.model, &bytes)?, name)
-        }
-        Reference::Registry { .. } => {
-            anyhow::bail!(
-                "serving straight from a registry is not supported yet: skiff pull it into oci:DIR:TAG first"
-            )
-        }
+    if args.name.is_some() && args.models.len() > 1 {
+        bail!(
+            "--name names a single model; serving {} sources, each keeps its own name",
+            args.models.len()
+        );
+    }
+    let mut repo = Repository::default();
+    for source in &args.models {
+        repo.merge(load(source, args.name.as_deref())?)?;
+    }
+    if !(args.drain_seconds.is_finite() && args.drain_seconds >= 0.0) {
+        bail!(
+            "--drain-seconds {} must be a number of seconds, 0 or more",
+            args.drain_seconds
+        );
+    }
+    let options = Options {
+        max_body_bytes: args.max_body_bytes,
+        max_elements: args.max_elements,
+        max_concurrency: args.max_concurrency,
+        drain: Duration::from_secs_f64(args.drain_seconds),
     };
-    let name = args.name.unwrap_or(default_name);
     super::block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
@@ -48,31 +64,49 @@ pub fn run(args: Args) -> Result<()> {
                     args.addr
                 )
             })?;
-        eprintln!(
-            "serving model {name:?} on http://{}/v2/models/{name}",
-            listener.local_addr()?
-        );
-        skiff_host::serve(
-            listener,
-            skiff_host::Repository::single(&name, model),
-            shutdown_signal(),
-        )
-        .await?;
+        let addr = listener.local_addr()?;
+        for (name, versions) in repo.describe() {
+            eprintln!(
+                "serving model {name:?} (versions {versions:?}) on http://{addr}/v2/models/{name}"
+            );
+        }
+        skiff_host::serve(listener, repo, options, skiff_host::shutdown_signal()).await?;
         Ok(())
     })?
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+/// One source as a repository: a file, a repository directory, or an image layout.
+fn load(source: &str, name: Option<&str>) -> Result<Repository> {
+    let single =
+        |default: String, model: Model| Repository::single(name.unwrap_or(&default), model);
+    Ok(match Reference::parse(source)? {
+        Reference::File(path) if path.is_dir() => {
+            if name.is_some() {
+                bail!(
+                    "--name does not apply to a model repository ({source}): its folders name the models"
+                );
             }
+            Repository::load_dir(&path)?
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        Reference::File(path) => single(stem(&path), Model::from_path(&path)?),
+        Reference::Layout { dir, tag } => {
+            let bytes = skiff_pack::image::read_model(&dir, &tag)?;
+            let (_, manifest) = skiff_pack::Layout::open(&dir)?.resolve(&tag)?;
+            let image_name = manifest
+                .annotations
+                .and_then(|a| a.get(skiff_pack::media::SKIFF_MODEL_NAME).cloned())
+                .unwrap_or_else(|| "model".into());
+            single(image_name, Model::from_bytes(source, &bytes)?)
         }
-    }
+        Reference::Registry { .. } => {
+            bail!(
+                "serving straight from a registry is not supported yet: skiff pull it into oci:DIR:TAG first"
+            )
+        }
+    })
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned())
 }

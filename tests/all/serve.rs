@@ -50,6 +50,29 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM, as Kubernetes does to stop a pod.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits at most `timeout` for the process to exit and returns whether it exited cleanly.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server still running {timeout:?} after SIGTERM");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -149,6 +172,12 @@ fn bad_requests_get_4xx_json_errors() {
     let x = json!([[5.1, 3.5, 1.4, 0.2]]);
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         (
+            "/v2/models/flowers/infer",
+            json!({ "inputs": [] }),
+            400,
+            "missing input \"X\"",
+        ),
+        (
             "/v2/models/iris/infer",
             json!({ "inputs": [] }),
             404,
@@ -164,7 +193,7 @@ fn bad_requests_get_4xx_json_errors() {
             "/v2/models/flowers/infer",
             json!({ "inputs": [{ "name": "Y", "shape": [1, 4], "datatype": "FP32", "data": x }] }),
             400,
-            "missing input \"X\"",
+            "has no input \"Y\"",
         ),
         (
             "/v2/models/flowers/infer",
@@ -235,4 +264,137 @@ fn bad_requests_get_4xx_json_errors() {
     assert_eq!(server.get("/nowhere").0, 404);
     // The server is still serving after all of that.
     assert_infers_iris(|p, b| server.post(p, b), "flowers");
+}
+
+#[test]
+fn tritonclient_passes_the_conformance_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let rows = dir.path().join("rows.csv");
+    let (header, test) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let lines: Vec<String> = std::iter::once(header.join(","))
+        .chain(test[..8].iter().map(|r| r.join(",")))
+        .collect();
+    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+    let predicted = ok(run(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--data",
+        rows.to_str().unwrap(),
+        "--proba",
+    ]));
+    let (_, predicted) = read_csv(&predicted);
+    let expected = json!({
+        "rows": test[..8].iter().map(|r| r[..4].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "labels": predicted.iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+        "probabilities": predicted.iter().map(|r| r[1..].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+    });
+    let expected_path = dir.path().join("expected.json");
+    std::fs::write(&expected_path, expected.to_string()).unwrap();
+
+    let server = Server::start(model.to_str().unwrap(), &[]);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tritonclient_conformance.py");
+    let address = server.base.trim_start_matches("http://");
+    let out = python()
+        .arg(script)
+        .args([address, "iris"])
+        .arg(&expected_path)
+        .output()
+        .expect("python runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && report.contains("all checks passed"),
+        "tritonclient conformance failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigterm_turns_readiness_off_then_drains_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let mut server = Server::start(model.to_str().unwrap(), &["--drain-seconds", "1.5"]);
+    server.terminate();
+    // Readiness answers 503 at once, while requests are still served during the drain.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while server.get("/v2/health/ready").0 != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readiness still 200 after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.get("/v2/health/live").0, 200);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert!(
+        server.wait_exit(Duration::from_secs(10)),
+        "server did not exit cleanly"
+    );
+}
+
+#[test]
+fn serves_a_model_repository_with_versions_and_several_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let repo = dir.path().join("repo");
+    for (name, version) in [("iris", "1"), ("iris", "3"), ("flowers", "2")] {
+        std::fs::create_dir_all(repo.join(name).join(version)).unwrap();
+        std::fs::copy(&model, repo.join(name).join(version).join("model.onnx")).unwrap();
+    }
+    std::fs::create_dir_all(repo.join("iris/notes")).unwrap();
+    let other = dir.path().join("other.onnx");
+    std::fs::copy(&model, &other).unwrap();
+    let server = Server::start(repo.to_str().unwrap(), &[other.to_str().unwrap()]);
+
+    let (status, meta) = server.get("/v2/models/iris");
+    assert_eq!(status, 200);
+    assert_eq!(meta["versions"], json!(["1", "3"]));
+    for name in ["iris", "flowers", "other"] {
+        assert_infers_iris(|p, b| server.post(p, b), name);
+    }
+    // The newest version answers unversioned requests; old ones stay reachable.
+    let (x, _) = test_rows(1);
+    let body =
+        json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "FP32", "data": x }] });
+    assert_eq!(
+        server.post("/v2/models/iris/infer", &body).1["model_version"],
+        "3"
+    );
+    assert_eq!(
+        server.post("/v2/models/iris/versions/1/infer", &body).1["model_version"],
+        "1"
+    );
+    assert_eq!(server.get("/v2/models/iris/versions/2/ready").0, 404);
+}
+
+#[test]
+fn oversized_requests_get_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let server = Server::start(
+        model.to_str().unwrap(),
+        &["--max-body-bytes", "2000", "--max-elements", "40"],
+    );
+    let big = vec![vec![1.0; 4]; 100];
+    let body =
+        json!({ "inputs": [{ "name": "X", "shape": [100, 4], "datatype": "FP32", "data": big }] });
+    let (status, response) = server.post("/v2/models/iris/infer", &body);
+    assert_eq!(status, 413, "{response}");
+    assert!(
+        response["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 2000 bytes")
+    );
+    let body = json!({ "inputs": [{ "name": "X", "shape": [11, 4], "datatype": "FP32", "data": vec![vec![1; 4]; 11] }] });
+    let (status, response) = server.post("/v2/models/iris/infer", &body);
+    assert_eq!(status, 413, "{response}");
+    assert!(
+        response["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 40 tensor elements")
+    );
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
 }

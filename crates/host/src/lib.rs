@@ -1,68 +1,68 @@
 //! The Open Inference Protocol (KServe v2 REST) server.
 //!
-//! [`router`] answers the protocol's endpoints for the models of a [`Repository`]; the
-//! `skiff serve` command and the static server inside images both run it through [`serve`].
+//! [`router`] answers the protocol's endpoints for the models of a [`Repository`], JSON and
+//! Triton's binary tensor extension alike; `skiff serve` and the static server inside images
+//! both run it through [`serve`].
 //!
 //! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
-//! let model = skiff_runtime::Model::from_path("iris.onnx".as_ref()).unwrap();
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = skiff_runtime::Model::from_path("iris.onnx".as_ref())?;
 //! let repo = skiff_host::Repository::single("iris", model);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! skiff_host::serve(listener, repo, std::future::pending()).await
+//! skiff_host::serve(listener, repo, skiff_host::Options::default(), std::future::pending()).await?;
+//! # Ok(())
 //! # }
 //! ```
 
 #![deny(missing_docs)]
 
+mod error;
 pub mod protocol;
+mod repository;
+
+pub use error::{Error, Result};
+pub use repository::{MODEL_FILE, Repository};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use skiff_runtime::Model;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
-/// The version every model is served as until the repository knows versions.
-pub const MODEL_VERSION: &str = "1";
+/// The protocol extensions `/v2` lists.
+pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
 
-/// The models a server answers for, by name.
-#[derive(Debug, Clone, Default)]
-pub struct Repository {
-    models: BTreeMap<String, Arc<Model>>,
+/// Server limits and shutdown behaviour.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest request body in bytes; larger ones get 413 (default 64 MiB, as Triton).
+    pub max_body_bytes: usize,
+    /// Most tensor elements in one request, all inputs together; more get 413.
+    pub max_elements: usize,
+    /// Inference requests served at once; more get 503 with `Retry-After`.
+    pub max_concurrency: usize,
+    /// After the shutdown signal: how long readiness answers 503 while requests are still
+    /// accepted, so load balancers (Kubernetes endpoints) stop sending traffic first.
+    pub drain: Duration,
 }
 
-impl Repository {
-    /// A repository of one model.
-    pub fn single(name: &str, model: Model) -> Repository {
-        let mut repo = Repository::default();
-        repo.insert(name, model);
-        repo
-    }
-
-    /// Adds (or replaces) a model.
-    pub fn insert(&mut self, name: &str, model: Model) {
-        self.models.insert(name.to_string(), Arc::new(model));
-    }
-
-    /// True when every model is loaded and there is at least one.
-    pub fn ready(&self) -> bool {
-        !self.models.is_empty()
-    }
-
-    fn get(&self, name: &str) -> Result<&Arc<Model>, ApiError> {
-        self.models.get(name).ok_or_else(|| ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!(
-                "model {name:?} not found (served: {})",
-                self.models.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        })
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: 64 << 20,
+            max_elements: 16 << 20,
+            max_concurrency: 1024,
+            drain: Duration::from_secs(5),
+        }
     }
 }
 
@@ -74,25 +74,59 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// A 400 Bad Request.
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            status,
             message: message.into(),
         }
+    }
+
+    /// A 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+        let mut response =
+            (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
-type Shared = Arc<Repository>;
+struct AppState {
+    repo: Repository,
+    options: Options,
+    draining: AtomicBool,
+    permits: Semaphore,
+}
+
+type Shared = Arc<AppState>;
 
 /// The protocol's routes over `repo`.
-pub fn router(repo: Repository) -> Router {
+pub fn router(repo: Repository, options: Options) -> Router {
+    router_for(AppState::new(repo, options))
+}
+
+impl AppState {
+    fn new(repo: Repository, options: Options) -> Shared {
+        Arc::new(AppState {
+            repo,
+            permits: Semaphore::new(options.max_concurrency.max(1)),
+            options,
+            draining: AtomicBool::new(false),
+        })
+    }
+}
+
+fn router_for(state: Shared) -> Router {
     let model_routes = Router::new()
         .route("/", get(model_metadata))
         .route("/ready", get(model_ready))
@@ -106,32 +140,59 @@ pub fn router(repo: Repository) -> Router {
         .route("/v2/health/ready", get(server_ready))
         .nest("/v2/models/{name}", model_routes.clone())
         .nest("/v2/models/{name}/versions/{version}", model_routes)
-        .fallback(|| async {
-            ApiError {
-                status: StatusCode::NOT_FOUND,
-                message: "no such endpoint (see /v2)".into(),
-            }
-        })
-        .with_state(Arc::new(repo))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see /v2)") })
+        .layer(DefaultBodyLimit::max(state.options.max_body_bytes))
+        .with_state(state)
 }
 
-/// Serves `repo` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
+/// requests are still accepted for [`Options::drain`], and the server stops accepting and
+/// returns once in-flight requests are answered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     repo: Repository,
+    options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(repo))
-        .with_graceful_shutdown(shutdown)
+    let state = AppState::new(repo, options);
+    let drain_state = state.clone();
+    let drained = async move {
+        shutdown.await;
+        drain_state.draining.store(true, Ordering::SeqCst);
+        tracing::info!(drain = ?drain_state.options.drain, "shutting down: readiness is now 503, draining");
+        tokio::time::sleep(drain_state.options.drain).await;
+        tracing::info!("no longer accepting connections; finishing in-flight requests");
+    };
+    axum::serve(listener, router_for(state))
+        .with_graceful_shutdown(drained)
         .await
 }
 
-async fn server_metadata() -> impl IntoResponse {
-    axum::Json(json!({ "name": "skiff", "version": env!("CARGO_PKG_VERSION"), "extensions": [] }))
+/// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C: the usual `shutdown` for
+/// [`serve`].
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
-async fn server_ready(State(repo): State<Shared>) -> Response {
-    let ready = repo.ready();
+async fn server_metadata() -> impl IntoResponse {
+    axum::Json(
+        json!({ "name": "skiff", "version": env!("CARGO_PKG_VERSION"), "extensions": EXTENSIONS }),
+    )
+}
+
+async fn server_ready(State(state): State<Shared>) -> Response {
+    let ready = !state.draining.load(Ordering::SeqCst) && !state.repo.is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -147,28 +208,20 @@ struct ModelPath {
     version: Option<String>,
 }
 
-fn lookup<'r>(repo: &'r Repository, path: &ModelPath) -> Result<&'r Arc<Model>, ApiError> {
-    let model = repo.get(&path.name)?;
-    match path.version.as_deref() {
-        None | Some(MODEL_VERSION) => Ok(model),
-        Some(v) => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!(
-                "model {:?} has no version {v:?} (versions: {MODEL_VERSION})",
-                path.name
-            ),
-        }),
-    }
-}
-
 async fn model_metadata(
-    State(repo): State<Shared>,
+    State(state): State<Shared>,
     Path(path): Path<ModelPath>,
 ) -> Result<Response, ApiError> {
-    let model = lookup(&repo, &path)?;
+    let (_, model) = state.repo.get(&path.name, path.version.as_deref())?;
+    let versions: Vec<String> = state
+        .repo
+        .versions(&path.name)?
+        .iter()
+        .map(u64::to_string)
+        .collect();
     Ok(axum::Json(json!({
         "name": path.name,
-        "versions": [MODEL_VERSION],
+        "versions": versions,
         "platform": "onnx_onnxv1",
         "inputs": model.inputs(),
         "outputs": model.outputs(),
@@ -177,23 +230,52 @@ async fn model_metadata(
 }
 
 async fn model_ready(
-    State(repo): State<Shared>,
+    State(state): State<Shared>,
     Path(path): Path<ModelPath>,
 ) -> Result<Response, ApiError> {
-    lookup(&repo, &path)?;
+    state.repo.get(&path.name, path.version.as_deref())?;
     Ok(axum::Json(json!({ "name": path.name, "ready": true })).into_response())
 }
 
+/// Requests with more elements than this run on the blocking pool, not on an I/O thread.
+const INLINE_ELEMENTS: usize = 1 << 14;
+
 async fn infer(
-    State(repo): State<Shared>,
+    State(state): State<Shared>,
     Path(path): Path<ModelPath>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let model = lookup(&repo, &path)?;
-    let request: protocol::InferRequest = serde_json::from_slice(&body)
+    let (version, model) = state.repo.get(&path.name, path.version.as_deref())?;
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "request body is larger than {} bytes",
+                state.options.max_body_bytes
+            )
+        } else {
+            format!("cannot read the request body: {}", rejection.body_text())
+        };
+        ApiError::new(status, message)
+    })?;
+    let _permit = state.permits.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is at its concurrency limit: retry shortly",
+        )
+    })?;
+    let header_length = headers
+        .get(protocol::HEADER_LENGTH)
+        .map(|v| v.to_str().unwrap_or("?"));
+    let (json_part, mut binary) = protocol::split_body(&body, header_length)?;
+    let request: protocol::InferRequest = serde_json::from_slice(json_part)
         .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
+
     let mut by_name: BTreeMap<String, protocol::RequestInput> = BTreeMap::new();
+    let mut order = Vec::new();
     for input in request.inputs {
+        order.push(input.name.clone());
         if let Some(dup) = by_name.insert(input.name.clone(), input) {
             return Err(ApiError::bad_request(format!(
                 "input {:?} given twice",
@@ -201,17 +283,10 @@ async fn infer(
             )));
         }
     }
-    let mut tensors = Vec::with_capacity(model.inputs().len());
-    for spec in model.inputs() {
-        let input = by_name.remove(&spec.name).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "missing input {:?} ({} {:?})",
-                spec.name, spec.datatype, spec.shape
-            ))
-        })?;
-        tensors.push(protocol::to_tensor(input, spec)?);
-    }
-    if let Some(extra) = by_name.keys().next() {
+    if let Some(extra) = order
+        .iter()
+        .find(|n| !model.inputs().iter().any(|i| &i.name == *n))
+    {
         return Err(ApiError::bad_request(format!(
             "model {:?} has no input {extra:?} (inputs: {})",
             path.name,
@@ -223,12 +298,57 @@ async fn infer(
                 .join(", ")
         )));
     }
-    let wanted: Option<Vec<String>> = request
-        .outputs
-        .map(|o| o.into_iter().map(|o| o.name).collect());
+    // Binary inputs take their bytes in the order the request lists them.
+    let mut decoded = BTreeMap::new();
+    let mut elements = 0usize;
+    for name in &order {
+        let spec = model
+            .inputs()
+            .iter()
+            .find(|i| &i.name == name)
+            .expect("checked above");
+        let input = by_name.remove(name).expect("present");
+        let tensor = protocol::to_tensor(input, spec, &mut binary)?;
+        elements = elements.saturating_add(tensor.data.len());
+        if elements > state.options.max_elements {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request has more than {} tensor elements",
+                    state.options.max_elements
+                ),
+            ));
+        }
+        decoded.insert(name.clone(), tensor);
+    }
+    let mut tensors = Vec::with_capacity(model.inputs().len());
+    for spec in model.inputs() {
+        tensors.push(decoded.remove(&spec.name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "missing input {:?} ({} {:?})",
+                spec.name, spec.datatype, spec.shape
+            ))
+        })?);
+    }
+
+    // Which outputs, and which of them as binary data.
+    let default_binary = protocol::flag(&request.parameters, "binary_data_output");
+    let wanted: Option<BTreeMap<String, bool>> = request.outputs.map(|outputs| {
+        outputs
+            .into_iter()
+            .map(|o| {
+                let binary = o
+                    .parameters
+                    .get("binary_data")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(default_binary);
+                (o.name, binary)
+            })
+            .collect()
+    });
     if let Some(unknown) = wanted
         .iter()
-        .flatten()
+        .flat_map(|w| w.keys())
         .find(|w| !model.outputs().iter().any(|o| &o.name == *w))
     {
         return Err(ApiError::bad_request(format!(
@@ -236,25 +356,61 @@ async fn infer(
             path.name
         )));
     }
-    let results = model.run(tensors).map_err(|e| match e {
+
+    let results = if elements > INLINE_ELEMENTS {
+        let model = model.clone();
+        tokio::task::spawn_blocking(move || model.run(tensors))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("inference task failed: {e}"),
+                )
+            })?
+    } else {
+        model.run(tensors)
+    }
+    .map_err(|e| match e {
         skiff_runtime::Error::BadInput(m) => ApiError::bad_request(m),
-        other => ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: other.to_string(),
-        },
+        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     })?;
-    let outputs = model
-        .outputs()
-        .iter()
-        .zip(results)
-        .filter(|(spec, _)| wanted.as_ref().is_none_or(|w| w.contains(&spec.name)))
-        .map(|(spec, tensor)| protocol::from_tensor(&spec.name, tensor))
-        .collect();
-    Ok(axum::Json(protocol::InferResponse {
+
+    let mut tail = Vec::new();
+    let mut outputs = Vec::new();
+    for (spec, tensor) in model.outputs().iter().zip(results) {
+        let binary = match &wanted {
+            None => default_binary,
+            Some(w) => match w.get(&spec.name) {
+                Some(&binary) => binary,
+                None => continue,
+            },
+        };
+        outputs.push(protocol::from_tensor(&spec.name, tensor, binary, &mut tail));
+    }
+    let response = protocol::InferResponse {
         model_name: path.name,
-        model_version: MODEL_VERSION.to_string(),
+        model_version: version.to_string(),
         id: request.id,
         outputs,
-    })
-    .into_response())
+    };
+    if tail.is_empty() {
+        return Ok(axum::Json(response).into_response());
+    }
+    let mut body = serde_json::to_vec(&response).expect("response serialises");
+    let json_length = body.len();
+    body.extend_from_slice(&tail);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::HeaderName::from_static(protocol::HEADER_LENGTH),
+                HeaderValue::from(json_length),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -1,17 +1,28 @@
-//! Open Inference Protocol (KServe v2) request and response bodies, and their conversion to
-//! the runtime's tensors.
+//! Open Inference Protocol (KServe v2) request and response bodies, with Triton's binary
+//! tensor data extension, and their conversion to the runtime's tensors.
+//!
+//! A request body is a JSON header, optionally followed by raw tensor bytes: the header's length
+//! is in the `Inference-Header-Content-Length` HTTP header, and each input sent that way has a
+//! `binary_data_size` parameter instead of `data`. Responses use the same layout for outputs
+//! that asked for `binary_data` (or all outputs, with the request's `binary_data_output`).
 
 use crate::ApiError;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use skiff_runtime::{DataType, IoSpec, Tensor, TensorData};
 
-/// `POST /v2/models/{name}/infer` body.
+/// The HTTP header that carries the JSON header's length in binary requests and responses.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// `POST /v2/models/{name}/infer` body (its JSON part).
 #[derive(Debug, Deserialize)]
 pub struct InferRequest {
     /// Echoed in the response.
     #[serde(default)]
     pub id: Option<String>,
+    /// Request parameters (`binary_data_output`).
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
     /// One entry per model input.
     pub inputs: Vec<RequestInput>,
     /// Which outputs to return; all when absent.
@@ -26,9 +37,12 @@ pub struct RequestInput {
     pub name: String,
     /// Dimensions.
     pub shape: Vec<i64>,
-    /// Element type of `data`.
+    /// Element type of the data.
     pub datatype: String,
-    /// Row-major elements, flat or nested.
+    /// Input parameters (`binary_data_size`).
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// Row-major elements, flat or nested (absent when sent as binary data).
     pub data: Option<Value>,
 }
 
@@ -37,9 +51,12 @@ pub struct RequestInput {
 pub struct RequestOutput {
     /// The output's name.
     pub name: String,
+    /// Output parameters (`binary_data`).
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
 }
 
-/// The response to an inference request.
+/// The JSON part of a response to an inference request.
 #[derive(Debug, Serialize)]
 pub struct InferResponse {
     /// The model that answered.
@@ -62,19 +79,116 @@ pub struct ResponseOutput {
     pub shape: Vec<usize>,
     /// Element type.
     pub datatype: DataType,
-    /// Row-major elements, flat.
-    pub data: Value,
+    /// `binary_data_size` when the data follows the JSON header as bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// Row-major elements, flat (absent when sent as binary data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
-/// Converts a request input into the tensor the model's input `spec` takes.
+/// Splits a request body into its JSON header and the binary data after it.
+pub fn split_body<'b>(
+    body: &'b [u8],
+    header_length: Option<&str>,
+) -> Result<(&'b [u8], &'b [u8]), ApiError> {
+    let Some(length) = header_length else {
+        return Ok((body, &[]));
+    };
+    let length: usize = length.trim().parse().map_err(|_| {
+        ApiError::bad_request(format!("{HEADER_LENGTH} {length:?} is not a byte count"))
+    })?;
+    if length > body.len() {
+        return Err(ApiError::bad_request(format!(
+            "{HEADER_LENGTH} is {length} but the body has only {} bytes",
+            body.len()
+        )));
+    }
+    Ok(body.split_at(length))
+}
+
+/// The wire element types of the protocol (a superset of what models take).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Bool,
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    Bytes,
+}
+
+impl Wire {
+    fn parse(name: &str) -> Option<Wire> {
+        Some(match name {
+            "BOOL" => Wire::Bool,
+            "UINT8" => Wire::U8,
+            "UINT16" => Wire::U16,
+            "UINT32" => Wire::U32,
+            "UINT64" => Wire::U64,
+            "INT8" => Wire::I8,
+            "INT16" => Wire::I16,
+            "INT32" => Wire::I32,
+            "INT64" => Wire::I64,
+            "FP32" => Wire::F32,
+            "FP64" => Wire::F64,
+            "BYTES" => Wire::Bytes,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element in binary data; `None` for BYTES (length-prefixed).
+    fn width(self) -> Option<usize> {
+        match self {
+            Wire::Bool | Wire::U8 | Wire::I8 => Some(1),
+            Wire::U16 | Wire::I16 => Some(2),
+            Wire::U32 | Wire::I32 | Wire::F32 => Some(4),
+            Wire::U64 | Wire::I64 | Wire::F64 => Some(8),
+            Wire::Bytes => None,
+        }
+    }
+}
+
+/// Elements as decoded from the wire, before conversion to the model input's type.
+enum Elements {
+    Int(Vec<i128>),
+    Float(Vec<f64>),
+    Bool(Vec<bool>),
+    Str(Vec<String>),
+}
+
+impl Elements {
+    fn len(&self) -> usize {
+        match self {
+            Elements::Int(v) => v.len(),
+            Elements::Float(v) => v.len(),
+            Elements::Bool(v) => v.len(),
+            Elements::Str(v) => v.len(),
+        }
+    }
+}
+
+/// Converts a request input into the tensor the model's input `spec` takes; `binary` is the
+/// rest of the body after the JSON header, from which binary inputs take their bytes in order.
 ///
 /// Numbers of any numeric datatype are accepted for a numeric input and converted to its type
-/// (FP64 data into an FP32 input, say); strings only for BYTES inputs, booleans for BOOL.
-pub fn to_tensor(input: RequestInput, spec: &IoSpec) -> Result<Tensor, ApiError> {
+/// (FP64 data into an FP32 input, INT64 into FP32, ...); an integer input refuses fractional
+/// numbers and values out of its range. Strings only for BYTES inputs, booleans for BOOL.
+pub fn to_tensor(
+    input: RequestInput,
+    spec: &IoSpec,
+    binary: &mut &[u8],
+) -> Result<Tensor, ApiError> {
     let name = &input.name;
-    let declared = DataType::parse(&input.datatype).ok_or_else(|| {
+    let wire = Wire::parse(&input.datatype).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "input {name:?} has unknown datatype {:?} (use one of BOOL, INT32, INT64, FP32, FP64, BYTES)",
+            "input {name:?} has unknown or unsupported datatype {:?} (use BOOL, UINT8..64, INT8..64, FP32, FP64 or BYTES)",
             input.datatype
         ))
     })?;
@@ -84,10 +198,15 @@ pub fn to_tensor(input: RequestInput, spec: &IoSpec) -> Result<Tensor, ApiError>
             DataType::Int32 | DataType::Int64 | DataType::Fp32 | DataType::Fp64
         )
     };
-    if declared != spec.datatype && !(numeric(declared) && numeric(spec.datatype)) {
+    let compatible = match wire {
+        Wire::Bool => spec.datatype == DataType::Bool,
+        Wire::Bytes => spec.datatype == DataType::Bytes,
+        _ => numeric(spec.datatype),
+    };
+    if !compatible {
         return Err(ApiError::bad_request(format!(
-            "input {name:?} must be {}, got datatype {declared}",
-            spec.datatype
+            "input {name:?} must be {}, got datatype {}",
+            spec.datatype, input.datatype
         )));
     }
     let shape = input
@@ -110,52 +229,62 @@ pub fn to_tensor(input: RequestInput, spec: &IoSpec) -> Result<Tensor, ApiError>
                 input.shape
             ))
         })?;
-    let data = input
-        .data
-        .ok_or_else(|| ApiError::bad_request(format!("input {name:?} has no \"data\"")))?;
-    let mut flat = Vec::with_capacity(expected.min(1 << 20));
-    flatten(data, &mut flat);
-    if flat.len() != expected {
+    let elements = match (input.parameters.get("binary_data_size"), input.data) {
+        (Some(size), None) => {
+            let size = size
+                .as_u64()
+                .and_then(|s| usize::try_from(s).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "input {name:?}: binary_data_size must be a byte count"
+                    ))
+                })?;
+            if size > binary.len() {
+                return Err(ApiError::bad_request(format!(
+                    "input {name:?}: binary_data_size is {size} but only {} bytes of binary data remain",
+                    binary.len()
+                )));
+            }
+            let (bytes, rest) = binary.split_at(size);
+            *binary = rest;
+            decode_binary(name, wire, bytes, expected)?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "input {name:?} has both \"data\" and binary_data_size: send one"
+            )));
+        }
+        (None, Some(data)) => decode_json(name, wire, data, expected)?,
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "input {name:?} has no \"data\""
+            )));
+        }
+    };
+    if elements.len() != expected {
         return Err(ApiError::bad_request(format!(
             "input {name:?} has shape {:?} ({expected} elements) but {} data elements",
             input.shape,
-            flat.len()
+            elements.len()
         )));
     }
+    let data = convert(name, elements, spec.datatype)?;
+    Tensor::new(shape, data).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn decode_json(name: &str, wire: Wire, data: Value, expected: usize) -> Result<Elements, ApiError> {
+    let mut flat = Vec::with_capacity(expected.min(1 << 20));
+    flatten(data, &mut flat);
     let bad =
         |what: &str| ApiError::bad_request(format!("input {name:?}: every element must be {what}"));
-    let data = match spec.datatype {
-        DataType::Fp32 => TensorData::Fp32(
-            flat.iter()
-                .map(|v| v.as_f64().map(|f| f as f32))
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad("a number"))?,
-        ),
-        DataType::Fp64 => TensorData::Fp64(
-            flat.iter()
-                .map(Value::as_f64)
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad("a number"))?,
-        ),
-        DataType::Int64 => TensorData::Int64(
-            flat.iter()
-                .map(Value::as_i64)
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad("an integer"))?,
-        ),
-        DataType::Int32 => TensorData::Int32(
-            flat.iter()
-                .map(|v| v.as_i64().and_then(|i| i32::try_from(i).ok()))
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad("a 32-bit integer"))?,
-        ),
-        DataType::Bool => TensorData::Bool(
+    Ok(match wire {
+        Wire::Bool => Elements::Bool(
             flat.iter()
                 .map(Value::as_bool)
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("true or false"))?,
         ),
-        DataType::Bytes => TensorData::Bytes(
+        Wire::Bytes => Elements::Str(
             flat.into_iter()
                 .map(|v| match v {
                     Value::String(s) => Some(s),
@@ -164,8 +293,23 @@ pub fn to_tensor(input: RequestInput, spec: &IoSpec) -> Result<Tensor, ApiError>
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("a string"))?,
         ),
-    };
-    Tensor::new(shape, data).map_err(|e| ApiError::bad_request(e.to_string()))
+        Wire::F32 | Wire::F64 => Elements::Float(
+            flat.iter()
+                .map(Value::as_f64)
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("a number"))?,
+        ),
+        _ => Elements::Int(
+            flat.iter()
+                .map(|v| {
+                    v.as_i64()
+                        .map(i128::from)
+                        .or_else(|| v.as_u64().map(i128::from))
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("an integer"))?,
+        ),
+    })
 }
 
 fn flatten(value: Value, out: &mut Vec<Value>) {
@@ -175,9 +319,190 @@ fn flatten(value: Value, out: &mut Vec<Value>) {
     }
 }
 
-/// Converts a model output into its response entry.
-pub fn from_tensor(name: &str, tensor: Tensor) -> ResponseOutput {
+fn decode_binary(
+    name: &str,
+    wire: Wire,
+    bytes: &[u8],
+    expected: usize,
+) -> Result<Elements, ApiError> {
+    let Some(width) = wire.width() else {
+        return decode_strings(name, bytes).map(Elements::Str);
+    };
+    if bytes.len() != expected.saturating_mul(width) {
+        return Err(ApiError::bad_request(format!(
+            "input {name:?}: {} bytes of binary data do not hold {expected} elements of {width} bytes",
+            bytes.len()
+        )));
+    }
+    let chunks = bytes.chunks_exact(width);
+    fn arr<const N: usize>(c: &[u8]) -> [u8; N] {
+        c.try_into().expect("chunks_exact gives N bytes")
+    }
+    Ok(match wire {
+        Wire::Bool => Elements::Bool(chunks.map(|c| c[0] != 0).collect()),
+        Wire::U8 => Elements::Int(chunks.map(|c| i128::from(c[0])).collect()),
+        Wire::I8 => Elements::Int(chunks.map(|c| i128::from(c[0] as i8)).collect()),
+        Wire::U16 => Elements::Int(
+            chunks
+                .map(|c| i128::from(u16::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::I16 => Elements::Int(
+            chunks
+                .map(|c| i128::from(i16::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::U32 => Elements::Int(
+            chunks
+                .map(|c| i128::from(u32::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::I32 => Elements::Int(
+            chunks
+                .map(|c| i128::from(i32::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::U64 => Elements::Int(
+            chunks
+                .map(|c| i128::from(u64::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::I64 => Elements::Int(
+            chunks
+                .map(|c| i128::from(i64::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::F32 => Elements::Float(
+            chunks
+                .map(|c| f64::from(f32::from_le_bytes(arr(c))))
+                .collect(),
+        ),
+        Wire::F64 => Elements::Float(chunks.map(|c| f64::from_le_bytes(arr(c))).collect()),
+        Wire::Bytes => unreachable!("BYTES has no fixed width"),
+    })
+}
+
+/// BYTES elements in binary data: each a 4-byte little-endian length, then that many bytes.
+fn decode_strings(name: &str, mut bytes: &[u8]) -> Result<Vec<String>, ApiError> {
+    let truncated =
+        || ApiError::bad_request(format!("input {name:?}: BYTES binary data is truncated"));
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(truncated)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(truncated());
+        }
+        let (s, rest) = rest.split_at(len);
+        out.push(String::from_utf8(s.to_vec()).map_err(|_| {
+            ApiError::bad_request(format!("input {name:?}: BYTES element is not UTF-8"))
+        })?);
+        bytes = rest;
+    }
+    Ok(out)
+}
+
+fn convert(name: &str, elements: Elements, target: DataType) -> Result<TensorData, ApiError> {
+    let range =
+        |what: &str| ApiError::bad_request(format!("input {name:?}: a value does not fit {what}"));
+    let fractional = || {
+        ApiError::bad_request(format!(
+            "input {name:?} is {target}: every element must be an integer"
+        ))
+    };
+    let ints = |v: Vec<f64>| -> Result<Vec<i128>, ApiError> {
+        v.into_iter()
+            .map(|f| {
+                if f.fract() == 0.0 && f.is_finite() {
+                    Ok(f as i128)
+                } else {
+                    Err(fractional())
+                }
+            })
+            .collect()
+    };
+    Ok(match (elements, target) {
+        (Elements::Bool(v), DataType::Bool) => TensorData::Bool(v),
+        (Elements::Str(v), DataType::Bytes) => TensorData::Bytes(v),
+        (Elements::Float(v), DataType::Fp32) => {
+            TensorData::Fp32(v.into_iter().map(|f| f as f32).collect())
+        }
+        (Elements::Float(v), DataType::Fp64) => TensorData::Fp64(v),
+        (Elements::Int(v), DataType::Fp32) => {
+            TensorData::Fp32(v.into_iter().map(|i| i as f32).collect())
+        }
+        (Elements::Int(v), DataType::Fp64) => {
+            TensorData::Fp64(v.into_iter().map(|i| i as f64).collect())
+        }
+        (Elements::Int(v), DataType::Int64) => TensorData::Int64(
+            v.into_iter()
+                .map(i64::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(|_| range("INT64"))?,
+        ),
+        (Elements::Int(v), DataType::Int32) => TensorData::Int32(
+            v.into_iter()
+                .map(i32::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(|_| range("INT32"))?,
+        ),
+        (Elements::Float(v), DataType::Int64) => TensorData::Int64(
+            ints(v)?
+                .into_iter()
+                .map(i64::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(|_| range("INT64"))?,
+        ),
+        (Elements::Float(v), DataType::Int32) => TensorData::Int32(
+            ints(v)?
+                .into_iter()
+                .map(i32::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(|_| range("INT32"))?,
+        ),
+        (_, target) => {
+            return Err(ApiError::bad_request(format!(
+                "input {name:?} must be {target}"
+            )));
+        }
+    })
+}
+
+/// Converts a model output into its response entry; with `binary`, its bytes are appended to
+/// `tail` and the entry carries `binary_data_size` instead of `data`.
+pub fn from_tensor(name: &str, tensor: Tensor, binary: bool, tail: &mut Vec<u8>) -> ResponseOutput {
     let datatype = tensor.data.datatype();
+    let shape = tensor.shape;
+    if binary {
+        let start = tail.len();
+        match tensor.data {
+            TensorData::Bool(v) => tail.extend(v.iter().map(|&b| u8::from(b))),
+            TensorData::Int32(v) => v
+                .iter()
+                .for_each(|x| tail.extend_from_slice(&x.to_le_bytes())),
+            TensorData::Int64(v) => v
+                .iter()
+                .for_each(|x| tail.extend_from_slice(&x.to_le_bytes())),
+            TensorData::Fp32(v) => v
+                .iter()
+                .for_each(|x| tail.extend_from_slice(&x.to_le_bytes())),
+            TensorData::Fp64(v) => v
+                .iter()
+                .for_each(|x| tail.extend_from_slice(&x.to_le_bytes())),
+            TensorData::Bytes(v) => v.iter().for_each(|s| {
+                tail.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                tail.extend_from_slice(s.as_bytes());
+            }),
+        }
+        let size = tail.len() - start;
+        return ResponseOutput {
+            name: name.to_string(),
+            shape,
+            datatype,
+            parameters: Some(serde_json::json!({ "binary_data_size": size })),
+            data: None,
+        };
+    }
     let data = match tensor.data {
         TensorData::Bool(v) => Value::from(v),
         TensorData::Int32(v) => Value::from(v),
@@ -188,8 +513,17 @@ pub fn from_tensor(name: &str, tensor: Tensor) -> ResponseOutput {
     };
     ResponseOutput {
         name: name.to_string(),
-        shape: tensor.shape,
+        shape,
         datatype,
-        data,
+        parameters: None,
+        data: Some(data),
     }
+}
+
+/// Whether a parameter map says `key: true`.
+pub fn flag(parameters: &Map<String, Value>, key: &str) -> bool {
+    parameters
+        .get(key)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }

@@ -98,7 +98,8 @@ fn main() -> ExitCode {
         skiff_host::serve(
             listener,
             skiff_host::Repository::single(&name, model),
-            shutdown_signal(),
+            skiff_host::Options::default(),
+            skiff_host::shutdown_signal(),
         )
         .await
     });
@@ -109,14 +110,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down");
 }

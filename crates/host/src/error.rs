@@ -1,0 +1,28 @@
+use thiserror::Error;
+
+/// Errors setting up a server.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A model in the repository could not be loaded.
+    #[error("{0}")]
+    Model(#[from] skiff_runtime::Error),
+    /// The repository directory could not be read.
+    #[error("cannot read model repository {path}: {source}")]
+    Io {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The repository has no models.
+    #[error("no models in {0} (expected {0}/<name>/<version>/model.onnx)")]
+    EmptyRepository(String),
+    /// Two models would be served under one name.
+    #[error("two models named {0:?}: give one another name")]
+    DuplicateName(String),
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,145 @@
+//! The models a server answers for: names, each with one or more numbered versions.
+
+use crate::{ApiError, Error, Result};
+use axum::http::StatusCode;
+use skiff_runtime::Model;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The file name of a model inside a repository's version directory.
+pub const MODEL_FILE: &str = "model.onnx";
+
+/// Models by name and version.
+#[derive(Debug, Clone, Default)]
+pub struct Repository {
+    models: BTreeMap<String, BTreeMap<u64, Arc<Model>>>,
+}
+
+impl Repository {
+    /// A repository of one model, as version 1.
+    pub fn single(name: &str, model: Model) -> Repository {
+        let mut repo = Repository::default();
+        repo.insert(name, 1, model)
+            .expect("an empty repository has no duplicates");
+        repo
+    }
+
+    /// Adds a model version; a name and version already present is an error.
+    pub fn insert(&mut self, name: &str, version: u64, model: Model) -> Result<()> {
+        let versions = self.models.entry(name.to_string()).or_default();
+        if versions.insert(version, Arc::new(model)).is_some() {
+            return Err(Error::DuplicateName(format!("{name} version {version}")));
+        }
+        Ok(())
+    }
+
+    /// Adds every model of another repository; a name present in both is an error.
+    pub fn merge(&mut self, other: Repository) -> Result<()> {
+        for (name, versions) in other.models {
+            if self.models.contains_key(&name) {
+                return Err(Error::DuplicateName(name));
+            }
+            self.models.insert(name, versions);
+        }
+        Ok(())
+    }
+
+    /// Loads a Triton-style repository: `dir/<name>/<version>/model.onnx`, versions being
+    /// positive integers. Other files and folders are ignored.
+    pub fn load_dir(dir: &Path) -> Result<Repository> {
+        let io = |source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut repo = Repository::default();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let model_dir = entry.map_err(io)?.path();
+            let Some(name) = model_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if !model_dir.is_dir() || name.starts_with('.') {
+                continue;
+            }
+            for version_entry in std::fs::read_dir(&model_dir).map_err(io)? {
+                let version_dir = version_entry.map_err(io)?.path();
+                let version = version_dir
+                    .file_name()
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let file = version_dir.join(MODEL_FILE);
+                if let (Some(version @ 1..), true) = (version, file.is_file()) {
+                    repo.insert(&name, version, Model::from_path(&file)?)?;
+                }
+            }
+        }
+        if repo.models.is_empty() {
+            return Err(Error::EmptyRepository(dir.display().to_string()));
+        }
+        Ok(repo)
+    }
+
+    /// True when there are no models.
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+
+    /// Model names and their versions, for logs.
+    pub fn describe(&self) -> Vec<(String, Vec<u64>)> {
+        self.models
+            .iter()
+            .map(|(n, v)| (n.clone(), v.keys().copied().collect()))
+            .collect()
+    }
+
+    /// The versions of model `name`, oldest first.
+    pub(crate) fn versions(&self, name: &str) -> Result<Vec<u64>, ApiError> {
+        Ok(self.lookup_name(name)?.keys().copied().collect())
+    }
+
+    fn lookup_name(&self, name: &str) -> Result<&BTreeMap<u64, Arc<Model>>, ApiError> {
+        self.models.get(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model {name:?} not found (served: {})",
+                    self.models.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Model `name` at `version`, or its newest version when none is given.
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(u64, &Arc<Model>), ApiError> {
+        let versions = self.lookup_name(name)?;
+        let found = match version {
+            None => versions.last_key_value(),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| versions.get_key_value(&n)),
+        };
+        found.map(|(v, m)| (*v, m)).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model {name:?} has no version {:?} (versions: {})",
+                    version.unwrap_or_default(),
+                    versions
+                        .keys()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+    }
+}
