@@ -17,6 +17,8 @@
 #![deny(missing_docs)]
 
 mod error;
+mod ml;
+mod rewrite;
 mod tensor;
 
 pub use error::{Error, Result};
@@ -70,10 +72,15 @@ impl Model {
             source_name: source_name.to_string(),
             reason: format!("{e:#}"),
         };
-        let onnx = tract_onnx::onnx();
-        let proto = onnx
+        let mut onnx = tract_onnx::onnx();
+        ml::register_all(&mut onnx.op_register);
+        let mut proto = onnx
             .proto_model_for_read(&mut &bytes[..])
             .map_err(|e| not_onnx(format!("{e:#}")))?;
+        rewrite::rewrite(&mut proto).map_err(|reason| Error::Unsupported {
+            source_name: source_name.to_string(),
+            reason,
+        })?;
         let graph = match &proto.graph {
             Some(g) if !g.node.is_empty() && !g.output.is_empty() => g,
             _ => return Err(not_onnx("no graph with nodes and outputs".into())),
@@ -124,6 +131,8 @@ impl Model {
                 shape: dims.iter().map(|d| d.map_or(-1, |n| n as i64)).collect(),
             });
         }
+        let mut model = model.into_typed().map_err(unsupported)?;
+        integer_outputs_as_i64(&mut model).map_err(unsupported)?;
         let model = model.into_optimized().map_err(unsupported)?;
         let mut outputs = Vec::new();
         for (i, outlet) in model
@@ -227,6 +236,27 @@ impl Model {
             .map(|v| from_tract(v.into_tensor()))
             .collect()
     }
+}
+
+/// tract types integers that may be shapes (a Cast to int64, say) as `TDim`; clients get
+/// int64, as onnxruntime gives them.
+fn integer_outputs_as_i64(model: &mut TypedModel) -> TractResult<()> {
+    let mut outputs = model.output_outlets()?.to_vec();
+    for (i, outlet) in outputs.iter_mut().enumerate() {
+        if model.outlet_fact(*outlet)?.datum_type == DatumType::TDim {
+            let label = model.outlet_label(*outlet).map(str::to_string);
+            let name = format!("output_{i}_as_i64");
+            *outlet = model.wire_node(
+                name,
+                tract_onnx::tract_core::ops::cast::cast(DatumType::I64),
+                &[*outlet],
+            )?[0];
+            if let Some(label) = label {
+                model.set_outlet_label(*outlet, label)?;
+            }
+        }
+    }
+    model.select_output_outlets(&outputs)
 }
 
 fn check_input(tensor: &Tensor, spec: &IoSpec) -> Result<()> {
@@ -348,6 +378,90 @@ mod tests {
             let err = Model::from_bytes("x.onnx", bytes).unwrap_err();
             assert!(matches!(err, Error::NotOnnx { .. }), "{err}");
         }
+    }
+
+    fn load(m: &pb::ModelProto) -> Result<Model> {
+        use prost::Message;
+        Model::from_bytes("m.onnx", &m.encode_to_vec())
+    }
+
+    #[test]
+    fn string_labels_and_zipmap_come_back_as_strings_and_a_matrix() {
+        let model = load(&rewrite::tests::string_label_classifier()).unwrap();
+        assert_eq!(model.outputs()[0].datatype, DataType::Bytes);
+        assert_eq!(model.outputs()[1].name, "output_probability");
+        assert_eq!(model.outputs()[1].datatype, DataType::Fp32);
+        let x = Tensor::new(
+            vec![3, 2],
+            TensorData::Fp32(vec![5.0, 0.0, 0.0, 5.0, -5.0, -5.0]),
+        )
+        .unwrap();
+        let out = model.run(vec![x]).unwrap();
+        assert_eq!(
+            out[0].data,
+            TensorData::Bytes(vec!["cat".into(), "dog".into(), "emu".into()])
+        );
+        assert_eq!(out[1].shape, [3, 3]);
+    }
+
+    #[test]
+    fn malformed_tree_is_an_error_naming_node_and_attribute() {
+        use rewrite::tests::*;
+        let tree = ml_node(
+            "TreeEnsembleRegressor",
+            &["X"],
+            &["variable"],
+            vec![
+                attr_ints("n_targets", &[]),
+                attr_ints("nodes_treeids", &[0, 0]),
+                attr_ints("nodes_nodeids", &[0, 1]),
+                attr_ints("nodes_featureids", &[0, 0]),
+                attr_floats("nodes_values", &[0.5, 0.0]),
+                attr_strings("nodes_modes", &["BRANCH_LEQ", "LEAF"]),
+                attr_ints("nodes_truenodeids", &[1, 0]),
+                attr_ints("nodes_falsenodeids", &[7, 0]),
+                attr_ints("target_treeids", &[0]),
+                attr_ints("target_nodeids", &[1]),
+                attr_ints("target_ids", &[0]),
+                attr_floats("target_weights", &[1.0]),
+            ],
+        );
+        let mut m = rewrite::tests::model(vec![tree], 1, &["variable"]);
+        // n_targets is an int, not ints.
+        let n_targets = &mut m.graph.as_mut().unwrap().node[0].attribute[0];
+        n_targets.r#type = pb::attribute_proto::AttributeType::Int as i32;
+        n_targets.i = 1;
+        let err = load(&m).unwrap_err().to_string();
+        assert!(err.contains("TreeEnsembleRegressor"), "{err}");
+        assert!(err.contains("nodes_falsenodeids"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn support_vectors_that_do_not_fit_are_an_error() {
+        use rewrite::tests::*;
+        let svr = ml_node(
+            "SVMRegressor",
+            &["X"],
+            &["variable"],
+            vec![
+                attr_floats("coefficients", &[1.0, 1.0]),
+                attr_floats("rho", &[0.0]),
+                attr_floats("support_vectors", &[1.0, 2.0, 3.0]),
+                attr_string("kernel_type", "RBF"),
+                attr_floats("kernel_params", &[0.1, 0.0, 3.0]),
+            ],
+        );
+        let mut m = rewrite::tests::model(vec![svr], 1, &["variable"]);
+        let node = &mut m.graph.as_mut().unwrap().node[0];
+        node.attribute.push(pb::AttributeProto {
+            name: "n_supports".into(),
+            r#type: pb::attribute_proto::AttributeType::Int as i32,
+            i: 2,
+            ..Default::default()
+        });
+        let err = load(&m).unwrap_err().to_string();
+        assert!(err.contains("support_vectors"), "{err}");
     }
 
     #[test]
