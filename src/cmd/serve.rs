@@ -27,12 +27,19 @@ pub struct Args {
     /// Inference requests served at once (503 with Retry-After beyond it)
     #[arg(long, default_value_t = Options::default().max_concurrency)]
     max_concurrency: usize,
+    /// Longest time one inference may take, in milliseconds (504 beyond it; no limit by default)
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Log level: error, warn, info, or debug for a line per request (RUST_LOG overrides)
+    #[arg(long, default_value = "info")]
+    log_level: String,
     /// Seconds readiness answers 503 before shutdown stops accepting requests (SIGTERM, Ctrl-C)
     #[arg(long, default_value_t = Options::default().drain.as_secs_f64())]
     drain_seconds: f64,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    init_logs(&args.log_level)?;
     if args.name.is_some() && args.models.len() > 1 {
         bail!(
             "--name names a single model; serving {} sources, each keeps its own name",
@@ -49,10 +56,14 @@ pub fn run(args: Args) -> Result<()> {
             args.drain_seconds
         );
     }
+    if args.timeout_ms == Some(0) {
+        bail!("--timeout-ms must be at least 1; leave it out for no limit");
+    }
     let options = Options {
         max_body_bytes: args.max_body_bytes,
         max_elements: args.max_elements,
         max_concurrency: args.max_concurrency,
+        timeout: args.timeout_ms.map(Duration::from_millis),
         drain: Duration::from_secs_f64(args.drain_seconds),
     };
     super::block_on(async move {
@@ -73,6 +84,30 @@ pub fn run(args: Args) -> Result<()> {
         skiff_host::serve(listener, repo, options, skiff_host::shutdown_signal()).await?;
         Ok(())
     })?
+}
+
+/// Logs to stderr at `level` for skiff's own crates (dependencies only warn), unless RUST_LOG
+/// says otherwise.
+fn init_logs(level: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(directives) => directives,
+        Err(_) => match level {
+            "error" | "warn" => level.to_string(),
+            "info" | "debug" | "trace" => {
+                format!("warn,skiff={level},skiff_host={level},skiff_runtime={level}")
+            }
+            other => bail!("--log-level {other:?} is not one of error, warn, info, debug, trace"),
+        },
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .map_err(|e| anyhow::anyhow!("invalid RUST_LOG {directives:?}: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
 }
 
 /// One source as a repository: a file, a repository directory, or an image layout.

@@ -60,6 +60,11 @@ impl Server {
         assert!(status.success());
     }
 
+    /// What the server wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
     /// Waits at most `timeout` for the process to exit and returns whether it exited cleanly.
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
@@ -397,4 +402,79 @@ fn oversized_requests_get_413() {
             .contains("more than 40 tensor elements")
     );
     assert_infers_iris(|p, b| server.post(p, b), "iris");
+}
+
+#[test]
+fn metrics_count_requests_by_model_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let server = Server::start(model.to_str().unwrap(), &["--log-level", "debug"]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert_eq!(
+        server
+            .post("/v2/models/iris/infer", &json!({ "inputs": [] }))
+            .0,
+        400
+    );
+    assert_eq!(
+        server
+            .post("/v2/models/unknown/infer", &json!({ "inputs": [] }))
+            .0,
+        404
+    );
+
+    let (status, text) = skiff_testing::http_text(&format!("{}/metrics", server.base));
+    assert_eq!(status, 200);
+    for line in [
+        "skiff_inference_requests_total{model=\"iris\",status=\"200\"} 2",
+        "skiff_inference_requests_total{model=\"iris\",status=\"400\"} 1",
+        "skiff_inference_requests_total{model=\"(unknown)\",status=\"404\"} 1",
+        "skiff_inference_request_duration_seconds_count{model=\"iris\"} 3",
+        "skiff_inference_requests_in_flight 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "/metrics lacks {line:?}:\n{text}"
+        );
+    }
+    let load = text
+        .lines()
+        .find(|l| l.starts_with("skiff_model_load_seconds{model=\"iris\",version=\"1\"}"));
+    let seconds: f64 = load
+        .expect("load time of iris")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seconds > 0.0 && seconds < 30.0, "load time {seconds}");
+    // At debug level every request is one log line, and errors say what went wrong.
+    let log = server.log_text();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("infer") && l.contains("status=200"))
+            .count()
+            >= 2,
+        "{log}"
+    );
+    assert!(log.contains("missing input"), "{log}");
+}
+
+#[test]
+fn inference_past_the_timeout_gets_504() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let server = Server::start(model.to_str().unwrap(), &["--timeout-ms", "1"]);
+    let rows = 400_000;
+    let body = json!({ "inputs": [{ "name": "X", "shape": [rows, 4], "datatype": "FP32", "data": vec![5.0; rows * 4] }] });
+    let (status, response) = server.post("/v2/models/iris/infer", &body);
+    assert_eq!(status, 504, "{response}");
+    assert!(
+        response["error"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 1ms"),
+        "{response}"
+    );
 }

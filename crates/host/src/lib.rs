@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod metrics;
 pub mod protocol;
 mod repository;
 
@@ -50,6 +51,8 @@ pub struct Options {
     pub max_elements: usize,
     /// Inference requests served at once; more get 503 with `Retry-After`.
     pub max_concurrency: usize,
+    /// Longest time one inference may take; it then gets 504 (none by default).
+    pub timeout: Option<Duration>,
     /// After the shutdown signal: how long readiness answers 503 while requests are still
     /// accepted, so load balancers (Kubernetes endpoints) stop sending traffic first.
     pub drain: Duration,
@@ -61,6 +64,7 @@ impl Default for Options {
             max_body_bytes: 64 << 20,
             max_elements: 16 << 20,
             max_concurrency: 1024,
+            timeout: None,
             drain: Duration::from_secs(5),
         }
     }
@@ -103,6 +107,7 @@ impl IntoResponse for ApiError {
 
 struct AppState {
     repo: Repository,
+    metrics: metrics::Metrics,
     options: Options,
     draining: AtomicBool,
     permits: Semaphore,
@@ -118,6 +123,7 @@ pub fn router(repo: Repository, options: Options) -> Router {
 impl AppState {
     fn new(repo: Repository, options: Options) -> Shared {
         Arc::new(AppState {
+            metrics: metrics::Metrics::new(&repo),
             repo,
             permits: Semaphore::new(options.max_concurrency.max(1)),
             options,
@@ -138,6 +144,7 @@ fn router_for(state: Shared) -> Router {
             get(|| async { axum::Json(json!({ "live": true })) }),
         )
         .route("/v2/health/ready", get(server_ready))
+        .route("/metrics", get(metrics_text))
         .nest("/v2/models/{name}", model_routes.clone())
         .nest("/v2/models/{name}/versions/{version}", model_routes)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see /v2)") })
@@ -191,6 +198,14 @@ async fn server_metadata() -> impl IntoResponse {
     )
 }
 
+async fn metrics_text(State(state): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
 async fn server_ready(State(state): State<Shared>) -> Response {
     let ready = !state.draining.load(Ordering::SeqCst) && !state.repo.is_empty();
     let status = if ready {
@@ -240,9 +255,47 @@ async fn model_ready(
 /// Requests with more elements than this run on the blocking pool, not on an I/O thread.
 const INLINE_ELEMENTS: usize = 1 << 14;
 
+/// Inference with its metrics and its log line.
 async fn infer(
     State(state): State<Shared>,
     Path(path): Path<ModelPath>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let _in_flight = state.metrics.start();
+    let model = if state.repo.contains(&path.name) {
+        path.name.clone()
+    } else {
+        String::new()
+    };
+    let version = path.version.clone().unwrap_or_default();
+    let (status, response) = match infer_inner(&state, path, headers, body).await {
+        Ok(response) => (StatusCode::OK, response),
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::error!(model, version, status = e.status.as_u16(), error = %e.message, "inference failed");
+            } else {
+                tracing::debug!(model, version, status = e.status.as_u16(), error = %e.message, "bad request");
+            }
+            (e.status, e.into_response())
+        }
+    };
+    let elapsed = started.elapsed();
+    state.metrics.record(&model, status.as_u16(), elapsed);
+    tracing::debug!(
+        model,
+        version,
+        status = status.as_u16(),
+        micros = elapsed.as_micros() as u64,
+        "infer"
+    );
+    response
+}
+
+async fn infer_inner(
+    state: &AppState,
+    path: ModelPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -357,16 +410,24 @@ async fn infer(
         )));
     }
 
-    let results = if elements > INLINE_ELEMENTS {
+    let results = if elements > INLINE_ELEMENTS || state.options.timeout.is_some() {
         let model = model.clone();
-        tokio::task::spawn_blocking(move || model.run(tensors))
-            .await
-            .map_err(|e| {
+        let task = tokio::task::spawn_blocking(move || model.run(tensors));
+        let joined = match state.options.timeout {
+            Some(limit) => tokio::time::timeout(limit, task).await.map_err(|_| {
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("inference task failed: {e}"),
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("inference took longer than {limit:?}"),
                 )
-            })?
+            })?,
+            None => task.await,
+        };
+        joined.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("inference task failed: {e}"),
+            )
+        })?
     } else {
         model.run(tensors)
     }

@@ -96,6 +96,23 @@ impl Repository {
             .collect()
     }
 
+    /// Each model version's load time.
+    pub(crate) fn load_times(&self) -> Vec<(String, u64, std::time::Duration)> {
+        self.models
+            .iter()
+            .flat_map(|(name, versions)| {
+                versions
+                    .iter()
+                    .map(move |(v, m)| (name.clone(), *v, m.load_time()))
+            })
+            .collect()
+    }
+
+    /// Whether a model of this name is served.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.models.contains_key(name)
+    }
+
     /// The versions of model `name`, oldest first.
     pub(crate) fn versions(&self, name: &str) -> Result<Vec<u64>, ApiError> {
         Ok(self.lookup_name(name)?.keys().copied().collect())

@@ -50,6 +50,7 @@ pub struct Model {
     inputs: Vec<IoSpec>,
     outputs: Vec<IoSpec>,
     metadata: BTreeMap<String, String>,
+    load_time: std::time::Duration,
 }
 
 impl Model {
@@ -64,6 +65,7 @@ impl Model {
 
     /// Loads an ONNX model from memory; `source_name` names it in errors.
     pub fn from_bytes(source_name: &str, bytes: &[u8]) -> Result<Model> {
+        let started = std::time::Instant::now();
         let not_onnx = |reason: String| Error::NotOnnx {
             source_name: source_name.to_string(),
             reason,
@@ -167,6 +169,7 @@ impl Model {
             inputs,
             outputs,
             metadata,
+            load_time: started.elapsed(),
         })
     }
 
@@ -178,6 +181,11 @@ impl Model {
     /// The outputs, in the order [`Model::run`] returns them.
     pub fn outputs(&self) -> &[IoSpec] {
         &self.outputs
+    }
+
+    /// How long parsing, typing and optimising the model took.
+    pub fn load_time(&self) -> std::time::Duration {
+        self.load_time
     }
 
     /// The model's `metadata_props`.

@@ -64,10 +64,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    // Containers collect stderr as lines: no colours; RUST_LOG=skiff_host=debug logs each request.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,skiff_host=info,skiff_server=info".into()),
         )
+        .with_ansi(false)
         .init();
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
