@@ -130,6 +130,7 @@ fn every_fixture_has_a_test() {
         "svr.onnx",
         "kmeans.onnx",
         "scaler_logistic_regression.onnx",
+        "mlp_torch_style.onnx",
     ];
     let mut listed: Vec<&str> = manifest()["models"]
         .as_object()
@@ -201,4 +202,9 @@ fn kmeans_labels_and_distances() {
 #[test]
 fn standard_scaler_pipeline_scaler_op() {
     matches_onnxruntime("scaler_logistic_regression.onnx");
+}
+
+#[test]
+fn mlp_as_pytorch_exports_it() {
+    matches_onnxruntime("mlp_torch_style.onnx");
 }
