@@ -4,6 +4,7 @@ use skiff_pack::Reference;
 use skiff_runtime::Model;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -46,10 +47,16 @@ pub fn run(args: Args) -> Result<()> {
             args.models.len()
         );
     }
-    let mut repo = Repository::default();
-    for source in &args.models {
-        repo.merge(load(source, args.name.as_deref())?)?;
-    }
+    let sources = args.models.clone();
+    let name = args.name.clone();
+    let load_all = move || -> Result<Repository> {
+        let mut repo = Repository::default();
+        for source in &sources {
+            repo.merge(load(source, name.as_deref())?)?;
+        }
+        Ok(repo)
+    };
+    let repo = load_all()?;
     if !(args.drain_seconds.is_finite() && args.drain_seconds >= 0.0) {
         bail!(
             "--drain-seconds {} must be a number of seconds, 0 or more",
@@ -81,7 +88,15 @@ pub fn run(args: Args) -> Result<()> {
                 "serving model {name:?} (versions {versions:?}) on http://{addr}/v2/models/{name}"
             );
         }
-        skiff_host::serve(listener, repo, options, skiff_host::shutdown_signal()).await?;
+        let reload: skiff_host::Loader = Arc::new(move || load_all().map_err(Into::into));
+        skiff_host::serve_with_reload(
+            listener,
+            repo,
+            reload,
+            options,
+            skiff_host::shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })?
 }

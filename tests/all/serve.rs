@@ -53,8 +53,13 @@ impl Server {
 impl Server {
     /// Sends SIGTERM, as Kubernetes does to stop a pod.
     pub fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends a signal with kill(1).
+    pub fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -477,4 +482,44 @@ fn inference_past_the_timeout_gets_504() {
             .contains("longer than 1ms"),
         "{response}"
     );
+}
+
+#[test]
+fn sighup_reloads_the_repository_without_dropping_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("iris/1")).unwrap();
+    std::fs::copy(&model, repo.join("iris/1/model.onnx")).unwrap();
+    let server = Server::start(repo.to_str().unwrap(), &[]);
+    assert_eq!(server.get("/v2/models/iris").1["versions"], json!(["1"]));
+
+    // A broken file: the reload fails, and the server keeps what it had.
+    std::fs::create_dir_all(repo.join("iris/2")).unwrap();
+    std::fs::write(repo.join("iris/2/model.onnx"), "not onnx").unwrap();
+    server.signal("-HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.log_text().contains("reload failed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload failure logged: {}",
+            server.log_text()
+        );
+        assert_infers_iris(|p, b| server.post(p, b), "iris");
+    }
+    assert_eq!(server.get("/v2/models/iris").1["versions"], json!(["1"]));
+
+    // A good new version: served after the reload, requests answered all along.
+    std::fs::copy(&model, repo.join("iris/2/model.onnx")).unwrap();
+    server.signal("-HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.get("/v2/models/iris").1["versions"] != json!(["1", "2"]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "version 2 never appeared: {}",
+            server.log_text()
+        );
+        assert_infers_iris(|p, b| server.post(p, b), "iris");
+    }
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
 }

@@ -106,7 +106,7 @@ impl IntoResponse for ApiError {
 }
 
 struct AppState {
-    repo: Repository,
+    repo: std::sync::RwLock<Arc<Repository>>,
     metrics: metrics::Metrics,
     options: Options,
     draining: AtomicBool,
@@ -121,10 +121,15 @@ pub fn router(repo: Repository, options: Options) -> Router {
 }
 
 impl AppState {
+    /// The models being served now; a reload swaps them, requests in flight keep theirs.
+    fn repo(&self) -> Arc<Repository> {
+        self.repo.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn new(repo: Repository, options: Options) -> Shared {
         Arc::new(AppState {
             metrics: metrics::Metrics::new(&repo),
-            repo,
+            repo: std::sync::RwLock::new(Arc::new(repo)),
             permits: Semaphore::new(options.max_concurrency.max(1)),
             options,
             draining: AtomicBool::new(false),
@@ -152,6 +157,13 @@ fn router_for(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// Loads the models to serve, again on each reload.
+pub type Loader = Arc<
+    dyn Fn() -> std::result::Result<Repository, Box<dyn std::error::Error + Send + Sync>>
+        + Send
+        + Sync,
+>;
+
 /// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
 /// requests are still accepted for [`Options::drain`], and the server stops accepting and
 /// returns once in-flight requests are answered.
@@ -161,7 +173,31 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run(listener, repo, None, options, shutdown).await
+}
+
+/// As [`serve`], and on SIGHUP runs `load` again and swaps in its models without dropping a
+/// request: requests already running finish on the models they started with. A failed reload
+/// is logged and changes nothing.
+pub async fn serve_with_reload(
+    listener: tokio::net::TcpListener,
+    repo: Repository,
+    load: Loader,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    run(listener, repo, Some(load), options, shutdown).await
+}
+
+async fn run(
+    listener: tokio::net::TcpListener,
+    repo: Repository,
+    load: Option<Loader>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let state = AppState::new(repo, options);
+    let reloads = load.map(|load| tokio::spawn(reload_on_sighup(state.clone(), load)));
     let drain_state = state.clone();
     let drained = async move {
         shutdown.await;
@@ -170,9 +206,40 @@ pub async fn serve(
         tokio::time::sleep(drain_state.options.drain).await;
         tracing::info!("no longer accepting connections; finishing in-flight requests");
     };
-    axum::serve(listener, router_for(state))
+    let served = axum::serve(listener, router_for(state))
         .with_graceful_shutdown(drained)
-        .await
+        .await;
+    if let Some(task) = reloads {
+        task.abort();
+    }
+    served
+}
+
+async fn reload_on_sighup(state: Shared, load: Loader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: models will not be reloaded");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading models");
+        let load = load.clone();
+        match tokio::task::spawn_blocking(move || load()).await {
+            Ok(Ok(repo)) => {
+                state.metrics.set_load_times(&repo);
+                for (name, versions) in repo.describe() {
+                    tracing::info!(model = name, ?versions, "reloaded");
+                }
+                *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reload failed; still serving the previous models")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; still serving the previous models")
+            }
+        }
+    }
 }
 
 /// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C: the usual `shutdown` for
@@ -207,7 +274,7 @@ async fn metrics_text(State(state): State<Shared>) -> Response {
 }
 
 async fn server_ready(State(state): State<Shared>) -> Response {
-    let ready = !state.draining.load(Ordering::SeqCst) && !state.repo.is_empty();
+    let ready = !state.draining.load(Ordering::SeqCst) && !state.repo().is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -227,9 +294,9 @@ async fn model_metadata(
     State(state): State<Shared>,
     Path(path): Path<ModelPath>,
 ) -> Result<Response, ApiError> {
-    let (_, model) = state.repo.get(&path.name, path.version.as_deref())?;
-    let versions: Vec<String> = state
-        .repo
+    let repo = state.repo();
+    let (_, model) = repo.get(&path.name, path.version.as_deref())?;
+    let versions: Vec<String> = repo
         .versions(&path.name)?
         .iter()
         .map(u64::to_string)
@@ -248,7 +315,7 @@ async fn model_ready(
     State(state): State<Shared>,
     Path(path): Path<ModelPath>,
 ) -> Result<Response, ApiError> {
-    state.repo.get(&path.name, path.version.as_deref())?;
+    state.repo().get(&path.name, path.version.as_deref())?;
     Ok(axum::Json(json!({ "name": path.name, "ready": true })).into_response())
 }
 
@@ -264,7 +331,7 @@ async fn infer(
 ) -> Response {
     let started = std::time::Instant::now();
     let _in_flight = state.metrics.start();
-    let model = if state.repo.contains(&path.name) {
+    let model = if state.repo().contains(&path.name) {
         path.name.clone()
     } else {
         String::new()
@@ -299,7 +366,8 @@ async fn infer_inner(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (version, model) = state.repo.get(&path.name, path.version.as_deref())?;
+    let repo = state.repo();
+    let (version, model) = repo.get(&path.name, path.version.as_deref())?;
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -39,6 +39,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
     in_flight: Gauge,
+    load: Family<VersionLabels, Gauge<f64, AtomicU64>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -69,23 +70,32 @@ impl Metrics {
             in_flight.clone(),
         );
         let load = Family::<VersionLabels, Gauge<f64, AtomicU64>>::default();
-        for (model, version, time) in repo.load_times() {
-            load.get_or_create(&VersionLabels {
-                model,
-                version: version.to_string(),
-            })
-            .set(time.as_secs_f64());
-        }
         registry.register(
             "model_load_seconds",
             "Time to parse and optimise each model",
-            load,
+            load.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             registry,
             requests,
             latency,
             in_flight,
+            load,
+        };
+        metrics.set_load_times(repo);
+        metrics
+    }
+
+    /// Records the load time of every model in `repo` (after a reload, say).
+    pub(crate) fn set_load_times(&self, repo: &Repository) {
+        self.load.clear();
+        for (model, version, time) in repo.load_times() {
+            self.load
+                .get_or_create(&VersionLabels {
+                    model,
+                    version: version.to_string(),
+                })
+                .set(time.as_secs_f64());
         }
     }
 

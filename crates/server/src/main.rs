@@ -98,10 +98,18 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr).await?;
         tracing::info!(model = %name, addr = %listener.local_addr()?, "serving");
-        skiff_host::serve(
+        let repo = skiff_host::Repository::single(&name, model);
+        let (path, name) = (args.model.clone(), name.clone());
+        let reload: skiff_host::Loader = std::sync::Arc::new(move || {
+            let model = skiff_runtime::Model::from_path(&path)?;
+            Ok(skiff_host::Repository::single(&name, model))
+        });
+        let options = skiff_host::Options::default();
+        skiff_host::serve_with_reload(
             listener,
-            skiff_host::Repository::single(&name, model),
-            skiff_host::Options::default(),
+            repo,
+            reload,
+            options,
             skiff_host::shutdown_signal(),
         )
         .await
