@@ -31,6 +31,13 @@ pub struct Args {
     /// Longest time one inference may take, in milliseconds (504 beyond it; no limit by default)
     #[arg(long)]
     timeout_ms: Option<u64>,
+    /// Batch concurrent requests to one model, waiting at most this many microseconds for
+    /// more rows after the first request (dynamic batching; off by default)
+    #[arg(long, value_name = "MICROSECONDS")]
+    batch_delay_us: Option<u64>,
+    /// With --batch-delay-us: run a batch as soon as it has this many rows
+    #[arg(long, default_value_t = 64)]
+    batch_max_rows: usize,
     /// Log level: error, warn, info, or debug for a line per request (RUST_LOG overrides)
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -71,6 +78,10 @@ pub fn run(args: Args) -> Result<()> {
         max_elements: args.max_elements,
         max_concurrency: args.max_concurrency,
         timeout: args.timeout_ms.map(Duration::from_millis),
+        batching: args.batch_delay_us.map(|us| skiff_host::Batching {
+            max_rows: args.batch_max_rows.max(1),
+            max_delay: Duration::from_micros(us),
+        }),
         drain: Duration::from_secs_f64(args.drain_seconds),
     };
     super::block_on(async move {

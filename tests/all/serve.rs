@@ -523,3 +523,46 @@ fn sighup_reloads_the_repository_without_dropping_requests() {
     }
     assert_infers_iris(|p, b| server.post(p, b), "iris");
 }
+
+#[test]
+fn dynamic_batching_answers_each_request_with_its_own_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let server = Server::start(
+        model.to_str().unwrap(),
+        &[
+            "--batch-delay-us",
+            "50000",
+            "--batch-max-rows",
+            "1000",
+            "--log-level",
+            "debug",
+        ],
+    );
+    let (x, species) = test_rows(16);
+    // 8 clients at once, each with its own slice of rows (1 to 8 rows).
+    std::thread::scope(|scope| {
+        let mut start = 0;
+        for n in 1..=4 {
+            for _ in 0..2 {
+                let (rows, truth) = (&x[start..start + n], &species[start..start + n]);
+                start = (start + n) % 8;
+                let server = &server;
+                scope.spawn(move || {
+                    let body = json!({ "inputs": [{ "name": "X", "shape": [n, 4], "datatype": "FP32", "data": rows }] });
+                    let (status, response) = server.post("/v2/models/iris/infer", &body);
+                    assert_eq!(status, 200, "{response}");
+                    let outputs = response["outputs"].as_array().unwrap();
+                    assert_eq!(outputs[0]["data"], json!(truth), "labels of another request's rows");
+                    assert_eq!(outputs[1]["shape"], json!([n, 3]));
+                });
+            }
+        }
+    });
+    let log = server.log_text();
+    let batched = log
+        .lines()
+        .filter(|l| l.contains("running a batch"))
+        .any(|l| !l.contains("requests=1 "));
+    assert!(batched, "no batch held more than one request:\n{log}");
+}

@@ -16,11 +16,13 @@
 
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 pub mod metrics;
 pub mod protocol;
 mod repository;
 
+pub use batch::Batching;
 pub use error::{Error, Result};
 pub use repository::{MODEL_FILE, Repository};
 
@@ -32,6 +34,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use skiff_runtime::{Model, Tensor};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +56,8 @@ pub struct Options {
     pub max_concurrency: usize,
     /// Longest time one inference may take; it then gets 504 (none by default).
     pub timeout: Option<Duration>,
+    /// Dynamic batching of concurrent requests to one model (off by default).
+    pub batching: Option<Batching>,
     /// After the shutdown signal: how long readiness answers 503 while requests are still
     /// accepted, so load balancers (Kubernetes endpoints) stop sending traffic first.
     pub drain: Duration,
@@ -65,6 +70,7 @@ impl Default for Options {
             max_elements: 16 << 20,
             max_concurrency: 1024,
             timeout: None,
+            batching: None,
             drain: Duration::from_secs(5),
         }
     }
@@ -105,7 +111,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+type Batchers =
+    std::sync::Mutex<std::collections::HashMap<(String, u64), (Arc<Model>, batch::Batcher)>>;
+
 struct AppState {
+    batchers: Batchers,
     repo: std::sync::RwLock<Arc<Repository>>,
     metrics: metrics::Metrics,
     options: Options,
@@ -126,11 +136,31 @@ impl AppState {
         self.repo.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The batching queue of a model version, when batching is on and the model can batch.
+    fn batcher(&self, name: &str, version: u64, model: &Arc<Model>) -> Option<batch::Batcher> {
+        let batching = self.options.batching?;
+        if !batch::Batcher::eligible(model) {
+            return None;
+        }
+        let mut batchers = self.batchers.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (name.to_string(), version);
+        if let Some((running, batcher)) = batchers.get(&key)
+            && Arc::ptr_eq(running, model)
+        {
+            return Some(batcher.clone());
+        }
+        // New, or reloaded: the old queue ends when its last request is answered.
+        let batcher = batch::Batcher::spawn(model.clone(), batching);
+        batchers.insert(key, (model.clone(), batcher.clone()));
+        Some(batcher)
+    }
+
     fn new(repo: Repository, options: Options) -> Shared {
         Arc::new(AppState {
             metrics: metrics::Metrics::new(&repo),
             repo: std::sync::RwLock::new(Arc::new(repo)),
             permits: Semaphore::new(options.max_concurrency.max(1)),
+            batchers: Default::default(),
             options,
             draining: AtomicBool::new(false),
         })
@@ -319,6 +349,49 @@ async fn model_ready(
     Ok(axum::Json(json!({ "name": path.name, "ready": true })).into_response())
 }
 
+/// Runs one request: inline when it is small (microseconds: no hop to another thread), else
+/// on the blocking pool or through the model's batching queue, within the timeout.
+async fn execute(
+    state: &AppState,
+    name: &str,
+    version: u64,
+    model: &Arc<Model>,
+    tensors: Vec<Tensor>,
+    elements: usize,
+) -> Result<Vec<Tensor>, ApiError> {
+    let to_api = |e: skiff_runtime::Error| match e {
+        skiff_runtime::Error::BadInput(m) => ApiError::bad_request(m),
+        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    };
+    let batcher = state.batcher(name, version, model);
+    if batcher.is_none() && elements <= INLINE_ELEMENTS && state.options.timeout.is_none() {
+        return model.run(tensors).map_err(to_api);
+    }
+    let model = model.clone();
+    let run = async move {
+        match batcher {
+            Some(batcher) => batcher.run(tensors).await,
+            None => tokio::task::spawn_blocking(move || model.run(tensors))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(skiff_runtime::Error::Run(format!(
+                        "inference task failed: {e}"
+                    )))
+                }),
+        }
+    };
+    let result = match state.options.timeout {
+        Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("inference took longer than {limit:?}"),
+            )
+        })?,
+        None => run.await,
+    };
+    result.map_err(to_api)
+}
+
 /// Requests with more elements than this run on the blocking pool, not on an I/O thread.
 const INLINE_ELEMENTS: usize = 1 << 14;
 
@@ -478,31 +551,7 @@ async fn infer_inner(
         )));
     }
 
-    let results = if elements > INLINE_ELEMENTS || state.options.timeout.is_some() {
-        let model = model.clone();
-        let task = tokio::task::spawn_blocking(move || model.run(tensors));
-        let joined = match state.options.timeout {
-            Some(limit) => tokio::time::timeout(limit, task).await.map_err(|_| {
-                ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!("inference took longer than {limit:?}"),
-                )
-            })?,
-            None => task.await,
-        };
-        joined.map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("inference task failed: {e}"),
-            )
-        })?
-    } else {
-        model.run(tensors)
-    }
-    .map_err(|e| match e {
-        skiff_runtime::Error::BadInput(m) => ApiError::bad_request(m),
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-    })?;
+    let results = execute(state, &path.name, version, model, tensors, elements).await?;
 
     let mut tail = Vec::new();
     let mut outputs = Vec::new();

@@ -124,3 +124,117 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 }
+
+macro_rules! for_each_variant {
+    ($macro:ident!($($args:tt)*)) => {
+        $macro!(Bool, $($args)*);
+        $macro!(Int32, $($args)*);
+        $macro!(Int64, $($args)*);
+        $macro!(Fp32, $($args)*);
+        $macro!(Fp64, $($args)*);
+        $macro!(Bytes, $($args)*);
+    };
+}
+
+impl Tensor {
+    /// Elements per row: the product of every dimension but the first.
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// Stacks tensors of one type and one row shape along the first axis; `None` when their
+    /// types or row shapes differ.
+    pub fn concat_rows(parts: Vec<Tensor>) -> Option<Tensor> {
+        let first = parts.first()?;
+        let (datatype, inner) = (first.data.datatype(), first.shape.get(1..)?.to_vec());
+        if parts
+            .iter()
+            .any(|t| t.data.datatype() != datatype || t.shape.get(1..) != Some(&inner[..]))
+        {
+            return None;
+        }
+        let rows = parts.iter().map(|t| t.shape[0]).sum();
+        let mut shape = vec![rows];
+        shape.extend(inner);
+        macro_rules! concat {
+            ($variant:ident, $parts:expr, $datatype:expr) => {
+                if $datatype == TensorData::$variant(Vec::new()).datatype() {
+                    let data = $parts
+                        .into_iter()
+                        .flat_map(|t| match t.data {
+                            TensorData::$variant(v) => v,
+                            _ => unreachable!("types checked above"),
+                        })
+                        .collect();
+                    return Some(Tensor {
+                        shape,
+                        data: TensorData::$variant(data),
+                    });
+                }
+            };
+        }
+        for_each_variant!(concat!(parts, datatype));
+        unreachable!("every datatype has a variant")
+    }
+
+    /// Splits along the first axis into tensors of `rows[i]` rows each; `rows` must add up to
+    /// the first dimension.
+    pub fn split_rows(self, rows: &[usize]) -> Vec<Tensor> {
+        let row_len = self.row_len();
+        let inner = self.shape[1..].to_vec();
+        let shape = |n: usize| {
+            std::iter::once(n)
+                .chain(inner.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        macro_rules! split {
+            ($variant:ident, $data:expr, $rows:expr) => {
+                if let TensorData::$variant(v) = $data {
+                    let mut elements = v.into_iter();
+                    return $rows
+                        .iter()
+                        .map(|&n| Tensor {
+                            shape: shape(n),
+                            data: TensorData::$variant(
+                                elements.by_ref().take(n * row_len).collect(),
+                            ),
+                        })
+                        .collect();
+                }
+            };
+        }
+        let data = self.data;
+        for_each_variant!(split!(data, rows));
+        unreachable!("every datatype has a variant")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concat_then_split_gives_the_parts_back() {
+        let a = Tensor::new(vec![1, 2], TensorData::Fp32(vec![1.0, 2.0])).unwrap();
+        let b = Tensor::new(vec![2, 2], TensorData::Fp32(vec![3.0, 4.0, 5.0, 6.0])).unwrap();
+        let both = Tensor::concat_rows(vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(both.shape, [3, 2]);
+        assert_eq!(both.split_rows(&[1, 2]), vec![a, b]);
+        let labels = Tensor::new(
+            vec![3],
+            TensorData::Bytes(vec!["x".into(), "y".into(), "z".into()]),
+        )
+        .unwrap();
+        let parts = labels.split_rows(&[2, 1]);
+        assert_eq!(parts[1].data, TensorData::Bytes(vec!["z".into()]));
+    }
+
+    #[test]
+    fn concat_refuses_mixed_types_and_row_shapes() {
+        let a = Tensor::new(vec![1, 2], TensorData::Fp32(vec![1.0, 2.0])).unwrap();
+        let b = Tensor::new(vec![1, 2], TensorData::Fp64(vec![1.0, 2.0])).unwrap();
+        let c = Tensor::new(vec![1, 1], TensorData::Fp32(vec![1.0])).unwrap();
+        assert!(Tensor::concat_rows(vec![a.clone(), b]).is_none());
+        assert!(Tensor::concat_rows(vec![a, c]).is_none());
+    }
+}
