@@ -336,7 +336,27 @@ fn sigterm_turns_readiness_off_then_drains_and_exits() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(server.get("/v2/health/live").0, 200);
-    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    // Load from 4 clients for the next second, inside the 1.5 s drain: every request answered.
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    let answered: usize = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut n = 0;
+                    while std::time::Instant::now() < until {
+                        assert_infers_iris(|p, b| server.post(p, b), "iris");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        clients.into_iter().map(|c| c.join().unwrap()).sum()
+    });
+    assert!(
+        answered > 20,
+        "only {answered} requests answered during the drain"
+    );
     assert!(
         server.wait_exit(Duration::from_secs(10)),
         "server did not exit cleanly"

@@ -349,6 +349,74 @@ async fn model_ready(
     Ok(axum::Json(json!({ "name": path.name, "ready": true })).into_response())
 }
 
+/// The request's inputs as the model's tensors, in the model's input order; binary inputs
+/// take their bytes from `binary` in the order the request lists them.
+fn decode_inputs(
+    model_name: &str,
+    model: &Model,
+    inputs: Vec<protocol::RequestInput>,
+    mut binary: &[u8],
+    max_elements: usize,
+) -> Result<(Vec<Tensor>, usize), ApiError> {
+    let mut by_name: BTreeMap<String, protocol::RequestInput> = BTreeMap::new();
+    let mut order = Vec::new();
+    for input in inputs {
+        order.push(input.name.clone());
+        if let Some(dup) = by_name.insert(input.name.clone(), input) {
+            return Err(ApiError::bad_request(format!(
+                "input {:?} given twice",
+                dup.name
+            )));
+        }
+    }
+    if let Some(extra) = order
+        .iter()
+        .find(|n| !model.inputs().iter().any(|i| &i.name == *n))
+    {
+        return Err(ApiError::bad_request(format!(
+            "model {:?} has no input {extra:?} (inputs: {})",
+            model_name,
+            model
+                .inputs()
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // Binary inputs take their bytes in the order the request lists them.
+    let mut decoded = BTreeMap::new();
+    let mut elements = 0usize;
+    for name in &order {
+        let spec = model
+            .inputs()
+            .iter()
+            .find(|i| &i.name == name)
+            .expect("checked above");
+        let input = by_name.remove(name).expect("present");
+        let tensor = protocol::to_tensor(input, spec, &mut binary)?;
+        elements = elements.saturating_add(tensor.data.len());
+        if elements > max_elements {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request has more than {} tensor elements", max_elements),
+            ));
+        }
+        decoded.insert(name.clone(), tensor);
+    }
+    let mut tensors = Vec::with_capacity(model.inputs().len());
+    for spec in model.inputs() {
+        tensors.push(decoded.remove(&spec.name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "missing input {:?} ({} {:?})",
+                spec.name, spec.datatype, spec.shape
+            ))
+        })?);
+    }
+
+    Ok((tensors, elements))
+}
+
 /// Runs one request: inline when it is small (microseconds: no hop to another thread), else
 /// on the blocking pool or through the model's batching queue, within the timeout.
 async fn execute(
@@ -462,68 +530,17 @@ async fn infer_inner(
     let header_length = headers
         .get(protocol::HEADER_LENGTH)
         .map(|v| v.to_str().unwrap_or("?"));
-    let (json_part, mut binary) = protocol::split_body(&body, header_length)?;
+    let (json_part, binary) = protocol::split_body(&body, header_length)?;
     let request: protocol::InferRequest = serde_json::from_slice(json_part)
         .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
 
-    let mut by_name: BTreeMap<String, protocol::RequestInput> = BTreeMap::new();
-    let mut order = Vec::new();
-    for input in request.inputs {
-        order.push(input.name.clone());
-        if let Some(dup) = by_name.insert(input.name.clone(), input) {
-            return Err(ApiError::bad_request(format!(
-                "input {:?} given twice",
-                dup.name
-            )));
-        }
-    }
-    if let Some(extra) = order
-        .iter()
-        .find(|n| !model.inputs().iter().any(|i| &i.name == *n))
-    {
-        return Err(ApiError::bad_request(format!(
-            "model {:?} has no input {extra:?} (inputs: {})",
-            path.name,
-            model
-                .inputs()
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    // Binary inputs take their bytes in the order the request lists them.
-    let mut decoded = BTreeMap::new();
-    let mut elements = 0usize;
-    for name in &order {
-        let spec = model
-            .inputs()
-            .iter()
-            .find(|i| &i.name == name)
-            .expect("checked above");
-        let input = by_name.remove(name).expect("present");
-        let tensor = protocol::to_tensor(input, spec, &mut binary)?;
-        elements = elements.saturating_add(tensor.data.len());
-        if elements > state.options.max_elements {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request has more than {} tensor elements",
-                    state.options.max_elements
-                ),
-            ));
-        }
-        decoded.insert(name.clone(), tensor);
-    }
-    let mut tensors = Vec::with_capacity(model.inputs().len());
-    for spec in model.inputs() {
-        tensors.push(decoded.remove(&spec.name).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "missing input {:?} ({} {:?})",
-                spec.name, spec.datatype, spec.shape
-            ))
-        })?);
-    }
+    let (tensors, elements) = decode_inputs(
+        &path.name,
+        model,
+        request.inputs,
+        binary,
+        state.options.max_elements,
+    )?;
 
     // Which outputs, and which of them as binary data.
     let default_binary = protocol::flag(&request.parameters, "binary_data_output");
