@@ -43,7 +43,7 @@ pub struct RequestInput {
     #[serde(default)]
     pub parameters: Map<String, Value>,
     /// Row-major elements, flat or nested (absent when sent as binary data).
-    pub data: Option<Value>,
+    pub data: Option<FlatData>,
 }
 
 /// One requested output.
@@ -84,7 +84,7 @@ pub struct ResponseOutput {
     pub parameters: Option<Value>,
     /// Row-major elements, flat (absent when sent as binary data).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub data: Option<TensorData>,
 }
 
 /// Splits a request body into its JSON header and the binary data after it.
@@ -254,7 +254,7 @@ pub fn to_tensor(
                 "input {name:?} has both \"data\" and binary_data_size: send one"
             )));
         }
-        (None, Some(data)) => decode_json(name, wire, data, expected)?,
+        (None, Some(data)) => decode_json(name, wire, data)?,
         (None, None) => {
             return Err(ApiError::bad_request(format!(
                 "input {name:?} has no \"data\""
@@ -272,51 +272,129 @@ pub fn to_tensor(
     Tensor::new(shape, data).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-fn decode_json(name: &str, wire: Wire, data: Value, expected: usize) -> Result<Elements, ApiError> {
-    let mut flat = Vec::with_capacity(expected.min(1 << 20));
-    flatten(data, &mut flat);
+/// A request's `data`, flattened while it is parsed: nested lists cost no tree of values.
+#[derive(Debug, Default)]
+pub struct FlatData(Vec<Scalar>);
+
+/// One element of [`FlatData`].
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    /// `null` or an object: never a valid element.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for FlatData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut elements = Vec::new();
+        deserializer.deserialize_any(Flatten(&mut elements))?;
+        Ok(FlatData(elements))
+    }
+}
+
+struct Flatten<'a>(&'a mut Vec<Scalar>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Flatten<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Flatten<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tensor data: numbers, booleans or strings, in a flat or nested list")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.push(Scalar::Bool(v));
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.push(Scalar::Int(v));
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.push(Scalar::UInt(v));
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.push(Scalar::Float(v));
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push(Scalar::Str(v.to_string()));
+        Ok(())
+    }
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.0.push(Scalar::Str(v));
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.push(Scalar::Other);
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Flatten(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::IgnoredAny;
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        self.0.push(Scalar::Other);
+        Ok(())
+    }
+}
+
+fn decode_json(name: &str, wire: Wire, data: FlatData) -> Result<Elements, ApiError> {
     let bad =
         |what: &str| ApiError::bad_request(format!("input {name:?}: every element must be {what}"));
+    let flat = data.0;
     Ok(match wire {
         Wire::Bool => Elements::Bool(
-            flat.iter()
-                .map(Value::as_bool)
+            flat.into_iter()
+                .map(|v| match v {
+                    Scalar::Bool(b) => Some(b),
+                    _ => None,
+                })
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("true or false"))?,
         ),
         Wire::Bytes => Elements::Str(
             flat.into_iter()
                 .map(|v| match v {
-                    Value::String(s) => Some(s),
+                    Scalar::Str(s) => Some(s),
                     _ => None,
                 })
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("a string"))?,
         ),
         Wire::F32 | Wire::F64 => Elements::Float(
-            flat.iter()
-                .map(Value::as_f64)
+            flat.into_iter()
+                .map(|v| match v {
+                    Scalar::Float(f) => Some(f),
+                    Scalar::Int(i) => Some(i as f64),
+                    Scalar::UInt(u) => Some(u as f64),
+                    _ => None,
+                })
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("a number"))?,
         ),
         _ => Elements::Int(
-            flat.iter()
-                .map(|v| {
-                    v.as_i64()
-                        .map(i128::from)
-                        .or_else(|| v.as_u64().map(i128::from))
+            flat.into_iter()
+                .map(|v| match v {
+                    Scalar::Int(i) => Some(i128::from(i)),
+                    Scalar::UInt(u) => Some(i128::from(u)),
+                    _ => None,
                 })
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("an integer"))?,
         ),
     })
-}
-
-fn flatten(value: Value, out: &mut Vec<Value>) {
-    match value {
-        Value::Array(items) => items.into_iter().for_each(|v| flatten(v, out)),
-        other => out.push(other),
-    }
 }
 
 fn decode_binary(
@@ -503,20 +581,13 @@ pub fn from_tensor(name: &str, tensor: Tensor, binary: bool, tail: &mut Vec<u8>)
             data: None,
         };
     }
-    let data = match tensor.data {
-        TensorData::Bool(v) => Value::from(v),
-        TensorData::Int32(v) => Value::from(v),
-        TensorData::Int64(v) => Value::from(v),
-        TensorData::Fp32(v) => Value::from(v),
-        TensorData::Fp64(v) => Value::from(v),
-        TensorData::Bytes(v) => Value::from(v),
-    };
+
     ResponseOutput {
         name: name.to_string(),
         shape,
         datatype,
         parameters: None,
-        data: Some(data),
+        data: Some(tensor.data),
     }
 }
 

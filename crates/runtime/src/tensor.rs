@@ -53,8 +53,9 @@ impl std::fmt::Display for DataType {
     }
 }
 
-/// A tensor's elements, row-major.
-#[derive(Debug, Clone, PartialEq)]
+/// A tensor's elements, row-major; serialises as a flat list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum TensorData {
     /// Booleans.
     Bool(Vec<bool>),
