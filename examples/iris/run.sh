@@ -26,7 +26,7 @@ rm -rf "$out/image"
 "$skiff" pack "$out/iris.onnx" -o "oci:$out/image:v1"
 
 echo "==> serve the image on 127.0.0.1:$port"
-"$skiff" serve "oci:$out/image:v1" --addr "127.0.0.1:$port" &
+"$skiff" serve "oci:$out/image:v1" --addr "127.0.0.1:$port" --drain-seconds 0 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 command -v curl >/dev/null || { echo "curl is needed: apt-get install -y curl" >&2; exit 1; }
