@@ -7,12 +7,7 @@ fn iris_test_accuracy_is_at_least_093() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris_model(dir.path());
     let test = example("iris/test.csv");
-    let out = ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        test.to_str().unwrap(),
-    ]));
+    let out = predict(&model, &test, &[]);
     let (header, predictions) = read_csv(&out);
     assert_eq!(header, ["prediction"]);
     let (test_header, rows) = read_csv(&std::fs::read_to_string(&test).unwrap());
@@ -83,27 +78,14 @@ fn predict_matches_columns_by_name_and_writes_probabilities() {
     let data = dir.path().join("shuffled.csv");
     std::fs::write(&data, shuffled + "\n").unwrap();
     let preds = dir.path().join("preds.csv");
-    let out = ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--proba",
-        "-o",
-        preds.to_str().unwrap(),
-    ]));
+    let out = predict(&model, &data, &["--proba", "-o", preds.to_str().unwrap()]);
     assert!(out.is_empty(), "with -o nothing goes to stdout");
     let (header, predictions) = read_csv(&std::fs::read_to_string(&preds).unwrap());
     assert_eq!(
         header,
         ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
     );
-    let plain = ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        example("iris/test.csv").to_str().unwrap(),
-    ]));
+    let plain = predict(&model, &example("iris/test.csv"), &[]);
     let (_, plain) = read_csv(&plain);
     for (row, plain) in predictions.iter().zip(&plain) {
         assert_eq!(row[0], plain[0], "column order changed the prediction");
@@ -126,13 +108,7 @@ fn integer_labels_come_back_as_integers() {
     let data = relabelled_iris(dir.path(), ["10", "20", "30"]);
     let model = dir.path().join("numeric.onnx");
     ok(fit(&data, "species", &model));
-    let out = ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--proba",
-    ]));
+    let out = predict(&model, &data, &["--proba"]);
     let (header, rows) = read_csv(&out);
     assert_eq!(header, ["prediction", "p_10", "p_20", "p_30"]);
     assert!(

@@ -74,6 +74,18 @@ pub fn fit(data: &Path, target: &str, model: &Path) -> Output {
         .expect("skiff runs")
 }
 
+/// `skiff predict MODEL --data DATA EXTRA...`, which must succeed; returns its stdout.
+pub fn predict(model: &Path, data: &Path, extra: &[&str]) -> String {
+    ok(skiff()
+        .arg("predict")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .output()
+        .expect("skiff runs"))
+}
+
 /// Fits logistic regression on the iris training split into `dir/iris.onnx`.
 pub fn iris_model(dir: &Path) -> PathBuf {
     let model = dir.join("iris.onnx");

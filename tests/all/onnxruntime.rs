@@ -50,13 +50,7 @@ fn onnxruntime_agrees_with_skiff_predict_on_every_test_row() {
     );
     assert_eq!(meta["skiff.version"], env!("CARGO_PKG_VERSION"));
 
-    let out = ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        test.to_str().unwrap(),
-        "--proba",
-    ]));
+    let out = predict(&model, &test, &["--proba"]);
     let (_, rows) = read_csv(&out);
     let labels = ort["outputs"]["label"]["values"].as_array().unwrap();
     let probabilities = ort["outputs"]["probabilities"]["values"]
@@ -88,12 +82,7 @@ fn onnxruntime_returns_integer_labels_as_int64() {
     ok(fit(&data, "species", &model));
     let ort = onnxruntime(&model, &data);
     assert_eq!(ort["outputs"]["label"]["type"], "tensor(int64)");
-    let (_, rows) = read_csv(&ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-    ])));
+    let (_, rows) = read_csv(&predict(&model, &data, &[]));
     let theirs: Vec<String> = ort["outputs"]["label"]["values"]
         .as_array()
         .unwrap()

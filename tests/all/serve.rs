@@ -286,13 +286,7 @@ fn tritonclient_passes_the_conformance_checks() {
         .chain(test[..8].iter().map(|r| r.join(",")))
         .collect();
     std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
-    let predicted = ok(run(&[
-        "predict",
-        model.to_str().unwrap(),
-        "--data",
-        rows.to_str().unwrap(),
-        "--proba",
-    ]));
+    let predicted = predict(&model, &rows, &["--proba"]);
     let (_, predicted) = read_csv(&predicted);
     let expected = json!({
         "rows": test[..8].iter().map(|r| r[..4].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
