@@ -2,7 +2,7 @@
 
 use crate::*;
 use serde_json::{Value, json};
-use skiff_testing::{free_port, http_json, http_post_raw, wait_for_200};
+use skiff_testing::{KeepAliveClient, Outcome, free_port, http_json, http_post_raw, wait_for_200};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -350,6 +350,75 @@ fn sigterm_turns_readiness_off_then_drains_and_exits() {
     assert!(
         answered > 20,
         "only {answered} requests answered during the drain"
+    );
+    assert!(
+        server.wait_exit(Duration::from_secs(10)),
+        "server did not exit cleanly"
+    );
+}
+
+#[test]
+fn sigterm_under_load_loses_no_accepted_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let mut server = Server::start(model.to_str().unwrap(), &["--drain-seconds", "1"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let (features, _) = test_rows(1);
+    let body = serde_json::to_vec(&json!({"inputs": [
+        {"name": "X", "shape": [1, 4], "datatype": "FP64", "data": features[0]}
+    ]}))
+    .unwrap();
+    let terminated = std::sync::OnceLock::<std::time::Instant>::new();
+    // 64 keep-alive clients (as many as the benchmark's) send requests back to back until the
+    // server refuses a connection.
+    let outcomes: Vec<(Outcome, std::time::Instant)> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..64)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut client = KeepAliveClient::new(&addr);
+                    let mut seen = Vec::new();
+                    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                    while std::time::Instant::now() < deadline {
+                        let outcome = client.post("/v2/models/iris/infer", &body);
+                        let refused = outcome == Outcome::Refused;
+                        seen.push((outcome, std::time::Instant::now()));
+                        if refused {
+                            break;
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        terminated.set(std::time::Instant::now()).unwrap();
+        server.terminate();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    let terminated = *terminated.get().unwrap();
+    let lost: Vec<_> = outcomes
+        .iter()
+        .filter(|(o, _)| !matches!(o, Outcome::Answered(200) | Outcome::Refused))
+        .collect();
+    assert!(lost.is_empty(), "requests lost or failed: {lost:?}");
+    let refused = outcomes
+        .iter()
+        .filter(|(o, _)| *o == Outcome::Refused)
+        .count();
+    assert_eq!(
+        refused, 64,
+        "each client should end on a refused connection"
+    );
+    let during_drain = outcomes
+        .iter()
+        .filter(|(o, at)| *o == Outcome::Answered(200) && *at > terminated)
+        .count();
+    assert!(
+        during_drain > 50,
+        "only {during_drain} requests answered after SIGTERM"
     );
     assert!(
         server.wait_exit(Duration::from_secs(10)),

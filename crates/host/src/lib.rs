@@ -21,10 +21,12 @@ mod error;
 pub mod metrics;
 pub mod protocol;
 mod repository;
+mod shutdown;
 
 pub use batch::Batching;
 pub use error::{Error, Result};
 pub use repository::{MODEL_FILE, Repository};
+pub use shutdown::CLOSE_GRACE;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -120,6 +122,8 @@ struct AppState {
     metrics: metrics::Metrics,
     options: Options,
     draining: AtomicBool,
+    /// Past the drain: every response says `Connection: close`.
+    closing: AtomicBool,
     permits: Semaphore,
 }
 
@@ -163,6 +167,7 @@ impl AppState {
             batchers: Default::default(),
             options,
             draining: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         })
     }
 }
@@ -184,6 +189,10 @@ fn router_for(state: Shared) -> Router {
         .nest("/v2/models/{name}/versions/{version}", model_routes)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see /v2)") })
         .layer(DefaultBodyLimit::max(state.options.max_body_bytes))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            close_when_closing,
+        ))
         .with_state(state)
 }
 
@@ -195,8 +204,9 @@ pub type Loader = Arc<
 >;
 
 /// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
-/// requests are still accepted for [`Options::drain`], and the server stops accepting and
-/// returns once in-flight requests are answered.
+/// requests are still accepted for [`Options::drain`]; then the server closes its listener,
+/// ends each open connection after its next response (idle ones after [`CLOSE_GRACE`]), and
+/// returns once in-flight requests are answered. No request it has read goes unanswered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     repo: Repository,
@@ -228,13 +238,26 @@ async fn run(
 ) -> std::io::Result<()> {
     let state = AppState::new(repo, options);
     let reloads = load.map(|load| tokio::spawn(reload_on_sighup(state.clone(), load)));
-    let drain_state = state.clone();
+    let (stop_accepting, stop) = tokio::sync::watch::channel(false);
+    let listener = shutdown::Closable::new(listener, stop);
+    let mut open = listener.open_connections();
+    let lifecycle = state.clone();
     let drained = async move {
         shutdown.await;
-        drain_state.draining.store(true, Ordering::SeqCst);
-        tracing::info!(drain = ?drain_state.options.drain, "shutting down: readiness is now 503, draining");
-        tokio::time::sleep(drain_state.options.drain).await;
-        tracing::info!("no longer accepting connections; finishing in-flight requests");
+        lifecycle.draining.store(true, Ordering::SeqCst);
+        tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
+        tokio::time::sleep(lifecycle.options.drain).await;
+        lifecycle.closing.store(true, Ordering::SeqCst);
+        stop_accepting.send_replace(true);
+        tracing::info!(
+            open = *open.borrow(),
+            "no longer accepting connections; each open one closes after its next response"
+        );
+        let _ = tokio::time::timeout(CLOSE_GRACE, open.wait_for(|n| *n == 0)).await;
+        tracing::info!(
+            idle = *open.borrow(),
+            "closing idle connections; finishing in-flight requests"
+        );
     };
     let served = axum::serve(listener, router_for(state))
         .with_graceful_shutdown(drained)
@@ -287,6 +310,15 @@ pub async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+async fn close_when_closing(State(state): State<Shared>, mut response: Response) -> Response {
+    if state.closing.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn server_metadata() -> impl IntoResponse {

@@ -225,3 +225,97 @@ pub fn http_text(url: &str) -> (u16, String) {
         response.body_mut().read_to_string().unwrap_or_default(),
     )
 }
+
+/// What became of one request sent by [`KeepAliveClient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A whole response with this status.
+    Answered(u16),
+    /// A new connection was refused: the server had stopped accepting, nothing was sent.
+    Refused,
+    /// The request was written but no whole response came back: a lost request.
+    Lost(String),
+}
+
+/// An HTTP/1.1 client on one keep-alive connection at a time, as load balancers and pooled
+/// clients use them: it reconnects only after the server says `Connection: close` or closes.
+/// Written on std's sockets so that each request's fate is known exactly.
+pub struct KeepAliveClient {
+    addr: std::net::SocketAddr,
+    conn: Option<std::io::BufReader<std::net::TcpStream>>,
+}
+
+impl KeepAliveClient {
+    /// A client of the server at `addr` (host:port).
+    pub fn new(addr: &str) -> KeepAliveClient {
+        KeepAliveClient {
+            addr: addr.parse().expect("a socket address"),
+            conn: None,
+        }
+    }
+
+    /// POSTs a JSON `body` to `path`, reusing the open connection when there is one.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> Outcome {
+        use std::io::{BufRead, Read, Write};
+        if self.conn.is_none() {
+            match std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)) {
+                Ok(tcp) => {
+                    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    self.conn = Some(std::io::BufReader::new(tcp));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Outcome::Refused;
+                }
+                Err(e) => return Outcome::Lost(format!("connect: {e}")),
+            }
+        }
+        let conn = self.conn.as_mut().unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        let sent = conn
+            .get_mut()
+            .write_all(head.as_bytes())
+            .and_then(|()| conn.get_mut().write_all(body));
+        let response = sent.and_then(|()| {
+            let mut status_line = String::new();
+            conn.read_line(&mut status_line)?;
+            let status: u16 = status_line
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("status line {status_line:?}")))?;
+            let (mut length, mut close) = (0usize, false);
+            loop {
+                let mut line = String::new();
+                if conn.read_line(&mut line)? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                let line = line.trim_end().to_ascii_lowercase();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("content-length:") {
+                    length = v.trim().parse().map_err(std::io::Error::other)?;
+                }
+                close |= line == "connection: close";
+            }
+            conn.read_exact(&mut vec![0; length])?;
+            Ok((status, close))
+        });
+        match response {
+            Ok((status, close)) => {
+                if close {
+                    self.conn = None;
+                }
+                Outcome::Answered(status)
+            }
+            Err(e) => {
+                self.conn = None;
+                Outcome::Lost(e.to_string())
+            }
+        }
+    }
+}
