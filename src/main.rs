@@ -8,6 +8,10 @@ use std::process::ExitCode;
 mod cmd;
 mod runtime_files;
 
+// `skiff serve` allocates per request on many threads; mimalloc keeps that off the profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "skiff", version, about = "Classical ML from a CSV file to a running service", long_about = None)]
 struct Cli {

@@ -19,6 +19,7 @@
 mod error;
 mod ml;
 mod rewrite;
+mod rows;
 mod tensor;
 
 pub use error::{Error, Result};
@@ -135,7 +136,8 @@ impl Model {
         }
         let mut model = model.into_typed().map_err(unsupported)?;
         integer_outputs_as_i64(&mut model).map_err(unsupported)?;
-        let model = model.into_optimized().map_err(unsupported)?;
+        let mut model = model.into_optimized().map_err(unsupported)?;
+        rows::replace_row_ops(&mut model).map_err(unsupported)?;
         let mut outputs = Vec::new();
         for (i, outlet) in model
             .output_outlets()
@@ -239,10 +241,7 @@ impl Model {
             .plan
             .run(values)
             .map_err(|e| Error::Run(format!("{e:#}")))?;
-        outputs
-            .into_iter()
-            .map(|v| from_tract(v.into_tensor()))
-            .collect()
+        outputs.into_iter().map(|v| from_tract(&v)).collect()
     }
 }
 
@@ -352,12 +351,15 @@ fn to_tract(tensor: Tensor) -> Result<tract_onnx::prelude::Tensor> {
     }
 }
 
-fn from_tract(t: tract_onnx::prelude::Tensor) -> Result<Tensor> {
-    fn vec<T: Datum>(t: tract_onnx::prelude::Tensor) -> Result<Vec<T>> {
-        let array = t
-            .into_plain_array::<T>()
-            .map_err(|e| Error::Run(format!("{e:#}")))?;
-        Ok(array.into_iter().collect())
+fn from_tract(t: &tract_onnx::prelude::Tensor) -> Result<Tensor> {
+    // Outputs are contiguous: one copy of the slice, not an iteration over an n-d array.
+    fn vec<T: Datum>(t: &tract_onnx::prelude::Tensor) -> Result<Vec<T>> {
+        let run = |e: TractError| Error::Run(format!("{e:#}"));
+        Ok(t.try_as_plain_ram()
+            .map_err(run)?
+            .as_slice::<T>()
+            .map_err(run)?
+            .to_vec())
     }
     let shape = t.shape().to_vec();
     let data = match t.datum_type() {
@@ -410,6 +412,59 @@ mod tests {
             TensorData::Bytes(vec!["cat".into(), "dog".into(), "emu".into()])
         );
         assert_eq!(out[1].shape, [3, 3]);
+    }
+
+    #[test]
+    fn last_axis_softmax_and_argmax_run_as_row_ops_with_the_same_answers() {
+        use rewrite::tests::*;
+        let mut softmax = ml_node("Softmax", &["X"], &["probabilities"], vec![]);
+        let mut argmax = ml_node(
+            "ArgMax",
+            &["probabilities"],
+            &["label"],
+            vec![attr_ints("axis", &[]), attr_ints("keepdims", &[])],
+        );
+        for node in [&mut softmax, &mut argmax] {
+            node.domain.clear();
+        }
+        for (attr, value) in argmax.attribute.iter_mut().zip([1, 0]) {
+            attr.r#type = pb::attribute_proto::AttributeType::Int as i32;
+            attr.i = value;
+        }
+        let model = load(&model(
+            vec![softmax, argmax],
+            3,
+            &["probabilities", "label"],
+        ))
+        .unwrap();
+        let ops: Vec<_> = model
+            .plan
+            .model()
+            .nodes
+            .iter()
+            .map(|n| n.op.name())
+            .collect();
+        assert!(ops.iter().any(|op| op == "RowSoftmax"), "{ops:?}");
+        assert!(ops.iter().any(|op| op == "RowArgMax"), "{ops:?}");
+        // Ties go to the first maximum, as in onnxruntime; large values do not overflow.
+        let x = [1.0f32, 2.0, 3.0, 5.0, 5.0, 0.0, -1.0, 1000.0, 999.0];
+        let out = model
+            .run(vec![
+                Tensor::new(vec![3, 3], TensorData::Fp32(x.to_vec())).unwrap(),
+            ])
+            .unwrap();
+        assert_eq!(out[1].data, TensorData::Int64(vec![2, 0, 1]));
+        let TensorData::Fp32(p) = &out[0].data else {
+            panic!("{:?}", out[0].data)
+        };
+        for (row, probs) in x.chunks(3).zip(p.chunks(3)) {
+            let max = row.iter().copied().fold(f32::MIN, f32::max);
+            let sum: f64 = row.iter().map(|v| f64::from(v - max).exp()).sum();
+            for (v, p) in row.iter().zip(probs) {
+                let expected = f64::from(v - max).exp() / sum;
+                assert!((f64::from(*p) - expected).abs() < 1e-6, "{p} vs {expected}");
+            }
+        }
     }
 
     #[test]
