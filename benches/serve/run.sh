@@ -177,6 +177,12 @@ port=$(free_port)
 bench skiff "http://127.0.0.1:$port/v2/models/iris/infer" yes -- \
     "$skiff" serve "$tmp/iris.onnx" --name iris --addr "127.0.0.1:$port" --drain-seconds 0
 
+# skiff serve with dynamic batching: concurrent requests merged for up to 200 µs.
+port=$(free_port)
+bench skiff-batch "http://127.0.0.1:$port/v2/models/iris/infer" yes -- \
+    "$skiff" serve "$tmp/iris.onnx" --name iris --addr "127.0.0.1:$port" --drain-seconds 0 \
+    --batch-delay-us 200
+
 # MLServer: its defaults except: bind 127.0.0.1, free ports, no metrics server, debug off
 # (debug writes an access-log line per request), and inference in the server process
 # (parallel_workers 0): on 2 cores that answers ~1.6x the requests/s of the default single
@@ -207,7 +213,7 @@ rows = {}
 for line in lines:
     name, n, rps, p50, p99, errors, detail = line.split("|")
     rows[(name, int(n))] = dict(rps=float(rps), p50=int(p50), p99=int(p99), errors=int(errors), detail=detail)
-label = {"skiff": "skiff serve", "mlserver": "MLServer 1.7.1", "hello": "hello (axum, fixed answer)"}
+label = {"skiff": "skiff serve", "skiff-batch": "skiff serve, batching 200 µs", "mlserver": "MLServer 1.7.1", "hello": "hello (axum, fixed answer)"}
 ms = lambda us: f"{us / 1000:.2f} ms"
 md = []
 md.append(f"wrk -t{threads} -c{conns} -d{duration} --latency, 127.0.0.1, {os.cpu_count()} CPUs, "
@@ -216,7 +222,7 @@ md.append("")
 md.append("| server | body | req/s | p50 | p99 | errors |")
 md.append("| --- | --- | ---: | ---: | ---: | ---: |")
 for n in (1, 64):
-    for name in ("skiff", "mlserver", "hello"):
+    for name in ("skiff", "skiff-batch", "mlserver", "hello"):
         r = rows[(name, n)]
         err = str(r["errors"]) if r["errors"] == 0 else f'**{r["errors"]}** ({r["detail"]})'
         md.append(f'| {label[name]} | {n} row{"s" if n > 1 else ""} | {r["rps"]:,.0f} | {ms(r["p50"])} | {ms(r["p99"])} | {err} |')

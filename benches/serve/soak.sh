@@ -71,8 +71,12 @@ wait "$server" || status=$?
 server=
 {
   echo "SIGTERM after 4 s of a 10 s load (drain 3 s): wrk \`$(cat "$tmp/term.json")\`; server exit status $status."
-  echo "\`non2xx\` 0 means every answered request was a 200. After the drain the server closes its"
-  echo "connections: wrk counts a \`read\` error for a request it wrote to a connection the server"
-  echo "was closing, then \`write\`/\`connect\` errors as it keeps retrying on the closed port."
+  echo "\`non2xx\` 0: every answered request was a 200. After the drain the server closes its"
+  echo "listener and ends each connection after its next response (\`Connection: close\`), so no"
+  echo "request written to an open connection goes unanswered. wrk then reconnects to the closed"
+  echo "port over and over; it counts each refused connection as a \`write\` error, or as a \`read\`"
+  echo "error when the socket's readable event fires first. The exact check is the test"
+  echo "\`serve::sigterm_under_load_loses_no_accepted_request\`, whose 64 clients tell a refused"
+  echo "connection from a lost request."
 } >>"$report"
 cat "$report"
