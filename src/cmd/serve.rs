@@ -63,7 +63,6 @@ pub fn run(args: Args) -> Result<()> {
         }
         Ok(repo)
     };
-    let repo = load_all()?;
     if !(args.drain_seconds.is_finite() && args.drain_seconds >= 0.0) {
         bail!(
             "--drain-seconds {} must be a number of seconds, 0 or more",
@@ -94,20 +93,18 @@ pub fn run(args: Args) -> Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
-        for (name, versions) in repo.describe() {
-            eprintln!(
-                "serving model {name:?} (versions {versions:?}) on http://{addr}/v2/models/{name}"
-            );
-        }
-        let reload: skiff_host::Loader = Arc::new(move || load_all().map_err(Into::into));
-        skiff_host::serve_with_reload(
-            listener,
-            repo,
-            reload,
-            options,
-            skiff_host::shutdown_signal(),
-        )
-        .await?;
+        // The server answers liveness while the models load (readiness once they have).
+        let reload: skiff_host::Loader = Arc::new(move || {
+            let repo = load_all()?;
+            for (name, versions) in repo.describe() {
+                eprintln!(
+                    "serving model {name:?} (versions {versions:?}) on http://{addr}/v2/models/{name}"
+                );
+            }
+            Ok(repo)
+        });
+        skiff_host::serve_with_reload(listener, reload, options, skiff_host::shutdown_signal())
+            .await?;
         Ok(())
     })?
 }

@@ -14,7 +14,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `skiff serve` and waits until it is ready.
     pub fn start(model: &str, extra: &[&str]) -> Server {
+        let mut server = Server::spawn(model, extra);
+        server.wait_for_200("/v2/health/ready");
+        server
+    }
+
+    /// Starts `skiff serve` without waiting for it.
+    pub fn spawn(model: &str, extra: &[&str]) -> Server {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = skiff()
@@ -24,21 +32,24 @@ impl Server {
             .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
-        let mut server = Server {
+        Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
-        };
-        let url = format!("{}/v2/health/ready", server.base);
-        let log_path = server.log.path().to_path_buf();
-        let child = &mut server.child;
+        }
+    }
+
+    /// Waits until `path` answers 200, failing with the server's log if it exits or never does.
+    pub fn wait_for_200(&mut self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        let log_path = self.log.path().to_path_buf();
+        let child = &mut self.child;
         wait_for_200(
             &url,
             Duration::from_secs(20),
             || child.try_wait().unwrap().is_some(),
             || std::fs::read_to_string(&log_path).unwrap_or_default(),
         );
-        server
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
@@ -424,6 +435,29 @@ fn sigterm_under_load_loses_no_accepted_request() {
         server.wait_exit(Duration::from_secs(10)),
         "server did not exit cleanly"
     );
+}
+
+#[test]
+fn liveness_answers_while_the_models_load_and_readiness_once_they_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    // A named pipe holds the load open until the test writes the model into it, as slow
+    // storage would.
+    let pipe = dir.path().join("iris-slow.onnx");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut server = Server::spawn(pipe.to_str().unwrap(), &["--name", "iris"]);
+    server.wait_for_200("/v2/health/live");
+    assert_eq!(
+        server.get("/v2/health/ready"),
+        (503, json!({"ready": false}))
+    );
+    std::fs::write(&pipe, std::fs::read(&model).unwrap()).unwrap();
+    server.wait_for_200("/v2/health/ready");
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
 }
 
 #[test]

@@ -22,6 +22,12 @@ pub enum Error {
     /// Two models would be served under one name.
     #[error("two models named {0:?}: give one another name")]
     DuplicateName(String),
+    /// The first load of a served repository failed.
+    #[error(transparent)]
+    Load(crate::LoadError),
+    /// The listener failed.
+    #[error("serving failed: {0}")]
+    Serve(#[source] std::io::Error),
 }
 
 /// Result with this crate's [`Error`].

@@ -197,11 +197,7 @@ fn router_for(state: Shared) -> Router {
 }
 
 /// Loads the models to serve, again on each reload.
-pub type Loader = Arc<
-    dyn Fn() -> std::result::Result<Repository, Box<dyn std::error::Error + Send + Sync>>
-        + Send
-        + Sync,
->;
+pub type Loader = Arc<dyn Fn() -> std::result::Result<Repository, LoadError> + Send + Sync>;
 
 /// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
 /// requests are still accepted for [`Options::drain`]; then the server closes its listener,
@@ -213,40 +209,83 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run(listener, repo, None, options, shutdown).await
+    let state = AppState::new(repo, options);
+    run(state, listener, async move {
+        shutdown.await;
+        Stop::Drain
+    })
+    .await
 }
 
-/// As [`serve`], and on SIGHUP runs `load` again and swaps in its models without dropping a
-/// request: requests already running finish on the models they started with. A failed reload
-/// is logged and changes nothing.
+/// As [`serve`], with the models `load` gives. The server listens at once: liveness answers
+/// 200 and readiness 503 while `load` runs, so a slow load is not mistaken for a dead server.
+/// A failed first load stops the server and is returned. Then, on SIGHUP, it runs `load`
+/// again and swaps in its models without dropping a request: requests already running finish
+/// on the models they started with. A failed reload is logged and changes nothing.
 pub async fn serve_with_reload(
     listener: tokio::net::TcpListener,
-    repo: Repository,
     load: Loader,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    run(listener, repo, Some(load), options, shutdown).await
+) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Listen for SIGHUP before loading: its default action would end the process.
+    let hangups = signal(SignalKind::hangup())
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "cannot listen for SIGHUP: models will not be reloaded"),
+        )
+        .ok();
+    let state = AppState::new(Repository::default(), options);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let loads = tokio::spawn(load_then_reload(state.clone(), load, hangups, first_tx));
+    let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let failure = failed.clone();
+    let stop = async move {
+        let mut shutdown = std::pin::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => return Stop::Drain,
+            first = first_rx => {
+                if let Ok(Err(e)) = first {
+                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    return Stop::Now;
+                }
+            }
+        }
+        // Loaded: serve until the shutdown signal.
+        shutdown.await;
+        Stop::Drain
+    };
+    let served = run(state, listener, stop).await;
+    loads.abort();
+    if let Some(e) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(Error::Load(e));
+    }
+    served.map_err(Error::Serve)
+}
+
+/// How serving ends.
+enum Stop {
+    /// Readiness off, the drain delay, then the listener closes and connections wind down.
+    Drain,
+    /// At once: the server never became ready.
+    Now,
 }
 
 async fn run(
+    state: Shared,
     listener: tokio::net::TcpListener,
-    repo: Repository,
-    load: Option<Loader>,
-    options: Options,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: impl Future<Output = Stop> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(repo, options);
-    let reloads = load.map(|load| tokio::spawn(reload_on_sighup(state.clone(), load)));
-    let (stop_accepting, stop) = tokio::sync::watch::channel(false);
-    let listener = shutdown::Closable::new(listener, stop);
+    let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = shutdown::Closable::new(listener, stop_rx);
     let mut open = listener.open_connections();
     let lifecycle = state.clone();
     let drained = async move {
-        shutdown.await;
-        lifecycle.draining.store(true, Ordering::SeqCst);
-        tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
-        tokio::time::sleep(lifecycle.options.drain).await;
+        if let Stop::Drain = stop.await {
+            lifecycle.draining.store(true, Ordering::SeqCst);
+            tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
+            tokio::time::sleep(lifecycle.options.drain).await;
+        }
         lifecycle.closing.store(true, Ordering::SeqCst);
         stop_accepting.send_replace(true);
         tracing::info!(
@@ -259,40 +298,59 @@ async fn run(
             "closing idle connections; finishing in-flight requests"
         );
     };
-    let served = axum::serve(listener, router_for(state))
+    axum::serve(listener, router_for(state))
         .with_graceful_shutdown(drained)
-        .await;
-    if let Some(task) = reloads {
-        task.abort();
-    }
-    served
+        .await
 }
 
-async fn reload_on_sighup(state: Shared, load: Loader) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: models will not be reloaded");
+/// Runs the first load, reports how it went on `first`, then reloads on each SIGHUP.
+async fn load_then_reload(
+    state: Shared,
+    load: Loader,
+    hangups: Option<tokio::signal::unix::Signal>,
+    first: tokio::sync::oneshot::Sender<std::result::Result<(), LoadError>>,
+) {
+    match run_loader(&load).await {
+        Ok(repo) => {
+            install(&state, repo);
+            let _ = first.send(Ok(()));
+        }
+        Err(e) => {
+            let _ = first.send(Err(e));
+            return;
+        }
+    }
+    let Some(mut hangups) = hangups else {
         return;
     };
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading models");
-        let load = load.clone();
-        match tokio::task::spawn_blocking(move || load()).await {
-            Ok(Ok(repo)) => {
-                state.metrics.set_load_times(&repo);
-                for (name, versions) in repo.describe() {
-                    tracing::info!(model = name, ?versions, "reloaded");
-                }
-                *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "reload failed; still serving the previous models")
-            }
+        match run_loader(&load).await {
+            Ok(repo) => install(&state, repo),
             Err(e) => {
                 tracing::error!(error = %e, "reload failed; still serving the previous models")
             }
         }
     }
+}
+
+/// A loader's error.
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run_loader(load: &Loader) -> std::result::Result<Repository, LoadError> {
+    let load = load.clone();
+    tokio::task::spawn_blocking(move || load())
+        .await
+        .unwrap_or_else(|e| Err(format!("loading the models failed: {e}").into()))
+}
+
+/// Swaps in `repo`; requests in flight keep the models they started with.
+fn install(state: &AppState, repo: Repository) {
+    state.metrics.set_load_times(&repo);
+    for (name, versions) in repo.describe() {
+        tracing::info!(model = name, ?versions, "loaded");
+    }
+    *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);
 }
 
 /// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C: the usual `shutdown` for

@@ -79,13 +79,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let model = match skiff_runtime::Model::from_path(&args.model) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("skiff-server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let name = args.name.unwrap_or_else(|| {
         args.model
             .file_stem()
@@ -96,28 +89,24 @@ fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.addr).await?;
-        tracing::info!(model = %name, addr = %listener.local_addr()?, "serving");
-        let repo = skiff_host::Repository::single(&name, model);
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        tracing::info!(model = %name, addr = %args.addr, "listening; loading the model");
         let (path, name) = (args.model.clone(), name.clone());
-        let reload: skiff_host::Loader = std::sync::Arc::new(move || {
+        let load: skiff_host::Loader = std::sync::Arc::new(move || {
             let model = skiff_runtime::Model::from_path(&path)?;
             Ok(skiff_host::Repository::single(&name, model))
         });
         let options = skiff_host::Options::default();
-        skiff_host::serve_with_reload(
-            listener,
-            repo,
-            reload,
-            options,
-            skiff_host::shutdown_signal(),
-        )
-        .await
+        skiff_host::serve_with_reload(listener, load, options, skiff_host::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("skiff-server: cannot serve on {}: {e}", args.addr);
+            eprintln!("skiff-server: {e}");
             ExitCode::FAILURE
         }
     }
