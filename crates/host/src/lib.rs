@@ -267,7 +267,7 @@ pub async fn serve_with_reload(
 enum Stop {
     /// Readiness off, the drain delay, then the listener closes and connections wind down.
     Drain,
-    /// At once: the server never became ready.
+    /// At once (the server never became ready): connections close as soon as they are idle.
     Now,
 }
 
@@ -281,11 +281,12 @@ async fn run(
     let mut open = listener.open_connections();
     let lifecycle = state.clone();
     let drained = async move {
-        if let Stop::Drain = stop.await {
-            lifecycle.draining.store(true, Ordering::SeqCst);
-            tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
-            tokio::time::sleep(lifecycle.options.drain).await;
+        if let Stop::Now = stop.await {
+            return;
         }
+        lifecycle.draining.store(true, Ordering::SeqCst);
+        tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
+        tokio::time::sleep(lifecycle.options.drain).await;
         lifecycle.closing.store(true, Ordering::SeqCst);
         stop_accepting.send_replace(true);
         tracing::info!(
