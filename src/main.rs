@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     /// Fit an estimator on a CSV file and write it as ONNX
     Fit(cmd::fit::Args),
+    /// List the estimators with their hyperparameters and defaults
+    Algorithms(cmd::algorithms::Args),
+    /// Score an ONNX model on a CSV file with true targets
+    Eval(cmd::eval::Args),
     /// Predict with an ONNX model on a CSV file
     Predict(cmd::predict::Args),
     /// Serve models over the Open Inference Protocol (KServe v2 REST)
@@ -38,6 +42,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Algorithms(args) => cmd::algorithms::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Serve(args) => cmd::serve::run(args),
@@ -49,10 +55,23 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("skiff: error: {e:#}");
+            eprintln!("skiff: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: many errors already quote their
+/// source in their own message.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    message
 }
 
 /// A reader that stopped reading (`skiff predict ... | head`) is not an error.

@@ -1,18 +1,19 @@
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
-use skiff_learn::{ClassTarget, Export, ExportInfo, LogisticRegression};
+use skiff_learn::{ExportInfo, Target, Task};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The estimator to fit
-    algorithm: Algorithm,
+    /// The estimator to fit (`skiff algorithms` lists them with their hyperparameters)
+    algorithm: String,
     /// Training data: CSV with a header row
     #[arg(long)]
     data: PathBuf,
-    /// The column to predict; every other column is a numeric feature
+    /// The column to predict; every other column is a numeric feature (clusterers: optional,
+    /// and left out of the features when given)
     #[arg(long)]
-    target: String,
+    target: Option<String>,
     /// Where to write the fitted model (ONNX)
     #[arg(short, long)]
     output: PathBuf,
@@ -24,69 +25,87 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Algorithm {
-    /// Multinomial logistic regression (L2, lbfgs)
-    LogisticRegression,
-}
-
 pub fn run(args: Args) -> Result<()> {
-    let table = Table::from_path(&args.data)?;
-    let target_cells = table.column(&args.target)?;
-    let features = table.columns_except(&args.target);
-    if features.is_empty() {
-        bail!(
-            "{} has no feature columns besides the target {:?}",
-            args.data.display(),
-            args.target
-        );
-    }
-    let x = table.features(&features)?;
-    let y = ClassTarget::from_cells(&target_cells)
-        .with_context(|| format!("target column {:?}", args.target))?;
-
-    let Algorithm::LogisticRegression = args.algorithm;
-    let mut params = LogisticRegression::params();
+    let mut algorithm = skiff_learn::algorithm(&args.algorithm)?;
     for setting in &args.set {
         let (name, value) = setting
             .split_once('=')
             .with_context(|| format!("--set {setting:?} is not NAME=VALUE (e.g. --set C=0.5)"))?;
-        params.set(name.trim(), value.trim())?;
+        algorithm.set(name.trim(), value.trim())?;
     }
-    let model = params.fit(x.view(), &y)?;
-    let accuracy = model.score(x.view(), &y.indices);
+    let table = Table::from_path(&args.data)?;
+    let (features, y) = match (&args.target, algorithm.task()) {
+        (Some(target), task) => {
+            let cells = table.column(target)?;
+            let y = Target::from_cells(algorithm.as_ref(), &cells)
+                .with_context(|| format!("target column {target:?}"))?;
+            let y = if task == Task::Clustering {
+                Target::None
+            } else {
+                y
+            };
+            (table.columns_except(target), y)
+        }
+        (None, Task::Clustering) => (table.headers().to_vec(), Target::None),
+        (None, _) => bail!(
+            "{} needs --target: the column it learns to predict",
+            algorithm.name()
+        ),
+    };
+    if features.is_empty() {
+        bail!(
+            "{} has no feature columns besides the target",
+            args.data.display()
+        );
+    }
+    let x = table.features(&features)?;
+    let model = algorithm.fit(x.view(), &y)?;
+    let metric = algorithm.training_metric(model.as_ref(), x.view(), &y);
 
     let info = ExportInfo {
         feature_names: features.clone(),
-        target: args.target.clone(),
-        training_metric: Some(("accuracy".into(), accuracy)),
+        target: args.target.clone().unwrap_or_default(),
+        training_metric: metric.map(|(name, value)| (name.to_string(), value)),
     };
     let bytes = model.to_onnx(&info).to_bytes();
     skiff_data::write_atomic(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
 
-    let classes: Vec<String> = (0..y.classes.len()).map(|i| y.classes.name(i)).collect();
+    let classes: Option<Vec<String>> = model
+        .classes()
+        .map(|c| (0..c.len()).map(|i| c.name(i)).collect());
     if args.json {
-        return super::print_json(&serde_json::json!({
-            "algorithm": model.algorithm(),
+        let mut summary = serde_json::json!({
+            "algorithm": algorithm.name(),
+            "task": algorithm.task(),
             "rows": table.n_rows(),
             "features": features,
-            "classes": classes,
-            "training_accuracy": accuracy,
-            "hyperparameters": model.hyperparameters(),
+            "hyperparameters": algorithm.hyperparameters(),
             "output": args.output,
             "bytes": bytes.len(),
-        }));
+        });
+        if let Some(classes) = &classes {
+            summary["classes"] = serde_json::json!(classes);
+        }
+        if let Some((name, value)) = metric {
+            summary[format!("training_{name}")] = serde_json::json!(value);
+        }
+        return super::print_json(&summary);
     }
+    let what = match &classes {
+        Some(classes) => format!(", {} classes ({})", classes.len(), classes.join(", ")),
+        None => String::new(),
+    };
     println!(
-        "fitted {} on {} rows, {} features, {} classes ({})",
-        model.algorithm(),
+        "fitted {} on {} rows, {} features{what}",
+        algorithm.name(),
         table.n_rows(),
         features.len(),
-        classes.len(),
-        classes.join(", ")
     );
-    println!("training accuracy: {accuracy:.4}");
+    if let Some((name, value)) = metric {
+        let name = if name == "r2" { "R²" } else { name };
+        println!("training {name}: {value:.4}");
+    }
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
     Ok(())
 }

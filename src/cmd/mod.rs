@@ -1,3 +1,5 @@
+pub mod algorithms;
+pub mod eval;
 pub mod fit;
 pub mod pack;
 pub mod predict;

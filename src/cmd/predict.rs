@@ -22,36 +22,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let model = Model::from_path(&args.model)?;
     let table = Table::from_path(&args.data)?;
-    let [input] = model.inputs() else {
-        bail!(
-            "{} takes {} inputs; skiff predict feeds models with one",
-            args.model.display(),
-            model.inputs().len()
-        );
-    };
-    if input.datatype != DataType::Fp32 || input.shape.len() != 2 {
-        bail!(
-            "{} takes {} {:?}; skiff predict feeds FP32 [rows, features]",
-            args.model.display(),
-            input.datatype,
-            input.shape
-        );
-    }
-    let features = match model.feature_names() {
-        Some(names) => names,
-        None if input.shape[1] == table.headers().len() as i64 => table.headers().to_vec(),
-        None => bail!(
-            "{} records no feature names and takes {} columns, but {} has {}: pass exactly the feature columns",
-            args.model.display(),
-            input.shape[1],
-            args.data.display(),
-            table.headers().len()
-        ),
-    };
-    let x = table.features(&features)?;
+    let (outputs, x) = run_on_table(&model, &args.model, &table)?;
     let n_rows = x.nrows();
-    let data = TensorData::Fp32(x.iter().map(|&v| v as f32).collect());
-    let outputs = model.run(vec![Tensor::new(vec![n_rows, features.len()], data)?])?;
 
     let spec_index = |name: &str, fallback: usize| {
         model
@@ -106,7 +78,48 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn cell(data: &TensorData, row: usize) -> String {
+/// Runs `model` on the rows of `table`, its columns matched by the model's feature names;
+/// returns the outputs and the feature rows.
+pub fn run_on_table(
+    model: &Model,
+    path: &std::path::Path,
+    table: &Table,
+) -> Result<(Vec<Tensor>, ndarray::Array2<f64>)> {
+    let [input] = model.inputs() else {
+        bail!(
+            "{} takes {} inputs; skiff feeds models with one",
+            path.display(),
+            model.inputs().len()
+        );
+    };
+    if input.datatype != DataType::Fp32 || input.shape.len() != 2 {
+        bail!(
+            "{} takes {} {:?}; skiff feeds FP32 [rows, features]",
+            path.display(),
+            input.datatype,
+            input.shape
+        );
+    }
+    let features = match model.feature_names() {
+        Some(names) => names,
+        None if input.shape[1] == table.headers().len() as i64 => table.headers().to_vec(),
+        None => bail!(
+            "{} records no feature names and takes {} columns, but {} has {}: pass exactly the feature columns",
+            path.display(),
+            input.shape[1],
+            table.source(),
+            table.headers().len()
+        ),
+    };
+    let x = table.features(&features)?;
+    let n_rows = x.nrows();
+    let data = TensorData::Fp32(x.iter().map(|&v| v as f32).collect());
+    let outputs = model.run(vec![Tensor::new(vec![n_rows, features.len()], data)?])?;
+    Ok((outputs, x))
+}
+
+/// Row `row` of a column of values, as text.
+pub fn cell(data: &TensorData, row: usize) -> String {
     match data {
         TensorData::Bool(v) => v[row].to_string(),
         TensorData::Int32(v) => v[row].to_string(),

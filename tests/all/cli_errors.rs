@@ -71,7 +71,7 @@ fn single_class_and_bad_hyperparameters() {
         out,
         &[
             "no hyperparameter \"alpha\"",
-            "C, max_iter, tol, fit_intercept",
+            "C, fit_intercept, max_iter, tol",
         ],
     );
     let out = skiff()
@@ -127,4 +127,40 @@ fn failed_fit_keeps_the_previous_model() {
         "a failed fit changed the existing model"
     );
     assert_only_files(dir.path(), &["bad.csv", "iris.onnx"]);
+}
+
+#[test]
+fn targets_that_do_not_suit_the_estimator() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(
+        &data,
+        "a,b,price,kind\n1,2,10.5,x\n3,4,12.25,y\n5,6,9.75,x\n",
+    )
+    .unwrap();
+    let model = dir.path().join("m.onnx");
+    let fit_with = |algorithm: &str, target: &str| {
+        skiff()
+            .args(["fit", algorithm, "--data", data.to_str().unwrap()])
+            .args(["--target", target, "-o", model.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    fails_with(
+        fit_with("logistic-regression", "price"),
+        &["looks continuous", "use a regressor"],
+    );
+    fails_with(
+        fit_with("ridge", "kind"),
+        &["\"x\"", "not a finite number", "use a classifier"],
+    );
+    fails_with(
+        fit_with("gradient-boosting", "kind"),
+        &[
+            "unknown estimator \"gradient-boosting\"",
+            "logistic-regression",
+            "ridge",
+        ],
+    );
+    assert_only_files(dir.path(), &["data.csv"]);
 }

@@ -8,11 +8,19 @@ pub enum Error {
     #[error("invalid hyperparameter {name}={value}: {expected}")]
     InvalidParam {
         /// scikit-learn's name for it.
-        name: &'static str,
+        name: String,
         /// The value given.
         value: String,
         /// What is valid.
-        expected: &'static str,
+        expected: String,
+    },
+    /// No estimator has this name.
+    #[error("unknown estimator {name:?} (valid: {valid})")]
+    UnknownAlgorithm {
+        /// The name given.
+        name: String,
+        /// Valid names, comma separated.
+        valid: String,
     },
     /// A hyperparameter name the estimator does not have.
     #[error("{algorithm} has no hyperparameter {name:?} (valid: {valid})")]
@@ -33,6 +41,12 @@ pub enum Error {
     /// A feature value is NaN or infinite.
     #[error("features contain NaN or infinite values: clean or impute them first")]
     NonFinite,
+    /// The target does not suit the estimator's task.
+    #[error("{0}")]
+    Target(String),
+    /// More clusters or neighbours asked for than there are rows.
+    #[error("{0}")]
+    TooFewRows(String),
     /// The optimiser failed.
     #[error("fit failed: {0}")]
     Fit(String),

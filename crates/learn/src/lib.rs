@@ -22,14 +22,47 @@
 
 #![deny(missing_docs)]
 
+mod catalog;
 mod error;
 mod labels;
+mod linear;
 mod logistic;
+pub mod metrics;
+mod params;
 
+pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
 pub use labels::{ClassLabels, ClassTarget};
+pub use linear::{
+    ElasticNet, ElasticNetParams, FittedLinearModel, Lasso, LassoParams, LinearRegression,
+    LinearRegressionParams, Ridge, RidgeParams,
+};
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
-use skiff_onnx::{Model, metadata};
+pub use params::Params;
+use skiff_onnx::{Dim, ElemType, Graph, Model, metadata};
+
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// A class per row (`label` and `probabilities` outputs).
+    Classification,
+    /// A number per row (`variable` [N, 1]).
+    Regression,
+    /// A cluster per row (`label` and `scores` [N, K]).
+    Clustering,
+}
+
+impl Task {
+    /// The name recorded in the model's `skiff.task` metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+            Task::Clustering => "clustering",
+        }
+    }
+}
 
 /// What an exported model records about its training data.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,12 +76,12 @@ pub struct ExportInfo {
 }
 
 impl ExportInfo {
-    fn annotate(&self, model: Model, estimator: &dyn Export, task: &str) -> Model {
+    fn annotate<E: Export + ?Sized>(&self, model: Model, estimator: &E) -> Model {
         let mut model = model
             .metadata(metadata::FEATURE_NAMES, json(&self.feature_names))
             .metadata(metadata::TARGET, self.target.clone())
             .metadata(metadata::ALGORITHM, estimator.algorithm())
-            .metadata(metadata::TASK, task)
+            .metadata(metadata::TASK, estimator.task().as_str())
             .metadata(
                 metadata::HYPERPARAMETERS,
                 estimator.hyperparameters().to_string(),
@@ -59,6 +92,9 @@ impl ExportInfo {
                 estimator.algorithm(),
                 env!("CARGO_PKG_VERSION")
             ));
+        if let Some(classes) = estimator.classes() {
+            model = model.metadata(metadata::CLASSES, classes.to_json());
+        }
         if let Some((name, value)) = &self.training_metric {
             model = model.metadata(
                 metadata::TRAINING_METRIC,
@@ -74,13 +110,36 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// A fitted estimator that writes itself as an ONNX model.
+///
+/// Output names follow skl2onnx: classifiers `label` and `probabilities` [N, C], regressors
+/// `variable` [N, 1], clusterers `label` (int64) and `scores` [N, K].
 pub trait Export {
     /// The estimator's CLI name, e.g. `logistic-regression`.
-    fn algorithm(&self) -> &'static str;
+    fn algorithm(&self) -> &str;
     /// The hyperparameters it was fitted with, as a JSON object.
     fn hyperparameters(&self) -> serde_json::Value;
-    /// The ONNX model: graph plus skiff's metadata.
-    fn to_onnx(&self, info: &ExportInfo) -> Model;
+    /// What it predicts.
+    fn task(&self) -> Task;
+    /// How many features a row has.
+    fn n_features(&self) -> usize;
+    /// The classes of a classifier, in the column order of its probabilities.
+    fn classes(&self) -> Option<&ClassLabels> {
+        None
+    }
+    /// Adds the nodes that compute the model's outputs from `x`, float [N, n_features], and
+    /// declares those outputs. A pipeline calls it after its preprocessing steps.
+    fn write(&self, g: &mut Graph, x: &str);
+    /// The ONNX model: input `X`, float [N, n_features], the graph, and skiff's metadata.
+    fn to_onnx(&self, info: &ExportInfo) -> Model {
+        let mut g = Graph::new(&self.algorithm().replace('-', "_"));
+        g.input(
+            "X",
+            ElemType::Float,
+            &[Dim::batch(), Dim::Fixed(self.n_features() as u64)],
+        );
+        self.write(&mut g, "X");
+        info.annotate(Model::new(g), self)
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Multinomial logistic regression, fitted with L-BFGS by `linfa-logistic`.
 
+use crate::catalog::{Estimator, Fitted, Predictions};
 use crate::labels::{ClassLabels, ClassTarget};
-use crate::{Error, Export, ExportInfo, Result};
+use crate::params::{self, Params};
+use crate::{Error, Export, Result, Task};
 use linfa::prelude::*;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
-use skiff_onnx::{Attr, Dim, ElemType, Graph, Model};
+use skiff_onnx::{Attr, Dim, ElemType, Graph};
 
 /// Multinomial logistic regression (scikit-learn's `LogisticRegression` with the `lbfgs` solver
 /// and an L2 penalty).
@@ -53,6 +55,37 @@ impl Default for LogisticRegressionParams {
     }
 }
 
+impl Params for LogisticRegressionParams {
+    const ALGORITHM: &'static str = "logistic-regression";
+
+    fn check(&self) -> Result<()> {
+        params::positive("C", self.c)?;
+        if self.max_iter == 0 {
+            return Err(params::invalid("max_iter", 0, "a positive integer"));
+        }
+        params::positive("tol", self.tol)
+    }
+}
+
+impl Estimator for LogisticRegressionParams {
+    const TASK: Task = Task::Classification;
+    const SUMMARY: &'static str = "Multinomial logistic regression (L2 penalty, L-BFGS)";
+    type Model = FittedLogisticRegression;
+    fn fit_classes(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &ClassTarget,
+    ) -> Result<FittedLogisticRegression> {
+        self.fit(x, y)
+    }
+}
+
+impl Fitted for FittedLogisticRegression {
+    fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
+        Predictions::Classes(self.predict_index(x))
+    }
+}
+
 impl LogisticRegressionParams {
     /// Sets `C`.
     pub fn c(mut self, c: f64) -> Self {
@@ -76,70 +109,6 @@ impl LogisticRegressionParams {
     pub fn fit_intercept(mut self, fit_intercept: bool) -> Self {
         self.fit_intercept = fit_intercept;
         self
-    }
-
-    /// Names accepted by [`LogisticRegressionParams::set`].
-    pub const NAMES: &'static [&'static str] = &["C", "max_iter", "tol", "fit_intercept"];
-
-    /// Sets a hyperparameter from text, as `skiff fit --set name=value` does.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        let invalid = |expected| Error::InvalidParam {
-            name: param_name(name),
-            value: value.into(),
-            expected,
-        };
-        match name {
-            "C" => {
-                self.c = value
-                    .parse()
-                    .map_err(|_| invalid("a positive finite number"))?
-            }
-            "max_iter" => {
-                self.max_iter = value.parse().map_err(|_| invalid("a positive integer"))?
-            }
-            "tol" => {
-                self.tol = value
-                    .parse()
-                    .map_err(|_| invalid("a positive finite number"))?
-            }
-            "fit_intercept" => {
-                self.fit_intercept = value.parse().map_err(|_| invalid("true or false"))?
-            }
-            _ => {
-                return Err(Error::UnknownParam {
-                    algorithm: "logistic-regression",
-                    name: name.into(),
-                    valid: Self::NAMES.join(", "),
-                });
-            }
-        }
-        self.check()
-    }
-
-    /// Checks every hyperparameter; `fit` calls this first.
-    pub fn check(&self) -> Result<()> {
-        if !(self.c.is_finite() && self.c > 0.0) {
-            return Err(Error::InvalidParam {
-                name: "C",
-                value: self.c.to_string(),
-                expected: "a positive finite number",
-            });
-        }
-        if self.max_iter == 0 {
-            return Err(Error::InvalidParam {
-                name: "max_iter",
-                value: "0".into(),
-                expected: "a positive integer",
-            });
-        }
-        if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(Error::InvalidParam {
-                name: "tol",
-                value: self.tol.to_string(),
-                expected: "a positive finite number",
-            });
-        }
-        Ok(())
     }
 
     /// Fits the model to rows `x` and their classes `y`.
@@ -182,14 +151,6 @@ impl LogisticRegressionParams {
             params: self.clone(),
         })
     }
-}
-
-fn param_name(name: &str) -> &'static str {
-    LogisticRegressionParams::NAMES
-        .iter()
-        .find(|n| **n == name)
-        .copied()
-        .unwrap_or("?")
 }
 
 pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
@@ -284,54 +245,75 @@ fn argmax(values: impl Iterator<Item = f64>) -> usize {
 }
 
 impl Export for FittedLogisticRegression {
-    fn algorithm(&self) -> &'static str {
-        "logistic-regression"
+    fn algorithm(&self) -> &str {
+        LogisticRegressionParams::ALGORITHM
     }
 
     fn hyperparameters(&self) -> serde_json::Value {
-        serde_json::to_value(&self.params).expect("params serialise")
+        self.params.to_json()
     }
 
-    fn to_onnx(&self, info: &ExportInfo) -> Model {
+    fn task(&self) -> Task {
+        Task::Classification
+    }
+
+    fn n_features(&self) -> usize {
+        self.coef.ncols()
+    }
+
+    fn classes(&self) -> Option<&ClassLabels> {
+        Some(&self.classes)
+    }
+
+    fn write(&self, g: &mut Graph, x: &str) {
         let (n_classes, n_features) = self.coef.dim();
-        let mut g = Graph::new("logistic_regression");
-        g.input(
-            "X",
-            ElemType::Float,
-            &[Dim::batch(), Dim::Fixed(n_features as u64)],
-        );
         let coef: Vec<f32> = self.coef.iter().map(|&v| v as f32).collect();
         let intercept: Vec<f32> = self.intercept.iter().map(|&v| v as f32).collect();
         let w = g.constant_f32("coef", &[n_classes as u64, n_features as u64], &coef);
         let b = g.constant_f32("intercept", &[n_classes as u64], &intercept);
         g.node(
             "Gemm",
-            &["X", &w, &b],
+            &[x, &w, &b],
             &["scores"],
             vec![("transB", Attr::Int(1))],
         );
+        classifier_outputs(g, &self.classes, "scores", true);
+    }
+}
+
+/// The outputs of a classifier from its class `scores` [N, C]: `probabilities` (the softmax of
+/// the scores, or the scores themselves when they are probabilities already) and `label`, the
+/// class of the highest score.
+pub(crate) fn classifier_outputs(
+    g: &mut Graph,
+    classes: &ClassLabels,
+    scores: &str,
+    softmax: bool,
+) {
+    let n_classes = classes.len() as u64;
+    if softmax {
         g.node(
             "Softmax",
-            &["scores"],
+            &[scores],
             &["probabilities"],
             vec![("axis", Attr::Int(1))],
         );
-        g.node(
-            "ArgMax",
-            &["scores"],
-            &["label_index"],
-            vec![("axis", Attr::Int(1)), ("keepdims", Attr::Int(0))],
-        );
-        let label_type = label_output(&mut g, &self.classes, "label_index", "label");
-        g.output("label", label_type, &[Dim::batch()]);
-        g.output(
-            "probabilities",
-            ElemType::Float,
-            &[Dim::batch(), Dim::Fixed(n_classes as u64)],
-        );
-        info.annotate(Model::new(g), self, "classification")
-            .metadata(skiff_onnx::metadata::CLASSES, self.classes.to_json())
+    } else {
+        g.node("Identity", &[scores], &["probabilities"], vec![]);
     }
+    g.node(
+        "ArgMax",
+        &[scores],
+        &["label_index"],
+        vec![("axis", Attr::Int(1)), ("keepdims", Attr::Int(0))],
+    );
+    let label_type = label_output(g, classes, "label_index", "label");
+    g.output("label", label_type, &[Dim::batch()]);
+    g.output(
+        "probabilities",
+        ElemType::Float,
+        &[Dim::batch(), Dim::Fixed(n_classes)],
+    );
 }
 
 /// Wires `index` (int64 class indices) to the original labels in output `name`, with ops that
@@ -401,7 +383,8 @@ mod tests {
         p.set("max_iter", "250").unwrap();
         assert_eq!((p.c, p.max_iter), (0.5, 250));
         let err = p.set("alpha", "1").unwrap_err().to_string();
-        assert!(err.contains("C, max_iter, tol, fit_intercept"), "{err}");
+        assert!(err.contains("C, fit_intercept, max_iter, tol"), "{err}");
+        assert_eq!((p.c, p.max_iter), (0.5, 250));
         assert!(p.set("C", "-1").is_err());
         assert!(p.set("tol", "abc").is_err());
     }

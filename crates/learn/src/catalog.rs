@@ -1,0 +1,194 @@
+//! Every estimator by its CLI name, fitted and exported through one interface.
+
+use crate::params::Params;
+use crate::{ClassTarget, Error, Export, Result, Task, metrics};
+use ndarray::ArrayView2;
+
+/// What an estimator learns from: classes, numbers, or nothing (clustering).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Class labels, for classifiers.
+    Classes(ClassTarget),
+    /// Numbers, for regressors.
+    Values(Vec<f64>),
+    /// No target, for clusterers.
+    None,
+}
+
+impl Target {
+    /// Reads a target column for an estimator of `algorithm`'s task; a column that does not
+    /// suit the task (a continuous target for a classifier, text for a regressor) is an error
+    /// that says which kind of estimator fits it.
+    pub fn from_cells(algorithm: &dyn Algorithm, cells: &[&str]) -> Result<Target> {
+        match algorithm.task() {
+            Task::Classification => {
+                let numbers: Option<Vec<f64>> = cells.iter().map(|c| c.parse().ok()).collect();
+                if let Some(fraction) = numbers
+                    .iter()
+                    .flatten()
+                    .find(|v| v.is_finite() && v.fract() != 0.0)
+                {
+                    return Err(Error::Target(format!(
+                        "the target holds fractional numbers (e.g. {fraction}), so it looks continuous: \
+                         {} is a classifier; use a regressor such as ridge",
+                        algorithm.name()
+                    )));
+                }
+                Ok(Target::Classes(ClassTarget::from_cells(cells)?))
+            }
+            Task::Regression => cells
+                .iter()
+                .enumerate()
+                .map(|(row, cell)| match cell.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(v),
+                    _ => Err(Error::Target(format!(
+                        "target value {cell:?} in data row {} is not a finite number: {} is a \
+                         regressor; use a classifier such as logistic-regression for class labels",
+                        row + 1,
+                        algorithm.name()
+                    ))),
+                })
+                .collect::<Result<Vec<f64>>>()
+                .map(Target::Values),
+            Task::Clustering => Ok(Target::None),
+        }
+    }
+
+    fn classes(&self, algorithm: &str) -> Result<&ClassTarget> {
+        match self {
+            Target::Classes(y) => Ok(y),
+            _ => Err(Error::Target(format!(
+                "{algorithm} is a classifier: it needs class labels"
+            ))),
+        }
+    }
+
+    fn values(&self, algorithm: &str) -> Result<&[f64]> {
+        match self {
+            Target::Values(y) => Ok(y),
+            _ => Err(Error::Target(format!(
+                "{algorithm} is a regressor: it needs a numeric target"
+            ))),
+        }
+    }
+}
+
+/// Predictions of any fitted estimator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predictions {
+    /// Class indices into the model's classes.
+    Classes(Vec<usize>),
+    /// Predicted numbers.
+    Values(Vec<f64>),
+    /// Cluster indices.
+    Clusters(Vec<usize>),
+}
+
+/// A fitted estimator of any kind.
+pub trait Fitted: Export + Send + Sync {
+    /// Predicts every row of `x`.
+    fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions;
+}
+
+/// An estimator, by name, with its hyperparameters: what `skiff fit` and `skiff algorithms`
+/// work with.
+pub trait Algorithm: Send + Sync {
+    /// The CLI name, e.g. `ridge`.
+    fn name(&self) -> &'static str;
+    /// What it predicts.
+    fn task(&self) -> Task;
+    /// One line on what it is.
+    fn summary(&self) -> &'static str;
+    /// The hyperparameters as they are now, as a JSON object.
+    fn hyperparameters(&self) -> serde_json::Value;
+    /// Sets a hyperparameter from text (see [`Params::set`]).
+    fn set(&mut self, name: &str, value: &str) -> Result<()>;
+    /// Fits rows `x` to `y`.
+    fn fit(&self, x: ArrayView2<'_, f64>, y: &Target) -> Result<Box<dyn Fitted>>;
+    /// The metric `fit` reports on training data: accuracy, R², or none for clusterers.
+    fn training_metric(
+        &self,
+        model: &dyn Fitted,
+        x: ArrayView2<'_, f64>,
+        y: &Target,
+    ) -> Option<(&'static str, f64)> {
+        match (model.predict_rows(x), y) {
+            (Predictions::Classes(p), Target::Classes(y)) => {
+                Some(("accuracy", metrics::accuracy(&y.indices, &p)))
+            }
+            (Predictions::Values(p), Target::Values(y)) => Some(("r2", metrics::r2(y, &p))),
+            _ => None,
+        }
+    }
+}
+
+/// The hyperparameters of an estimator the catalog lists.
+pub(crate) trait Estimator: Params {
+    const TASK: Task;
+    const SUMMARY: &'static str;
+    type Model: Fitted + 'static;
+    fn fit_classes(&self, _x: ArrayView2<'_, f64>, _y: &ClassTarget) -> Result<Self::Model> {
+        unreachable!("only classifiers fit classes")
+    }
+    fn fit_values(&self, _x: ArrayView2<'_, f64>, _y: &[f64]) -> Result<Self::Model> {
+        unreachable!("only regressors fit values")
+    }
+    fn fit_rows(&self, _x: ArrayView2<'_, f64>) -> Result<Self::Model> {
+        unreachable!("only clusterers fit rows alone")
+    }
+}
+
+impl<E: Estimator> Algorithm for E {
+    fn name(&self) -> &'static str {
+        E::ALGORITHM
+    }
+
+    fn task(&self) -> Task {
+        E::TASK
+    }
+
+    fn summary(&self) -> &'static str {
+        E::SUMMARY
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        self.to_json()
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        Params::set(self, name, value)
+    }
+
+    fn fit(&self, x: ArrayView2<'_, f64>, y: &Target) -> Result<Box<dyn Fitted>> {
+        let model = match E::TASK {
+            Task::Classification => self.fit_classes(x, y.classes(E::ALGORITHM)?)?,
+            Task::Regression => self.fit_values(x, y.values(E::ALGORITHM)?)?,
+            Task::Clustering => self.fit_rows(x)?,
+        };
+        Ok(Box::new(model))
+    }
+}
+
+/// Every estimator, with scikit-learn's default hyperparameters.
+pub fn catalog() -> Vec<Box<dyn Algorithm>> {
+    vec![
+        Box::new(crate::LogisticRegressionParams::default()),
+        Box::new(crate::LinearRegressionParams::default()),
+        Box::new(crate::RidgeParams::default()),
+        Box::new(crate::LassoParams::default()),
+        Box::new(crate::ElasticNetParams::default()),
+    ]
+}
+
+/// The estimator named `name`, with default hyperparameters.
+pub fn algorithm(name: &str) -> Result<Box<dyn Algorithm>> {
+    let all = catalog();
+    let names: Vec<&str> = all.iter().map(|a| a.name()).collect();
+    let valid = names.join(", ");
+    all.into_iter()
+        .find(|a| a.name() == name)
+        .ok_or(Error::UnknownAlgorithm {
+            name: name.into(),
+            valid,
+        })
+}

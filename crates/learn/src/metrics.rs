@@ -1,0 +1,182 @@
+//! Model metrics, computed as scikit-learn computes them.
+
+use ndarray::ArrayView2;
+use std::collections::HashMap;
+
+/// Fraction of rows whose predicted class is the true one.
+pub fn accuracy(truth: &[usize], predicted: &[usize]) -> f64 {
+    let correct = truth.iter().zip(predicted).filter(|(t, p)| t == p).count();
+    correct as f64 / truth.len().max(1) as f64
+}
+
+/// F1 averaged over the classes present in `truth` or `predicted`, each weighing the same
+/// (scikit-learn's `f1_score(average="macro")`; a class with no true or predicted rows
+/// scores 0).
+pub fn macro_f1(truth: &[usize], predicted: &[usize]) -> f64 {
+    let mut classes: Vec<usize> = truth.iter().chain(predicted).copied().collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let f1: f64 = classes
+        .iter()
+        .map(|&c| {
+            let tp = truth
+                .iter()
+                .zip(predicted)
+                .filter(|&(&t, &p)| t == c && p == c)
+                .count() as f64;
+            let support = truth.iter().filter(|&&t| t == c).count() as f64;
+            let chosen = predicted.iter().filter(|&&p| p == c).count() as f64;
+            if support + chosen == 0.0 {
+                0.0
+            } else {
+                2.0 * tp / (support + chosen)
+            }
+        })
+        .sum();
+    f1 / classes.len().max(1) as f64
+}
+
+/// Coefficient of determination; 1 is perfect, 0 is predicting the mean (scikit-learn's
+/// `r2_score`, which gives 0 for a constant target predicted imperfectly and 1 for one
+/// predicted exactly).
+pub fn r2(truth: &[f64], predicted: &[f64]) -> f64 {
+    let n = truth.len().max(1) as f64;
+    let mean = truth.iter().sum::<f64>() / n;
+    let residual: f64 = truth
+        .iter()
+        .zip(predicted)
+        .map(|(t, p)| (t - p).powi(2))
+        .sum();
+    let total: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
+    if total == 0.0 {
+        return if residual == 0.0 { 1.0 } else { 0.0 };
+    }
+    1.0 - residual / total
+}
+
+/// Root mean squared error.
+pub fn rmse(truth: &[f64], predicted: &[f64]) -> f64 {
+    let n = truth.len().max(1) as f64;
+    (truth
+        .iter()
+        .zip(predicted)
+        .map(|(t, p)| (t - p).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt()
+}
+
+/// Mean absolute error.
+pub fn mae(truth: &[f64], predicted: &[f64]) -> f64 {
+    let n = truth.len().max(1) as f64;
+    truth
+        .iter()
+        .zip(predicted)
+        .map(|(t, p)| (t - p).abs())
+        .sum::<f64>()
+        / n
+}
+
+/// Mean silhouette coefficient with Euclidean distances (scikit-learn's
+/// `silhouette_score`): near 1 for tight, well separated clusters. `None` unless there are
+/// 2 to n-1 clusters. Quadratic in the rows.
+pub fn silhouette(x: ArrayView2<'_, f64>, labels: &[usize]) -> Option<f64> {
+    let n = x.nrows();
+    let mut sizes: HashMap<usize, usize> = HashMap::new();
+    for &l in labels {
+        *sizes.entry(l).or_default() += 1;
+    }
+    if sizes.len() < 2 || sizes.len() >= n {
+        return None;
+    }
+    let mut total = 0.0;
+    for i in 0..n {
+        let mut sums: HashMap<usize, f64> = HashMap::new();
+        for (j, (row, &label)) in x.rows().into_iter().zip(labels).enumerate() {
+            if i != j {
+                let d = x
+                    .row(i)
+                    .iter()
+                    .zip(row)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                *sums.entry(label).or_default() += d;
+            }
+        }
+        let own = labels[i];
+        if sizes[&own] == 1 {
+            continue; // scikit-learn scores a singleton 0
+        }
+        let a = sums.get(&own).copied().unwrap_or(0.0) / (sizes[&own] - 1) as f64;
+        let b = sums
+            .iter()
+            .filter(|(l, _)| **l != own)
+            .map(|(l, s)| s / sizes[l] as f64)
+            .fold(f64::INFINITY, f64::min);
+        total += (b - a) / a.max(b);
+    }
+    Some(total / n as f64)
+}
+
+/// Adjusted Rand index of two labelings of the same rows: 1 when they group rows alike, near
+/// 0 for chance agreement (scikit-learn's `adjusted_rand_score`).
+pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
+    let pairs = |n: f64| n * (n - 1.0) / 2.0;
+    let mut table: HashMap<(usize, usize), f64> = HashMap::new();
+    let (mut rows, mut cols): (HashMap<usize, f64>, HashMap<usize, f64>) = Default::default();
+    for (&x, &y) in a.iter().zip(b) {
+        *table.entry((x, y)).or_default() += 1.0;
+        *rows.entry(x).or_default() += 1.0;
+        *cols.entry(y).or_default() += 1.0;
+    }
+    let index: f64 = table.values().map(|&n| pairs(n)).sum();
+    let sum_a: f64 = rows.values().map(|&n| pairs(n)).sum();
+    let sum_b: f64 = cols.values().map(|&n| pairs(n)).sum();
+    let expected = sum_a * sum_b / pairs(a.len() as f64).max(1.0);
+    let max = (sum_a + sum_b) / 2.0;
+    if max == expected {
+        return 1.0;
+    }
+    (index - expected) / (max - expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    // Expected values from scikit-learn 1.9 on the same inputs.
+    #[test]
+    fn classification_metrics_match_scikit_learn() {
+        let t = [0, 0, 1, 1, 2, 2];
+        let p = [0, 1, 1, 1, 2, 0];
+        assert!((accuracy(&t, &p) - 4.0 / 6.0).abs() < 1e-12);
+        // f1 per class: 0.5, 0.8, 0.6667
+        assert!((macro_f1(&t, &p) - (0.5 + 0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regression_metrics_match_scikit_learn() {
+        let t = [3.0, -0.5, 2.0, 7.0];
+        let p = [2.5, 0.0, 2.0, 8.0];
+        assert!((r2(&t, &p) - 0.9486081370449679).abs() < 1e-12);
+        assert!((mae(&t, &p) - 0.5).abs() < 1e-12);
+        assert!((rmse(&t, &p) - 0.375f64.sqrt()).abs() < 1e-12);
+        assert_eq!(r2(&[1.0, 1.0], &[1.0, 1.0]), 1.0);
+    }
+
+    #[test]
+    fn clustering_metrics_match_scikit_learn() {
+        assert!((adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]) - 1.0).abs() < 1e-12);
+        assert!(
+            (adjusted_rand_index(&[0, 0, 1, 2], &[0, 0, 1, 1]) - 0.5714285714285715).abs() < 1e-12
+        );
+        let x = array![[0.0, 0.0], [0.0, 1.0], [4.0, 0.0], [4.0, 1.0]];
+        // silhouette_score: per point (4.123 - 1) / 4.123 on average.
+        let s = silhouette(x.view(), &[0, 0, 1, 1]).unwrap();
+        let b = (4.0 + 17f64.sqrt()) / 2.0;
+        assert!((s - (b - 1.0) / b).abs() < 1e-12, "{s}");
+        assert_eq!(silhouette(x.view(), &[0, 0, 0, 0]), None);
+    }
+}
