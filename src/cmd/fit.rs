@@ -1,6 +1,6 @@
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
-use skiff_learn::{ExportInfo, Target, Task};
+use skiff_learn::{ExportInfo, Fitted, Pipeline, Scale, Target, Task};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -20,9 +20,28 @@ pub struct Args {
     /// Set a hyperparameter, scikit-learn's name (repeatable): --set C=0.5
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// Scale the features first, in the same exported graph (standard: zero mean, unit
+    /// variance; min-max: into [0, 1])
+    #[arg(long, value_enum)]
+    scale: Option<ScaleArg>,
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScaleArg {
+    Standard,
+    MinMax,
+}
+
+impl From<ScaleArg> for Scale {
+    fn from(arg: ScaleArg) -> Scale {
+        match arg {
+            ScaleArg::Standard => Scale::Standard,
+            ScaleArg::MinMax => Scale::MinMax,
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -59,7 +78,15 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let x = table.features(&features)?;
-    let model = algorithm.fit(x.view(), &y)?;
+    let model: Box<dyn Fitted> = match args.scale {
+        Some(scale) => Box::new(Pipeline::fit(
+            scale.into(),
+            algorithm.as_ref(),
+            x.view(),
+            &y,
+        )?),
+        None => algorithm.fit(x.view(), &y)?,
+    };
     let metric = algorithm.training_metric(model.as_ref(), x.view(), &y);
 
     let info = ExportInfo {

@@ -5,6 +5,7 @@
 //! builds the image's static server (`SKIFF_RUNTIME_DIR`); a missing one fails the test.
 
 mod cli_errors;
+mod conformance;
 mod fit_predict;
 mod image;
 mod onnxruntime;

@@ -2,7 +2,7 @@
 
 use crate::params::Params;
 use crate::{ClassTarget, Error, Export, Result, Task, metrics};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 
 /// What an estimator learns from: classes, numbers, or nothing (clustering).
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,10 @@ pub enum Predictions {
 pub trait Fitted: Export + Send + Sync {
     /// Predicts every row of `x`.
     fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions;
+    /// The numbers the exported model outputs beside its labels, computed natively:
+    /// `probabilities` [N, C] of a classifier, `variable` [N, 1] of a regressor, `scores`
+    /// [N, K] of a clusterer.
+    fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64>;
 }
 
 /// An estimator, by name, with its hyperparameters: what `skiff fit` and `skiff algorithms`

@@ -29,6 +29,7 @@ mod linear;
 mod logistic;
 pub mod metrics;
 mod params;
+mod scale;
 
 pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
@@ -39,6 +40,7 @@ pub use linear::{
 };
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
 pub use params::Params;
+pub use scale::{FittedScaler, Pipeline, Scale};
 use skiff_onnx::{Dim, ElemType, Graph, Model, metadata};
 
 /// What a model predicts.

@@ -463,6 +463,10 @@ impl Fitted for FittedLinearModel {
     fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
         Predictions::Values(self.predict(x).to_vec())
     }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> ndarray::Array2<f64> {
+        self.predict(x).insert_axis(Axis(1))
+    }
 }
 
 impl Export for FittedLinearModel {

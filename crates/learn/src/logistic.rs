@@ -84,6 +84,10 @@ impl Fitted for FittedLogisticRegression {
     fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
         Predictions::Classes(self.predict_index(x))
     }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        self.predict_proba(x)
+    }
 }
 
 impl LogisticRegressionParams {
@@ -144,12 +148,23 @@ impl LogisticRegressionParams {
                 "the solver diverged: scale the features or lower C".into(),
             ));
         }
-        Ok(FittedLogisticRegression {
+        let model = FittedLogisticRegression {
             coef,
             intercept,
             classes: y.classes.clone(),
             params: self.clone(),
-        })
+        };
+        // The solver can stop far from the optimum without saying so (its line search gives
+        // up on badly scaled features): check the optimality condition scikit-learn checks,
+        // the gradient of the mean objective, and refuse a model that is not near it.
+        let gradient = model.mean_gradient(x, &y.indices);
+        if gradient > GRADIENT_LIMIT {
+            return Err(Error::Fit(format!(
+                "logistic-regression did not converge (largest gradient {gradient:.2e}): scale \
+                 the features (--scale standard) or raise max_iter"
+            )));
+        }
+        Ok(model)
     }
 }
 
@@ -187,7 +202,30 @@ pub struct FittedLogisticRegression {
     pub params: LogisticRegressionParams,
 }
 
+/// The largest gradient of the mean objective a fitted model may leave.
+const GRADIENT_LIMIT: f64 = 1e-2;
+
 impl FittedLogisticRegression {
+    /// The largest absolute component of the gradient of scikit-learn's mean objective,
+    /// `(C·Σ log-loss + ½‖W‖²) / (C·n)`, at this model, on rows `x` with classes `y`.
+    fn mean_gradient(&self, x: ArrayView2<'_, f64>, y: &[usize]) -> f64 {
+        let mut diff = self.predict_proba(x);
+        for (mut row, &class) in diff.axis_iter_mut(Axis(0)).zip(y) {
+            row[class] -= 1.0;
+        }
+        let n = x.nrows() as f64;
+        let dw = diff.t().dot(&x) + &self.coef / self.params.c;
+        let db = diff.sum_axis(Axis(0));
+        let biggest = |a: f64, &b: &f64| a.max(b.abs());
+        let w = dw.iter().fold(0.0, biggest);
+        let b = if self.params.fit_intercept {
+            db.iter().fold(0.0, biggest)
+        } else {
+            0.0
+        };
+        w.max(b) / n
+    }
+
     /// Number of features the model expects.
     pub fn n_features(&self) -> usize {
         self.coef.ncols()

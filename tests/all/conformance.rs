@@ -1,0 +1,304 @@
+//! The conformance suite: every case of `tests/conformance.json` (an estimator, a dataset,
+//! hyperparameters and scikit-learn's equivalent) is fitted natively, exported, and run in
+//! skiff's runtime (tract) and in ONNX Runtime. Native, tract and ONNX Runtime must agree:
+//! values within 1e-5 + 1e-4·|value|, labels identical except rows whose two best scores are
+//! within 1e-5 of each other (at most 1% of a case). The native test metric must be within
+//! 0.03 of scikit-learn's, fitted live with the same hyperparameters on the same split (a
+//! case may allow more, with a written reason, never more than 0.1).
+
+use crate::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use skiff_data::Table;
+use skiff_learn::{ExportInfo, Target, Task, metrics};
+use skiff_runtime::{Tensor, TensorData};
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    estimator: String,
+    dataset: String,
+    target: String,
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+    /// Scale the features first (`standard` or `min-max`), in the exported graph too.
+    scale: Option<skiff_learn::Scale>,
+    /// scikit-learn's estimator with the same hyperparameters, as a Python expression.
+    sklearn: String,
+    /// Allowed distance from scikit-learn's metric (default 0.03).
+    metric_tolerance: Option<f64>,
+    /// Why a case needs more than the default.
+    reason: Option<String>,
+}
+
+impl Case {
+    fn id(&self) -> String {
+        let dataset = self.dataset.rsplit('/').next().unwrap();
+        let mut set: Vec<String> = self.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(scale) = self.scale {
+            set.insert(0, format!("--scale {}", scale.as_str()));
+        }
+        format!("{} on {dataset} [{}]", self.estimator, set.join(" "))
+    }
+}
+
+/// What the native model predicted on a case's test rows.
+struct Native {
+    task: Task,
+    labels: Vec<String>,
+    values: ndarray::Array2<f64>,
+    metric: f64,
+}
+
+const ATOL: f64 = 1e-5;
+const RTOL: f64 = 1e-4;
+
+#[test]
+fn every_case_agrees_natively_in_tract_and_in_onnxruntime_and_with_scikit_learn() {
+    let root = example("..");
+    let cases: Vec<Case> = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/conformance.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    let mut jobs = Vec::new();
+    let mut natives = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let tolerance = case.metric_tolerance.unwrap_or(0.03);
+        assert!(
+            tolerance <= 0.1 && (tolerance <= 0.03 || case.reason.is_some()),
+            "{}: a metric tolerance above 0.03 needs a reason, and 0.1 is the most",
+            case.id()
+        );
+        let train = root.join(&case.dataset).join("train.csv");
+        let test = root.join(&case.dataset).join("test.csv");
+        let (native, model_bytes, x_test) = fit_case(case, &train, &test);
+        let model_path = dir.path().join(format!("case{i}.onnx"));
+        std::fs::write(&model_path, &model_bytes).unwrap();
+        // tract, through skiff's runtime.
+        let model = skiff_runtime::Model::from_bytes("case", &model_bytes).unwrap();
+        let input = Tensor::new(
+            vec![x_test.nrows(), x_test.ncols()],
+            TensorData::Fp32(x_test.iter().map(|&v| v as f32).collect()),
+        )
+        .unwrap();
+        let outputs = model.run(vec![input]).unwrap();
+        let named: BTreeMap<String, Value> = model
+            .outputs()
+            .iter()
+            .zip(&outputs)
+            .map(|(spec, t)| (spec.name.clone(), serde_json::to_value(&t.data).unwrap()))
+            .collect();
+        compare(&case.id(), "tract", &native, &named, &mut failures);
+        jobs.push(json!({
+            "id": i.to_string(),
+            "model": model_path,
+            "train": train,
+            "test": test,
+            "target": case.target,
+            "task": native.task,
+            "sklearn": match case.scale {
+                None => case.sklearn.clone(),
+                Some(skiff_learn::Scale::Standard) => format!("make_pipeline(StandardScaler(), {})", case.sklearn),
+                Some(skiff_learn::Scale::MinMax) => format!("make_pipeline(MinMaxScaler(), {})", case.sklearn),
+            },
+        }));
+        natives.push(native);
+    }
+    // ONNX Runtime and scikit-learn, all cases in one Python process.
+    let mut child = python()
+        .arg(root.join("tests/conformance.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    serde_json::to_writer(child.stdin.take().unwrap(), &jobs).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "tests/conformance.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut report = Vec::new();
+    for (i, (case, native)) in cases.iter().zip(&natives).enumerate() {
+        let result = &results[&i.to_string()];
+        let onnx: BTreeMap<String, Value> = serde_json::from_value(result["onnx"].clone()).unwrap();
+        let onnx = onnx.into_iter().map(|(k, v)| (k, flatten(&v))).collect();
+        compare(&case.id(), "onnxruntime", native, &onnx, &mut failures);
+        let sklearn = result["sklearn_metric"].as_f64().unwrap();
+        let tolerance = case.metric_tolerance.unwrap_or(0.03);
+        report.push(format!(
+            "{}: skiff {:.4}, scikit-learn {sklearn:.4}",
+            case.id(),
+            native.metric
+        ));
+        if (native.metric - sklearn).abs() > tolerance {
+            failures.push(format!(
+                "{}: test metric {:.4} is more than {tolerance} from scikit-learn's {sklearn:.4}",
+                case.id(),
+                native.metric
+            ));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Fits a case natively; returns its test predictions, the exported model and the test rows.
+fn fit_case(
+    case: &Case,
+    train: &std::path::Path,
+    test: &std::path::Path,
+) -> (Native, Vec<u8>, ndarray::Array2<f64>) {
+    let mut algorithm = skiff_learn::algorithm(&case.estimator).unwrap();
+    for (name, value) in &case.set {
+        algorithm.set(name, value).unwrap();
+    }
+    let read = |path: &std::path::Path| {
+        let table = Table::from_path(path).unwrap();
+        let features = table.columns_except(&case.target);
+        let x = table.features(&features).unwrap();
+        let cells: Vec<String> = table
+            .column(&case.target)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        (features, x, cells)
+    };
+    let (features, x_train, y_train) = read(train);
+    let (_, x_test, y_test) = read(test);
+    let y_refs: Vec<&str> = y_train.iter().map(String::as_str).collect();
+    let target = Target::from_cells(algorithm.as_ref(), &y_refs).unwrap();
+    let model: Box<dyn skiff_learn::Fitted> = match case.scale {
+        Some(scale) => Box::new(
+            skiff_learn::Pipeline::fit(scale, algorithm.as_ref(), x_train.view(), &target).unwrap(),
+        ),
+        None => algorithm.fit(x_train.view(), &target).unwrap(),
+    };
+    let info = ExportInfo {
+        feature_names: features,
+        target: case.target.clone(),
+        training_metric: None,
+    };
+    let bytes = model.to_onnx(&info).to_bytes();
+    let values = model.scores(x_test.view());
+    let (labels, metric) = match model.predict_rows(x_test.view()) {
+        skiff_learn::Predictions::Classes(p) => {
+            let classes = model.classes().unwrap();
+            let labels: Vec<String> = p.iter().map(|&i| classes.name(i)).collect();
+            let correct = labels.iter().zip(&y_test).filter(|(p, t)| p == t).count();
+            (labels, correct as f64 / y_test.len() as f64)
+        }
+        skiff_learn::Predictions::Values(v) => {
+            let truth: Vec<f64> = y_test.iter().map(|t| t.parse().unwrap()).collect();
+            (Vec::new(), metrics::r2(&truth, &v))
+        }
+        skiff_learn::Predictions::Clusters(c) => {
+            let truth: Vec<usize> = y_test.iter().map(|t| t.parse().unwrap()).collect();
+            let labels = c.iter().map(|c| c.to_string()).collect();
+            (labels, metrics::adjusted_rand_index(&truth, &c))
+        }
+    };
+    let native = Native {
+        task: algorithm.task(),
+        labels,
+        values,
+        metric,
+    };
+    (native, bytes, x_test)
+}
+
+/// A nested JSON array as one flat array.
+fn flatten(v: &Value) -> Value {
+    fn walk(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            other => out.push(other.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    Value::Array(out)
+}
+
+/// Checks one runtime's outputs (name → flat JSON array) against the native predictions.
+fn compare(
+    id: &str,
+    runtime: &str,
+    native: &Native,
+    outputs: &BTreeMap<String, Value>,
+    failures: &mut Vec<String>,
+) {
+    let values_name = match native.task {
+        Task::Classification => "probabilities",
+        Task::Regression => "variable",
+        Task::Clustering => "scores",
+    };
+    let Some(Value::Array(values)) = outputs.get(values_name) else {
+        failures.push(format!("{id}: {runtime} has no {values_name} output"));
+        return;
+    };
+    if values.len() != native.values.len() {
+        failures.push(format!(
+            "{id}: {runtime} {values_name} has {} values, native {}",
+            values.len(),
+            native.values.len()
+        ));
+        return;
+    }
+    let mut worst = (0.0, 0);
+    for (i, (v, n)) in values.iter().zip(native.values.iter()).enumerate() {
+        let v = v.as_f64().unwrap_or(f64::NAN);
+        let excess = (v - n).abs() / (ATOL + RTOL * n.abs());
+        if excess > worst.0 || excess.is_nan() {
+            worst = (excess, i);
+        }
+    }
+    if !(worst.0 <= 1.0) {
+        let i = worst.1;
+        failures.push(format!(
+            "{id}: {runtime} {values_name}[{i}] = {} but native {} (beyond {ATOL} + {RTOL}·|v|)",
+            values[i],
+            native.values.iter().nth(i).unwrap()
+        ));
+    }
+    if native.labels.is_empty() {
+        return;
+    }
+    let Some(Value::Array(labels)) = outputs.get("label") else {
+        failures.push(format!("{id}: {runtime} has no label output"));
+        return;
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let width = native.values.ncols();
+    let mut ties = 0;
+    for (row, (label, expected)) in labels.iter().zip(&native.labels).enumerate() {
+        if text(label) == *expected {
+            continue;
+        }
+        let mut scores: Vec<f64> = native.values.row(row).to_vec();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        if width > 1 && (scores[0] - scores[1]).abs() < 1e-5 {
+            ties += 1;
+        } else {
+            failures.push(format!(
+                "{id}: {runtime} labels row {row} {} but native {expected}",
+                text(label)
+            ));
+            return;
+        }
+    }
+    if ties * 100 > native.labels.len() {
+        failures.push(format!(
+            "{id}: {runtime} differs on {ties} near-tied rows, more than 1%"
+        ));
+    }
+}
