@@ -259,7 +259,7 @@ fn compare(
             worst = (excess, i);
         }
     }
-    if !(worst.0 <= 1.0) {
+    if worst.0 > 1.0 || worst.0.is_nan() {
         let i = worst.1;
         failures.push(format!(
             "{id}: {runtime} {values_name}[{i}] = {} but native {} (beyond {ATOL} + {RTOL}·|v|)",
