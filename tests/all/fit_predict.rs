@@ -117,3 +117,92 @@ fn integer_labels_come_back_as_integers() {
         "{out}"
     );
 }
+
+#[test]
+fn algorithms_lists_every_estimator_with_its_defaults() {
+    let json = ok(skiff().args(["algorithms", "--json"]).output().unwrap());
+    let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let find = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {json}"))
+            .clone()
+    };
+    assert_eq!(find("logistic-regression")["hyperparameters"]["C"], 1.0);
+    assert_eq!(find("logistic-regression")["task"], "classification");
+    assert_eq!(find("ridge")["hyperparameters"]["alpha"], 1.0);
+    assert_eq!(find("elastic-net")["hyperparameters"]["l1_ratio"], 0.5);
+    assert_eq!(find("lasso")["task"], "regression");
+    let text = ok(skiff().arg("algorithms").output().unwrap());
+    assert!(text.contains("ridge (regression)"), "{text}");
+    assert!(text.contains("alpha=1.0"), "{text}");
+}
+
+#[test]
+fn a_scaled_regressor_fits_evaluates_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = example("../tests/data/diabetes");
+    let model = dir.path().join("ridge.onnx");
+    let summary = ok(skiff()
+        .args(["fit", "ridge", "--scale", "standard", "--set", "alpha=0.5"])
+        .args(["--data", data.join("train.csv").to_str().unwrap()])
+        .args([
+            "--target",
+            "progression",
+            "-o",
+            model.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["task"], "regression");
+    assert_eq!(summary["hyperparameters"]["alpha"], 0.5);
+    assert!(summary["training_r2"].as_f64().unwrap() > 0.4, "{summary}");
+    let test = data.join("test.csv");
+    let eval = ok(skiff()
+        .args([
+            "eval",
+            model.to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+        ])
+        .args(["--target", "progression", "--json"])
+        .output()
+        .unwrap());
+    let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    let r2 = eval["metrics"]["r2"].as_f64().unwrap();
+    let rmse = eval["metrics"]["rmse"].as_f64().unwrap();
+    assert!(r2 > 0.3 && r2 < 0.5, "{eval}");
+    assert!(rmse > 40.0 && rmse < 70.0, "{eval}");
+    assert_eq!(eval["rows"], 111);
+    // predict writes one number per row, which agree with eval's error.
+    let predictions = ok(skiff()
+        .args([
+            "predict",
+            model.to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    let (_, rows) = read_csv(&std::fs::read_to_string(&test).unwrap());
+    let predicted: Vec<f64> = predictions
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let truth: Vec<f64> = rows
+        .iter()
+        .map(|r| r.last().unwrap().parse().unwrap())
+        .collect();
+    let mse: f64 = predicted
+        .iter()
+        .zip(&truth)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / truth.len() as f64;
+    assert!((mse.sqrt() - rmse).abs() < 1e-3, "{} vs {rmse}", mse.sqrt());
+}
