@@ -181,3 +181,24 @@ fn an_unconverged_classifier_is_an_error_that_says_to_scale() {
         .unwrap();
     ok(out);
 }
+
+#[test]
+fn more_clusters_than_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, "a,b\n1,2\n3,4\n5,6\n").unwrap();
+    let out = skiff()
+        .args([
+            "fit",
+            "kmeans",
+            "--data",
+            data.to_str().unwrap(),
+            "--set",
+            "n_clusters=5",
+        ])
+        .args(["-o", dir.path().join("m.onnx").to_str().unwrap()])
+        .output()
+        .unwrap();
+    fails_with(out, &["n_clusters=5", "only 3 rows", "at most 3"]);
+    assert_only_files(dir.path(), &["data.csv"]);
+}

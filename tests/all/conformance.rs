@@ -199,7 +199,14 @@ fn fit_case(
             (Vec::new(), metrics::r2(&truth, &v))
         }
         skiff_learn::Predictions::Clusters(c) => {
-            let truth: Vec<usize> = y_test.iter().map(|t| t.parse().unwrap()).collect();
+            let mut ids = BTreeMap::new();
+            let truth: Vec<usize> = y_test
+                .iter()
+                .map(|t| {
+                    let next = ids.len();
+                    *ids.entry(t.clone()).or_insert(next)
+                })
+                .collect();
             let labels = c.iter().map(|c| c.to_string()).collect();
             (labels, metrics::adjusted_rand_index(&truth, &c))
         }

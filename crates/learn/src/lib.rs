@@ -24,21 +24,26 @@
 
 mod catalog;
 mod error;
+mod graph;
+mod kmeans;
 mod labels;
 mod linear;
 mod logistic;
 pub mod metrics;
+mod naive_bayes;
 mod params;
 mod scale;
 
 pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
+pub use kmeans::{FittedKMeans, KMeans, KMeansParams};
 pub use labels::{ClassLabels, ClassTarget};
 pub use linear::{
     ElasticNet, ElasticNetParams, FittedLinearModel, Lasso, LassoParams, LinearRegression,
     LinearRegressionParams, Ridge, RidgeParams,
 };
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
+pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
 pub use params::Params;
 pub use scale::{FittedScaler, Pipeline, Scale};
 use skiff_onnx::{Dim, ElemType, Graph, Model, metadata};

@@ -250,10 +250,7 @@ impl FittedLogisticRegression {
 
     /// Index of the predicted class of each row.
     pub fn predict_index(&self, x: ArrayView2<'_, f64>) -> Vec<usize> {
-        self.decision_function(x)
-            .axis_iter(Axis(0))
-            .map(|row| argmax(row.iter().copied()))
-            .collect()
+        argmax_rows(&self.decision_function(x))
     }
 
     /// The predicted class of each row, as text.
@@ -270,6 +267,14 @@ impl FittedLogisticRegression {
         let correct = predicted.iter().zip(y).filter(|(p, t)| p == t).count();
         correct as f64 / y.len().max(1) as f64
     }
+}
+
+/// The column of each row's first maximum, as the exported graph's ArgMax picks it.
+pub(crate) fn argmax_rows(scores: &Array2<f64>) -> Vec<usize> {
+    scores
+        .axis_iter(Axis(0))
+        .map(|row| argmax(row.iter().copied()))
+        .collect()
 }
 
 fn argmax(values: impl Iterator<Item = f64>) -> usize {
