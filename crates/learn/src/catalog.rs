@@ -178,10 +178,12 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
     vec![
         Box::new(crate::LogisticRegressionParams::default()),
         Box::new(crate::GaussianNbParams::default()),
+        Box::new(crate::KnnClassifierParams::default()),
         Box::new(crate::LinearRegressionParams::default()),
         Box::new(crate::RidgeParams::default()),
         Box::new(crate::LassoParams::default()),
         Box::new(crate::ElasticNetParams::default()),
+        Box::new(crate::KnnRegressorParams::default()),
         Box::new(crate::KMeansParams::default()),
     ]
 }

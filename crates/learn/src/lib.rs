@@ -26,6 +26,7 @@ mod catalog;
 mod error;
 mod graph;
 mod kmeans;
+mod knn;
 mod labels;
 mod linear;
 mod logistic;
@@ -37,6 +38,10 @@ mod scale;
 pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
 pub use kmeans::{FittedKMeans, KMeans, KMeansParams};
+pub use knn::{
+    FittedKnnClassifier, FittedKnnRegressor, KnnClassifier, KnnClassifierParams, KnnParams,
+    KnnRegressor, KnnRegressorParams, Weights,
+};
 pub use labels::{ClassLabels, ClassTarget};
 pub use linear::{
     ElasticNet, ElasticNetParams, FittedLinearModel, Lasso, LassoParams, LinearRegression,
