@@ -185,6 +185,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::ElasticNetParams::default()),
         Box::new(crate::KnnRegressorParams::default()),
         Box::new(crate::KMeansParams::default()),
+        Box::new(crate::GaussianMixtureParams::default()),
     ]
 }
 

@@ -106,7 +106,7 @@ impl KMeansParams {
 }
 
 /// A seed from the process's hasher keys, which the OS randomises.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
 }

@@ -31,6 +31,7 @@ mod labels;
 mod linear;
 mod logistic;
 pub mod metrics;
+mod mixture;
 mod naive_bayes;
 mod params;
 mod scale;
@@ -48,6 +49,7 @@ pub use linear::{
     LinearRegressionParams, Ridge, RidgeParams,
 };
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
+pub use mixture::{CovarianceType, FittedGaussianMixture, GaussianMixture, GaussianMixtureParams};
 pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
 pub use params::Params;
 pub use scale::{FittedScaler, Pipeline, Scale};

@@ -1,0 +1,308 @@
+//! Gaussian mixtures, fitted by expectation-maximisation in `linfa-clustering` (k-means
+//! initialisation).
+
+use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::logistic::{argmax_rows, check_data};
+use crate::params::{self, Params};
+use crate::{Error, Export, Result, Task};
+use linfa::prelude::*;
+use ndarray::{Array1, Array2, Array3, ArrayView2, Axis, s};
+use serde::{Deserialize, Serialize};
+use skiff_onnx::{Attr, Dim, ElemType, Graph};
+
+/// A mixture of Gaussians (scikit-learn's `GaussianMixture`).
+///
+/// ```
+/// use skiff_learn::GaussianMixture;
+/// use ndarray::array;
+///
+/// let x = array![[0.0, 0.1], [0.2, 0.0], [0.1, 0.3], [5.0, 5.1], [5.2, 4.9], [4.9, 5.0]];
+/// let model = GaussianMixture::params().n_components(2).random_state(Some(0)).fit(x.view()).unwrap();
+/// let labels = model.predict(x.view());
+/// assert_eq!(labels[0], labels[1]);
+/// assert_ne!(labels[0], labels[3]);
+/// ```
+pub struct GaussianMixture;
+
+/// The shape of each component's covariance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CovarianceType {
+    /// A full covariance matrix per component.
+    Full,
+}
+
+/// Hyperparameters of [`GaussianMixture`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianMixtureParams {
+    /// Number of components (default 1).
+    pub n_components: usize,
+    /// Covariance shape: `full` (the default; the only one `linfa-clustering` fits).
+    pub covariance_type: CovarianceType,
+    /// Stop when the log-likelihood gains less than this (default 1e-3).
+    pub tol: f64,
+    /// Added to the covariances' diagonals, for stability (default 1e-6).
+    pub reg_covar: f64,
+    /// Most EM iterations (default 100).
+    pub max_iter: u64,
+    /// Runs from different seeds; the best is kept (default 1).
+    pub n_init: u64,
+    /// Seed for the k-means initialisation; `None` draws one.
+    pub random_state: Option<u64>,
+}
+
+impl Default for GaussianMixtureParams {
+    fn default() -> Self {
+        GaussianMixtureParams {
+            n_components: 1,
+            covariance_type: CovarianceType::Full,
+            tol: 1e-3,
+            reg_covar: 1e-6,
+            max_iter: 100,
+            n_init: 1,
+            random_state: None,
+        }
+    }
+}
+
+impl GaussianMixture {
+    /// Hyperparameters with scikit-learn's defaults.
+    pub fn params() -> GaussianMixtureParams {
+        GaussianMixtureParams::default()
+    }
+}
+
+impl GaussianMixtureParams {
+    /// Sets `n_components`.
+    pub fn n_components(mut self, n: usize) -> Self {
+        self.n_components = n;
+        self
+    }
+
+    /// Sets `random_state`.
+    pub fn random_state(mut self, seed: Option<u64>) -> Self {
+        self.random_state = seed;
+        self
+    }
+
+    /// Fits the mixture to rows `x`.
+    pub fn fit(&self, x: ArrayView2<'_, f64>) -> Result<FittedGaussianMixture> {
+        use linfa_linalg::cholesky::Cholesky;
+        use rand_xoshiro::Xoshiro256Plus;
+        use rand_xoshiro::rand_core::SeedableRng;
+        self.check()?;
+        check_data(x, x.nrows())?;
+        if self.n_components > x.nrows() {
+            return Err(Error::TooFewRows(format!(
+                "n_components={} but there are only {} rows: ask for at most {} components",
+                self.n_components,
+                x.nrows(),
+                x.nrows()
+            )));
+        }
+        let seed = self.random_state.unwrap_or_else(crate::kmeans::random_seed);
+        let dataset = DatasetBase::from(x.to_owned());
+        let fitted = linfa_clustering::GaussianMixtureModel::params_with_rng(
+            self.n_components,
+            Xoshiro256Plus::seed_from_u64(seed),
+        )
+        .tolerance(self.tol)
+        .reg_covariance(self.reg_covar)
+        .max_n_iterations(self.max_iter)
+        .n_runs(self.n_init)
+        .fit(&dataset)
+        .map_err(|e| Error::Fit(format!("{e}: try fewer components or a larger reg_covar")))?;
+        let precisions = fitted.precisions();
+        let (k, d, _) = precisions.dim();
+        let mut chol = Array3::zeros((k, d, d));
+        for c in 0..k {
+            let l = precisions.slice(s![c, .., ..]).cholesky().map_err(|_| {
+                Error::Fit("a component's covariance is singular: raise reg_covar".into())
+            })?;
+            chol.slice_mut(s![c, .., ..]).assign(&l);
+        }
+        Ok(FittedGaussianMixture {
+            weights: fitted.weights().to_owned(),
+            means: fitted.means().to_owned(),
+            precisions_cholesky: chol,
+            params: self.clone(),
+        })
+    }
+}
+
+impl Params for GaussianMixtureParams {
+    const ALGORITHM: &'static str = "gaussian-mixture";
+    fn check(&self) -> Result<()> {
+        if self.n_components == 0 {
+            return Err(params::invalid("n_components", 0, "a positive integer"));
+        }
+        if self.max_iter == 0 || self.n_init == 0 {
+            let name = if self.max_iter == 0 {
+                "max_iter"
+            } else {
+                "n_init"
+            };
+            return Err(params::invalid(name, 0, "a positive integer"));
+        }
+        params::positive("tol", self.tol)?;
+        params::non_negative("reg_covar", self.reg_covar)
+    }
+}
+
+impl Estimator for GaussianMixtureParams {
+    const TASK: Task = Task::Clustering;
+    const SUMMARY: &'static str = "Gaussian mixture (EM, k-means initialisation)";
+    type Model = FittedGaussianMixture;
+    fn fit_rows(&self, x: ArrayView2<'_, f64>) -> Result<FittedGaussianMixture> {
+        self.fit(x)
+    }
+}
+
+/// A fitted [`GaussianMixture`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedGaussianMixture {
+    /// Component weights (scikit-learn `weights_`).
+    pub weights: Array1<f64>,
+    /// Component means, components × features (`means_`).
+    pub means: Array2<f64>,
+    /// Lower Cholesky factors L of each component's precision matrix, `P = L·Lᵀ`.
+    pub precisions_cholesky: Array3<f64>,
+    /// The hyperparameters it was fitted with.
+    pub params: GaussianMixtureParams,
+}
+
+impl FittedGaussianMixture {
+    /// Per component, `log w + log N(x | μ, Σ)` without its quadratic term.
+    fn constants(&self) -> Array1<f64> {
+        let d = self.means.ncols() as f64;
+        let log_det: Array1<f64> = self
+            .precisions_cholesky
+            .outer_iter()
+            .map(|l| l.diag().mapv(f64::ln).sum())
+            .collect();
+        self.weights.mapv(f64::ln) + log_det - 0.5 * d * (2.0 * std::f64::consts::PI).ln()
+    }
+
+    /// Weighted log-likelihood of each row under each component, rows × components.
+    pub fn weighted_log_prob(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let constants = self.constants();
+        let mut out = Array2::zeros((x.nrows(), self.means.nrows()));
+        for (k, l) in self.precisions_cholesky.outer_iter().enumerate() {
+            let diff = &x - &self.means.row(k);
+            let y = diff.dot(&l);
+            let quad = (&y * &y).sum_axis(Axis(1));
+            out.column_mut(k).assign(&(constants[k] - 0.5 * quad));
+        }
+        out
+    }
+
+    /// Each component's probability for each row, rows × components.
+    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let mut p = self.weighted_log_prob(x);
+        for mut row in p.rows_mut() {
+            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            row.mapv_inplace(|v| (v - max).exp());
+            let sum = row.sum();
+            row /= sum;
+        }
+        p
+    }
+
+    /// The most likely component of each row.
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<usize> {
+        argmax_rows(&self.weighted_log_prob(x))
+    }
+}
+
+impl Fitted for FittedGaussianMixture {
+    fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
+        Predictions::Clusters(self.predict(x))
+    }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        self.predict_proba(x)
+    }
+}
+
+impl Export for FittedGaussianMixture {
+    fn algorithm(&self) -> &str {
+        GaussianMixtureParams::ALGORITHM
+    }
+
+    fn hyperparameters(&self) -> serde_json::Value {
+        self.params.to_json()
+    }
+
+    fn task(&self) -> Task {
+        Task::Clustering
+    }
+
+    fn n_features(&self) -> usize {
+        self.means.ncols()
+    }
+
+    /// `scores` are the component probabilities (scikit-learn's `predict_proba`); `label` the
+    /// most likely component.
+    fn write(&self, g: &mut Graph, x: &str) {
+        let (k, d) = self.means.dim();
+        let f32s = |a: &[f64]| a.iter().map(|&v| v as f32).collect::<Vec<_>>();
+        let means = g.constant_f32(
+            "means",
+            &[k as u64, d as u64],
+            &f32s(self.means.as_slice().expect("standard layout")),
+        );
+        let chol = self.precisions_cholesky.as_standard_layout();
+        let chol = g.constant_f32(
+            "precisions_cholesky",
+            &[k as u64, d as u64, d as u64],
+            &f32s(chol.as_slice().expect("standard layout")),
+        );
+        let axis1 = g.constant_i64("axis1", &[1], &[1]);
+        let axis2 = g.constant_i64("axis2", &[1], &[2]);
+        let axes23 = g.constant_i64("axes23", &[2], &[2, 3]);
+        // (x − μ_k) as [N, K, 1, d], times L_k [K, d, d]: [N, K, 1, d].
+        g.node("Unsqueeze", &[x, &axis1], &["rows"], vec![]);
+        g.node("Sub", &["rows", &means], &["centred"], vec![]);
+        g.node("Unsqueeze", &["centred", &axis2], &["centred_rows"], vec![]);
+        g.node("MatMul", &["centred_rows", &chol], &["whitened"], vec![]);
+        g.node("Mul", &["whitened", "whitened"], &["whitened_sq"], vec![]);
+        g.node(
+            "ReduceSum",
+            &["whitened_sq", &axes23],
+            &["quadratic"],
+            vec![("keepdims", Attr::Int(0))],
+        );
+        let half = g.constant_f32("minus_half", &[1], &[-0.5]);
+        let constants = g.constant_f32(
+            "component_constants",
+            &[k as u64],
+            &f32s(&self.constants().to_vec()),
+        );
+        g.node("Mul", &["quadratic", &half], &["half_quadratic"], vec![]);
+        g.node(
+            "Add",
+            &["half_quadratic", &constants],
+            &["log_prob"],
+            vec![],
+        );
+        g.node(
+            "Softmax",
+            &["log_prob"],
+            &["scores"],
+            vec![("axis", Attr::Int(1))],
+        );
+        g.node(
+            "ArgMax",
+            &["log_prob"],
+            &["label"],
+            vec![("axis", Attr::Int(1)), ("keepdims", Attr::Int(0))],
+        );
+        g.output("label", ElemType::Int64, &[Dim::batch()]);
+        g.output(
+            "scores",
+            ElemType::Float,
+            &[Dim::batch(), Dim::Fixed(k as u64)],
+        );
+    }
+}
