@@ -177,6 +177,7 @@ impl<E: Estimator> Algorithm for E {
 pub fn catalog() -> Vec<Box<dyn Algorithm>> {
     vec![
         Box::new(crate::LogisticRegressionParams::default()),
+        Box::new(crate::LinearSvcParams::default()),
         Box::new(crate::GaussianNbParams::default()),
         Box::new(crate::KnnClassifierParams::default()),
         Box::new(crate::LinearRegressionParams::default()),

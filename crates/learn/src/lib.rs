@@ -29,6 +29,7 @@ mod kmeans;
 mod knn;
 mod labels;
 mod linear;
+mod linear_svc;
 mod logistic;
 pub mod metrics;
 mod mixture;
@@ -48,6 +49,7 @@ pub use linear::{
     ElasticNet, ElasticNetParams, FittedLinearModel, Lasso, LassoParams, LinearRegression,
     LinearRegressionParams, Ridge, RidgeParams,
 };
+pub use linear_svc::{FittedLinearSvc, LinearSvc, LinearSvcParams};
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
 pub use mixture::{CovarianceType, FittedGaussianMixture, GaussianMixture, GaussianMixtureParams};
 pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
