@@ -1,0 +1,63 @@
+//! Fit times of skiff's estimators on the benchmark data (`make_data.py`), as JSON lines:
+//! each estimator fitted REPEAT times (default 3), the best time counts. The
+//! hyperparameters match `fit_sklearn.py`'s.
+//!
+//! usage: cargo bench --bench fit -- DATA_DIR
+
+use skiff_data::Table;
+use skiff_learn::{Target, algorithm};
+use std::time::Instant;
+
+const ESTIMATORS: &[(&str, &str, &[(&str, &str)])] = &[
+    ("logistic-regression", "classification", &[]),
+    ("linear-svc", "classification", &[("random_state", "0")]),
+    ("gaussian-nb", "classification", &[]),
+    ("knn-classifier", "classification", &[]),
+    ("linear-regression", "regression", &[]),
+    ("ridge", "regression", &[]),
+    ("lasso", "regression", &[("alpha", "0.1")]),
+    ("elastic-net", "regression", &[("alpha", "0.1")]),
+    ("knn-regressor", "regression", &[]),
+    (
+        "kmeans",
+        "blobs",
+        &[("n_clusters", "8"), ("n_init", "1"), ("random_state", "0")],
+    ),
+    (
+        "gaussian-mixture",
+        "blobs",
+        &[("n_components", "8"), ("random_state", "0")],
+    ),
+];
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .expect("usage: cargo bench --bench fit -- DATA_DIR");
+    let repeat: usize = std::env::var("REPEAT").map_or(3, |r| r.parse().expect("REPEAT"));
+    let only = std::env::var("ONLY").ok();
+    for &(name, data, settings) in ESTIMATORS {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|n| n == name)) {
+            continue;
+        }
+        let table = Table::from_path(format!("{dir}/{data}.csv").as_ref()).unwrap();
+        let target = table.headers().last().unwrap().clone();
+        let features = table.columns_except(&target);
+        let x = table.features(&features).unwrap();
+        let mut estimator = algorithm(name).unwrap();
+        for (k, v) in settings {
+            estimator.set(k, v).unwrap();
+        }
+        let cells = table.column(&target).unwrap();
+        let y = Target::from_cells(estimator.as_ref(), &cells).unwrap();
+        let mut best = f64::INFINITY;
+        for _ in 0..repeat {
+            let start = Instant::now();
+            let model = estimator.fit(x.view(), &y).unwrap();
+            best = best.min(start.elapsed().as_secs_f64());
+            drop(model);
+        }
+        println!(r#"{{"estimator":"{name}","seconds":{best}}}"#);
+    }
+}

@@ -1,0 +1,47 @@
+"""Fit times of scikit-learn's estimators on the benchmark data, as JSON lines.
+
+Each estimator is fitted REPEAT times (default 3) on the same rows skiff's bench reads; the
+best time counts. Hyperparameters are the ones `benches/learn/fit.rs` gives skiff.
+
+usage: python fit_sklearn.py DATA_DIR
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from sklearn import cluster, linear_model, mixture, naive_bayes, neighbors, svm
+
+ESTIMATORS = [
+    ("logistic-regression", "classification", lambda: linear_model.LogisticRegression()),
+    ("linear-svc", "classification", lambda: svm.LinearSVC(random_state=0)),
+    ("gaussian-nb", "classification", lambda: naive_bayes.GaussianNB()),
+    ("knn-classifier", "classification", lambda: neighbors.KNeighborsClassifier()),
+    ("linear-regression", "regression", lambda: linear_model.LinearRegression()),
+    ("ridge", "regression", lambda: linear_model.Ridge()),
+    ("lasso", "regression", lambda: linear_model.Lasso(alpha=0.1)),
+    ("elastic-net", "regression", lambda: linear_model.ElasticNet(alpha=0.1)),
+    ("knn-regressor", "regression", lambda: neighbors.KNeighborsRegressor()),
+    ("kmeans", "blobs", lambda: cluster.KMeans(n_clusters=8, n_init=1, random_state=0)),
+    ("gaussian-mixture", "blobs", lambda: mixture.GaussianMixture(n_components=8, random_state=0)),
+]
+
+data_dir = sys.argv[1]
+repeat = int(os.environ.get("REPEAT", "3"))
+cache = {}
+for name, data, make in ESTIMATORS:
+    if data not in cache:
+        table = np.loadtxt(os.path.join(data_dir, f"{data}.csv"), delimiter=",", skiprows=1)
+        cache[data] = (table[:, :20], table[:, 20])
+    x, y = cache[data]
+    best = float("inf")
+    for _ in range(repeat):
+        model = make()
+        start = time.perf_counter()
+        if data == "blobs":
+            model.fit(x)
+        else:
+            model.fit(x, y)
+        best = min(best, time.perf_counter() - start)
+    print(json.dumps({"estimator": name, "seconds": best}), flush=True)
