@@ -23,13 +23,24 @@
 #![deny(missing_docs)]
 
 mod error;
+mod forest;
 mod labels;
 mod logistic;
+mod tree;
 
 pub use error::{Error, Result};
+pub use forest::{
+    FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, RandomForestClassifier,
+    RandomForestClassifierParams, RandomForestRegressor, RandomForestRegressorParams,
+};
 pub use labels::{ClassLabels, ClassTarget};
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
 use skiff_onnx::{Model, metadata};
+pub use tree::{
+    ClassCriterion, DecisionTreeClassifier, DecisionTreeClassifierParams, DecisionTreeRegressor,
+    DecisionTreeRegressorParams, FittedDecisionTreeClassifier, FittedDecisionTreeRegressor,
+    RegressionCriterion, Tree, split_threshold,
+};
 
 /// What an exported model records about its training data.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,5 +101,9 @@ mod tests {
         fn assert_auto<T: Send + Sync>() {}
         assert_auto::<crate::FittedLogisticRegression>();
         assert_auto::<crate::LogisticRegressionParams>();
+        assert_auto::<crate::FittedDecisionTreeClassifier>();
+        assert_auto::<crate::FittedDecisionTreeRegressor>();
+        assert_auto::<crate::FittedRandomForestClassifier>();
+        assert_auto::<crate::FittedRandomForestRegressor>();
     }
 }
