@@ -291,7 +291,8 @@ impl<'a> Data<'a> {
         let (n_rows, n_features) = x.dim();
         let mut columns = Vec::with_capacity(n_rows * n_features);
         for f in 0..n_features {
-            columns.extend(x.column(f).iter().map(|&v| v as f32));
+            // `+ 0.0` turns -0.0 into 0.0, so equal values have equal sort keys.
+            columns.extend(x.column(f).iter().map(|&v| v as f32 + 0.0));
         }
         Data {
             columns,
@@ -325,6 +326,28 @@ impl<'a> Data<'a> {
             }
         }
     }
+}
+
+/// A key whose unsigned order is the order of finite float32 values.
+#[inline]
+fn sort_key(v: f32) -> u32 {
+    let bits = v.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
+}
+
+#[inline]
+fn unpack(packed: u64) -> (f32, u32) {
+    let key = (packed >> 32) as u32;
+    let bits = if key >> 31 == 1 {
+        key & !(1 << 31)
+    } else {
+        !key
+    };
+    (f32::from_bits(bits), packed as u32)
 }
 
 /// The threshold between consecutive distinct float32 values `a < b`, as scikit-learn takes
@@ -415,7 +438,9 @@ pub(crate) fn grow(
         value: Vec::new(),
     };
     let mut features: Vec<usize> = (0..data.n_features).collect();
-    let mut sorted: Vec<(f32, u32)> = Vec::with_capacity(samples.len());
+    // Per feature, the node's rows as `sort_key(value) << 32 | row`: sorting plain integers is
+    // much faster than sorting pairs by a float comparison.
+    let mut sorted: Vec<u64> = Vec::with_capacity(samples.len());
     let mut node_stats = vec![0.0; k];
     let mut left = vec![0.0; k];
     let mut right = vec![0.0; k];
@@ -472,23 +497,23 @@ pub(crate) fn grow(
                 let v = column[s as usize];
                 lo = lo.min(v);
                 hi = hi.max(v);
-                sorted.push((v, s));
+                sorted.push((sort_key(v) as u64) << 32 | s as u64);
             }
             if lo >= hi {
                 continue;
             }
             visited += 1;
-            sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            sorted.sort_unstable();
             left.iter_mut().for_each(|s| *s = 0.0);
             right.copy_from_slice(&node_stats);
             let mut wl = 0.0;
             for i in 0..n - 1 {
-                let (v, s) = sorted[i];
+                let (v, s) = unpack(sorted[i]);
                 let w = weights[s as usize];
                 data.add(&mut left, s as usize, w);
                 data.add(&mut right, s as usize, -w);
                 wl += w;
-                let next = sorted[i + 1].0;
+                let next = unpack(sorted[i + 1]).0;
                 if v == next {
                     continue;
                 }
@@ -1259,6 +1284,21 @@ mod tests {
         // A value between them in f64 goes where its float32 goes: up to b.
         let between = array![[mid]];
         assert_eq!(m.predict(between.view()).unwrap(), vec!["hi"]);
+    }
+
+    #[test]
+    fn sort_keys_order_floats() {
+        let values = [-3.5f32, -1e-30, 0.0, 1e-30, 1.0, 2.5e9, f32::MAX, f32::MIN];
+        let mut keys: Vec<u64> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (sort_key(v) as u64) << 32 | i as u64)
+            .collect();
+        keys.sort_unstable();
+        let sorted: Vec<f32> = keys.iter().map(|&k| unpack(k).0).collect();
+        let mut expected = values.to_vec();
+        expected.sort_by(f32::total_cmp);
+        assert_eq!(sorted, expected);
     }
 
     #[test]
