@@ -1,8 +1,10 @@
 //! Trees and forests exported to ONNX give, in skiff's runtime, the labels and values they give
 //! natively.
 //!
-//! With `SKIFF_TREES_OUT=dir` set, each case also writes `dir/NAME.onnx` and `dir/NAME.json`
-//! (inputs and native predictions), which `trees_onnxruntime.py` checks in ONNX Runtime.
+//! `onnxruntime_agrees_with_native_predictions` writes every case as `NAME.onnx` and `NAME.json`
+//! (inputs and native predictions) and has `trees_onnxruntime.py` check them in ONNX Runtime,
+//! with the Python that `SKIFF_TEST_PYTHON` names (scripts/test.sh sets it); without it, that
+//! test says so and passes. `SKIFF_TREES_OUT=dir` keeps the files of every case in `dir`.
 
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -12,6 +14,7 @@ use skiff_learn::{
     RandomForestClassifier, RandomForestRegressor,
 };
 use skiff_runtime::{Tensor, TensorData};
+use std::path::{Path, PathBuf};
 
 fn iris() -> (Array2<f64>, ClassTarget, Vec<String>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/iris/train.csv");
@@ -82,11 +85,21 @@ fn close(native: f64, onnx: f32) -> bool {
     (native - onnx as f64).abs() <= 1e-5 + 1e-4 * native.abs()
 }
 
-fn save(name: &str, bytes: &[u8], x: &Array2<f64>, predictions: serde_json::Value) {
-    let Ok(dir) = std::env::var("SKIFF_TREES_OUT") else {
+/// Where the cases write their files: `SKIFF_TREES_OUT`, or nowhere.
+fn env_out() -> Option<PathBuf> {
+    std::env::var_os("SKIFF_TREES_OUT").map(PathBuf::from)
+}
+
+fn save(
+    out: Option<&Path>,
+    name: &str,
+    bytes: &[u8],
+    x: &Array2<f64>,
+    predictions: serde_json::Value,
+) {
+    let Some(dir) = out else {
         return;
     };
-    let dir = std::path::Path::new(&dir);
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(format!("{name}.onnx")), bytes).unwrap();
     let rows: Vec<Vec<f64>> = x.outer_iter().map(|r| r.to_vec()).collect();
@@ -95,17 +108,18 @@ fn save(name: &str, bytes: &[u8], x: &Array2<f64>, predictions: serde_json::Valu
 }
 
 fn check_classifier(
+    out: Option<&Path>,
     name: &str,
     bytes: &[u8],
     x: &Array2<f64>,
     labels: Vec<String>,
     proba: Array2<f64>,
 ) -> f64 {
-    let out = run(bytes, x);
-    assert_eq!(out.len(), 2, "{name}: label and probabilities");
-    assert_eq!(labels_of(&out[0]), labels, "{name}: labels");
-    assert_eq!(out[1].shape, vec![x.nrows(), proba.ncols()], "{name}");
-    let onnx = floats_of(&out[1]);
+    let outputs = run(bytes, x);
+    assert_eq!(outputs.len(), 2, "{name}: label and probabilities");
+    assert_eq!(labels_of(&outputs[0]), labels, "{name}: labels");
+    assert_eq!(outputs[1].shape, vec![x.nrows(), proba.ncols()], "{name}");
+    let onnx = floats_of(&outputs[1]);
     let mut max_diff: f64 = 0.0;
     for (native, onnx) in proba.iter().zip(&onnx) {
         assert!(close(*native, *onnx), "{name}: {native} vs {onnx}");
@@ -113,6 +127,7 @@ fn check_classifier(
     }
     let rows: Vec<Vec<f64>> = proba.outer_iter().map(|r| r.to_vec()).collect();
     save(
+        out,
         name,
         bytes,
         x,
@@ -121,22 +136,38 @@ fn check_classifier(
     max_diff
 }
 
-fn check_regressor(name: &str, bytes: &[u8], x: &Array2<f64>, values: Vec<f64>) -> f64 {
-    let out = run(bytes, x);
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].shape, vec![x.nrows(), 1], "{name}");
-    let onnx = floats_of(&out[0]);
+fn check_regressor(
+    out: Option<&Path>,
+    name: &str,
+    bytes: &[u8],
+    x: &Array2<f64>,
+    values: Vec<f64>,
+) -> f64 {
+    let outputs = run(bytes, x);
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0].shape, vec![x.nrows(), 1], "{name}");
+    let onnx = floats_of(&outputs[0]);
     let mut max_diff: f64 = 0.0;
     for (native, onnx) in values.iter().zip(&onnx) {
         assert!(close(*native, *onnx), "{name}: {native} vs {onnx}");
         max_diff = max_diff.max((native - *onnx as f64).abs());
     }
-    save(name, bytes, x, serde_json::json!({ "variable": values }));
+    save(
+        out,
+        name,
+        bytes,
+        x,
+        serde_json::json!({ "variable": values }),
+    );
     max_diff
 }
 
 #[test]
 fn decision_tree_classifier_on_iris_runs_the_same_in_onnx() {
+    decision_tree_classifier_on_iris_runs_the_same_in_onnx_case(env_out().as_deref());
+}
+
+fn decision_tree_classifier_on_iris_runs_the_same_in_onnx_case(out: Option<&Path>) {
     let (x, y, _) = iris();
     let m = DecisionTreeClassifier::params().fit(x.view(), &y).unwrap();
     assert_eq!(m.score(x.view(), &y.indices).unwrap(), 1.0);
@@ -153,7 +184,14 @@ fn decision_tree_classifier_on_iris_runs_the_same_in_onnx() {
     );
     let labels = m.predict(x.view()).unwrap();
     let proba = m.predict_proba(x.view()).unwrap();
-    check_classifier("decision_tree_classifier_iris", &bytes, &x, labels, proba);
+    check_classifier(
+        out,
+        "decision_tree_classifier_iris",
+        &bytes,
+        &x,
+        labels,
+        proba,
+    );
 
     let shallow = DecisionTreeClassifier::params()
         .max_depth(Some(2))
@@ -162,6 +200,7 @@ fn decision_tree_classifier_on_iris_runs_the_same_in_onnx() {
         .unwrap();
     let bytes = shallow.to_onnx(&info(4)).to_bytes();
     check_classifier(
+        out,
         "decision_tree_classifier_iris_depth2",
         &bytes,
         &x,
@@ -172,6 +211,10 @@ fn decision_tree_classifier_on_iris_runs_the_same_in_onnx() {
 
 #[test]
 fn random_forest_classifier_on_iris_runs_the_same_in_onnx() {
+    random_forest_classifier_on_iris_runs_the_same_in_onnx_case(env_out().as_deref());
+}
+
+fn random_forest_classifier_on_iris_runs_the_same_in_onnx_case(out: Option<&Path>) {
     let (x, y, _) = iris();
     let m = RandomForestClassifier::params()
         .random_state(Some(0))
@@ -181,6 +224,7 @@ fn random_forest_classifier_on_iris_runs_the_same_in_onnx() {
     assert!(m.score(x.view(), &y.indices).unwrap() > 0.97);
     let bytes = m.to_onnx(&info(4)).to_bytes();
     let diff = check_classifier(
+        out,
         "random_forest_classifier_iris",
         &bytes,
         &x,
@@ -192,6 +236,10 @@ fn random_forest_classifier_on_iris_runs_the_same_in_onnx() {
 
 #[test]
 fn binary_integer_labels_run_the_same_in_onnx() {
+    binary_integer_labels_run_the_same_in_onnx_case(env_out().as_deref());
+}
+
+fn binary_integer_labels_run_the_same_in_onnx_case(out: Option<&Path>) {
     let (x, y) = binary_ints(200);
     let tree = DecisionTreeClassifier::params()
         .min_samples_leaf(5)
@@ -199,6 +247,7 @@ fn binary_integer_labels_run_the_same_in_onnx() {
         .unwrap();
     let bytes = tree.to_onnx(&info(2)).to_bytes();
     check_classifier(
+        out,
         "decision_tree_classifier_binary",
         &bytes,
         &x,
@@ -215,6 +264,7 @@ fn binary_integer_labels_run_the_same_in_onnx() {
     assert!(labels.iter().any(|l| l == "-3") && labels.iter().any(|l| l == "7"));
     let bytes = forest.to_onnx(&info(2)).to_bytes();
     check_classifier(
+        out,
         "random_forest_classifier_binary",
         &bytes,
         &x,
@@ -225,6 +275,10 @@ fn binary_integer_labels_run_the_same_in_onnx() {
 
 #[test]
 fn decision_tree_regressor_runs_the_same_in_onnx() {
+    decision_tree_regressor_runs_the_same_in_onnx_case(env_out().as_deref());
+}
+
+fn decision_tree_regressor_runs_the_same_in_onnx_case(out: Option<&Path>) {
     let (x, y) = synthetic_regression(400);
     let m = DecisionTreeRegressor::params().fit(x.view(), &y).unwrap();
     assert_eq!(m.score(x.view(), &y).unwrap(), 1.0);
@@ -236,6 +290,7 @@ fn decision_tree_regressor_runs_the_same_in_onnx() {
         "decision-tree-regressor"
     );
     check_regressor(
+        out,
         "decision_tree_regressor",
         &bytes,
         &x,
@@ -249,6 +304,7 @@ fn decision_tree_regressor_runs_the_same_in_onnx() {
     assert!(pruned.score(test_x.view(), &test_y).unwrap() > 0.8);
     let bytes = pruned.to_onnx(&info(3)).to_bytes();
     check_regressor(
+        out,
         "decision_tree_regressor_leaf5",
         &bytes,
         &test_x,
@@ -258,6 +314,10 @@ fn decision_tree_regressor_runs_the_same_in_onnx() {
 
 #[test]
 fn random_forest_regressor_runs_the_same_in_onnx() {
+    random_forest_regressor_runs_the_same_in_onnx_case(env_out().as_deref());
+}
+
+fn random_forest_regressor_runs_the_same_in_onnx_case(out: Option<&Path>) {
     let (x, y) = synthetic_regression(400);
     let (test_x, test_y) = synthetic_regression(200);
     let m = RandomForestRegressor::params()
@@ -269,10 +329,88 @@ fn random_forest_regressor_runs_the_same_in_onnx() {
     assert!(m.score(test_x.view(), &test_y).unwrap() > 0.9);
     let bytes = m.to_onnx(&info(3)).to_bytes();
     let diff = check_regressor(
+        out,
         "random_forest_regressor",
         &bytes,
         &test_x,
         m.predict(test_x.view()).unwrap(),
     );
     eprintln!("random forest regressor: max |native - onnx| = {diff:e}");
+}
+
+#[test]
+fn unused_and_constant_features_still_load() {
+    unused_and_constant_features_still_load_case(env_out().as_deref());
+}
+
+fn unused_and_constant_features_still_load_case(out: Option<&Path>) {
+    // The last feature is constant, so no split uses it; the second forest is all leaves.
+    let (x, y) = synthetic_regression(100);
+    let mut wide = Array2::zeros((100, 4));
+    wide.slice_mut(ndarray::s![.., ..3]).assign(&x);
+    let m = DecisionTreeRegressor::params()
+        .max_depth(Some(3))
+        .fit(wide.view(), &y)
+        .unwrap();
+    assert!(m.tree.feature.iter().all(|&f| f < 3));
+    let bytes = m.to_onnx(&info(4)).to_bytes();
+    check_regressor(
+        out,
+        "decision_tree_regressor_unused_feature",
+        &bytes,
+        &wide,
+        m.predict(wide.view()).unwrap(),
+    );
+
+    let flat = Array2::from_elem((6, 2), 1.0);
+    let labels = ClassTarget::from_cells(&["a", "b", "a", "b", "a", "c"]).unwrap();
+    let stumps = RandomForestClassifier::params()
+        .n_estimators(3)
+        .random_state(Some(0))
+        .fit(flat.view(), &labels)
+        .unwrap();
+    assert!(stumps.trees.iter().all(|t| t.node_count() == 1));
+    let bytes = stumps.to_onnx(&info(2)).to_bytes();
+    check_classifier(
+        out,
+        "random_forest_classifier_all_leaves",
+        &bytes,
+        &flat,
+        stumps.predict(flat.view()).unwrap(),
+        stumps.predict_proba(flat.view()).unwrap(),
+    );
+}
+
+#[test]
+fn onnxruntime_agrees_with_native_predictions() {
+    let Some(python) = std::env::var_os("SKIFF_TEST_PYTHON") else {
+        eprintln!(
+            "SKIFF_TEST_PYTHON is not set: not checking in onnxruntime (scripts/test.sh sets it)"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("skiff-trees-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Some(dir.as_path());
+    decision_tree_classifier_on_iris_runs_the_same_in_onnx_case(out);
+    random_forest_classifier_on_iris_runs_the_same_in_onnx_case(out);
+    binary_integer_labels_run_the_same_in_onnx_case(out);
+    decision_tree_regressor_runs_the_same_in_onnx_case(out);
+    random_forest_regressor_runs_the_same_in_onnx_case(out);
+    unused_and_constant_features_still_load_case(out);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees_onnxruntime.py");
+    let result = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.to_string_lossy()));
+    let report = String::from_utf8_lossy(&result.stdout);
+    eprintln!("{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        result.status.success(),
+        "onnxruntime disagrees:\n{report}{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(report.contains("0 failure(s)"), "{report}");
 }
