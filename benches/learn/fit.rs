@@ -8,16 +8,39 @@ use skiff_data::Table;
 use skiff_learn::{Target, algorithm};
 use std::time::Instant;
 
-const ESTIMATORS: &[(&str, &str, &[(&str, &str)])] = &[
+/// An estimator, the data set it fits, and its `--set` hyperparameters.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const ESTIMATORS: &[Case] = &[
     ("logistic-regression", "classification", &[]),
     ("linear-svc", "classification", &[("random_state", "0")]),
     ("gaussian-nb", "classification", &[]),
     ("knn-classifier", "classification", &[]),
+    (
+        "decision-tree-classifier",
+        "classification",
+        &[("random_state", "0")],
+    ),
+    (
+        "random-forest-classifier",
+        "classification",
+        &[("random_state", "0")],
+    ),
     ("linear-regression", "regression", &[]),
     ("ridge", "regression", &[]),
     ("lasso", "regression", &[("alpha", "0.1")]),
     ("elastic-net", "regression", &[("alpha", "0.1")]),
     ("knn-regressor", "regression", &[]),
+    ("decision-tree-regressor", "regression", &[]),
+    (
+        "random-forest-regressor",
+        "regression",
+        &[("random_state", "0")],
+    ),
     (
         "kmeans",
         "blobs",
@@ -38,7 +61,10 @@ fn main() {
     let repeat: usize = std::env::var("REPEAT").map_or(3, |r| r.parse().expect("REPEAT"));
     let only = std::env::var("ONLY").ok();
     for &(name, data, settings) in ESTIMATORS {
-        if only.as_deref().is_some_and(|o| !o.split(',').any(|n| n == name)) {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|n| n == name))
+        {
             continue;
         }
         let table = Table::from_path(format!("{dir}/{data}.csv").as_ref()).unwrap();

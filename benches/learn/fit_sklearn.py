@@ -11,18 +11,22 @@ import sys
 import time
 
 import numpy as np
-from sklearn import cluster, linear_model, mixture, naive_bayes, neighbors, svm
+from sklearn import cluster, ensemble, linear_model, mixture, naive_bayes, neighbors, svm, tree
 
 ESTIMATORS = [
     ("logistic-regression", "classification", lambda: linear_model.LogisticRegression()),
     ("linear-svc", "classification", lambda: svm.LinearSVC(random_state=0)),
     ("gaussian-nb", "classification", lambda: naive_bayes.GaussianNB()),
     ("knn-classifier", "classification", lambda: neighbors.KNeighborsClassifier()),
+    ("decision-tree-classifier", "classification", lambda: tree.DecisionTreeClassifier(random_state=0)),
+    ("random-forest-classifier", "classification", lambda: ensemble.RandomForestClassifier(random_state=0)),
     ("linear-regression", "regression", lambda: linear_model.LinearRegression()),
     ("ridge", "regression", lambda: linear_model.Ridge()),
     ("lasso", "regression", lambda: linear_model.Lasso(alpha=0.1)),
     ("elastic-net", "regression", lambda: linear_model.ElasticNet(alpha=0.1)),
     ("knn-regressor", "regression", lambda: neighbors.KNeighborsRegressor()),
+    ("decision-tree-regressor", "regression", lambda: tree.DecisionTreeRegressor(random_state=0)),
+    ("random-forest-regressor", "regression", lambda: ensemble.RandomForestRegressor(random_state=0)),
     ("kmeans", "blobs", lambda: cluster.KMeans(n_clusters=8, n_init=1, random_state=0)),
     ("gaussian-mixture", "blobs", lambda: mixture.GaussianMixture(n_components=8, random_state=0)),
 ]

@@ -24,6 +24,7 @@
 
 mod catalog;
 mod error;
+mod forest;
 mod graph;
 mod kmeans;
 mod knn;
@@ -36,9 +37,14 @@ mod mixture;
 mod naive_bayes;
 mod params;
 mod scale;
+mod tree;
 
 pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
+pub use forest::{
+    FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, RandomForestClassifier,
+    RandomForestClassifierParams, RandomForestRegressor, RandomForestRegressorParams,
+};
 pub use kmeans::{FittedKMeans, KMeans, KMeansParams};
 pub use knn::{
     FittedKnnClassifier, FittedKnnRegressor, KnnClassifier, KnnClassifierParams, KnnParams,
@@ -79,6 +85,11 @@ impl Task {
         }
     }
 }
+pub use tree::{
+    ClassCriterion, DecisionTreeClassifier, DecisionTreeClassifierParams, DecisionTreeRegressor,
+    DecisionTreeRegressorParams, FittedDecisionTreeClassifier, FittedDecisionTreeRegressor,
+    RegressionCriterion, Tree, split_threshold,
+};
 
 /// What an exported model records about its training data.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,5 +176,9 @@ mod tests {
         fn assert_auto<T: Send + Sync>() {}
         assert_auto::<crate::FittedLogisticRegression>();
         assert_auto::<crate::LogisticRegressionParams>();
+        assert_auto::<crate::FittedDecisionTreeClassifier>();
+        assert_auto::<crate::FittedDecisionTreeRegressor>();
+        assert_auto::<crate::FittedRandomForestClassifier>();
+        assert_auto::<crate::FittedRandomForestRegressor>();
     }
 }

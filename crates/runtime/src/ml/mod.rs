@@ -37,6 +37,11 @@ pub(crate) trait Kernel: Debug + Send + Sync + 'static {
     const NAME: &'static str;
     /// How many features a row must have.
     fn n_features(&self) -> usize;
+    /// Whether a row may have more than `n_features` features, the extra ones unread (a tree
+    /// ensemble reads only the features its splits use).
+    fn allows_extra_features(&self) -> bool {
+        false
+    }
     /// The outputs, in ONNX order.
     fn outputs(&self) -> Vec<OutputSpec>;
     /// Computes every output for `rows` ([N, n_features]).
@@ -97,7 +102,9 @@ impl<K: Kernel> Expansion for CpuOp<K> {
         check_input_arity(inputs, 1)?;
         check_output_arity(outputs, specs.len())?;
         s.equals(&inputs[0].rank, 2)?;
-        s.equals(&inputs[0].shape[1], self.0.n_features().to_dim())?;
+        if !self.0.allows_extra_features() {
+            s.equals(&inputs[0].shape[1], self.0.n_features().to_dim())?;
+        }
         for (output, spec) in outputs.iter().zip(specs) {
             s.equals(&output.shape[0], &inputs[0].shape[0])?;
             match spec {
@@ -141,10 +148,20 @@ impl<K: Kernel> EvalOp for CpuEval<K> {
         let input = input.cast_to::<f32>()?;
         let view = input.to_plain_array_view::<f32>()?;
         let view = view.into_dimensionality::<Ix2>()?;
-        if view.ncols() != self.0.n_features() {
+        let fits = if self.0.allows_extra_features() {
+            view.ncols() >= self.0.n_features()
+        } else {
+            view.ncols() == self.0.n_features()
+        };
+        if !fits {
             bail!(
-                "{} takes {} features per row, got {}",
+                "{} takes {}{} features per row, got {}",
                 K::NAME,
+                if self.0.allows_extra_features() {
+                    "at least "
+                } else {
+                    ""
+                },
                 self.0.n_features(),
                 view.ncols()
             );

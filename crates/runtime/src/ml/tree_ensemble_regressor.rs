@@ -258,6 +258,12 @@ impl Kernel for TreeEnsemble {
         self.n_features
     }
 
+    /// Trees need not split on every input column: `n_features` is one past the highest
+    /// feature a split reads, and the input may be wider, as onnxruntime allows.
+    fn allows_extra_features(&self) -> bool {
+        true
+    }
+
     fn outputs(&self) -> Vec<OutputSpec> {
         vec![OutputSpec::Matrix(f32::datum_type(), self.n_targets)]
     }
