@@ -1,10 +1,13 @@
 //! Linear support vector classification, one class against the rest, with the squared hinge
-//! loss and an L2 penalty, solved by dual coordinate descent (Hsieh et al., 2008, the method
-//! of liblinear, which scikit-learn's `LinearSVC` wraps).
+//! loss and an L2 penalty, as liblinear (which scikit-learn's `LinearSVC` wraps) defines it:
+//! `½‖w‖² + C·Σ max(0, 1 − yᵢ·w·xᵢ)²`, the intercept a constant feature penalised with the rest.
 //!
 //! Written here because neither linfa (its SVM is kernel SMO, quadratic in the rows) nor
 //! smartcore (binary only, no squared hinge) gives a multi-class linear SVM that scales to
-//! 100,000 rows; each pass of this solver is linear in the data.
+//! 100,000 rows. Like scikit-learn's `dual="auto"`, it solves the primal when there are more
+//! rows than features (Newton's method: the objective is piecewise quadratic, the Hessian is
+//! features × features, and a handful of steps, each linear in the rows, reach the optimum),
+//! and the dual by coordinate descent (Hsieh et al., 2008) otherwise.
 
 use crate::catalog::{Estimator, Fitted, Predictions};
 use crate::logistic::{argmax_rows, check_data, classifier_outputs};
@@ -124,8 +127,12 @@ impl LinearSvcParams {
                 .iter()
                 .map(|&c| if c == positive { 1.0 } else { -1.0 })
                 .collect();
-            let mut order: Vec<usize> = (0..n).collect();
-            let (w, b) = solve(x, &signs, &norms, bias, self, &mut order, || rng.next_u64())?;
+            let (w, b) = if n > d {
+                newton(x, &signs, bias, self)?
+            } else {
+                let mut order: Vec<usize> = (0..n).collect();
+                solve(x, &signs, &norms, bias, self, &mut order, || rng.next_u64())?
+            };
             coef.row_mut(p).assign(&w);
             intercept[p] = b * bias;
         }
@@ -136,6 +143,82 @@ impl LinearSvcParams {
             params: self.clone(),
         })
     }
+}
+
+/// Newton's method on the primal of one binary problem; returns the weights and the weight of
+/// the constant feature. Stops when the gradient's norm falls below `tol` times its first
+/// norm, as liblinear's primal solver does.
+fn newton(
+    x: ArrayView2<'_, f64>,
+    y: &[f64],
+    bias: f64,
+    params: &LinearSvcParams,
+) -> Result<(Array1<f64>, f64)> {
+    use linfa_linalg::cholesky::SolveC;
+    let (n, d) = x.dim();
+    // Rows with the constant feature appended.
+    let mut xa = Array2::from_elem((n, d + 1), bias);
+    xa.slice_mut(ndarray::s![.., ..d]).assign(&x);
+    let c = params.c;
+    let objective = |w: &Array1<f64>, margins: &Array1<f64>| {
+        0.5 * w.dot(w)
+            + c * margins
+                .iter()
+                .map(|&m| (1.0 - m).max(0.0).powi(2))
+                .sum::<f64>()
+    };
+    let margins_of = |w: &Array1<f64>| -> Array1<f64> {
+        let mut m = xa.dot(w);
+        m.iter_mut().zip(y).for_each(|(m, y)| *m *= y);
+        m
+    };
+    let mut w = Array1::<f64>::zeros(d + 1);
+    let mut margins = margins_of(&w);
+    let mut f = objective(&w, &margins);
+    let mut first_norm = None;
+    for _ in 0..params.max_iter {
+        // Gradient and Hessian over the rows inside the margin.
+        let active: Vec<usize> = (0..n).filter(|&i| margins[i] < 1.0).collect();
+        let mut grad = w.clone();
+        let mut hess = Array2::<f64>::eye(d + 1);
+        let mut rows = Array2::<f64>::zeros((active.len(), d + 1));
+        for (r, &i) in active.iter().enumerate() {
+            let row = xa.row(i);
+            grad.scaled_add(-2.0 * c * (1.0 - margins[i]) * y[i], &row);
+            rows.row_mut(r).assign(&row);
+        }
+        hess += &(rows.t().dot(&rows) * (2.0 * c));
+        let norm = grad.dot(&grad).sqrt();
+        let first = *first_norm.get_or_insert(norm);
+        if norm <= params.tol * first || norm == 0.0 {
+            break;
+        }
+        let step = hess
+            .solvec(&(-&grad).insert_axis(Axis(1)))
+            .map_err(|_| Error::Fit("the Newton system is singular: scale the features".into()))?
+            .column(0)
+            .to_owned();
+        // Backtracking line search (Armijo).
+        let slope = grad.dot(&step);
+        let mut t = 1.0;
+        loop {
+            let candidate = &w + &(&step * t);
+            let candidate_margins = margins_of(&candidate);
+            let candidate_f = objective(&candidate, &candidate_margins);
+            if candidate_f <= f + 0.01 * t * slope || t < 1e-10 {
+                w = candidate;
+                margins = candidate_margins;
+                f = candidate_f;
+                break;
+            }
+            t *= 0.5;
+        }
+    }
+    if w.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Fit("the solver diverged: scale the features".into()));
+    }
+    let b = w[d];
+    Ok((w.slice(ndarray::s![..d]).to_owned(), b))
 }
 
 /// Dual coordinate descent for one binary problem; returns the weights and the weight of the
@@ -274,5 +357,43 @@ impl Export for FittedLinearSvc {
             vec![("transB", Attr::Int(1))],
         );
         classifier_outputs(g, &self.classes, "decision", false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both solvers reach the same optimum of the same objective.
+    #[test]
+    fn primal_newton_and_dual_coordinate_descent_agree() {
+        let x = ndarray::array![
+            [0.0, 1.0, 0.5],
+            [1.0, 0.2, 0.1],
+            [2.0, 2.5, 1.0],
+            [3.0, 0.1, 2.0],
+            [0.5, 3.0, 0.2],
+            [2.5, 1.5, 1.5],
+            [1.5, 0.5, 2.5],
+            [0.2, 2.2, 0.9]
+        ];
+        let y = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0];
+        let params = LinearSvcParams {
+            tol: 1e-10,
+            max_iter: 100_000,
+            ..LinearSvc::params()
+        };
+        let (w1, b1) = newton(x.view(), &y, 1.0, &params).unwrap();
+        let norms: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r) + 1.0).collect();
+        let mut order: Vec<usize> = (0..y.len()).collect();
+        let mut state = 7u64;
+        let (w2, b2) = solve(x.view(), &y, &norms, 1.0, &params, &mut order, || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            state >> 11
+        })
+        .unwrap();
+        for (a, b) in w1.iter().chain([&b1]).zip(w2.iter().chain([&b2])) {
+            assert!((a - b).abs() < 1e-6, "newton {w1} {b1} vs dual {w2} {b2}");
+        }
     }
 }
