@@ -15,20 +15,70 @@ use std::path::PathBuf;
 
 const CASES: &[(&str, &str, &str, &[(&str, &str)])] = &[
     ("logistic-regression", "examples/iris", "species", &[]),
-    ("linear-svc", "examples/iris", "species", &[("random_state", "0")]),
+    (
+        "linear-svc",
+        "examples/iris",
+        "species",
+        &[("random_state", "0")],
+    ),
     ("gaussian-nb", "examples/iris", "species", &[]),
     ("knn-classifier", "examples/iris", "species", &[]),
-    ("decision-tree-classifier", "examples/iris", "species", &[("random_state", "0")]),
-    ("random-forest-classifier", "examples/iris", "species", &[("random_state", "0")]),
-    ("linear-regression", "tests/data/diabetes", "progression", &[]),
+    (
+        "decision-tree-classifier",
+        "examples/iris",
+        "species",
+        &[("random_state", "0")],
+    ),
+    (
+        "random-forest-classifier",
+        "examples/iris",
+        "species",
+        &[("random_state", "0")],
+    ),
+    (
+        "linear-regression",
+        "tests/data/diabetes",
+        "progression",
+        &[],
+    ),
     ("ridge", "tests/data/diabetes", "progression", &[]),
-    ("lasso", "tests/data/diabetes", "progression", &[("alpha", "0.1")]),
-    ("elastic-net", "tests/data/diabetes", "progression", &[("alpha", "0.01")]),
+    (
+        "lasso",
+        "tests/data/diabetes",
+        "progression",
+        &[("alpha", "0.1")],
+    ),
+    (
+        "elastic-net",
+        "tests/data/diabetes",
+        "progression",
+        &[("alpha", "0.01")],
+    ),
     ("knn-regressor", "tests/data/diabetes", "progression", &[]),
-    ("decision-tree-regressor", "tests/data/diabetes", "progression", &[]),
-    ("random-forest-regressor", "tests/data/diabetes", "progression", &[("random_state", "0")]),
-    ("kmeans", "examples/iris", "species", &[("n_clusters", "3"), ("random_state", "0")]),
-    ("gaussian-mixture", "examples/iris", "species", &[("n_components", "3"), ("random_state", "0")]),
+    (
+        "decision-tree-regressor",
+        "tests/data/diabetes",
+        "progression",
+        &[],
+    ),
+    (
+        "random-forest-regressor",
+        "tests/data/diabetes",
+        "progression",
+        &[("random_state", "0")],
+    ),
+    (
+        "kmeans",
+        "examples/iris",
+        "species",
+        &[("n_clusters", "3"), ("random_state", "0")],
+    ),
+    (
+        "gaussian-mixture",
+        "examples/iris",
+        "species",
+        &[("n_components", "3"), ("random_state", "0")],
+    ),
 ];
 
 fn latency(c: &mut Criterion) {
@@ -67,8 +117,8 @@ fn latency(c: &mut Criterion) {
         let runtime = skiff_runtime::Model::from_bytes(name, &bytes).unwrap();
         group.bench_function(BenchmarkId::new("tract", name), |b| {
             b.iter(|| {
-                let input = Tensor::new(vec![1, row_f32.len()], TensorData::Fp32(row_f32.clone()))
-                    .unwrap();
+                let input =
+                    Tensor::new(vec![1, row_f32.len()], TensorData::Fp32(row_f32.clone())).unwrap();
                 black_box(runtime.run(vec![input]).unwrap())
             })
         });

@@ -123,8 +123,16 @@ impl LogisticRegressionParams {
         let targets = Array1::from(y.indices.clone());
         let dataset = Dataset::new(records, targets);
         // scikit-learn minimises C·Σ logloss + ½‖w‖²; linfa minimises Σ logloss + ½α‖w‖².
+        // For two classes scikit-learn fits one weight vector w; the two-column softmax form
+        // fitted here reaches the same w = w₁ − w₀ with w₀ = −w₁, whose penalty ½(‖w₀‖² + ‖w₁‖²)
+        // is ¼‖w‖²: halving C makes the two objectives the same.
+        let c = if y.classes.len() == 2 {
+            self.c / 2.0
+        } else {
+            self.c
+        };
         let fitted = linfa_logistic::MultiLogisticRegression::default()
-            .alpha(1.0 / self.c)
+            .alpha(1.0 / c)
             .max_iterations(self.max_iter)
             .gradient_tolerance(self.tol)
             .with_intercept(self.fit_intercept)
@@ -214,7 +222,12 @@ impl FittedLogisticRegression {
             row[class] -= 1.0;
         }
         let n = x.nrows() as f64;
-        let dw = diff.t().dot(&x) + &self.coef / self.params.c;
+        let c = if self.classes.len() == 2 {
+            self.params.c / 2.0
+        } else {
+            self.params.c
+        };
+        let dw = diff.t().dot(&x) + &self.coef / c;
         let db = diff.sum_axis(Axis(0));
         let biggest = |a: f64, &b: &f64| a.max(b.abs());
         let w = dw.iter().fold(0.0, biggest);
