@@ -26,12 +26,14 @@ fi
 scripts/setup-build.sh
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-step "python environment (onnxruntime)"
+step "python environment (onnxruntime, tritonclient, scikit-learn)"
 venv=$cache/venv
-if ! "$venv/bin/python" -c 'import onnxruntime, numpy' 2>/dev/null; then
+# Rebuilt whenever tests/requirements.txt changes: the stamp holds the file it was built from.
+if ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+  cp tests/requirements.txt "$venv/requirements.txt"
 fi
 export SKIFF_TEST_PYTHON=$venv/bin/python
 

@@ -13,7 +13,15 @@ use skiff_runtime::{Tensor, TensorData};
 use std::hint::black_box;
 use std::path::PathBuf;
 
-const CASES: &[(&str, &str, &str, &[(&str, &str)])] = &[
+/// An estimator, its data set folder, the target column, and its `--set` hyperparameters.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const CASES: &[Case] = &[
     ("logistic-regression", "examples/iris", "species", &[]),
     (
         "linear-svc",

@@ -134,7 +134,7 @@ impl LogisticRegressionParams {
         let fitted = linfa_logistic::MultiLogisticRegression::default()
             .alpha(1.0 / c)
             .max_iterations(self.max_iter)
-            .gradient_tolerance(self.tol)
+            .gradient_tolerance(self.tol * x.nrows() as f64)
             .with_intercept(self.fit_intercept)
             .fit(&dataset)
             .map_err(|e| Error::Fit(e.to_string()))?;

@@ -93,6 +93,10 @@ fn expected(serde_message: &str) -> String {
         "u64" | "u32" | "usize" => "a whole number, 0 or more".into(),
         "i64" | "i32" => "a whole number".into(),
         "a boolean" => "true or false".into(),
+        // serde lists an enum's variants as "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
+        other if other.starts_with('`') => {
+            format!("one of {}", other.replace(" or ", ", ").replace('`', "\""))
+        }
         other => other.replace('`', "\""),
     }
 }
@@ -221,7 +225,7 @@ mod tests {
             (
                 "criterion",
                 "gain",
-                "invalid hyperparameter criterion=gain: \"gini\" or \"entropy\"",
+                "invalid hyperparameter criterion=gain: one of \"gini\", \"entropy\"",
             ),
         ];
         for (name, value, message) in cases {
