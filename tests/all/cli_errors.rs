@@ -202,3 +202,45 @@ fn more_clusters_than_rows() {
     fails_with(out, &["n_clusters=5", "only 3 rows", "at most 3"]);
     assert_only_files(dir.path(), &["data.csv"]);
 }
+
+#[test]
+fn nan_and_infinite_values_are_errors_that_name_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    for (csv, algorithm, target, needles) in [
+        (
+            "a,b,y\n1,2,x\n3,nan,z\n",
+            "gaussian-nb",
+            "y",
+            &["line 3", "\"nan\""][..],
+        ),
+        (
+            "a,b,y\n1,inf,1.5\n3,4,2.5\n",
+            "ridge",
+            "y",
+            &["line 2", "\"inf\""][..],
+        ),
+        (
+            "a,y\n1,2.5\n3,-inf\n",
+            "ridge",
+            "y",
+            &["data row 2", "\"-inf\"", "not a finite number"][..],
+        ),
+    ] {
+        let data = dir.path().join("data.csv");
+        std::fs::write(&data, csv).unwrap();
+        let out = skiff()
+            .args([
+                "fit",
+                algorithm,
+                "--data",
+                data.to_str().unwrap(),
+                "--target",
+                target,
+            ])
+            .args(["-o", dir.path().join("m.onnx").to_str().unwrap()])
+            .output()
+            .unwrap();
+        fails_with(out, needles);
+        assert_only_files(dir.path(), &["data.csv"]);
+    }
+}

@@ -252,12 +252,7 @@ impl FittedLogisticRegression {
     /// Class probabilities, rows × classes.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut scores = self.decision_function(x);
-        for mut row in scores.axis_iter_mut(Axis(0)) {
-            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            row.mapv_inplace(|v| (v - max).exp());
-            let sum = row.sum();
-            row /= sum;
-        }
+        softmax_rows(&mut scores);
         scores
     }
 
@@ -279,6 +274,16 @@ impl FittedLogisticRegression {
         let predicted = self.predict_index(x);
         let correct = predicted.iter().zip(y).filter(|(p, t)| p == t).count();
         correct as f64 / y.len().max(1) as f64
+    }
+}
+
+/// Turns each row of scores into probabilities, as the exported graph's Softmax does.
+pub(crate) fn softmax_rows(scores: &mut Array2<f64>) {
+    for mut row in scores.rows_mut() {
+        let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row /= sum;
     }
 }
 

@@ -28,8 +28,14 @@ pub struct GaussianMixture;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CovarianceType {
-    /// A full covariance matrix per component.
+    /// A full covariance matrix per component (fitted by `linfa-clustering`).
     Full,
+    /// One full covariance matrix shared by every component.
+    Tied,
+    /// A variance per feature and component.
+    Diag,
+    /// One variance per component.
+    Spherical,
 }
 
 /// Hyperparameters of [`GaussianMixture`].
@@ -38,7 +44,7 @@ pub enum CovarianceType {
 pub struct GaussianMixtureParams {
     /// Number of components (default 1).
     pub n_components: usize,
-    /// Covariance shape: `full` (the default; the only one `linfa-clustering` fits).
+    /// Covariance shape: `full` (default), `tied`, `diag` or `spherical`.
     pub covariance_type: CovarianceType,
     /// Stop when the log-likelihood gains less than this (default 1e-3).
     pub tol: f64,
@@ -102,6 +108,9 @@ impl GaussianMixtureParams {
             )));
         }
         let seed = self.random_state.unwrap_or_else(crate::kmeans::random_seed);
+        if self.covariance_type != CovarianceType::Full {
+            return self.fit_em(x, seed);
+        }
         let dataset = DatasetBase::from(x.to_owned());
         let fitted = linfa_clustering::GaussianMixtureModel::params_with_rng(
             self.n_components,
@@ -117,9 +126,10 @@ impl GaussianMixtureParams {
         let (k, d, _) = precisions.dim();
         let mut chol = Array3::zeros((k, d, d));
         for c in 0..k {
-            let l = precisions.slice(s![c, .., ..]).cholesky().map_err(|_| {
-                Error::Fit("a component's covariance is singular: raise reg_covar".into())
-            })?;
+            let l = precisions
+                .slice(s![c, .., ..])
+                .cholesky()
+                .map_err(|_| singular())?;
             chol.slice_mut(s![c, .., ..]).assign(&l);
         }
         Ok(FittedGaussianMixture {
@@ -129,6 +139,101 @@ impl GaussianMixtureParams {
             params: self.clone(),
         })
     }
+
+    /// Expectation-maximisation for the tied, diagonal and spherical covariances, which
+    /// `linfa-clustering` does not fit, as scikit-learn runs it: k-means labels as the first
+    /// responsibilities, then E and M steps until the mean log-likelihood gains less than
+    /// `tol`; of `n_init` runs the most likely is kept.
+    fn fit_em(&self, x: ArrayView2<'_, f64>, seed: u64) -> Result<FittedGaussianMixture> {
+        let (n, k) = (x.nrows(), self.n_components);
+        let mut best: Option<(f64, FittedGaussianMixture)> = None;
+        for run in 0..self.n_init {
+            let labels = crate::KMeans::params()
+                .n_clusters(k)
+                .random_state(Some(seed.wrapping_add(run)))
+                .fit(x)?
+                .predict(x);
+            let mut resp = Array2::zeros((n, k));
+            for (i, &l) in labels.iter().enumerate() {
+                resp[[i, l]] = 1.0;
+            }
+            let mut model = self.m_step(x, &resp)?;
+            let mut bound = f64::NEG_INFINITY;
+            for _ in 0..self.max_iter {
+                let mut log_prob = model.weighted_log_prob(x);
+                let mut total = 0.0;
+                for mut row in log_prob.rows_mut() {
+                    let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    let norm = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                    total += norm;
+                    row.mapv_inplace(|v| (v - norm).exp());
+                }
+                let new_bound = total / n as f64;
+                model = self.m_step(x, &log_prob)?;
+                let change = new_bound - bound;
+                bound = new_bound;
+                if change.abs() < self.tol {
+                    break;
+                }
+            }
+            if best.as_ref().is_none_or(|(b, _)| bound > *b) {
+                best = Some((bound, model));
+            }
+        }
+        Ok(best.expect("n_init is at least 1").1)
+    }
+
+    /// Weights, means and precision factors from responsibilities `resp` (rows × components).
+    fn m_step(&self, x: ArrayView2<'_, f64>, resp: &Array2<f64>) -> Result<FittedGaussianMixture> {
+        use linfa_linalg::cholesky::{Cholesky, SolveC};
+        let ((n, d), k) = (x.dim(), self.n_components);
+        let nk = resp.sum_axis(Axis(0)) + 10.0 * f64::EPSILON;
+        let means = resp.t().dot(&x) / nk.view().insert_axis(Axis(1));
+        let mut chol = Array3::zeros((k, d, d));
+        match self.covariance_type {
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                for c in 0..k {
+                    let diff = &x - &means.row(c);
+                    let weights = resp.column(c);
+                    let mut var = (&diff * &diff).t().dot(&weights) / nk[c];
+                    if self.covariance_type == CovarianceType::Spherical {
+                        let mean = var.mean().expect("features");
+                        var.fill(mean);
+                    }
+                    for (j, v) in var.iter().enumerate() {
+                        chol[[c, j, j]] = 1.0 / (v + self.reg_covar).sqrt();
+                    }
+                }
+            }
+            CovarianceType::Tied => {
+                let mut cov =
+                    x.t().dot(&x) - means.t().dot(&(&means * &nk.view().insert_axis(Axis(1))));
+                cov /= nk.sum();
+                cov.diag_mut().mapv_inplace(|v| v + self.reg_covar);
+                let precision = cov.solvec(&Array2::eye(d)).map_err(|_| singular())?;
+                let l = precision.cholesky().map_err(|_| singular())?;
+                for c in 0..k {
+                    chol.slice_mut(s![c, .., ..]).assign(&l);
+                }
+            }
+            CovarianceType::Full => unreachable!("full covariances are fitted by linfa"),
+        }
+        if chol.iter().any(|v| !v.is_finite()) {
+            return Err(singular());
+        }
+        Ok(FittedGaussianMixture {
+            weights: nk / n as f64,
+            means,
+            precisions_cholesky: chol,
+            params: self.clone(),
+        })
+    }
+}
+
+fn singular() -> Error {
+    Error::Fit(
+        "a component's covariance is singular: raise reg_covar or use fewer components".into(),
+    )
 }
 
 impl Params for GaussianMixtureParams {
@@ -200,12 +305,7 @@ impl FittedGaussianMixture {
     /// Each component's probability for each row, rows × components.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut p = self.weighted_log_prob(x);
-        for mut row in p.rows_mut() {
-            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            row.mapv_inplace(|v| (v - max).exp());
-            let sum = row.sum();
-            row /= sum;
-        }
+        crate::logistic::softmax_rows(&mut p);
         p
     }
 
@@ -303,6 +403,48 @@ impl Export for FittedGaussianMixture {
             "scores",
             ElemType::Float,
             &[Dim::batch(), Dim::Fixed(k as u64)],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_covariance_type_separates_two_groups_and_bad_ones_list_the_choices() {
+        let x = ndarray::array![
+            [0.0, 0.1],
+            [0.2, 0.0],
+            [0.1, 0.3],
+            [0.3, 0.2],
+            [5.0, 5.1],
+            [5.2, 4.9],
+            [4.9, 5.0],
+            [5.1, 5.3]
+        ];
+        for kind in ["full", "tied", "diag", "spherical"] {
+            let mut params = GaussianMixture::params()
+                .n_components(2)
+                .random_state(Some(1));
+            params.set("covariance_type", kind).unwrap();
+            let labels = params.fit(x.view()).unwrap().predict(x.view());
+            assert!(
+                labels[..4].iter().all(|&l| l == labels[0]),
+                "{kind}: {labels:?}"
+            );
+            assert!(
+                labels[4..].iter().all(|&l| l != labels[0]),
+                "{kind}: {labels:?}"
+            );
+        }
+        let err = GaussianMixture::params()
+            .set("covariance_type", "blocked")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#"one of "full", "tied", "diag", "spherical""#),
+            "{err}"
         );
     }
 }

@@ -149,12 +149,7 @@ impl FittedGaussianNb {
     /// Class probabilities, rows × classes.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut p = self.joint_log_likelihood(x);
-        for mut row in p.rows_mut() {
-            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            row.mapv_inplace(|v| (v - max).exp());
-            let sum = row.sum();
-            row /= sum;
-        }
+        crate::logistic::softmax_rows(&mut p);
         p
     }
 
