@@ -206,3 +206,55 @@ fn a_scaled_regressor_fits_evaluates_and_predicts() {
         / truth.len() as f64;
     assert!((mse.sqrt() - rmse).abs() < 1e-3, "{} vs {rmse}", mse.sqrt());
 }
+
+#[test]
+fn a_clusterer_fits_without_a_target_and_evaluates_with_and_without_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = example("../tests/data/blobs");
+    let model = dir.path().join("blobs.onnx");
+    // The train file's label column is left out with --target; clusterers never learn from it.
+    ok(skiff()
+        .args([
+            "fit",
+            "kmeans",
+            "--set",
+            "n_clusters=4",
+            "--set",
+            "random_state=0",
+        ])
+        .args([
+            "--data",
+            data.join("train.csv").to_str().unwrap(),
+            "--target",
+            "blob",
+        ])
+        .args(["-o", model.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let test = data.join("test.csv");
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let out = ok(skiff()
+            .args([
+                "eval",
+                model.to_str().unwrap(),
+                "--data",
+                test.to_str().unwrap(),
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap());
+        serde_json::from_str(&out).unwrap()
+    };
+    let labelled = eval(&["--target", "blob"]);
+    assert_eq!(labelled["task"], "clustering");
+    assert_eq!(
+        labelled["metrics"]["adjusted_rand_index"], 1.0,
+        "{labelled}"
+    );
+    let silhouette = labelled["metrics"]["silhouette"].as_f64().unwrap();
+    assert!(silhouette > 0.5 && silhouette < 1.0, "{labelled}");
+    let unlabelled = eval(&[]);
+    assert_eq!(unlabelled["metrics"]["silhouette"], silhouette);
+    assert!(unlabelled["metrics"].get("adjusted_rand_index").is_none());
+}
