@@ -11,11 +11,11 @@
 use crate::catalog::{Estimator, Fitted, Predictions};
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::logistic::check_data;
-use crate::params::Params;
+use crate::params::{self, Params};
 use crate::tree::{
-    ClassCriterion, Criterion, Data, Growth, RegressionCriterion, Target, Tree, accuracy,
-    check_columns, check_growth, check_regression_target, ensemble_index, ensemble_mean,
-    ensemble_proba, grow, r2, write_classifier, write_regressor,
+    ClassCriterion, Criterion, Data, Growth, RegressionCriterion, Target, Tree, check_columns,
+    check_growth, check_regression_target, ensemble_index, ensemble_mean, ensemble_proba, grow,
+    write_classifier, write_regressor,
 };
 use crate::{Error, Export, Result, Task};
 use ndarray::{Array2, ArrayView2};
@@ -47,11 +47,7 @@ const MAX_FEATURES_EXPECTED: &str =
 impl MaxFeatures {
     /// Parses `sqrt`, `log2`, `None`, an integer or a float with a decimal point.
     pub fn parse(value: &str) -> Result<MaxFeatures> {
-        let invalid = || Error::InvalidParam {
-            name: "max_features".into(),
-            value: value.into(),
-            expected: MAX_FEATURES_EXPECTED.into(),
-        };
+        let invalid = || params::invalid("max_features", value, MAX_FEATURES_EXPECTED);
         let parsed = match value {
             "sqrt" => MaxFeatures::Sqrt,
             "log2" => MaxFeatures::Log2,
@@ -74,11 +70,11 @@ impl MaxFeatures {
         if ok {
             Ok(())
         } else {
-            Err(Error::InvalidParam {
-                name: "max_features".into(),
-                value: serde_json::Value::from(self).to_string(),
-                expected: MAX_FEATURES_EXPECTED.into(),
-            })
+            Err(params::invalid(
+                "max_features",
+                serde_json::Value::from(self),
+                MAX_FEATURES_EXPECTED,
+            ))
         }
     }
 
@@ -90,11 +86,11 @@ impl MaxFeatures {
             MaxFeatures::Log2 => n.log2() as usize,
             MaxFeatures::Count(c) => {
                 if c > n_features {
-                    return Err(Error::InvalidParam {
-                        name: "max_features".into(),
-                        value: c.to_string(),
-                        expected: "at most the number of features".into(),
-                    });
+                    return Err(params::invalid(
+                        "max_features",
+                        c,
+                        "at most the number of features",
+                    ));
                 }
                 c
             }
@@ -137,11 +133,7 @@ impl TryFrom<serde_json::Value> for MaxFeatures {
 }
 
 fn invalid_n_estimators(value: &str) -> Error {
-    Error::InvalidParam {
-        name: "n_estimators".into(),
-        value: value.into(),
-        expected: "a positive integer".into(),
-    }
+    params::invalid("n_estimators", value, "a positive integer")
 }
 
 /// Grows `n_trees` trees in parallel; tree `i` uses the `i`th seed drawn from `random_state`.
@@ -152,12 +144,7 @@ fn grow_forest(
     bootstrap: bool,
     random_state: Option<u64>,
 ) -> Vec<Tree> {
-    let seed = random_state.unwrap_or_else(|| {
-        use std::hash::{BuildHasher, Hasher};
-        std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
-    });
+    let seed = random_state.unwrap_or_else(params::random_seed);
     let mut master = ChaCha8Rng::seed_from_u64(seed);
     let seeds: Vec<u64> = (0..n_trees).map(|_| master.random()).collect();
     let n = data.n_rows;
@@ -395,7 +382,7 @@ impl FittedRandomForestClassifier {
 
     /// Mean accuracy on rows `x` with true classes `y` (which must use this model's classes).
     pub fn score(&self, x: ArrayView2<'_, f64>, y: &[usize]) -> Result<f64> {
-        Ok(accuracy(&self.predict_index(x)?, y))
+        Ok(crate::metrics::accuracy(y, &self.predict_index(x)?))
     }
 }
 
@@ -566,7 +553,7 @@ impl FittedRandomForestRegressor {
 
     /// The coefficient of determination R² on rows `x` with true targets `y`.
     pub fn score(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<f64> {
-        Ok(r2(&self.predict(x)?, y))
+        Ok(crate::metrics::r2(y, &self.predict(x)?))
     }
 }
 

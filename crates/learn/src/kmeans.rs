@@ -86,7 +86,7 @@ impl KMeansParams {
                 x.nrows()
             )));
         }
-        let seed = self.random_state.unwrap_or_else(random_seed);
+        let seed = self.random_state.unwrap_or_else(params::random_seed);
         let dataset = DatasetBase::from(x.to_owned());
         let fitted = linfa_clustering::KMeans::params_with_rng(
             self.n_clusters,
@@ -103,12 +103,6 @@ impl KMeansParams {
             params: self.clone(),
         })
     }
-}
-
-/// A seed from the process's hasher keys, which the OS randomises.
-pub(crate) fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 impl Params for KMeansParams {

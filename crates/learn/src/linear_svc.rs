@@ -108,7 +108,7 @@ impl LinearSvcParams {
             0.0
         };
         let mut rng = Xoshiro256Plus::seed_from_u64(
-            self.random_state.unwrap_or_else(crate::kmeans::random_seed),
+            self.random_state.unwrap_or_else(crate::params::random_seed),
         );
         let norms: Vec<f64> = x
             .rows()

@@ -107,7 +107,7 @@ impl GaussianMixtureParams {
                 x.nrows()
             )));
         }
-        let seed = self.random_state.unwrap_or_else(crate::kmeans::random_seed);
+        let seed = self.random_state.unwrap_or_else(crate::params::random_seed);
         if self.covariance_type != CovarianceType::Full {
             return self.fit_em(x, seed);
         }

@@ -101,6 +101,13 @@ fn expected(serde_message: &str) -> String {
     }
 }
 
+/// A seed for `random_state = None`: the process's hasher keys, which the OS randomises,
+/// mixed with the time.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
 /// The error for a value out of range.
 pub(crate) fn invalid(name: &str, value: impl ToString, expected: &str) -> Error {
     Error::InvalidParam {

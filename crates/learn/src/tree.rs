@@ -10,7 +10,7 @@
 use crate::catalog::{Estimator, Fitted, Predictions};
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::logistic::{check_data, classifier_outputs};
-use crate::params::Params;
+use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
@@ -53,39 +53,31 @@ pub enum RegressionCriterion {
     SquaredError,
 }
 
-fn invalid_min_samples_split(value: &str) -> Error {
-    Error::InvalidParam {
-        name: "min_samples_split".into(),
-        value: value.into(),
-        expected: "an integer of at least 2".into(),
-    }
-}
-
-fn invalid_min_samples_leaf(value: &str) -> Error {
-    Error::InvalidParam {
-        name: "min_samples_leaf".into(),
-        value: value.into(),
-        expected: "an integer of at least 1".into(),
-    }
-}
-
 pub(crate) fn check_growth(
     max_depth: Option<usize>,
     min_samples_split: usize,
     min_samples_leaf: usize,
 ) -> Result<()> {
     if max_depth == Some(0) {
-        return Err(Error::InvalidParam {
-            name: "max_depth".into(),
-            value: "0".into(),
-            expected: "a positive integer or None".into(),
-        });
+        return Err(params::invalid(
+            "max_depth",
+            0,
+            "a positive integer or None",
+        ));
     }
     if min_samples_split < 2 {
-        return Err(invalid_min_samples_split(&min_samples_split.to_string()));
+        return Err(params::invalid(
+            "min_samples_split",
+            min_samples_split,
+            "an integer of at least 2",
+        ));
     }
     if min_samples_leaf < 1 {
-        return Err(invalid_min_samples_leaf(&min_samples_leaf.to_string()));
+        return Err(params::invalid(
+            "min_samples_leaf",
+            min_samples_leaf,
+            "an integer of at least 1",
+        ));
     }
     Ok(())
 }
@@ -552,27 +544,6 @@ pub(crate) fn ensemble_mean(trees: &[Tree], x: ArrayView2<'_, f64>) -> Vec<f64> 
         .collect()
 }
 
-pub(crate) fn accuracy(predicted: &[usize], y: &[usize]) -> f64 {
-    let correct = predicted.iter().zip(y).filter(|(p, t)| p == t).count();
-    correct as f64 / y.len().max(1) as f64
-}
-
-/// The coefficient of determination R² of `predicted` against `y`.
-pub(crate) fn r2(predicted: &[f64], y: &[f64]) -> f64 {
-    let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
-    let ss_tot: f64 = y.iter().map(|v| (v - mean) * (v - mean)).sum();
-    let ss_res: f64 = predicted
-        .iter()
-        .zip(y)
-        .map(|(p, v)| (v - p) * (v - p))
-        .sum();
-    if ss_tot == 0.0 {
-        if ss_res == 0.0 { 1.0 } else { 0.0 }
-    } else {
-        1.0 - ss_res / ss_tot
-    }
-}
-
 /// The `nodes_*` and leaf attributes of a TreeEnsemble op over `trees`; each leaf adds
 /// `value / n_trees` to each output, under `leaf_prefix` (`class` or `target`).
 pub(crate) fn ensemble_attrs(trees: &[Tree], leaf_prefix: &str) -> Vec<(String, Attr)> {
@@ -842,7 +813,7 @@ impl FittedDecisionTreeClassifier {
 
     /// Mean accuracy on rows `x` with true classes `y` (which must use this model's classes).
     pub fn score(&self, x: ArrayView2<'_, f64>, y: &[usize]) -> Result<f64> {
-        Ok(accuracy(&self.predict_index(x)?, y))
+        Ok(crate::metrics::accuracy(y, &self.predict_index(x)?))
     }
 }
 
@@ -1027,7 +998,7 @@ impl FittedDecisionTreeRegressor {
 
     /// The coefficient of determination R² on rows `x` with true targets `y`.
     pub fn score(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<f64> {
-        Ok(r2(&self.predict(x)?, y))
+        Ok(crate::metrics::r2(y, &self.predict(x)?))
     }
 }
 
