@@ -19,10 +19,12 @@ pub struct Args {
     /// Print the metrics as JSON
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    backend: super::BackendArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = Model::from_path(&args.model)?;
+    let model = Model::load_path(&args.model, &args.backend.options())?;
     let table = Table::from_path(&args.data)?;
     let (outputs, x) = run_on_table(&model, &args.model, &table)?;
     let output = |name: &str| -> Option<&Tensor> {

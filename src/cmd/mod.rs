@@ -8,6 +8,53 @@ pub mod push;
 pub mod serve;
 
 use anyhow::Context;
+use skiff_runtime::{BackendKind, BackendOptions, GraphOptimization};
+
+/// Which engine runs the model, and its ONNX Runtime settings.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Backend")]
+pub struct BackendArgs {
+    /// Engine: auto (CUDA through ONNX Runtime when it has the provider and a GPU answers,
+    /// else tract), tract (pure Rust), ort (ONNX Runtime, CPU) or cuda (ONNX Runtime, GPU; an
+    /// error when it cannot start). ONNX Runtime is found at ORT_DYLIB_PATH, in the system's
+    /// library folders or in a Python onnxruntime(-gpu) package
+    #[arg(
+        long,
+        env = "SKIFF_BACKEND",
+        default_value = "auto",
+        value_name = "auto|tract|ort|cuda"
+    )]
+    pub backend: BackendKind,
+    /// ONNX Runtime: threads one run may use [default: 1]
+    #[arg(long, value_name = "N")]
+    pub intra_op_threads: Option<usize>,
+    /// ONNX Runtime: graph optimisation level [default: all]
+    #[arg(long, value_name = "disable|basic|extended|all")]
+    pub graph_optimization: Option<GraphOptimization>,
+    /// ONNX Runtime: the CUDA device to run on
+    #[arg(long, default_value_t = 0, value_name = "ID")]
+    pub cuda_device: u32,
+    /// ONNX Runtime: sessions that run requests side by side [default: CPU cores; 1 on CUDA]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub instances: Option<u32>,
+    /// ONNX Runtime: bind inputs and outputs before each run (I/O binding; saves copies of
+    /// large batches on a GPU)
+    #[arg(long)]
+    pub io_binding: bool,
+}
+
+impl BackendArgs {
+    pub fn options(&self) -> BackendOptions {
+        BackendOptions {
+            backend: self.backend,
+            intra_op_threads: self.intra_op_threads,
+            graph_optimization: self.graph_optimization,
+            cuda_device: self.cuda_device,
+            instances: self.instances.map(|n| n as usize),
+            io_binding: self.io_binding,
+        }
+    }
+}
 
 /// A current-thread tokio runtime for the commands that talk to the network.
 pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {

@@ -17,10 +17,12 @@ pub struct Args {
     /// Also write one probability column per class (p_<class>)
     #[arg(long)]
     proba: bool,
+    #[command(flatten)]
+    backend: super::BackendArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = Model::from_path(&args.model)?;
+    let model = Model::load_path(&args.model, &args.backend.options())?;
     let table = Table::from_path(&args.data)?;
     let (outputs, x) = run_on_table(&model, &args.model, &table)?;
     let n_rows = x.nrows();

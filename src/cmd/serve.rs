@@ -1,7 +1,7 @@
 use anyhow::{Context, Result, bail};
 use skiff_host::{Options, Repository};
 use skiff_pack::Reference;
-use skiff_runtime::Model;
+use skiff_runtime::{BackendOptions, Model};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct Args {
     /// Seconds readiness answers 503 before shutdown stops accepting requests (SIGTERM, Ctrl-C)
     #[arg(long, default_value_t = Options::default().drain.as_secs_f64())]
     drain_seconds: f64,
+    #[command(flatten)]
+    backend: super::BackendArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -56,10 +58,11 @@ pub fn run(args: Args) -> Result<()> {
     }
     let sources = args.models.clone();
     let name = args.name.clone();
+    let backend = args.backend.options();
     let load_all = move || -> Result<Repository> {
         let mut repo = Repository::default();
         for source in &sources {
-            repo.merge(load(source, name.as_deref())?)?;
+            repo.merge(load(source, name.as_deref(), &backend)?)?;
         }
         Ok(repo)
     };
@@ -96,9 +99,9 @@ pub fn run(args: Args) -> Result<()> {
         // The server answers liveness while the models load (readiness once they have).
         let reload: skiff_host::Loader = Arc::new(move || {
             let repo = load_all()?;
-            for (name, versions) in repo.describe() {
+            for (name, versions, backend) in repo.describe() {
                 eprintln!(
-                    "serving model {name:?} (versions {versions:?}) on http://{addr}/v2/models/{name}"
+                    "serving model {name:?} (versions {versions:?}, on {backend}) at http://{addr}/v2/models/{name}"
                 );
             }
             Ok(repo)
@@ -134,7 +137,7 @@ fn init_logs(level: &str) -> Result<()> {
 }
 
 /// One source as a repository: a file, a repository directory, or an image layout.
-fn load(source: &str, name: Option<&str>) -> Result<Repository> {
+fn load(source: &str, name: Option<&str>, backend: &BackendOptions) -> Result<Repository> {
     let single =
         |default: String, model: Model| Repository::single(name.unwrap_or(&default), model);
     Ok(match Reference::parse(source)? {
@@ -144,9 +147,9 @@ fn load(source: &str, name: Option<&str>) -> Result<Repository> {
                     "--name does not apply to a model repository ({source}): its folders name the models"
                 );
             }
-            Repository::load_dir(&path)?
+            Repository::load_dir(&path, backend)?
         }
-        Reference::File(path) => single(stem(&path), Model::from_path(&path)?),
+        Reference::File(path) => single(stem(&path), Model::load_path(&path, backend)?),
         Reference::Layout { dir, tag } => {
             let bytes = skiff_pack::image::read_model(&dir, &tag)?;
             let (_, manifest) = skiff_pack::Layout::open(&dir)?.resolve(&tag)?;
@@ -154,7 +157,7 @@ fn load(source: &str, name: Option<&str>) -> Result<Repository> {
                 .annotations
                 .and_then(|a| a.get(skiff_pack::media::SKIFF_MODEL_NAME).cloned())
                 .unwrap_or_else(|| "model".into());
-            single(image_name, Model::from_bytes(source, &bytes)?)
+            single(image_name, Model::load(source, &bytes, backend)?)
         }
         Reference::Registry { .. } => {
             bail!(

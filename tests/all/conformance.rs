@@ -1,6 +1,7 @@
 //! The conformance suite: every case of `tests/conformance.json` (an estimator, a dataset,
 //! hyperparameters and scikit-learn's equivalent) is fitted natively, exported, and run in
-//! skiff's runtime (tract) and in ONNX Runtime. Native, tract and ONNX Runtime must agree:
+//! skiff's runtime on both backends (tract, and ONNX Runtime's CPU provider loaded by skiff) and
+//! in ONNX Runtime from Python. Native, tract and ONNX Runtime must agree:
 //! values within 1e-5 + 1e-4·|value|, labels identical except rows whose two best scores are
 //! within 1e-5 of each other (at most 1% of a case). The native test metric must be within
 //! 0.03 of scikit-learn's, fitted live with the same hyperparameters on the same split (a
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use skiff_data::Table;
 use skiff_learn::{ExportInfo, Target, Task, metrics};
-use skiff_runtime::{Tensor, TensorData};
+use skiff_runtime::{BackendKind, BackendOptions, Model, Tensor, TensorData};
 use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
@@ -55,7 +56,7 @@ const ATOL: f64 = 1e-5;
 const RTOL: f64 = 1e-4;
 
 #[test]
-fn every_case_agrees_natively_in_tract_and_in_onnxruntime_and_with_scikit_learn() {
+fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_learn() {
     let root = example("..");
     let cases: Vec<Case> = serde_json::from_str(
         &std::fs::read_to_string(root.join("tests/conformance.json")).unwrap(),
@@ -77,21 +78,24 @@ fn every_case_agrees_natively_in_tract_and_in_onnxruntime_and_with_scikit_learn(
         let (native, model_bytes, x_test) = fit_case(case, &train, &test);
         let model_path = dir.path().join(format!("case{i}.onnx"));
         std::fs::write(&model_path, &model_bytes).unwrap();
-        // tract, through skiff's runtime.
-        let model = skiff_runtime::Model::from_bytes("case", &model_bytes).unwrap();
+        // tract and ONNX Runtime's CPU provider, each through skiff's runtime.
         let input = Tensor::new(
             vec![x_test.nrows(), x_test.ncols()],
             TensorData::Fp32(x_test.iter().map(|&v| v as f32).collect()),
         )
         .unwrap();
-        let outputs = model.run(vec![input]).unwrap();
-        let named: BTreeMap<String, Value> = model
-            .outputs()
-            .iter()
-            .zip(&outputs)
-            .map(|(spec, t)| (spec.name.clone(), serde_json::to_value(&t.data).unwrap()))
-            .collect();
-        compare(&case.id(), "tract", &native, &named, &mut failures);
+        for backend in [BackendKind::Tract, BackendKind::Ort] {
+            let model = Model::load("case", &model_bytes, &BackendOptions::new(backend))
+                .unwrap_or_else(|e| panic!("{}: cannot load on {backend}: {e}", case.id()));
+            let outputs = model.run(vec![input.clone()]).unwrap();
+            let named: BTreeMap<String, Value> = model
+                .outputs()
+                .iter()
+                .zip(&outputs)
+                .map(|(spec, t)| (spec.name.clone(), serde_json::to_value(&t.data).unwrap()))
+                .collect();
+            compare(&case.id(), &model.backend(), &native, &named, &mut failures);
+        }
         jobs.push(json!({
             "id": i.to_string(),
             "model": model_path,

@@ -4,6 +4,7 @@
 //! `docker-registry`, `skopeo`, `umoci` and `runc`. `scripts/test.sh` installs all of them and
 //! builds the image's static server (`SKIFF_RUNTIME_DIR`); a missing one fails the test.
 
+mod backends;
 mod cli_errors;
 mod conformance;
 mod fit_predict;

@@ -16,6 +16,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A model's config.json is not valid.
+    #[error("{0}")]
+    Config(String),
     /// The repository has no models.
     #[error("no models in {0} (expected {0}/<name>/<version>/model.onnx)")]
     EmptyRepository(String),

@@ -348,8 +348,8 @@ async fn run_loader(load: &Loader) -> std::result::Result<Repository, LoadError>
 /// Swaps in `repo`; requests in flight keep the models they started with.
 fn install(state: &AppState, repo: Repository) {
     state.metrics.set_load_times(&repo);
-    for (name, versions) in repo.describe() {
-        tracing::info!(model = name, ?versions, "loaded");
+    for (name, versions, backend) in repo.describe() {
+        tracing::info!(model = name, ?versions, backend, "loaded");
     }
     *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);
 }
@@ -428,6 +428,7 @@ async fn model_metadata(
         "platform": "onnx_onnxv1",
         "inputs": model.inputs(),
         "outputs": model.outputs(),
+        "parameters": { "backend": model.backend() },
     }))
     .into_response())
 }

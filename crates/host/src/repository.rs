@@ -2,13 +2,17 @@
 
 use crate::{ApiError, Error, Result};
 use axum::http::StatusCode;
-use skiff_runtime::Model;
+use skiff_runtime::{BackendOptions, Model};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 /// The file name of a model inside a repository's version directory.
 pub const MODEL_FILE: &str = "model.onnx";
+
+/// The optional file of a model's own backend options, beside its version directories: a JSON
+/// object of [`BackendOptions`] fields that replace the server's (`{"backend": "cuda"}`).
+pub const CONFIG_FILE: &str = "config.json";
 
 /// Models by name and version.
 #[derive(Debug, Clone, Default)]
@@ -46,8 +50,9 @@ impl Repository {
     }
 
     /// Loads a Triton-style repository: `dir/<name>/<version>/model.onnx`, versions being
-    /// positive integers. Other files and folders are ignored.
-    pub fn load_dir(dir: &Path) -> Result<Repository> {
+    /// positive integers, on the backend `options` choose, or the one `dir/<name>/config.json`
+    /// chooses for that model. Other files and folders are ignored.
+    pub fn load_dir(dir: &Path, options: &BackendOptions) -> Result<Repository> {
         let io = |source| Error::Io {
             path: dir.display().to_string(),
             source,
@@ -65,6 +70,7 @@ impl Repository {
             if !model_dir.is_dir() || name.starts_with('.') {
                 continue;
             }
+            let options = model_options(&model_dir.join(CONFIG_FILE), options)?;
             for version_entry in std::fs::read_dir(&model_dir).map_err(io)? {
                 let version_dir = version_entry.map_err(io)?.path();
                 let version = version_dir
@@ -73,7 +79,7 @@ impl Repository {
                     .and_then(|v| v.parse::<u64>().ok());
                 let file = version_dir.join(MODEL_FILE);
                 if let (Some(version @ 1..), true) = (version, file.is_file()) {
-                    repo.insert(&name, version, Model::from_path(&file)?)?;
+                    repo.insert(&name, version, Model::load_path(&file, &options)?)?;
                 }
             }
         }
@@ -88,11 +94,20 @@ impl Repository {
         self.models.is_empty()
     }
 
-    /// Model names and their versions, for logs.
-    pub fn describe(&self) -> Vec<(String, Vec<u64>)> {
+    /// Model names, their versions and what runs them (see [`Model::backend`]), for logs.
+    pub fn describe(&self) -> Vec<(String, Vec<u64>, String)> {
         self.models
             .iter()
-            .map(|(n, v)| (n.clone(), v.keys().copied().collect()))
+            .map(|(name, versions)| {
+                let mut backends: Vec<String> = versions.values().map(|m| m.backend()).collect();
+                backends.sort();
+                backends.dedup();
+                (
+                    name.clone(),
+                    versions.keys().copied().collect(),
+                    backends.join(", "),
+                )
+            })
             .collect()
     }
 
@@ -159,4 +174,25 @@ impl Repository {
             )
         })
     }
+}
+
+/// The server's backend options with a model's `config.json` applied, when it has one.
+fn model_options(config: &Path, server: &BackendOptions) -> Result<BackendOptions> {
+    let text = match std::fs::read_to_string(config) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(server.clone()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: config.display().to_string(),
+                source,
+            });
+        }
+    };
+    let name = config.display().to_string();
+    let overrides: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::Config(format!(
+            "{name} is not JSON ({e}): write an object such as {{\"backend\": \"ort\"}}"
+        ))
+    })?;
+    Ok(server.with_overrides(&overrides, &name)?)
 }

@@ -22,6 +22,9 @@ pub enum Error {
         /// What is missing.
         reason: String,
     },
+    /// The backend asked for cannot run here.
+    #[error("{0}")]
+    Backend(String),
     /// The inputs do not fit the model.
     #[error("{0}")]
     BadInput(String),

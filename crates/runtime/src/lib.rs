@@ -1,8 +1,10 @@
-//! Loads ONNX models and runs them with tract.
+//! Loads ONNX models and runs them with tract or ONNX Runtime.
 //!
 //! This is the serving path's engine: the host and the image's server depend on it, and it
-//! depends on nothing that trains. A [`Model`] is parsed, typed with a symbolic batch size and
-//! optimised once; [`Model::run`] then takes any batch.
+//! depends on nothing that trains. A [`Model`] is parsed and optimised once; [`Model::run`]
+//! then takes any batch. tract (pure Rust) runs models by default; with the `ort` feature,
+//! [`Model::load`] can hand them to ONNX Runtime's CPU or CUDA provider instead, loading the
+//! ONNX Runtime library at run time (see [`BackendOptions`]).
 //!
 //! ```no_run
 //! use skiff_runtime::{Model, Tensor, TensorData};
@@ -16,12 +18,16 @@
 
 #![deny(missing_docs)]
 
+mod backend;
 mod error;
 mod ml;
+mod onnxruntime;
 mod rewrite;
 mod rows;
 mod tensor;
+mod tract;
 
+pub use backend::{Backend, BackendKind, BackendOptions, GraphOptimization};
 pub use error::{Error, Result};
 pub use tensor::{DataType, Tensor, TensorData};
 
@@ -31,7 +37,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tract_onnx::pb;
-use tract_onnx::prelude::*;
 
 /// A model input or output as clients see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,9 +50,12 @@ pub struct IoSpec {
 }
 
 /// A loaded, optimised model, ready to run from many threads at once.
+///
+/// [`Model::from_path`] and [`Model::from_bytes`] run it with tract; [`Model::load`] on the
+/// [`Backend`] that [`BackendOptions`] choose.
 #[derive(Debug, Clone)]
 pub struct Model {
-    plan: Arc<TypedRunnableModel>,
+    backend: Arc<dyn Backend>,
     inputs: Vec<IoSpec>,
     outputs: Vec<IoSpec>,
     metadata: BTreeMap<String, String>,
@@ -55,124 +63,67 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads the ONNX file at `path`.
+    /// Loads the ONNX file at `path` into tract.
     pub fn from_path(path: &Path) -> Result<Model> {
+        Self::load_path(path, &BackendOptions::new(BackendKind::Tract))
+    }
+
+    /// Loads an ONNX model from memory into tract; `source_name` names it in errors.
+    pub fn from_bytes(source_name: &str, bytes: &[u8]) -> Result<Model> {
+        Self::load(source_name, bytes, &BackendOptions::new(BackendKind::Tract))
+    }
+
+    /// Loads the ONNX file at `path` into the backend `options` choose.
+    pub fn load_path(path: &Path, options: &BackendOptions) -> Result<Model> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_bytes(&path.display().to_string(), &bytes)
+        Self::load(&path.display().to_string(), &bytes, options)
     }
 
-    /// Loads an ONNX model from memory; `source_name` names it in errors.
-    pub fn from_bytes(source_name: &str, bytes: &[u8]) -> Result<Model> {
+    /// Loads an ONNX model from memory into the backend `options` choose; `source_name` names
+    /// it in errors and logs.
+    pub fn load(source_name: &str, bytes: &[u8], options: &BackendOptions) -> Result<Model> {
+        use prost::Message;
         let started = std::time::Instant::now();
-        let not_onnx = |reason: String| Error::NotOnnx {
+        let mut proto = pb::ModelProto::decode(bytes).map_err(|e| Error::NotOnnx {
             source_name: source_name.to_string(),
-            reason,
-        };
-        let unsupported = |e: TractError| Error::Unsupported {
-            source_name: source_name.to_string(),
-            reason: format!("{e:#}"),
-        };
-        let mut onnx = tract_onnx::onnx();
-        ml::register_all(&mut onnx.op_register);
-        let mut proto = onnx
-            .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| not_onnx(format!("{e:#}")))?;
-        rewrite::rewrite(&mut proto).map_err(|reason| Error::Unsupported {
-            source_name: source_name.to_string(),
-            reason,
+            reason: e.to_string(),
         })?;
-        let graph = match &proto.graph {
-            Some(g) if !g.node.is_empty() && !g.output.is_empty() => g,
-            _ => return Err(not_onnx("no graph with nodes and outputs".into())),
-        };
+        graph(source_name, &proto)?;
         let metadata: BTreeMap<String, String> = proto
             .metadata_props
             .iter()
             .map(|p| (p.key.clone(), p.value.clone()))
             .collect();
-
-        let mut model = onnx.model_for_proto_model(&proto).map_err(unsupported)?;
-        let mut inputs = Vec::new();
-        for (i, outlet) in model
-            .input_outlets()
-            .map_err(unsupported)?
-            .to_vec()
-            .into_iter()
-            .enumerate()
-        {
-            let name = model.node(outlet.node).name.clone();
-            let info = graph
-                .input
-                .iter()
-                .find(|v| v.name == name)
-                .ok_or_else(|| not_onnx(format!("input {name:?} has no declared type")))?;
-            let (dt, dims) = declared_type(info)
-                .ok_or_else(|| not_onnx(format!("input {name:?} is not a tensor of known rank")))?;
-            let datatype = datatype(dt).ok_or_else(|| Error::Unsupported {
-                source_name: source_name.to_string(),
-                reason: format!("input {name:?} has element type {dt:?}"),
-            })?;
-            let shape: TVec<TDim> = dims
-                .iter()
-                .enumerate()
-                .map(|(axis, d)| match d {
-                    Some(n) => TDim::from(*n as i64),
-                    // An unknown size is the batch on the first axis; elsewhere its own symbol.
-                    None if axis == 0 => model.sym(skiff_onnx::BATCH_DIM).into(),
-                    None => model.sym(&format!("{name}_{axis}")).into(),
-                })
-                .collect();
-            model
-                .set_input_fact(i, dt.fact(shape).into())
-                .map_err(unsupported)?;
-            inputs.push(IoSpec {
-                name,
-                datatype,
-                shape: dims.iter().map(|d| d.map_or(-1, |n| n as i64)).collect(),
-            });
-        }
-        let mut model = model.into_typed().map_err(unsupported)?;
-        integer_outputs_as_i64(&mut model).map_err(unsupported)?;
-        let mut model = model.into_optimized().map_err(unsupported)?;
-        rows::replace_row_ops(&mut model).map_err(unsupported)?;
-        let mut outputs = Vec::new();
-        for (i, outlet) in model
-            .output_outlets()
-            .map_err(unsupported)?
-            .iter()
-            .enumerate()
-        {
-            let fact = model.outlet_fact(*outlet).map_err(unsupported)?;
-            let name = graph
-                .output
-                .get(i)
-                .map_or_else(|| format!("output_{i}"), |o| o.name.clone());
-            let datatype = datatype(fact.datum_type).ok_or_else(|| Error::Unsupported {
-                source_name: source_name.to_string(),
-                reason: format!("output {name:?} has element type {:?}", fact.datum_type),
-            })?;
-            let shape = fact
-                .shape
-                .iter()
-                .map(|d| d.to_i64().unwrap_or(-1))
-                .collect();
-            outputs.push(IoSpec {
-                name,
-                datatype,
-                shape,
-            });
-        }
-        let plan = model.into_runnable().map_err(unsupported)?;
+        let (backend, inputs, outputs) = match options.backend {
+            BackendKind::Tract => load_tract(source_name, proto)?,
+            BackendKind::Ort | BackendKind::Cuda => {
+                onnxruntime::load(source_name, &mut proto, options)?
+            }
+            BackendKind::Auto => {
+                match onnxruntime::load_cuda_if_present(source_name, &mut proto, options) {
+                    Ok(loaded) => loaded,
+                    Err(why) => {
+                        tracing::debug!("{source_name}: runs on tract ({why})");
+                        load_tract(source_name, proto)?
+                    }
+                }
+            }
+        };
         Ok(Model {
-            plan,
+            backend,
             inputs,
             outputs,
             metadata,
             load_time: started.elapsed(),
         })
+    }
+
+    /// What runs this model: `tract`, `onnxruntime-cpu` or `onnxruntime-cuda:DEVICE`.
+    pub fn backend(&self) -> String {
+        self.backend.describe()
     }
 
     /// The inputs, in the order [`Model::run`] takes them.
@@ -232,38 +183,33 @@ impl Model {
                 inputs.len()
             )));
         }
-        let mut values = TVec::new();
-        for (tensor, spec) in inputs.into_iter().zip(&self.inputs) {
-            check_input(&tensor, spec)?;
-            values.push(to_tract(tensor)?.into_tvalue());
+        for (tensor, spec) in inputs.iter().zip(&self.inputs) {
+            check_input(tensor, spec)?;
         }
-        let outputs = self
-            .plan
-            .run(values)
-            .map_err(|e| Error::Run(format!("{e:#}")))?;
-        outputs.into_iter().map(|v| from_tract(&v)).collect()
+        self.backend.run(inputs)
     }
 }
 
-/// tract types integers that may be shapes (a Cast to int64, say) as `TDim`; clients get
-/// int64, as onnxruntime gives them.
-fn integer_outputs_as_i64(model: &mut TypedModel) -> TractResult<()> {
-    let mut outputs = model.output_outlets()?.to_vec();
-    for (i, outlet) in outputs.iter_mut().enumerate() {
-        if model.outlet_fact(*outlet)?.datum_type == DatumType::TDim {
-            let label = model.outlet_label(*outlet).map(str::to_string);
-            let name = format!("output_{i}_as_i64");
-            *outlet = model.wire_node(
-                name,
-                tract_onnx::tract_core::ops::cast::cast(DatumType::I64),
-                &[*outlet],
-            )?[0];
-            if let Some(label) = label {
-                model.set_outlet_label(*outlet, label)?;
-            }
-        }
+pub(crate) type Loaded = (Arc<dyn Backend>, Vec<IoSpec>, Vec<IoSpec>);
+
+fn load_tract(source_name: &str, mut proto: pb::ModelProto) -> Result<Loaded> {
+    rewrite::rewrite(&mut proto).map_err(|reason| Error::Unsupported {
+        source_name: source_name.to_string(),
+        reason,
+    })?;
+    let (backend, inputs, outputs) = tract::load(source_name, &proto)?;
+    Ok((Arc::new(backend), inputs, outputs))
+}
+
+/// The model's graph; an error unless it has nodes and outputs.
+fn graph<'a>(source_name: &str, proto: &'a pb::ModelProto) -> Result<&'a pb::GraphProto> {
+    match &proto.graph {
+        Some(g) if !g.node.is_empty() && !g.output.is_empty() => Ok(g),
+        _ => Err(Error::NotOnnx {
+            source_name: source_name.to_string(),
+            reason: "no graph with nodes and outputs".into(),
+        }),
     }
-    model.select_output_outlets(&outputs)
 }
 
 fn check_input(tensor: &Tensor, spec: &IoSpec) -> Result<()> {
@@ -293,89 +239,6 @@ fn check_input(tensor: &Tensor, spec: &IoSpec) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn declared_type(info: &pb::ValueInfoProto) -> Option<(DatumType, Vec<Option<u64>>)> {
-    use pb::tensor_shape_proto::dimension::Value;
-    let Some(pb::type_proto::Value::TensorType(t)) = info.r#type.as_ref()?.value.as_ref() else {
-        return None;
-    };
-    let dt = match t.elem_type {
-        1 => DatumType::F32,
-        6 => DatumType::I32,
-        7 => DatumType::I64,
-        8 => DatumType::String,
-        9 => DatumType::Bool,
-        11 => DatumType::F64,
-        _ => return None,
-    };
-    let dims = t
-        .shape
-        .as_ref()?
-        .dim
-        .iter()
-        .map(|d| match d.value {
-            Some(Value::DimValue(n)) if n > 0 => Some(n as u64),
-            _ => None,
-        })
-        .collect();
-    Some((dt, dims))
-}
-
-fn datatype(dt: DatumType) -> Option<DataType> {
-    Some(match dt {
-        DatumType::Bool => DataType::Bool,
-        DatumType::I32 => DataType::Int32,
-        DatumType::I64 => DataType::Int64,
-        DatumType::F32 => DataType::Fp32,
-        DatumType::F64 => DataType::Fp64,
-        DatumType::String => DataType::Bytes,
-        _ => return None,
-    })
-}
-
-fn to_tract(tensor: Tensor) -> Result<tract_onnx::prelude::Tensor> {
-    fn array<T: Datum>(shape: &[usize], v: Vec<T>) -> Result<tract_onnx::prelude::Tensor> {
-        tract_ndarray::ArrayD::from_shape_vec(shape, v)
-            .map(IntoTensor::into_tensor)
-            .map_err(|e| Error::BadInput(e.to_string()))
-    }
-    let shape = &tensor.shape;
-    match tensor.data {
-        TensorData::Bool(v) => array(shape, v),
-        TensorData::Int32(v) => array(shape, v),
-        TensorData::Int64(v) => array(shape, v),
-        TensorData::Fp32(v) => array(shape, v),
-        TensorData::Fp64(v) => array(shape, v),
-        TensorData::Bytes(v) => array(shape, v),
-    }
-}
-
-fn from_tract(t: &tract_onnx::prelude::Tensor) -> Result<Tensor> {
-    // Outputs are contiguous: one copy of the slice, not an iteration over an n-d array.
-    fn vec<T: Datum>(t: &tract_onnx::prelude::Tensor) -> Result<Vec<T>> {
-        let run = |e: TractError| Error::Run(format!("{e:#}"));
-        Ok(t.try_as_plain_ram()
-            .map_err(run)?
-            .as_slice::<T>()
-            .map_err(run)?
-            .to_vec())
-    }
-    let shape = t.shape().to_vec();
-    let data = match t.datum_type() {
-        DatumType::Bool => TensorData::Bool(vec(t)?),
-        DatumType::I32 => TensorData::Int32(vec(t)?),
-        DatumType::I64 => TensorData::Int64(vec(t)?),
-        DatumType::F32 => TensorData::Fp32(vec(t)?),
-        DatumType::F64 => TensorData::Fp64(vec(t)?),
-        DatumType::String => TensorData::Bytes(vec(t)?),
-        other => {
-            return Err(Error::Run(format!(
-                "model produced unsupported element type {other:?}"
-            )));
-        }
-    };
-    Ok(Tensor { shape, data })
 }
 
 #[cfg(test)]
@@ -431,19 +294,16 @@ mod tests {
             attr.r#type = pb::attribute_proto::AttributeType::Int as i32;
             attr.i = value;
         }
-        let model = load(&model(
-            vec![softmax, argmax],
-            3,
-            &["probabilities", "label"],
-        ))
-        .unwrap();
-        let ops: Vec<_> = model
+        let proto = model(vec![softmax, argmax], 3, &["probabilities", "label"]);
+        let (plan, _, _) = tract::load("m.onnx", &proto).unwrap();
+        let ops: Vec<_> = plan
             .plan
             .model()
             .nodes
             .iter()
             .map(|n| n.op.name())
             .collect();
+        let model = load(&proto).unwrap();
         assert!(ops.iter().any(|op| op == "RowSoftmax"), "{ops:?}");
         assert!(ops.iter().any(|op| op == "RowArgMax"), "{ops:?}");
         // Ties go to the first maximum, as in onnxruntime; large values do not overflow.

@@ -39,7 +39,7 @@ fn node_name(node: &pb::NodeProto) -> &str {
 }
 
 /// Replaces each ZipMap whose output is a graph output with an Identity of its input tensor.
-fn remove_zipmaps(graph: &mut pb::GraphProto) -> Result<(), String> {
+pub(crate) fn remove_zipmaps(graph: &mut pb::GraphProto) -> Result<(), String> {
     for node in &mut graph.node {
         if !is_ml(node, "ZipMap") {
             continue;

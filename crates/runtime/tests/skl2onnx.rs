@@ -2,11 +2,13 @@
 //!
 //! The fixtures and their test rows live in tests/fixtures/skl2onnx (see its make.py). One
 //! Python process (`SKIFF_TEST_PYTHON`, with onnxruntime and numpy) runs them all in
-//! onnxruntime; each test runs one fixture in skiff-runtime and compares: labels identical,
-//! numbers within 1e-4 absolute plus 1e-4 relative.
+//! onnxruntime; each test runs one fixture in skiff-runtime on each backend (tract, and ONNX
+//! Runtime's CPU provider loaded by skiff) and compares: labels identical, numbers within 1e-4
+//! absolute plus 1e-4 relative, both against onnxruntime's Python outputs and between the two
+//! backends.
 
 use serde_json::Value;
-use skiff_runtime::{Model, Tensor, TensorData};
+use skiff_runtime::{BackendKind, BackendOptions, Model, Tensor, TensorData};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -66,12 +68,49 @@ fn close(got: f64, want: f64) -> bool {
     (got - want).abs() <= ABS_TOL + REL_TOL * want.abs()
 }
 
-/// Runs `model` in skiff-runtime and compares every output with onnxruntime's.
+/// Runs `model` in skiff-runtime on tract and on ONNX Runtime, and compares every output with
+/// onnxruntime's and the two backends' outputs with each other.
 fn matches_onnxruntime(model: &str) {
-    let skiff = Model::from_path(&fixtures().join(model))
-        .unwrap_or_else(|e| panic!("skiff-runtime cannot load {model}: {e}"));
+    let tract = on_backend(model, BackendKind::Tract);
+    let ort = on_backend(model, BackendKind::Ort);
+    for (t, o) in tract.iter().zip(&ort) {
+        assert_eq!(
+            t.shape, o.shape,
+            "{model}: tract and ONNX Runtime shapes differ"
+        );
+        match (&t.data, &o.data) {
+            (TensorData::Fp32(t), TensorData::Fp32(o)) => {
+                for (i, (t, o)) in t.iter().zip(o).enumerate() {
+                    assert!(
+                        close(*t as f64, *o as f64),
+                        "{model}: [{i}] is {t} on tract, {o} on ONNX Runtime"
+                    );
+                }
+            }
+            (t, o) => assert_eq!(t, o, "{model}: tract and ONNX Runtime differ"),
+        }
+    }
+}
+
+/// Runs `model` on `backend` and checks its outputs against onnxruntime's Python outputs.
+fn on_backend(model: &str, backend: BackendKind) -> Vec<Tensor> {
+    let skiff = Model::load_path(&fixtures().join(model), &BackendOptions::new(backend))
+        .unwrap_or_else(|e| panic!("skiff-runtime cannot load {model} on {backend}: {e}"));
+    let served_by = match backend {
+        BackendKind::Tract => "tract",
+        _ => "onnxruntime-cpu",
+    };
+    assert_eq!(skiff.backend(), served_by, "{model}");
     let outputs = skiff.run(vec![rows(model)]).unwrap();
-    let expected = onnxruntime_outputs()[model].as_object().unwrap();
+    check_against_onnxruntime(model, &skiff, &outputs);
+    outputs
+}
+
+fn check_against_onnxruntime(model: &str, skiff: &Model, outputs: &[Tensor]) {
+    let model = &format!("{model} on {}", skiff.backend());
+    let expected = onnxruntime_outputs()[model.split(' ').next().unwrap()]
+        .as_object()
+        .unwrap();
     assert_eq!(
         skiff.outputs().len(),
         expected.len(),
@@ -87,14 +126,14 @@ fn matches_onnxruntime(model: &str) {
             .collect();
         assert_eq!(got.shape, want_shape, "{model}: shape of {}", spec.name);
         let want = want["data"].as_array().unwrap();
-        match got.data {
+        match &got.data {
             TensorData::Bytes(labels) => {
                 let want: Vec<&str> = want.iter().map(|v| v.as_str().unwrap()).collect();
-                assert_eq!(labels, want, "{model}: {}", spec.name);
+                assert_eq!(*labels, want, "{model}: {}", spec.name);
             }
             TensorData::Int64(labels) => {
                 let want: Vec<i64> = want.iter().map(|v| v.as_i64().unwrap()).collect();
-                assert_eq!(labels, want, "{model}: {}", spec.name);
+                assert_eq!(*labels, want, "{model}: {}", spec.name);
             }
             TensorData::Fp32(values) => {
                 for (i, (g, w)) in values.iter().zip(want).enumerate() {
@@ -207,4 +246,28 @@ fn standard_scaler_pipeline_scaler_op() {
 #[test]
 fn mlp_as_pytorch_exports_it() {
     matches_onnxruntime("mlp_torch_style.onnx");
+}
+
+#[test]
+fn onnx_runtime_settings_change_how_it_runs_not_what_it_answers() {
+    let options = BackendOptions {
+        backend: BackendKind::Ort,
+        intra_op_threads: Some(2),
+        graph_optimization: Some(skiff_runtime::GraphOptimization::Disable),
+        instances: Some(3),
+        io_binding: true,
+        ..BackendOptions::default()
+    };
+    for model in ["random_forest_classifier.onnx", "mlp_torch_style.onnx"] {
+        let skiff = Model::load_path(&fixtures().join(model), &options).unwrap();
+        // More requests at once than sessions: some wait for a free one.
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let outputs = skiff.run(vec![rows(model)]).unwrap();
+                    check_against_onnxruntime(model, &skiff, &outputs);
+                });
+            }
+        });
+    }
 }

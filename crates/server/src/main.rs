@@ -4,10 +4,12 @@
 //! the host, so the image needs nothing else.
 //!
 //! ```text
-//! skiff-server [--name NAME] [--addr HOST:PORT] MODEL.onnx
+//! skiff-server [--name NAME] [--addr HOST:PORT] [--backend KIND] MODEL.onnx
 //! ```
 //!
-//! Without `--addr` it listens on 0.0.0.0 and the port in `PORT` (default 8080).
+//! Without `--addr` it listens on 0.0.0.0 and the port in `PORT` (default 8080). `--backend`
+//! (or `SKIFF_BACKEND`) is auto, tract, ort or cuda, as for `skiff serve`; the static build in
+//! scratch images has tract only, a glibc build on a CUDA base image all four.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,16 +19,18 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: skiff-server [--name NAME] [--addr HOST:PORT] MODEL.onnx";
+const USAGE: &str = "usage: skiff-server [--name NAME] [--addr HOST:PORT] [--backend auto|tract|ort|cuda] MODEL.onnx";
 
 struct Args {
     model: PathBuf,
     name: Option<String>,
     addr: SocketAddr,
+    backend: skiff_runtime::BackendKind,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut model, mut name, mut addr) = (None, None, None);
+    let mut backend = std::env::var("SKIFF_BACKEND").ok();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
             args.next()
@@ -34,6 +38,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         };
         match arg.as_str() {
             "--name" => name = Some(value("--name")?),
+            "--backend" => backend = Some(value("--backend")?),
             "--addr" => {
                 let v = value("--addr")?;
                 addr =
@@ -60,7 +65,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             SocketAddr::from(([0, 0, 0, 0], port))
         }
     };
-    Ok(Args { model, name, addr })
+    let backend = match backend {
+        Some(b) => b.parse().map_err(|e| format!("{e}"))?,
+        None => skiff_runtime::BackendKind::default(),
+    };
+    Ok(Args {
+        model,
+        name,
+        addr,
+        backend,
+    })
 }
 
 fn main() -> ExitCode {
@@ -94,8 +108,9 @@ fn main() -> ExitCode {
             .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
         tracing::info!(model = %name, addr = %args.addr, "listening; loading the model");
         let (path, name) = (args.model.clone(), name.clone());
+        let backend = skiff_runtime::BackendOptions::new(args.backend);
         let load: skiff_host::Loader = std::sync::Arc::new(move || {
-            let model = skiff_runtime::Model::from_path(&path)?;
+            let model = skiff_runtime::Model::load_path(&path, &backend)?;
             Ok(skiff_host::Repository::single(&name, model))
         });
         let options = skiff_host::Options::default();
