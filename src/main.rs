@@ -31,6 +31,8 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Serve models over the Open Inference Protocol (KServe v2 REST)
     Serve(cmd::serve::Args),
+    /// Compare a model's backends: do they agree, and how fast each runs at each batch size
+    Bench(cmd::bench::Args),
     /// Pack a model into an OCI image (a local layout or a registry)
     Pack(cmd::pack::Args),
     /// Push an image from a local layout to a registry
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Algorithms(args) => cmd::algorithms::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Predict(args) => cmd::predict::run(args),

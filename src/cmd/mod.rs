@@ -1,4 +1,5 @@
 pub mod algorithms;
+pub mod bench;
 pub mod eval;
 pub mod fit;
 pub mod pack;
@@ -25,6 +26,20 @@ pub struct BackendArgs {
         value_name = "auto|tract|ort|cuda"
     )]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub ort: OrtArgs,
+}
+
+impl BackendArgs {
+    pub fn options(&self) -> BackendOptions {
+        self.ort.options(self.backend)
+    }
+}
+
+/// ONNX Runtime's settings (tract ignores them).
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Backend")]
+pub struct OrtArgs {
     /// ONNX Runtime: threads one run may use [default: 1]
     #[arg(long, value_name = "N")]
     pub intra_op_threads: Option<usize>,
@@ -43,10 +58,10 @@ pub struct BackendArgs {
     pub io_binding: bool,
 }
 
-impl BackendArgs {
-    pub fn options(&self) -> BackendOptions {
+impl OrtArgs {
+    pub fn options(&self, backend: BackendKind) -> BackendOptions {
         BackendOptions {
-            backend: self.backend,
+            backend,
             intra_op_threads: self.intra_op_threads,
             graph_optimization: self.graph_optimization,
             cuda_device: self.cuda_device,

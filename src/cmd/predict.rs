@@ -87,6 +87,17 @@ pub fn run_on_table(
     path: &std::path::Path,
     table: &Table,
 ) -> Result<(Vec<Tensor>, ndarray::Array2<f64>)> {
+    let (input, x) = input_from_table(model, path, table)?;
+    Ok((model.run(vec![input])?, x))
+}
+
+/// The rows of `table` as `model`'s input, its columns matched by the model's feature names;
+/// also the feature rows.
+pub fn input_from_table(
+    model: &Model,
+    path: &std::path::Path,
+    table: &Table,
+) -> Result<(Tensor, ndarray::Array2<f64>)> {
     let [input] = model.inputs() else {
         bail!(
             "{} takes {} inputs; skiff feeds models with one",
@@ -116,8 +127,7 @@ pub fn run_on_table(
     let x = table.features(&features)?;
     let n_rows = x.nrows();
     let data = TensorData::Fp32(x.iter().map(|&v| v as f32).collect());
-    let outputs = model.run(vec![Tensor::new(vec![n_rows, features.len()], data)?])?;
-    Ok((outputs, x))
+    Ok((Tensor::new(vec![n_rows, features.len()], data)?, x))
 }
 
 /// Row `row` of a column of values, as text.

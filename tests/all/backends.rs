@@ -124,3 +124,96 @@ fn a_bad_model_config_names_the_file_and_the_fields() {
         );
     }
 }
+
+#[test]
+fn the_gpu_check_runs_its_cpu_steps_then_stops_where_cuda_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.md");
+    let ort = std::path::PathBuf::from(
+        std::env::var_os("ORT_DYLIB_PATH").expect("scripts/test.sh sets ORT_DYLIB_PATH"),
+    );
+    let out = std::process::Command::new("bash")
+        .arg(example("../scripts/gpu-check.sh"))
+        .arg(env!("CARGO_BIN_EXE_skiff"))
+        .arg(ort.parent().unwrap())
+        .arg(&results)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("stopping: CUDA cannot run here: the ONNX Runtime at")
+            && stderr.contains("has no CUDA provider"),
+        "{stderr}"
+    );
+    // Every catalog case and every skl2onnx fixture agreed on tract and ONNX Runtime's CPU.
+    let report = std::fs::read_to_string(&results).unwrap();
+    assert!(report.contains("(CPU parity: ok)"), "{report}");
+    let cases: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(example("../tests/conformance.json")).unwrap(),
+    )
+    .unwrap();
+    let fixtures = std::fs::read_dir(example("../tests/fixtures/skl2onnx"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("onnx".as_ref()))
+        .count();
+    let agreeing = report
+        .lines()
+        .filter(|l| l.contains("| onnxruntime-cpu |") && l.contains("| yes |"))
+        .count();
+    assert_eq!(agreeing, cases.len() + fixtures, "{report}");
+    assert!(!report.contains("| NO |"), "{report}");
+}
+
+#[test]
+fn bench_compares_the_backends_and_times_each_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let data = example("iris/test.csv");
+    let out = ok(skiff()
+        .args(["bench"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .args(["--batch-sizes", "1,100", "--seconds", "0.05", "--json"])
+        .output()
+        .unwrap());
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events =
+        |event: &str| -> Vec<&Value> { lines.iter().filter(|l| l["event"] == event).collect() };
+    let loaded: Vec<&Value> = events("load").iter().map(|l| &l["backend"]).collect();
+    assert_eq!(loaded, [&json!("tract"), &json!("onnxruntime-cpu")]);
+    let agreement = events("agreement");
+    assert_eq!(agreement.len(), 1);
+    assert_eq!(agreement[0]["agrees"], true, "{}", agreement[0]);
+    assert_eq!(agreement[0]["rows"], 38, "every test row is compared");
+    let timed: Vec<(String, u64)> = events("throughput")
+        .iter()
+        .map(|l| {
+            assert!(l["rows_per_second"].as_f64().unwrap() > 0.0, "{l}");
+            assert!(l["runs"].as_u64().unwrap() >= 3, "{l}");
+            (
+                l["backend"].as_str().unwrap().into(),
+                l["batch"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        timed,
+        [
+            ("tract".into(), 1),
+            ("onnxruntime-cpu".into(), 1),
+            ("tract".into(), 100),
+            ("onnxruntime-cpu".into(), 100)
+        ]
+    );
+    let model = model.to_str().unwrap();
+    fails_with(
+        run(&["bench", model, "--batch-sizes", "1,0"]),
+        &["--batch-sizes", "at least one row"],
+    );
+    fails_with(run(&["bench", model, "--seconds", "0"]), &["--seconds"]);
+}
