@@ -1,6 +1,7 @@
 pub mod algorithms;
 pub mod eval;
 pub mod fit;
+pub mod k8s;
 pub mod pack;
 pub mod predict;
 pub mod pull;
