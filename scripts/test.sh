@@ -26,7 +26,7 @@ fi
 scripts/setup-build.sh
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-step "python environment (onnxruntime, tritonclient, scikit-learn)"
+step "python environment (onnxruntime, tritonclient, scikit-learn, kubernetes-validate)"
 venv=$cache/venv
 # Rebuilt whenever tests/requirements.txt changes: the stamp holds the file it was built from.
 if ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then

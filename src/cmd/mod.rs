@@ -2,6 +2,7 @@ pub mod algorithms;
 pub mod bench;
 pub mod eval;
 pub mod fit;
+pub mod k8s;
 pub mod pack;
 pub mod predict;
 pub mod pull;

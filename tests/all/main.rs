@@ -1,14 +1,16 @@
 //! End-to-end tests of the `skiff` command: one binary, one module per area.
 //!
-//! They drive the real tools a user would: ONNX Runtime (Python, from `SKIFF_TEST_PYTHON`),
-//! `docker-registry`, `skopeo`, `umoci` and `runc`. `scripts/test.sh` installs all of them and
-//! builds the image's static server (`SKIFF_RUNTIME_DIR`); a missing one fails the test.
+//! They drive the real tools a user would: ONNX Runtime and kubernetes-validate (Python, from
+//! `SKIFF_TEST_PYTHON`), `docker-registry`, `skopeo`, `umoci` and `runc`. `scripts/test.sh`
+//! installs all of them and builds the image's static server (`SKIFF_RUNTIME_DIR`); a missing
+//! one fails the test.
 
 mod backends;
 mod cli_errors;
 mod conformance;
 mod fit_predict;
 mod image;
+mod k8s;
 mod onnxruntime;
 mod serve;
 

@@ -123,14 +123,14 @@ fn is_host(component: &str) -> bool {
         && (component.contains('.') || component.contains(':') || component == "localhost")
 }
 
-fn looks_like_registry(s: &str) -> bool {
+pub(crate) fn looks_like_registry(s: &str) -> bool {
     match s.split_once('/') {
         Some((first, rest)) => is_host(first) && !rest.is_empty() && !s.starts_with('/'),
         None => false,
     }
 }
 
-fn parse_registry(whole: &str, rest: &str, allow_digest: bool) -> Result<Reference> {
+pub(crate) fn parse_registry(whole: &str, rest: &str, allow_digest: bool) -> Result<Reference> {
     let Some((host, path)) = rest.split_once('/') else {
         return Err(invalid(
             whole,
