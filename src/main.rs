@@ -39,6 +39,8 @@ enum Command {
     Push(cmd::push::Args),
     /// Pull an image from a registry into a local layout
     Pull(cmd::pull::Args),
+    /// Show an image's digest, platforms, labels, annotations and layers without pulling it
+    Inspect(cmd::inspect::Args),
     /// Print Kubernetes manifests that serve an image (Deployment and Service, or KServe)
     K8s(cmd::k8s::Args),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Pack(args) => cmd::pack::run(args),
         Command::Push(args) => cmd::push::run(args),
         Command::Pull(args) => cmd::pull::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
         Command::K8s(args) => cmd::k8s::run(args),
     };
     match result {

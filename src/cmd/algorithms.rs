@@ -24,13 +24,13 @@ pub fn run(args: Args) -> Result<()> {
         return super::print_json(&serde_json::Value::Array(list));
     }
     for a in &catalog {
-        println!("{} ({}): {}", a.name(), a.task().as_str(), a.summary());
+        say!("{} ({}): {}", a.name(), a.task().as_str(), a.summary())?;
         if let serde_json::Value::Object(params) = a.hyperparameters() {
             let defaults: Vec<String> = params
                 .iter()
                 .map(|(name, value)| format!("{name}={}", text(value)))
                 .collect();
-            println!("    {}", defaults.join("  "));
+            say!("    {}", defaults.join("  "))?;
         }
     }
     Ok(())

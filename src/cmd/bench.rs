@@ -121,7 +121,7 @@ fn report(json: bool, value: serde_json::Value) -> Result<()> {
             value["runs"]
         ),
     };
-    println!("{line}");
+    say!("{line}")?;
     Ok(())
 }
 

@@ -105,9 +105,9 @@ pub fn run(args: Args) -> Result<()> {
             "metrics": metrics,
         }));
     }
-    println!("{task} on {} rows of {}", x.nrows(), args.data.display());
+    say!("{task} on {} rows of {}", x.nrows(), args.data.display())?;
     for (name, value) in scores {
-        println!("{name}: {value:.4}");
+        say!("{name}: {value:.4}")?;
     }
     Ok(())
 }

@@ -123,16 +123,16 @@ pub fn run(args: Args) -> Result<()> {
         Some(classes) => format!(", {} classes ({})", classes.len(), classes.join(", ")),
         None => String::new(),
     };
-    println!(
+    say!(
         "fitted {} on {} rows, {} features{what}",
         algorithm.name(),
         table.n_rows(),
         features.len(),
-    );
+    )?;
     if let Some((name, value)) = metric {
         let name = if name == "r2" { "R²" } else { name };
-        println!("training {name}: {value:.4}");
+        say!("training {name}: {value:.4}")?;
     }
-    println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
+    say!("wrote {} ({} bytes)", args.output.display(), bytes.len())?;
     Ok(())
 }

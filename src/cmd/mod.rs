@@ -1,7 +1,17 @@
+/// `println!` that returns the error instead of panicking: output piped into `head` ends the
+/// command quietly (see `main`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 pub mod algorithms;
 pub mod bench;
 pub mod eval;
 pub mod fit;
+pub mod inspect;
 pub mod k8s;
 pub mod pack;
 pub mod predict;

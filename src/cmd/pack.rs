@@ -110,8 +110,8 @@ pub fn report(json: bool, image: &str, digest: &str, uploaded: Option<u64>) -> R
         );
     }
     match uploaded {
-        Some(bytes) => println!("pushed {image}@{digest} ({bytes} bytes uploaded)"),
-        None => println!("wrote {image}@{digest}"),
+        Some(bytes) => say!("pushed {image}@{digest} ({bytes} bytes uploaded)")?,
+        None => say!("wrote {image}@{digest}")?,
     }
     Ok(())
 }

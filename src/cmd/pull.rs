@@ -48,10 +48,10 @@ pub fn run(args: Args) -> Result<()> {
         &local_tag,
         &opts,
     ))??;
-    println!(
+    say!(
         "pulled {} into oci:{}:{local_tag}",
         manifest.digest,
         dir.display()
-    );
+    )?;
     Ok(())
 }

@@ -10,9 +10,13 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct Args {
     /// Models to serve: ONNX files (served by file stem), model repositories
-    /// (DIR/<name>/<version>/model.onnx), or images in local layouts (oci:DIR:TAG)
+    /// (DIR/<name>/<version>/model.onnx), images in local layouts (oci:DIR:TAG), or images in
+    /// a registry (docker://HOST/REPO:TAG, pulled and verified first)
     #[arg(required = true)]
     models: Vec<String>,
+    /// Talk plain HTTP to registries (for a local registry without TLS)
+    #[arg(long)]
+    insecure: bool,
     /// The name clients use in /v2/models/NAME, when serving one model
     #[arg(long)]
     name: Option<String>,
@@ -56,7 +60,36 @@ pub fn run(args: Args) -> Result<()> {
             args.models.len()
         );
     }
-    let sources = args.models.clone();
+    // Images in registries are pulled once, verified, into a folder that lives as long as the
+    // server; they are then served like local layouts (and reloaded from there on SIGHUP).
+    let pulled = tempfile::tempdir().context("cannot create a folder for pulled images")?;
+    let mut sources = Vec::new();
+    for (i, source) in args.models.iter().enumerate() {
+        sources.push(match Reference::parse(source)? {
+            Reference::Registry {
+                registry,
+                repository,
+                tag,
+            } => {
+                let dir = pulled.path().join(i.to_string());
+                let opts = skiff_pack::registry::PushOptions {
+                    insecure: args.insecure,
+                    ..Default::default()
+                };
+                let manifest = super::block_on(skiff_pack::registry::pull(
+                    &registry,
+                    &repository,
+                    &tag,
+                    &dir,
+                    "served",
+                    &opts,
+                ))??;
+                eprintln!("pulled {source} ({})", manifest.digest);
+                format!("oci:{}:served", dir.display())
+            }
+            _ => source.clone(),
+        });
+    }
     let name = args.name.clone();
     let backend = args.backend.options();
     let load_all = move || -> Result<Repository> {
@@ -108,6 +141,7 @@ pub fn run(args: Args) -> Result<()> {
         });
         skiff_host::serve_with_reload(listener, reload, options, skiff_host::shutdown_signal())
             .await?;
+        drop(pulled);
         Ok(())
     })?
 }
@@ -159,11 +193,7 @@ fn load(source: &str, name: Option<&str>, backend: &BackendOptions) -> Result<Re
                 .unwrap_or_else(|| "model".into());
             single(image_name, Model::load(source, &bytes, backend)?)
         }
-        Reference::Registry { .. } => {
-            bail!(
-                "serving straight from a registry is not supported yet: skiff pull it into oci:DIR:TAG first"
-            )
-        }
+        Reference::Registry { .. } => bail!("{source} is in a registry: pull it before loading it"),
     })
 }
 

@@ -127,6 +127,7 @@ fn a_bad_model_config_names_the_file_and_the_fields() {
 
 #[test]
 fn the_gpu_check_runs_its_cpu_steps_then_stops_where_cuda_is_missing() {
+    let _exclusive = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.md");
     let ort = std::path::PathBuf::from(

@@ -244,3 +244,24 @@ fn nan_and_infinite_values_are_errors_that_name_the_cell() {
         assert_only_files(dir.path(), &["data.csv"]);
     }
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    for args in [
+        &["algorithms"][..],
+        &["k8s", "registry.example.com/team/iris:1"],
+    ] {
+        let mut child = skiff()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before skiff writes, as `skiff ... | head -0` does.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {stderr}");
+    }
+}

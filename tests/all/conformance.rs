@@ -57,6 +57,7 @@ const RTOL: f64 = 1e-4;
 
 #[test]
 fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_learn() {
+    let _exclusive = exclusive();
     let root = example("..");
     let cases: Vec<Case> = serde_json::from_str(
         &std::fs::read_to_string(root.join("tests/conformance.json")).unwrap(),

@@ -4,7 +4,7 @@
 use crate::serve::{Server, assert_infers_iris};
 use crate::*;
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{Value, json};
 use skiff_testing::{Registry, free_port, http_json, run_tool, wait_for_200};
 use std::path::Path;
 use std::time::Duration;
@@ -280,4 +280,82 @@ fn push_errors_are_one_line_and_leave_nothing_behind() {
     // Nothing was written next to the model by any of this.
     assert_only_files(dir.path(), &["docker", "htpasswd", "iris.onnx", "no-creds"]);
     assert!(std::fs::read_dir(&empty_config).unwrap().next().is_none());
+}
+
+#[test]
+fn an_image_in_a_registry_is_inspected_and_served_and_a_damaged_blob_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    let remote = format!("docker://{}/models/iris:v1", registry.host());
+    let packed: Value = serde_json::from_str(&ok(run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        &remote,
+        "--insecure",
+        "--json",
+    ])))
+    .unwrap();
+
+    // skiff inspect reads what skopeo reads: the config's labels, the manifest's annotations.
+    let inspected: Value =
+        serde_json::from_str(&ok(run(&["inspect", &remote, "--insecure", "--json"]))).unwrap();
+    assert_eq!(inspected["digest"], packed["digest"]);
+    assert_eq!(inspected["platforms"], json!(["linux/amd64"]));
+    assert_eq!(inspected["layers"].as_array().unwrap().len(), 2);
+    assert_eq!(inspected["labels"]["dev.skiff.model.name"], "iris");
+    let skopeo_config: Value = serde_json::from_slice(
+        &skopeo(dir.path(), &["inspect", "--tls-verify=false", &remote]).stdout,
+    )
+    .unwrap();
+    assert_eq!(inspected["labels"], skopeo_config["Labels"]);
+    let raw: Value = serde_json::from_slice(
+        &skopeo(
+            dir.path(),
+            &["inspect", "--raw", "--tls-verify=false", &remote],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(inspected["annotations"], raw["annotations"]);
+    let model_layer = raw["layers"][1]["digest"].as_str().unwrap().to_string();
+
+    // skiff serve pulls it, checks it, and serves the model under the name the image records.
+    let server = Server::start(&remote, &["--insecure"]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    drop(server);
+
+    // A blob the registry serves changed or cut short: refused, naming it; nothing left.
+    let blob = registry.blob_file(&model_layer);
+    let good = std::fs::read(&blob).unwrap();
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    for (damage, bytes) in [
+        ("tampered", flipped),
+        ("truncated", good[..good.len() / 2].to_vec()),
+    ] {
+        std::fs::write(&blob, &bytes).unwrap();
+        let out = dir.path().join(damage);
+        let stderr = fails_with(
+            run(&[
+                "pull",
+                &remote,
+                "-o",
+                &format!("oci:{}:v1", out.display()),
+                "--insecure",
+            ]),
+            &[&model_layer],
+        );
+        assert!(
+            !out.exists(),
+            "{damage}: pull left {} behind ({stderr})",
+            out.display()
+        );
+        fails_with(
+            run(&["serve", &remote, "--insecure", "--addr", "127.0.0.1:0"]),
+            &[&model_layer],
+        );
+    }
 }

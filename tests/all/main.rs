@@ -17,6 +17,14 @@ mod serve;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Held by the tests that load every core for a while (the conformance suite, the GPU check's
+/// CPU steps) and by those whose assertions depend on the server being scheduled promptly
+/// (shutdown under load), so the two kinds never overlap on a small CI machine.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The `skiff` binary under test.
 pub fn skiff() -> Command {
     Command::new(env!("CARGO_BIN_EXE_skiff"))

@@ -370,6 +370,7 @@ fn sigterm_turns_readiness_off_then_drains_and_exits() {
 
 #[test]
 fn sigterm_under_load_loses_no_accepted_request() {
+    let _exclusive = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let model = iris_model(dir.path());
     let mut server = Server::start(model.to_str().unwrap(), &["--drain-seconds", "1"]);

@@ -21,7 +21,6 @@
 
 use serde_json::{Value, json};
 
-use crate::reference::{looks_like_registry, parse_registry};
 use crate::{Error, Reference, Result};
 
 /// The image's user and group (`media::SERVER_USER`).
@@ -69,18 +68,11 @@ impl Workload {
     /// after the repository's last component; one replica on port 8080 with 500m CPU and 256Mi
     /// memory, no GPU.
     pub fn new(reference: &str, name: Option<&str>) -> Result<Workload> {
-        let parsed = match reference.strip_prefix("docker://") {
-            Some(rest) => Some(parse_registry(reference, rest, true)?),
-            None if looks_like_registry(reference) => {
-                Some(parse_registry(reference, reference, true)?)
-            }
-            None => None,
-        };
-        let Some(Reference::Registry {
+        let Reference::Registry {
             registry,
             repository,
             tag,
-        }) = parsed
+        } = Reference::parse_image(reference)?
         else {
             return Err(Error::Invalid(format!(
                 "{reference:?} is not an image in a registry: a cluster pulls [docker://]HOST/REPO[:TAG] (push the image there with skiff push)"

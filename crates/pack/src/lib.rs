@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod error;
 pub mod image;
+pub mod inspect;
 pub mod k8s;
 pub mod layout;
 pub mod media;

@@ -67,6 +67,16 @@ impl Reference {
         Reference::parse(s)
     }
 
+    /// Parses an image to read (inspect, pull, serve, deploy): like [`Reference::parse`], and
+    /// a bare `HOST/REPO[:TAG|@sha256:...]` whose first component looks like a host is a
+    /// registry.
+    pub fn parse_image(s: &str) -> Result<Reference> {
+        if !s.starts_with("oci:") && !s.contains("://") && looks_like_registry(s) {
+            return parse_registry(s, s, true);
+        }
+        Reference::parse(s)
+    }
+
     /// Whether a registry reference names a digest rather than a tag.
     pub fn is_digest(&self) -> bool {
         matches!(self, Reference::Registry { tag, .. } if tag.starts_with("sha256:"))
@@ -123,14 +133,14 @@ fn is_host(component: &str) -> bool {
         && (component.contains('.') || component.contains(':') || component == "localhost")
 }
 
-pub(crate) fn looks_like_registry(s: &str) -> bool {
+fn looks_like_registry(s: &str) -> bool {
     match s.split_once('/') {
         Some((first, rest)) => is_host(first) && !rest.is_empty() && !s.starts_with('/'),
         None => false,
     }
 }
 
-pub(crate) fn parse_registry(whole: &str, rest: &str, allow_digest: bool) -> Result<Reference> {
+fn parse_registry(whole: &str, rest: &str, allow_digest: bool) -> Result<Reference> {
     let Some((host, path)) = rest.split_once('/') else {
         return Err(invalid(
             whole,

@@ -20,6 +20,7 @@ use tokio::io::AsyncWrite;
 
 use crate::auth::{AuthEnv, RegistryAuth};
 use crate::error::{Error, Result};
+use crate::inspect::Inspection;
 use crate::layout::{Descriptor, ImageIndex, ImageManifest, Layout, Platform, sha256_digest};
 use crate::media;
 
@@ -260,7 +261,26 @@ pub async fn push(
 
 /// Pulls `registry/repository` at `reference` (a tag or `sha256:` digest) into the layout at
 /// `layout_dir` (created when missing), tags it `tag`, and returns the manifest's descriptor.
+///
+/// Every blob is checked (size and sha256) before it enters the layout; a pull that fails
+/// leaves an existing layout as it was and removes one it created.
 pub async fn pull(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+    layout_dir: &Path,
+    tag: &str,
+    opts: &PushOptions,
+) -> Result<Descriptor> {
+    let created = !layout_dir.exists();
+    let pulled = pull_into(registry, repository, reference, layout_dir, tag, opts).await;
+    if pulled.is_err() && created && layout_dir.exists() {
+        let _ = std::fs::remove_dir_all(layout_dir);
+    }
+    pulled
+}
+
+async fn pull_into(
     registry: &str,
     repository: &str,
     reference: &str,
@@ -270,49 +290,13 @@ pub async fn pull(
 ) -> Result<Descriptor> {
     let s = Session::new(registry, repository, reference, opts)?;
     s.login(RegistryOperation::Pull, "pull").await?;
-
-    const ACCEPT: [&str; 4] = [
-        media::OCI_MANIFEST,
-        media::OCI_INDEX,
-        media::DOCKER_MANIFEST,
-        media::DOCKER_MANIFEST_LIST,
-    ];
-    let (bytes, digest) = retry("manifest download", || {
-        s.client.pull_manifest_raw(&s.image, &s.auth, &ACCEPT)
-    })
-    .await
-    .map_err(|e| s.error("pull", e))?;
-    let (mut bytes, mut digest) = (bytes.to_vec(), digest);
-    check_manifest_digest(registry, &bytes, &digest, None)?;
-    let mut media_type = media_type_of(&bytes)
-        .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
-
-    if media_type == media::OCI_INDEX || media_type == media::DOCKER_MANIFEST_LIST {
-        let index: ImageIndex = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::json(format!("image index of {repository} from {registry}"), e))?;
-        let entry = index
-            .manifests
-            .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == "amd64"))
-            .cloned()
-            .ok_or_else(|| {
-                Error::Registry(format!(
-                    "registry {registry} has no linux/amd64 image under {repository}:{reference} (skiff images are linux/amd64)"
-                ))
-            })?;
-        let by_digest = s.image.clone_with_digest(entry.digest.clone());
-        let (b, d) = retry("manifest download", || {
-            s.client.pull_manifest_raw(&by_digest, &s.auth, &ACCEPT)
-        })
-        .await
-        .map_err(|e| s.error("pull", e))?;
-        bytes = b.to_vec();
-        digest = d;
-        check_manifest_digest(registry, &bytes, &digest, Some(&entry))?;
-        media_type = entry.media_type;
-    }
-    let manifest: ImageManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
+    let Resolved {
+        bytes,
+        digest,
+        media_type,
+        manifest,
+        ..
+    } = resolve_manifest(&s, reference).await?;
     // created only now, so a failed login or a missing tag leaves no empty layout behind
     let layout = Layout::create_or_open(layout_dir)?;
 
@@ -343,6 +327,138 @@ pub async fn pull(
     desc.platform = platform_of(&layout, &manifest.config);
     layout.tag(&desc, tag)?;
     Ok(desc)
+}
+
+/// The linux/amd64 image manifest a reference names, and the index it came through, if any.
+struct Resolved {
+    /// The manifest's bytes as the registry sent them, their digest and media type.
+    bytes: Vec<u8>,
+    digest: String,
+    media_type: String,
+    manifest: ImageManifest,
+    /// What the reference names: the index, or the manifest itself.
+    top_digest: String,
+    top_media_type: String,
+    /// The platforms an index lists (`os/architecture`); empty for a single manifest.
+    platforms: Vec<String>,
+}
+
+/// Fetches the manifest `reference` names, following an index to its linux/amd64 entry, and
+/// checks every digest and size on the way.
+async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
+    const ACCEPT: [&str; 4] = [
+        media::OCI_MANIFEST,
+        media::OCI_INDEX,
+        media::DOCKER_MANIFEST,
+        media::DOCKER_MANIFEST_LIST,
+    ];
+    let (registry, repository) = (&s.registry, &s.repository);
+    let (bytes, digest) = retry("manifest download", || {
+        s.client.pull_manifest_raw(&s.image, &s.auth, &ACCEPT)
+    })
+    .await
+    .map_err(|e| s.error("pull", e))?;
+    let (mut bytes, mut digest) = (bytes.to_vec(), digest);
+    check_manifest_digest(registry, &bytes, &digest, None)?;
+    let mut media_type = media_type_of(&bytes)
+        .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
+    let (top_digest, top_media_type) = (digest.clone(), media_type.clone());
+    let mut platforms = Vec::new();
+
+    if media_type == media::OCI_INDEX || media_type == media::DOCKER_MANIFEST_LIST {
+        let index: ImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(format!("image index of {repository} from {registry}"), e))?;
+        platforms = index
+            .manifests
+            .iter()
+            .filter_map(|m| m.platform.as_ref())
+            .map(|p| format!("{}/{}", p.os, p.architecture))
+            .collect();
+        let entry = index
+            .manifests
+            .iter()
+            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == "amd64"))
+            .cloned()
+            .ok_or_else(|| {
+                Error::Registry(format!(
+                    "registry {registry} has no linux/amd64 image under {repository}:{reference} (skiff images are linux/amd64)"
+                ))
+            })?;
+        let by_digest = s.image.clone_with_digest(entry.digest.clone());
+        let (b, d) = retry("manifest download", || {
+            s.client.pull_manifest_raw(&by_digest, &s.auth, &ACCEPT)
+        })
+        .await
+        .map_err(|e| s.error("pull", e))?;
+        bytes = b.to_vec();
+        digest = d;
+        check_manifest_digest(registry, &bytes, &digest, Some(&entry))?;
+        media_type = entry.media_type;
+    }
+    let manifest: ImageManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
+    Ok(Resolved {
+        bytes,
+        digest,
+        media_type,
+        manifest,
+        top_digest,
+        top_media_type,
+        platforms,
+    })
+}
+
+/// Reads an image's manifest and config from the registry, not its layers: what
+/// `skiff inspect` shows.
+pub async fn inspect(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+    opts: &PushOptions,
+) -> Result<Inspection> {
+    /// Larger configs are not images skiff reads.
+    const MAX_CONFIG: u64 = 4 << 20;
+    let s = Session::new(registry, repository, reference, opts)?;
+    s.login(RegistryOperation::Pull, "inspect").await?;
+    let resolved = resolve_manifest(&s, reference).await?;
+    let config = &resolved.manifest.config;
+    if config.size > MAX_CONFIG {
+        return Err(Error::Registry(format!(
+            "registry {registry} lists a config of {} bytes for {repository}:{reference}; skiff reads configs up to {MAX_CONFIG} bytes",
+            config.size
+        )));
+    }
+    let bytes = retry("config download", || async {
+        let mut bytes = Vec::new();
+        let out = LimitedWriter {
+            inner: &mut bytes,
+            left: config.size,
+        };
+        s.client
+            .pull_blob(&s.image, config.digest.as_str(), out)
+            .await?;
+        Ok::<_, OciDistributionError>(bytes)
+    })
+    .await
+    .map_err(|e| s.error("inspect", e))?;
+    if bytes.len() as u64 != config.size || sha256_digest(&bytes) != config.digest {
+        return Err(Error::CorruptBlob {
+            digest: config.digest.clone(),
+            reason: format!(
+                "registry {registry} sent {} bytes hashing to {}",
+                bytes.len(),
+                sha256_digest(&bytes)
+            ),
+        });
+    }
+    Inspection::new(
+        format!("docker://{registry}/{repository}:{reference}"),
+        (resolved.top_digest, resolved.top_media_type),
+        resolved.platforms,
+        resolved.digest,
+        &resolved.manifest,
+        &bytes,
+    )
 }
 
 fn check_manifest_digest(

@@ -15,7 +15,7 @@ pub struct Registry {
     child: Child,
     port: u16,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -53,7 +53,7 @@ impl Registry {
             child,
             port,
             log,
-            _dir: dir,
+            dir,
         };
         registry.wait_ready();
         registry
@@ -88,6 +88,18 @@ impl Registry {
             "docker-registry did not answer GET /v2/ within 10 s: {}",
             self.log_text()
         );
+    }
+
+    /// Where the registry stores the blob `sha256:HEX` on disk (the filesystem driver's
+    /// layout), for tests that damage what it serves.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
     }
 
     /// What the registry logged so far.

@@ -1,0 +1,97 @@
+//! What an image says about itself, read from its manifest and config only: `skiff inspect`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::layout::{Descriptor, ImageManifest, Layout};
+
+/// An image's identity, platforms, labels, annotations and layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inspection {
+    /// The reference inspected.
+    pub reference: String,
+    /// Digest of what the reference names: the index, or the manifest.
+    pub digest: String,
+    /// Media type of what the reference names.
+    pub media_type: String,
+    /// `os/architecture` of each manifest in an index; the config's own for a single image.
+    pub platforms: Vec<String>,
+    /// Digest of the linux/amd64 manifest whose details follow.
+    pub manifest_digest: String,
+    /// When the image was built (the config's `created`).
+    pub created: Option<String>,
+    /// The config's `Labels` (what `skopeo inspect` shows).
+    pub labels: BTreeMap<String, String>,
+    /// The manifest's annotations (what registries' pages show).
+    pub annotations: BTreeMap<String, String>,
+    /// The layers, base first.
+    pub layers: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    config: Option<ContainerConfig>,
+}
+
+#[derive(Deserialize)]
+struct ContainerConfig {
+    #[serde(default, rename = "Labels")]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+impl Inspection {
+    /// Builds the inspection from a manifest and its config's bytes; `top` is the digest and
+    /// media type of what the reference names, `platforms` an index's entries.
+    pub(crate) fn new(
+        reference: String,
+        top: (String, String),
+        platforms: Vec<String>,
+        manifest_digest: String,
+        manifest: &ImageManifest,
+        config: &[u8],
+    ) -> Result<Inspection> {
+        let parsed: Config = serde_json::from_slice(config)
+            .map_err(|e| Error::json(format!("image config of {reference}"), e))?;
+        let platforms = if platforms.is_empty() {
+            vec![format!("{}/{}", parsed.os, parsed.architecture)]
+        } else {
+            platforms
+        };
+        Ok(Inspection {
+            reference,
+            digest: top.0,
+            media_type: top.1,
+            platforms,
+            manifest_digest,
+            created: parsed.created,
+            labels: parsed.config.and_then(|c| c.labels).unwrap_or_default(),
+            annotations: manifest.annotations.clone().unwrap_or_default(),
+            layers: manifest.layers.clone(),
+        })
+    }
+
+    /// Inspects the image tagged `tag` in the layout at `dir`.
+    pub fn from_layout(dir: &Path, tag: &str) -> Result<Inspection> {
+        let layout = Layout::open(dir)?;
+        let (desc, manifest) = layout.resolve(tag)?;
+        let config = layout.read_blob(&manifest.config)?;
+        Inspection::new(
+            format!("oci:{}:{tag}", dir.display()),
+            (desc.digest.clone(), desc.media_type.clone()),
+            Vec::new(),
+            desc.digest,
+            &manifest,
+            &config,
+        )
+    }
+}

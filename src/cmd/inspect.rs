@@ -1,0 +1,77 @@
+use anyhow::{Result, bail};
+use skiff_pack::Reference;
+use skiff_pack::inspect::Inspection;
+use skiff_pack::registry::PushOptions;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The image: docker://HOST/REPO[:TAG|@sha256:...] (or HOST/REPO:TAG), or oci:DIR[:TAG]
+    image: String,
+    /// Talk plain HTTP to the registry (for a local registry without TLS)
+    #[arg(long)]
+    insecure: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let inspection = match Reference::parse_image(&args.image)? {
+        Reference::Layout { dir, tag } => Inspection::from_layout(&dir, &tag)?,
+        Reference::Registry {
+            registry,
+            repository,
+            tag,
+        } => {
+            let opts = PushOptions {
+                insecure: args.insecure,
+                ..Default::default()
+            };
+            super::block_on(skiff_pack::registry::inspect(
+                &registry,
+                &repository,
+                &tag,
+                &opts,
+            ))??
+        }
+        Reference::File(_) => bail!(
+            "{:?} is not an image: pass docker://HOST/REPO[:TAG] or oci:DIR[:TAG]",
+            args.image
+        ),
+    };
+    if args.json {
+        return super::print_json(&serde_json::to_value(&inspection)?);
+    }
+    say!("{}", inspection.reference)?;
+    say!(
+        "digest     {} ({})",
+        inspection.digest,
+        inspection.media_type
+    )?;
+    say!("platforms  {}", inspection.platforms.join(", "))?;
+    if inspection.manifest_digest != inspection.digest {
+        say!("manifest   {} (linux/amd64)", inspection.manifest_digest)?;
+    }
+    if let Some(created) = &inspection.created {
+        say!("created    {created}")?;
+    }
+    for (title, map) in [
+        ("labels", &inspection.labels),
+        ("annotations", &inspection.annotations),
+    ] {
+        say!("{title}:")?;
+        for (key, value) in map {
+            say!("  {key}={value}")?;
+        }
+    }
+    say!("layers:")?;
+    for layer in &inspection.layers {
+        say!(
+            "  {} {:>10} bytes  {}",
+            layer.digest,
+            layer.size,
+            layer.media_type
+        )?;
+    }
+    Ok(())
+}
