@@ -1,6 +1,6 @@
 use anyhow::{Context, Result, bail};
 use skiff_pack::image::{ServerImage, write_server_image};
-use skiff_pack::registry::PushOptions;
+use skiff_pack::registry::{PushOptions, PushReport};
 use skiff_pack::{Reference, media};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -96,21 +96,31 @@ pub fn run(args: Args) -> Result<()> {
                 args.json,
                 &args.output,
                 &pushed.manifest_digest,
-                Some(pushed.bytes_uploaded),
+                Some(&pushed),
             )
         }
         Reference::File(_) => unreachable!("rejected above"),
     }
 }
 
-pub fn report(json: bool, image: &str, digest: &str, uploaded: Option<u64>) -> Result<()> {
+pub fn report(json: bool, image: &str, digest: &str, pushed: Option<&PushReport>) -> Result<()> {
     if json {
-        return super::print_json(
-            &serde_json::json!({ "image": image, "digest": digest, "bytes_uploaded": uploaded }),
-        );
+        let mut out =
+            serde_json::json!({ "image": image, "digest": digest, "bytes_uploaded": null });
+        if let Some(p) = pushed {
+            out["bytes_uploaded"] = p.bytes_uploaded.into();
+            out["blobs_skipped"] = p.blobs_skipped.into();
+            out["blobs_mounted"] = p.blobs_mounted.into();
+        }
+        return super::print_json(&out);
     }
-    match uploaded {
-        Some(bytes) => say!("pushed {image}@{digest} ({bytes} bytes uploaded)")?,
+    match pushed {
+        Some(p) => say!(
+            "pushed {image}@{digest} ({} bytes uploaded; {} blobs already there, {} mounted)",
+            p.bytes_uploaded,
+            p.blobs_skipped,
+            p.blobs_mounted
+        )?,
         None => say!("wrote {image}@{digest}")?,
     }
     Ok(())

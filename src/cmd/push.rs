@@ -47,10 +47,5 @@ pub fn run(args: Args) -> Result<()> {
         &opts,
     ))??;
     let image = format!("{registry}/{repository}:{dest_tag}");
-    super::pack::report(
-        args.json,
-        &image,
-        &pushed.manifest_digest,
-        Some(pushed.bytes_uploaded),
-    )
+    super::pack::report(args.json, &image, &pushed.manifest_digest, Some(&pushed))
 }

@@ -359,3 +359,61 @@ fn an_image_in_a_registry_is_inspected_and_served_and_a_damaged_blob_is_refused(
         );
     }
 }
+
+#[test]
+fn a_new_model_version_uploads_only_its_model_and_another_repository_mounts_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = iris_model(dir.path());
+    let v2 = dir.path().join("iris-v2.onnx");
+    ok(skiff()
+        .args(["fit", "logistic-regression", "--set", "C=0.1", "--data"])
+        .arg(example("iris/train.csv"))
+        .args(["--target", "species", "-o"])
+        .arg(&v2)
+        .output()
+        .unwrap());
+    let registry = Registry::start(None);
+    let cache = dir.path().join("cache");
+    let pack = |model: &Path, dest: &str| -> Value {
+        let out = skiff()
+            .args(["pack", model.to_str().unwrap(), "--name", "iris", "-o"])
+            .arg(format!("docker://{}/{dest}", registry.host()))
+            .args(["--insecure", "--json"])
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap();
+        serde_json::from_str(&ok(out)).unwrap()
+    };
+    let first = pack(&v1, "team/iris:v1");
+    let first_bytes = first["bytes_uploaded"].as_u64().unwrap();
+    assert!(first_bytes > 1_000_000, "{first}");
+
+    // Version 2 of the model: the server layer is there; only the model, config and manifest go.
+    let second = pack(&v2, "team/iris:v2");
+    let second_bytes = second["bytes_uploaded"].as_u64().unwrap();
+    assert_ne!(second["digest"], first["digest"]);
+    assert_eq!(second["blobs_skipped"], 1, "{second}");
+    assert!(
+        second_bytes * 10 < first_bytes,
+        "a new model version uploaded {second_bytes} bytes, the first push {first_bytes}"
+    );
+
+    // Another repository of the same registry mounts the blobs it knows are there (the server
+    // layer, and this version's model and config) instead of uploading them.
+    let other = pack(&v2, "other/iris:v1");
+    assert_eq!(other["blobs_mounted"], 3, "{other}");
+    assert_eq!(other["bytes_uploaded"], 0, "{other}");
+    // ... and the image there is whole: skopeo copies it out, checking every blob.
+    let copy = dir.path().join("copy");
+    skopeo(
+        dir.path(),
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/other/iris:v1", registry.host()),
+            &format!("oci:{}:v1", copy.display()),
+        ],
+    );
+    let server = Server::start(&format!("oci:{}:v1", copy.display()), &[]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+}

@@ -42,8 +42,10 @@ pub struct PushReport {
     pub manifest_url: String,
     /// Bytes of blobs uploaded (layers and config; the manifest is not counted).
     pub bytes_uploaded: u64,
-    /// Blobs the registry already had.
+    /// Blobs the registry already had in the repository.
     pub blobs_skipped: usize,
+    /// Blobs mounted from another repository of the registry instead of uploaded.
+    pub blobs_mounted: usize,
 }
 
 const TRIES: u32 = 3;
@@ -192,10 +194,12 @@ pub async fn push(
     let s = Session::new(registry, repository, dest_tag, opts)?;
     s.login(RegistryOperation::Push, "push").await?;
 
+    let mut locations = BlobLocations::load();
     let mut bytes_uploaded = 0;
     let mut blobs_skipped = 0;
+    let mut blobs_mounted = 0;
     let mut seen = std::collections::BTreeSet::new();
-    for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+    'blobs: for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
         if !seen.insert(desc.digest.clone()) {
             continue;
         }
@@ -208,6 +212,23 @@ pub async fn push(
             tracing::debug!(digest = %desc.digest, "registry has the blob, skipping");
             blobs_skipped += 1;
             continue;
+        }
+        // Another repository of this registry that skiff pushed it to or pulled it from can
+        // lend it: a mount moves no bytes. A refused mount just means an upload.
+        for from in locations.sources(registry, repository, &desc.digest) {
+            let source = oci_client::Reference::with_tag(
+                registry.to_string(),
+                from.clone(),
+                "latest".into(),
+            );
+            match s.client.mount_blob(&s.image, &source, &desc.digest).await {
+                Ok(()) => {
+                    tracing::info!(digest = %desc.digest, from, "mounted blob");
+                    blobs_mounted += 1;
+                    continue 'blobs;
+                }
+                Err(e) => tracing::debug!(digest = %desc.digest, from, error = %e, "mount refused"),
+            }
         }
         let data = layout.read_blob(desc)?;
         tracing::info!(digest = %desc.digest, size = desc.size, "uploading blob");
@@ -251,11 +272,16 @@ pub async fn push(
             manifest_desc.digest
         )));
     }
+    for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        locations.record(registry, repository, &desc.digest);
+    }
+    locations.save();
     Ok(PushReport {
         manifest_digest: manifest_desc.digest,
         manifest_url,
         bytes_uploaded,
         blobs_skipped,
+        blobs_mounted,
     })
 }
 
@@ -326,6 +352,11 @@ async fn pull_into(
     }
     desc.platform = platform_of(&layout, &manifest.config);
     layout.tag(&desc, tag)?;
+    let mut locations = BlobLocations::load();
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        locations.record(registry, repository, &blob.digest);
+    }
+    locations.save();
     Ok(desc)
 }
 
@@ -459,6 +490,80 @@ pub async fn inspect(
         &resolved.manifest,
         &bytes,
     )
+}
+
+/// Which repositories of each registry are known to hold a blob, because skiff pushed it there
+/// or pulled it from there: where a push to another repository can mount it from, as docker
+/// remembers it. Kept in `$XDG_CACHE_HOME/skiff/blob-locations.json` (or `~/.cache/...`); it is
+/// only a hint, so a missing or unreadable file means no hints and a failed write is ignored.
+#[derive(Default, serde::Serialize, Deserialize)]
+struct BlobLocations {
+    /// registry → digest → repositories, most recent last.
+    registries: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+impl BlobLocations {
+    /// Repositories remembered per blob; the oldest is forgotten beyond this.
+    const MAX_REPOSITORIES: usize = 8;
+
+    fn path() -> Option<PathBuf> {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(cache.join("skiff").join("blob-locations.json"))
+    }
+
+    fn load() -> BlobLocations {
+        Self::path()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Other repositories of `registry` known to hold `digest`, most recent first.
+    fn sources(&self, registry: &str, repository: &str, digest: &str) -> Vec<String> {
+        self.registries
+            .get(registry)
+            .and_then(|blobs| blobs.get(digest))
+            .map(|repos| {
+                repos
+                    .iter()
+                    .rev()
+                    .filter(|r| *r != repository)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn record(&mut self, registry: &str, repository: &str, digest: &str) {
+        let repos = self
+            .registries
+            .entry(registry.to_string())
+            .or_default()
+            .entry(digest.to_string())
+            .or_default();
+        repos.retain(|r| r != repository);
+        repos.push(repository.to_string());
+        if repos.len() > Self::MAX_REPOSITORIES {
+            repos.remove(0);
+        }
+    }
+
+    fn save(&self) {
+        let Some(path) = Self::path() else { return };
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+                skiff_data::write_atomic(&path, &bytes)
+            });
+        if let Err(e) = written {
+            tracing::debug!(path = %path.display(), error = %e, "cannot remember blob locations");
+        }
+    }
 }
 
 fn check_manifest_digest(
