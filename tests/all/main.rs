@@ -12,6 +12,7 @@ mod fit_predict;
 mod image;
 mod k8s;
 mod onnxruntime;
+mod registry_faults;
 mod serve;
 
 use std::path::{Path, PathBuf};

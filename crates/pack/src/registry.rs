@@ -109,6 +109,26 @@ impl Session {
         })
     }
 
+    /// Runs a registry call, retrying transient failures; a 401 (a token that expired during a
+    /// long push or pull) logs in again for `op`, once, and runs the call again.
+    async fn call<T, E, F, Fut>(&self, what: &str, op: RegistryOperation, mut f: F) -> Result<T, E>
+    where
+        E: Transient + From<OciDistributionError> + std::fmt::Debug,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match retry(what, &mut f).await {
+            Err(e) if e.unauthorized() => {
+                tracing::info!(
+                    "{what}: the registry refused the credentials it gave; logging in again"
+                );
+                retry(what, || self.client.auth(&self.image, &self.auth, op)).await?;
+                retry(what, f).await
+            }
+            result => result,
+        }
+    }
+
     /// Logs in (or finds out no login is needed) and keeps the credentials for later calls.
     async fn login(&self, op: RegistryOperation, action: &str) -> Result<()> {
         self.client
@@ -167,6 +187,20 @@ impl Session {
                 self.repository,
                 self.image.digest().or(self.image.tag()).unwrap_or("latest")
             )
+        } else if let OciDistributionError::RegistryError { envelope, .. } = &e {
+            format!(
+                "registry {r} failed the {action}: {} ({})",
+                describe_envelope(envelope),
+                failure_hint(&e)
+            )
+        } else if let OciDistributionError::ServerError { code, message, .. } = &e {
+            let body = serde_json::from_str::<oci_client::errors::OciEnvelope>(message)
+                .map(|envelope| describe_envelope(&envelope))
+                .unwrap_or_else(|_| flatten(message).chars().take(200).collect());
+            format!(
+                "registry {r} failed the {action}: HTTP {code}: {body} ({})",
+                failure_hint(&e)
+            )
         } else {
             format!("registry {r} failed the {action}: {}", one_line(&e))
         };
@@ -203,11 +237,12 @@ pub async fn push(
         if !seen.insert(desc.digest.clone()) {
             continue;
         }
-        let exists = retry("blob check", || {
-            s.client.blob_exists(&s.image, &desc.digest)
-        })
-        .await
-        .map_err(|e| s.error("push", e))?;
+        let exists = s
+            .call("blob check", RegistryOperation::Push, || {
+                s.client.blob_exists(&s.image, &desc.digest)
+            })
+            .await
+            .map_err(|e| s.error("push", e))?;
         if exists {
             tracing::debug!(digest = %desc.digest, "registry has the blob, skipping");
             blobs_skipped += 1;
@@ -232,7 +267,7 @@ pub async fn push(
         }
         let data = layout.read_blob(desc)?;
         tracing::info!(digest = %desc.digest, size = desc.size, "uploading blob");
-        retry("blob upload", || {
+        s.call("blob upload", RegistryOperation::Push, || {
             s.client.push_blob(&s.image, data.clone(), &desc.digest)
         })
         .await
@@ -247,25 +282,27 @@ pub async fn push(
             layout_dir.display()
         )));
     }
-    let manifest_url = retry("manifest upload", || {
-        s.client.push_manifest_raw(
-            &s.image,
-            manifest_bytes.clone(),
-            // visible ascii always makes a header value
-            content_type
-                .parse()
-                .expect("visible ascii is a valid header value"),
-        )
-    })
-    .await
-    .map_err(|e| s.error("push", e))?;
+    let manifest_url = s
+        .call("manifest upload", RegistryOperation::Push, || {
+            s.client.push_manifest_raw(
+                &s.image,
+                manifest_bytes.clone(),
+                // visible ascii always makes a header value
+                content_type
+                    .parse()
+                    .expect("visible ascii is a valid header value"),
+            )
+        })
+        .await
+        .map_err(|e| s.error("push", e))?;
 
     // The registry must name the manifest by the digest the layout has.
-    let remote = retry("manifest check", || {
-        s.client.fetch_manifest_digest(&s.image, &s.auth)
-    })
-    .await
-    .map_err(|e| s.error("push", e))?;
+    let remote = s
+        .call("manifest check", RegistryOperation::Push, || {
+            s.client.fetch_manifest_digest(&s.image, &s.auth)
+        })
+        .await
+        .map_err(|e| s.error("push", e))?;
     if remote != manifest_desc.digest {
         return Err(Error::Registry(format!(
             "registry {registry} stored the manifest as {remote}, not {} (the registry rewrote it; push to another registry)",
@@ -332,10 +369,17 @@ async fn pull_into(
             continue;
         }
         layout.blob_path(&desc.digest)?;
-        let tmp = retry("blob download", || download(&s, &layout, desc))
+        let tmp = s
+            .call("blob download", RegistryOperation::Pull, || {
+                download(&s, &layout, desc)
+            })
             .await
             .map_err(|e| match e {
-                Downloaded::Registry(e) => s.error("pull", e),
+                // Name the blob: the layers of one image fail alike only by chance.
+                Downloaded::Registry(e) => match s.error("pull", e) {
+                    Error::Registry(m) => Error::Registry(format!("{m} (blob {})", desc.digest)),
+                    other => other,
+                },
                 Downloaded::Local(e) => e,
             })?;
         layout
@@ -384,11 +428,12 @@ async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
         media::DOCKER_MANIFEST_LIST,
     ];
     let (registry, repository) = (&s.registry, &s.repository);
-    let (bytes, digest) = retry("manifest download", || {
-        s.client.pull_manifest_raw(&s.image, &s.auth, &ACCEPT)
-    })
-    .await
-    .map_err(|e| s.error("pull", e))?;
+    let (bytes, digest) = s
+        .call("manifest download", RegistryOperation::Pull, || {
+            s.client.pull_manifest_raw(&s.image, &s.auth, &ACCEPT)
+        })
+        .await
+        .map_err(|e| s.error("pull", e))?;
     let (mut bytes, mut digest) = (bytes.to_vec(), digest);
     check_manifest_digest(registry, &bytes, &digest, None)?;
     let mut media_type = media_type_of(&bytes)
@@ -416,11 +461,12 @@ async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
                 ))
             })?;
         let by_digest = s.image.clone_with_digest(entry.digest.clone());
-        let (b, d) = retry("manifest download", || {
-            s.client.pull_manifest_raw(&by_digest, &s.auth, &ACCEPT)
-        })
-        .await
-        .map_err(|e| s.error("pull", e))?;
+        let (b, d) = s
+            .call("manifest download", RegistryOperation::Pull, || {
+                s.client.pull_manifest_raw(&by_digest, &s.auth, &ACCEPT)
+            })
+            .await
+            .map_err(|e| s.error("pull", e))?;
         bytes = b.to_vec();
         digest = d;
         check_manifest_digest(registry, &bytes, &digest, Some(&entry))?;
@@ -459,19 +505,20 @@ pub async fn inspect(
             config.size
         )));
     }
-    let bytes = retry("config download", || async {
-        let mut bytes = Vec::new();
-        let out = LimitedWriter {
-            inner: &mut bytes,
-            left: config.size,
-        };
-        s.client
-            .pull_blob(&s.image, config.digest.as_str(), out)
-            .await?;
-        Ok::<_, OciDistributionError>(bytes)
-    })
-    .await
-    .map_err(|e| s.error("inspect", e))?;
+    let bytes = s
+        .call("config download", RegistryOperation::Pull, || async {
+            let mut bytes = Vec::new();
+            let out = LimitedWriter {
+                inner: &mut bytes,
+                left: config.size,
+            };
+            s.client
+                .pull_blob(&s.image, config.digest.as_str(), out)
+                .await?;
+            Ok::<_, OciDistributionError>(bytes)
+        })
+        .await
+        .map_err(|e| s.error("inspect", e))?;
     if bytes.len() as u64 != config.size || sha256_digest(&bytes) != config.digest {
         return Err(Error::CorruptBlob {
             digest: config.digest.clone(),
@@ -566,6 +613,31 @@ impl BlobLocations {
     }
 }
 
+/// The codes and messages of a registry's error body, on one line.
+fn describe_envelope(envelope: &oci_client::errors::OciEnvelope) -> String {
+    let errors: Vec<String> = envelope
+        .errors
+        .iter()
+        .map(|err| {
+            let code = serde_json::to_value(&err.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{:?}", err.code));
+            format!("{code}: {}", flatten(&err.message))
+        })
+        .collect();
+    errors.join("; ")
+}
+
+/// What to do about a registry's error: wait, or look at the request.
+fn failure_hint(e: &OciDistributionError) -> String {
+    if e.transient() {
+        format!("still failing after {TRIES} tries: the registry is busy or down; try again later")
+    } else {
+        "the registry refused the request; check the image reference".to_string()
+    }
+}
+
 fn check_manifest_digest(
     registry: &str,
     bytes: &[u8],
@@ -627,6 +699,10 @@ impl From<OciDistributionError> for Downloaded {
 }
 
 impl Transient for Downloaded {
+    fn unauthorized(&self) -> bool {
+        matches!(self, Downloaded::Registry(e) if e.unauthorized())
+    }
+
     fn transient(&self) -> bool {
         match self {
             Downloaded::Registry(e) => e.transient(),
@@ -692,19 +768,33 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for LimitedWriter<W> {
 
 trait Transient {
     fn transient(&self) -> bool;
+
+    /// The registry refused the credentials (401).
+    fn unauthorized(&self) -> bool {
+        false
+    }
 }
 
 impl Transient for OciDistributionError {
+    fn unauthorized(&self) -> bool {
+        status_of(self) == Some(401)
+            || matches!(self, OciDistributionError::UnauthorizedError { .. })
+    }
+
     fn transient(&self) -> bool {
         if is_tls_mismatch(self) || is_http_to_https(self) {
             return false;
         }
         match self {
             OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
-            OciDistributionError::RegistryError { envelope, .. } => envelope
-                .errors
-                .iter()
-                .any(|e| e.code == OciErrorCode::Toomanyrequests),
+            // A 429 or 503 with an error body: distribution's TOOMANYREQUESTS and UNAVAILABLE.
+            OciDistributionError::RegistryError { envelope, .. } => {
+                envelope.errors.iter().any(|e| match &e.code {
+                    OciErrorCode::Toomanyrequests => true,
+                    OciErrorCode::Other(code) => code == "UNAVAILABLE",
+                    _ => false,
+                })
+            }
             OciDistributionError::RequestError(e) => {
                 e.is_connect()
                     || e.is_timeout()

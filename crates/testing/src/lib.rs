@@ -4,6 +4,8 @@
 
 #![deny(missing_docs)]
 
+pub mod proxy;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,153 @@
+//! Push and pull against a registry that fails: a proxy in front of a real `docker-registry`
+//! answers some requests with 5xx or 429, cuts blobs short, or hands out bearer tokens that
+//! stop working after a few requests.
+
+use crate::serve::{Server, assert_infers_iris};
+use crate::*;
+use serde_json::Value;
+use skiff_testing::Registry;
+use skiff_testing::proxy::{Fail, FaultProxy, Plan};
+
+fn fail(
+    method: Option<&'static str>,
+    path_contains: &'static str,
+    status: u16,
+    times: usize,
+) -> Fail {
+    Fail {
+        method,
+        path_contains,
+        status,
+        times,
+    }
+}
+
+/// How many of each failure are left.
+fn left(proxy: &FaultProxy) -> Vec<usize> {
+    proxy.plan().fails.iter().map(|f| f.times).collect()
+}
+
+fn pull(remote: &str, dir: &std::path::Path, name: &str) -> std::process::Output {
+    run(&[
+        "pull",
+        remote,
+        "-o",
+        &format!("oci:{}:v1", dir.join(name).display()),
+        "--insecure",
+    ])
+}
+
+#[test]
+fn server_errors_and_rate_limits_are_retried_and_client_errors_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    let proxy = FaultProxy::start(
+        &registry.host(),
+        Plan {
+            fails: vec![
+                fail(Some("PUT"), "/blobs/uploads/", 503, 2),
+                fail(Some("HEAD"), "/blobs/sha256:", 429, 1),
+            ],
+            token_uses: None,
+        },
+    );
+    let remote = format!("docker://{}/team/iris:v1", proxy.host());
+    let pushed: Value = serde_json::from_str(&ok(run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        &remote,
+        "--insecure",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        left(&proxy),
+        [0, 0],
+        "every failure was met, and retried past"
+    );
+
+    proxy.set_plan(Plan {
+        fails: vec![
+            fail(Some("GET"), "/blobs/sha256:", 503, 2),
+            fail(None, "/manifests/", 429, 1),
+        ],
+        token_uses: None,
+    });
+    ok(pull(&remote, dir.path(), "pulled"));
+    assert_eq!(left(&proxy), [0, 0]);
+    let server = Server::start(
+        &format!("oci:{}:v1", dir.path().join("pulled").display()),
+        &[],
+    );
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    drop(server);
+
+    // A client error is final: one try, then a one-line error.
+    proxy.set_plan(Plan {
+        fails: vec![fail(Some("GET"), "/manifests/", 400, 5)],
+        token_uses: None,
+    });
+    fails_with(pull(&remote, dir.path(), "bad-request"), &["UNSUPPORTED"]);
+    assert_eq!(left(&proxy), [4], "a 400 was retried");
+
+    // A registry that keeps failing: a bounded number of tries, then a one-line error.
+    proxy.set_plan(Plan {
+        fails: vec![fail(None, "/manifests/", 503, 100)],
+        token_uses: None,
+    });
+    fails_with(
+        pull(&remote, dir.path(), "down"),
+        &["UNAVAILABLE", "try again later"],
+    );
+    assert_eq!(left(&proxy), [97], "three tries, no more");
+
+    // Inspecting reads the manifest and config only.
+    proxy.set_plan(Plan::default());
+    let inspected: Value =
+        serde_json::from_str(&ok(run(&["inspect", &remote, "--insecure", "--json"]))).unwrap();
+    assert_eq!(inspected["digest"], pushed["digest"]);
+
+    // A blob cut short is refused, naming it, and nothing is left behind.
+    proxy.set_plan(Plan {
+        fails: vec![fail(Some("GET"), "/blobs/sha256:", 0, 100)],
+        token_uses: None,
+    });
+    let stderr = fails_with(pull(&remote, dir.path(), "cut"), &["(blob sha256:"]);
+    assert!(!dir.path().join("cut").exists(), "{stderr}");
+}
+
+#[test]
+fn bearer_tokens_that_stop_working_midway_are_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    // Each token serves four requests: a push takes a dozen.
+    let proxy = FaultProxy::start(
+        &registry.host(),
+        Plan {
+            fails: Vec::new(),
+            token_uses: Some(4),
+        },
+    );
+    let remote = format!("docker://{}/team/iris:v1", proxy.host());
+    ok(run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        &remote,
+        "--insecure",
+    ]));
+    let after_push = proxy.stats();
+    assert!(after_push.tokens_issued >= 3, "{after_push:?}");
+    assert!(after_push.unauthorized >= 2, "{after_push:?}");
+
+    ok(pull(&remote, dir.path(), "pulled"));
+    assert!(proxy.stats().tokens_issued > after_push.tokens_issued);
+    let server = Server::start(
+        &format!("oci:{}:v1", dir.path().join("pulled").display()),
+        &[],
+    );
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+}
