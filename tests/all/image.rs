@@ -417,3 +417,84 @@ fn a_new_model_version_uploads_only_its_model_and_another_repository_mounts_the_
     let server = Server::start(&format!("oci:{}:v1", copy.display()), &[]);
     assert_infers_iris(|p, b| server.post(p, b), "iris");
 }
+
+#[test]
+fn credential_helpers_supply_the_login_and_their_secrets_stay_out_of_sight() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let htpasswd = dir.path().join("htpasswd");
+    skiff_testing::htpasswd(&htpasswd, "alice", "hush-hush-42");
+    let registry = Registry::start(Some(&htpasswd));
+    let host = registry.host();
+    // Helpers speak docker's protocol: `get`, the server on stdin, JSON on stdout.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = |name: &str, script: &str| {
+        let path = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&path, perms).unwrap();
+    };
+    helper(
+        "vault",
+        &format!(
+            r#"[ "$1" = get ] || exit 3
+read server
+if [ "$server" = "{host}" ]; then
+  printf '{{"ServerURL":"%s","Username":"alice","Secret":"hush-hush-42"}}' "$server"
+else
+  echo "credentials not found in native keychain"; exit 1
+fi"#
+        ),
+    );
+    helper("broken", "echo 'keychain is locked' >&2; exit 2");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let docker_config = dir.path().join("docker");
+    std::fs::create_dir(&docker_config).unwrap();
+    let pack = |config: &str, tag: &str| {
+        std::fs::write(docker_config.join("config.json"), config).unwrap();
+        skiff()
+            .args(["pack", model.to_str().unwrap(), "-o"])
+            .arg(format!("docker://{host}/private/iris:{tag}"))
+            .arg("--insecure")
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", &docker_config)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .output()
+            .unwrap()
+    };
+    for (config, tag) in [
+        (format!(r#"{{"credHelpers":{{"{host}":"vault"}}}}"#), "v1"),
+        (r#"{"auths":{},"credsStore":"vault"}"#.to_string(), "v2"),
+    ] {
+        let out = pack(&config, tag);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains("hush-hush-42"),
+            "the secret was printed: {all}"
+        );
+        assert!(ok(out).contains("pushed"));
+    }
+    // A helper that fails is named, with what it said; a missing one is named too.
+    fails_with(
+        pack(r#"{"credsStore":"broken"}"#, "v3"),
+        &[
+            "docker-credential-broken",
+            "keychain is locked",
+            "docker login",
+        ],
+    );
+    fails_with(
+        pack(r#"{"credsStore":"absent"}"#, "v4"),
+        &["docker-credential-absent", "install it"],
+    );
+}

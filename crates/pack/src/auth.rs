@@ -4,6 +4,10 @@
 //! `$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json` (when
 //! `DOCKER_CONFIG` is unset), `$XDG_RUNTIME_DIR/containers/auth.json`,
 //! `~/.config/containers/auth.json`. No entry means anonymous access.
+//!
+//! As in docker, a file's `credHelpers` entry for the host, or else its `credsStore`, names a
+//! credential helper (`docker-credential-NAME` on `PATH`) that holds the secret; skiff runs
+//! `docker-credential-NAME get` with the host on stdin. Secrets are never logged or printed.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -145,14 +149,17 @@ fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
             .find(|(k, _)| same_registry(key_host(k), host))
             .map(|(k, e)| (k.as_str(), e))
     });
+    let helper = file
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| same_registry(key_host(k), host))
+        .map(|(_, h)| h)
+        .or(file.creds_store.as_ref())
+        .filter(|h| !h.is_empty());
+    if let Some(helper) = helper {
+        return helper_credentials(helper, host, path);
+    }
     let Some((key, entry)) = entry else {
-        if file.cred_helpers.contains_key(host) || file.creds_store.is_some() {
-            tracing::warn!(
-                registry = host,
-                file = %path.display(),
-                "credential helpers are not supported; put the credentials in the file (e.g. REGISTRY_AUTH_FILE) or push anonymously"
-            );
-        }
         return Ok(None);
     };
     if let Some(token) = entry.registry_token.as_deref().filter(|t| !t.is_empty()) {
@@ -179,6 +186,90 @@ fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
         // `{}` entries are what docker writes when a credential helper holds the secret
         _ => Ok(None),
     }
+}
+
+/// How long a credential helper may take (it may be waiting on a keychain).
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Asks `docker-credential-NAME get` for `host`'s credentials: `None` when it has none.
+fn helper_credentials(name: &str, host: &str, file: &Path) -> Result<Option<RegistryAuth>> {
+    use std::io::{Read as _, Write as _};
+    let program = format!("docker-credential-{name}");
+    let bad = |reason: String| Error::Credentials {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            bad(format!(
+                "its credential helper {program} cannot run ({e}); install it, or remove credsStore/credHelpers"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its exit status below.
+        let _ = stdin.write_all(host.as_bytes());
+    }
+    let deadline = std::time::Instant::now() + HELPER_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(bad(format!(
+                    "its credential helper {program} did not answer within {} s",
+                    HELPER_TIMEOUT.as_secs()
+                )));
+            }
+            Err(e) => return Err(bad(format!("waiting for {program} failed: {e}"))),
+        }
+    };
+    // Helpers answer in a few hundred bytes: the pipes hold that until the exit is seen.
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = pipe.read_to_string(&mut stdout);
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    if !status.success() {
+        // The helpers' own words for "nothing stored for this host".
+        if stdout.contains("credentials not found") || stderr.contains("credentials not found") {
+            return Ok(None);
+        }
+        let said = stderr
+            .lines()
+            .chain(stdout.lines())
+            .find(|l| !l.trim().is_empty());
+        return Err(bad(format!(
+            "its credential helper {program} failed ({status}{}); log in again with docker login {host}",
+            said.map(|l| format!(": {}", l.trim())).unwrap_or_default()
+        )));
+    }
+    #[derive(Deserialize)]
+    struct HelperAnswer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let answer: HelperAnswer = serde_json::from_str(&stdout)
+        .map_err(|_| bad(format!("its credential helper {program} answered with something other than {{\"Username\", \"Secret\"}} JSON")))?;
+    if answer.username == "<token>" {
+        return Err(bad(format!(
+            "its credential helper {program} holds an identity token for {host}, which skiff cannot use yet; store a user name and password or token for it"
+        )));
+    }
+    tracing::debug!(registry = host, helper = %program, "using credentials from a helper");
+    Ok(Some(RegistryAuth::Basic(answer.username, answer.secret)))
 }
 
 #[cfg(test)]
@@ -290,15 +381,17 @@ mod tests {
     }
 
     #[test]
-    fn helper_only_entries_are_anonymous() {
+    fn a_missing_credential_helper_is_named() {
         let tmp = tempfile::tempdir().unwrap();
         write(
             tmp.path(),
             "config.json",
-            r#"{"auths":{"ghcr.io":{}},"credsStore":"desktop"}"#,
+            r#"{"auths":{"ghcr.io":{}},"credsStore":"skiff-test-absent"}"#,
         );
         let env = AuthEnv::empty().with("DOCKER_CONFIG", tmp.path());
-        assert_eq!(env.lookup("ghcr.io").unwrap().0, RegistryAuth::Anonymous);
+        let err = env.lookup("ghcr.io").unwrap_err().to_string();
+        assert!(err.contains("docker-credential-skiff-test-absent"), "{err}");
+        assert!(err.contains("config.json"), "{err}");
     }
 
     #[test]
