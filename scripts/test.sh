@@ -14,7 +14,7 @@ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "system packages"
-packages=(docker-registry skopeo umoci runc apache2-utils musl-tools python3-venv curl)
+packages=(docker-registry skopeo umoci runc apache2-utils musl-tools python3-venv curl bsdutils)
 missing=()
 for p in "${packages[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")

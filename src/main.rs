@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
+mod progress;
 mod runtime_files;
 
 // `skiff serve` allocates per request on many threads; mimalloc keeps that off the profile.

@@ -1,7 +1,6 @@
 use anyhow::{Result, bail};
 use skiff_pack::Reference;
 use skiff_pack::inspect::Inspection;
-use skiff_pack::registry::PushOptions;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,10 +22,7 @@ pub fn run(args: Args) -> Result<()> {
             repository,
             tag,
         } => {
-            let opts = PushOptions {
-                insecure: args.insecure,
-                ..Default::default()
-            };
+            let opts = crate::progress::registry_options(args.insecure);
             super::block_on(skiff_pack::registry::inspect(
                 &registry,
                 &repository,

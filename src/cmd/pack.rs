@@ -1,6 +1,6 @@
 use anyhow::{Context, Result, bail};
 use skiff_pack::image::{ServerImage, write_server_image};
-use skiff_pack::registry::{PushOptions, PushReport};
+use skiff_pack::registry::PushReport;
 use skiff_pack::{Reference, media};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -80,10 +80,7 @@ pub fn run(args: Args) -> Result<()> {
         } => {
             let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
             write_server_image(staging.path(), &tag, &image)?;
-            let opts = PushOptions {
-                insecure: args.insecure,
-                ..Default::default()
-            };
+            let opts = crate::progress::registry_options(args.insecure);
             let pushed = super::block_on(skiff_pack::registry::push(
                 staging.path(),
                 &tag,

@@ -1,12 +1,11 @@
 use anyhow::{Result, bail};
 use skiff_pack::Reference;
-use skiff_pack::registry::PushOptions;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The image to pull: docker://HOST/REPO[:TAG|@DIGEST]
     source: String,
-    /// Where to put it: oci:DIR[:TAG]
+    /// Where to put it: a folder (an OCI image layout, tagged as the source) or oci:DIR[:TAG]
     #[arg(short, long)]
     output: String,
     /// Talk plain HTTP to the registry (for a local registry without TLS)
@@ -26,20 +25,17 @@ pub fn run(args: Args) -> Result<()> {
             args.source
         );
     };
-    let Reference::Layout {
-        dir,
-        tag: local_tag,
-    } = Reference::parse(&args.output)?
-    else {
-        bail!(
-            "-o must be a local image layout, oci:DIR[:TAG] (got {:?})",
+    // A plain folder is a layout, tagged as the source is.
+    let (dir, local_tag) = match Reference::parse(&args.output)? {
+        Reference::Layout { dir, tag } => (dir, tag),
+        Reference::File(dir) if !tag.starts_with("sha256:") => (dir, tag.clone()),
+        Reference::File(dir) => (dir, "latest".to_string()),
+        Reference::Registry { .. } => bail!(
+            "-o must be a local folder or image layout, DIR or oci:DIR[:TAG] (got {:?}); to copy between registries, pull then push",
             args.output
-        );
+        ),
     };
-    let opts = PushOptions {
-        insecure: args.insecure,
-        ..Default::default()
-    };
+    let opts = crate::progress::registry_options(args.insecure);
     let manifest = super::block_on(skiff_pack::registry::pull(
         &registry,
         &repository,

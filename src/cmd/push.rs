@@ -1,6 +1,5 @@
 use anyhow::{Result, bail};
 use skiff_pack::Reference;
-use skiff_pack::registry::PushOptions;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,10 +33,7 @@ pub fn run(args: Args) -> Result<()> {
             args.destination
         );
     };
-    let opts = PushOptions {
-        insecure: args.insecure,
-        ..Default::default()
-    };
+    let opts = crate::progress::registry_options(args.insecure);
     let pushed = super::block_on(skiff_pack::registry::push(
         &dir,
         &tag,

@@ -72,10 +72,7 @@ pub fn run(args: Args) -> Result<()> {
                 tag,
             } => {
                 let dir = pulled.path().join(i.to_string());
-                let opts = skiff_pack::registry::PushOptions {
-                    insecure: args.insecure,
-                    ..Default::default()
-                };
+                let opts = crate::progress::registry_options(args.insecure);
                 let manifest = super::block_on(skiff_pack::registry::pull(
                     &registry,
                     &repository,

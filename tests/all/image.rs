@@ -498,3 +498,98 @@ fi"#
         &["docker-credential-absent", "install it"],
     );
 }
+
+#[test]
+fn push_and_pull_draw_progress_bars_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    let remote = format!("docker://{}/team/iris:v1", registry.host());
+    // `script` runs the command on a pseudo-terminal, as a user's shell would.
+    let on_terminal = |command: String| -> String {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env(
+                "SKIFF_RUNTIME_DIR",
+                std::env::var_os("SKIFF_RUNTIME_DIR").unwrap(),
+            )
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run script ({e}): apt-get install -y bsdutils"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let skiff = env!("CARGO_BIN_EXE_skiff");
+    let pushed = on_terminal(format!(
+        "{skiff} pack {} -o {remote} --insecure",
+        model.display()
+    ));
+    let inspected: Value =
+        serde_json::from_str(&ok(run(&["inspect", &remote, "--insecure", "--json"]))).unwrap();
+    let server_layer = inspected["layers"][0]["digest"].as_str().unwrap();
+    let short = &server_layer["sha256:".len()..][..12];
+    assert!(pushed.contains(short) && pushed.contains("MiB"), "{pushed}");
+    let pulled = on_terminal(format!(
+        "{skiff} pull {remote} -o oci:{}:v1 --insecure",
+        dir.path().join("pulled").display()
+    ));
+    assert!(pulled.contains(short) && pulled.contains("MiB"), "{pulled}");
+
+    // Not a terminal: only the result line.
+    let out = run(&[
+        "pull",
+        &remote,
+        "-o",
+        &format!("oci:{}:v1", dir.path().join("again").display()),
+        "--insecure",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+    assert_eq!(ok(out).lines().count(), 1);
+}
+
+#[test]
+fn credentials_from_the_environment_and_a_pull_into_a_plain_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let htpasswd = dir.path().join("htpasswd");
+    skiff_testing::htpasswd(&htpasswd, "ci-bot", "from-the-env");
+    let registry = Registry::start(Some(&htpasswd));
+    let remote = format!("docker://{}/private/iris:v7", registry.host());
+    let nothing = dir.path().join("nothing");
+    let with_env = |args: &[&str], password: Option<&str>| {
+        let mut command = skiff();
+        command
+            .args(args)
+            .env("HOME", &nothing)
+            .env("DOCKER_CONFIG", &nothing)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env("SKIFF_REGISTRY_USERNAME", "ci-bot");
+        match password {
+            Some(p) => command.env("SKIFF_REGISTRY_PASSWORD", p),
+            None => command.env_remove("SKIFF_REGISTRY_PASSWORD"),
+        };
+        command.output().unwrap()
+    };
+    let pack = ["pack", model.to_str().unwrap(), "-o", &remote, "--insecure"];
+    fails_with(with_env(&pack, None), &["SKIFF_REGISTRY_PASSWORD", "both"]);
+    fails_with(with_env(&pack, Some("wrong")), &["401"]);
+    ok(with_env(&pack, Some("from-the-env")));
+
+    let folder = dir.path().join("pulled");
+    let out = ok(with_env(
+        &[
+            "pull",
+            &remote,
+            "-o",
+            folder.to_str().unwrap(),
+            "--insecure",
+        ],
+        Some("from-the-env"),
+    ));
+    assert!(
+        out.contains(&format!("oci:{}:v7", folder.display())),
+        "{out}"
+    );
+    let server = Server::start(&format!("oci:{}:v7", folder.display()), &[]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+}

@@ -7,7 +7,9 @@
 //!
 //! As in docker, a file's `credHelpers` entry for the host, or else its `credsStore`, names a
 //! credential helper (`docker-credential-NAME` on `PATH`) that holds the secret; skiff runs
-//! `docker-credential-NAME get` with the host on stdin. Secrets are never logged or printed.
+//! `docker-credential-NAME get` with the host on stdin. `SKIFF_REGISTRY_USERNAME` and
+//! `SKIFF_REGISTRY_PASSWORD`, when set, come before every file. Secrets are never logged or
+//! printed.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -28,12 +30,19 @@ pub struct AuthEnv {
     vars: BTreeMap<String, OsString>,
 }
 
-const VARS: [&str; 4] = [
+const VARS: [&str; 6] = [
     "REGISTRY_AUTH_FILE",
     "DOCKER_CONFIG",
     "XDG_RUNTIME_DIR",
     "HOME",
+    USERNAME_VAR,
+    PASSWORD_VAR,
 ];
+
+/// With [`PASSWORD_VAR`], credentials for every registry, ahead of any file: for CI jobs.
+pub const USERNAME_VAR: &str = "SKIFF_REGISTRY_USERNAME";
+/// The password or token that goes with [`USERNAME_VAR`].
+pub const PASSWORD_VAR: &str = "SKIFF_REGISTRY_PASSWORD";
 
 impl AuthEnv {
     /// Captures `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR` and `HOME` from this process.
@@ -83,6 +92,24 @@ impl AuthEnv {
 
     /// Credentials for `host` (`HOST[:PORT]`), and the file they came from.
     pub fn lookup(&self, host: &str) -> Result<(RegistryAuth, Option<PathBuf>)> {
+        let var = |k: &str| {
+            self.vars
+                .get(k)
+                .and_then(|v| v.to_str())
+                .filter(|v| !v.is_empty())
+        };
+        match (var(USERNAME_VAR), var(PASSWORD_VAR)) {
+            (Some(user), Some(password)) => {
+                tracing::debug!(registry = host, "using credentials from {USERNAME_VAR}");
+                return Ok((RegistryAuth::Basic(user.into(), password.into()), None));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{USERNAME_VAR} and {PASSWORD_VAR} go together: set both, or neither"
+                )));
+            }
+        }
         for file in self.files() {
             if let Some(auth) = lookup_in_file(&file, host)? {
                 tracing::debug!(registry = host, file = %file.display(), "using credentials");

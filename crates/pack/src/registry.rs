@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::{Client, RegistryOperation};
@@ -31,6 +32,28 @@ pub struct PushOptions {
     pub insecure: bool,
     /// Where to look for credentials; `None` reads the process environment.
     pub auth_env: Option<AuthEnv>,
+    /// Told about each blob as it moves, for progress bars.
+    pub progress: Option<ProgressSink>,
+}
+
+/// Hears how blob transfers go: a progress bar's feed.
+pub trait Progress: Send + Sync {
+    /// A transfer of `size` bytes of `digest` starts (again, after a retry).
+    fn begin(&self, digest: &str, size: u64);
+    /// `bytes` more of `digest` moved.
+    fn advance(&self, digest: &str, bytes: u64);
+    /// The transfer of `digest` is done.
+    fn end(&self, digest: &str);
+}
+
+/// A shared [`Progress`].
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Progress>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 /// What a push did.
@@ -49,6 +72,8 @@ pub struct PushReport {
 }
 
 const TRIES: u32 = 3;
+/// Bytes per upload request when a progress bar watches.
+const UPLOAD_CHUNK: usize = 1 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Everything a registry call needs to say what went wrong.
@@ -265,10 +290,32 @@ pub async fn push(
                 Err(e) => tracing::debug!(digest = %desc.digest, from, error = %e, "mount refused"),
             }
         }
-        let data = layout.read_blob(desc)?;
+        let data = bytes::Bytes::from(layout.read_blob(desc)?);
         tracing::info!(digest = %desc.digest, size = desc.size, "uploading blob");
-        s.call("blob upload", RegistryOperation::Push, || {
-            s.client.push_blob(&s.image, data.clone(), &desc.digest)
+        s.call("blob upload", RegistryOperation::Push, || async {
+            let Some(progress) = &opts.progress else {
+                return s
+                    .client
+                    .push_blob(&s.image, data.clone(), &desc.digest)
+                    .await;
+            };
+            // Fed in chunks, so that a progress bar moves as the registry takes them.
+            progress.0.begin(&desc.digest, desc.size);
+            let (sink, digest) = (progress.clone(), desc.digest.clone());
+            let chunks: Vec<bytes::Bytes> = (0..data.len())
+                .step_by(UPLOAD_CHUNK)
+                .map(|at| data.slice(at..data.len().min(at + UPLOAD_CHUNK)))
+                .collect();
+            let stream = futures_util::stream::iter(chunks).map(move |chunk| {
+                sink.0.advance(&digest, chunk.len() as u64);
+                Ok(chunk)
+            });
+            let pushed = s
+                .client
+                .push_blob_stream(&s.image, stream, &desc.digest, Some(desc.size))
+                .await;
+            progress.0.end(&desc.digest);
+            pushed
         })
         .await
         .map_err(|e| s.error("push", e))?;
@@ -371,7 +418,7 @@ async fn pull_into(
         layout.blob_path(&desc.digest)?;
         let tmp = s
             .call("blob download", RegistryOperation::Pull, || {
-                download(&s, &layout, desc)
+                download(&s, &layout, desc, opts.progress.as_ref())
             })
             .await
             .map_err(|e| match e {
@@ -511,6 +558,7 @@ pub async fn inspect(
             let out = LimitedWriter {
                 inner: &mut bytes,
                 left: config.size,
+                progress: None,
             };
             s.client
                 .pull_blob(&s.image, config.digest.as_str(), out)
@@ -716,6 +764,7 @@ async fn download(
     s: &Session,
     layout: &Layout,
     desc: &Descriptor,
+    progress: Option<&ProgressSink>,
 ) -> Result<tempfile::NamedTempFile, Downloaded> {
     let tmp = layout.temp_blob_file().map_err(Downloaded::Local)?;
     let file = tmp
@@ -725,10 +774,19 @@ async fn download(
     let out = LimitedWriter {
         inner: tokio::fs::File::from_std(file),
         left: desc.size,
+        progress: progress.map(|p| (p.clone(), desc.digest.clone())),
     };
-    s.client
+    if let Some(p) = progress {
+        p.0.begin(&desc.digest, desc.size);
+    }
+    let pulled = s
+        .client
         .pull_blob(&s.image, desc.digest.as_str(), out)
-        .await?;
+        .await;
+    if let Some(p) = progress {
+        p.0.end(&desc.digest);
+    }
+    pulled?;
     Ok(tmp)
 }
 
@@ -737,6 +795,8 @@ async fn download(
 struct LimitedWriter<W> {
     inner: W,
     left: u64,
+    /// Told of every write, with the blob's digest.
+    progress: Option<(ProgressSink, String)>,
 }
 
 impl<W: AsyncWrite + Unpin> AsyncWrite for LimitedWriter<W> {
@@ -753,6 +813,9 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for LimitedWriter<W> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
             self.left -= n as u64;
+            if let Some((sink, digest)) = &self.progress {
+                sink.0.advance(digest, n as u64);
+            }
         }
         poll
     }
@@ -930,6 +993,7 @@ mod tests {
             let mut w = LimitedWriter {
                 inner: Vec::new(),
                 left: 4,
+                progress: None,
             };
             w.write_all(b"abcd").await.unwrap();
             assert!(w.write_all(b"e").await.is_err());

@@ -33,6 +33,7 @@ fn insecure(auth_env: AuthEnv) -> PushOptions {
     PushOptions {
         insecure: true,
         auth_env: Some(auth_env),
+        ..PushOptions::default()
     }
 }
 
@@ -141,6 +142,7 @@ async fn push_skips_existing_blobs_pull_verifies_and_skopeo_agrees() {
         &PushOptions {
             insecure: false,
             auth_env: Some(AuthEnv::empty()),
+            ..PushOptions::default()
         },
     )
     .await
