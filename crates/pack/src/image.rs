@@ -314,6 +314,14 @@ pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
         for entry in archive.entries().map_err(bad_layer)? {
             let mut entry = entry.map_err(bad_layer)?;
             let path = entry.path().map_err(bad_layer)?.into_owned();
+            let link = entry.link_name().map_err(bad_layer)?;
+            let kind = entry.header().entry_type();
+            if let Some(why) = crate::entries::unsafe_entry(&path, kind, link.as_deref()) {
+                return Err(Error::CorruptBlob {
+                    digest: layer.digest.clone(),
+                    reason: format!("entry {} is {why}", path.display()),
+                });
+            }
             let path = path.to_string_lossy();
             let normalized = path.trim_start_matches("./").trim_start_matches('/');
             if normalized == wanted && entry.header().entry_type().is_file() {
@@ -344,6 +352,39 @@ mod tests {
                 "classification".to_string(),
             )]),
         }
+    }
+
+    #[test]
+    fn a_layer_reaching_outside_the_root_is_refused_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::create_or_open(tmp.path()).unwrap();
+        // A header written by hand: tar's builder itself refuses `..`.
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..16].copy_from_slice(b"../../etc/passwd");
+        header.set_size(4);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        tar.extend_from_slice(b"root");
+        tar.resize(tar.len() + 512 - 4 + 1024, 0);
+        let layer = layout.write_blob(media::OCI_LAYER_TAR, &tar).unwrap();
+        let config = layout.write_blob(media::OCI_CONFIG, b"{}").unwrap();
+        let manifest = crate::layout::ImageManifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config,
+            layers: vec![layer.clone()],
+            annotations: None,
+        };
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let desc = layout.write_blob(media::OCI_MANIFEST, &bytes).unwrap();
+        layout.tag(&desc, "bad").unwrap();
+        let err = read_model(tmp.path(), "bad").unwrap_err().to_string();
+        assert!(
+            err.contains(&layer.digest) && err.contains("../../etc/passwd"),
+            "{err}"
+        );
     }
 
     #[test]
