@@ -1,7 +1,7 @@
 //! `skiff pack` and `skiff push`: the image goes to a real registry, comes back through skopeo
 //! (which verifies every digest), is unpacked by umoci and runs under runc.
 
-use crate::serve::{Server, assert_infers_iris};
+use crate::serve::{Server, assert_infers_iris, assert_serves_iris};
 use crate::*;
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -222,8 +222,7 @@ fn local_layout_serves_and_pushes() {
         &format!("oci:{}:v2", back.display()),
         "--insecure",
     ]));
-    let server = Server::start(&format!("oci:{}:v2", back.display()), &[]);
-    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert_serves_iris(&format!("oci:{}:v2", back.display()));
 }
 
 #[test]
@@ -414,8 +413,7 @@ fn a_new_model_version_uploads_only_its_model_and_another_repository_mounts_the_
             &format!("oci:{}:v1", copy.display()),
         ],
     );
-    let server = Server::start(&format!("oci:{}:v1", copy.display()), &[]);
-    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert_serves_iris(&format!("oci:{}:v1", copy.display()));
 }
 
 #[test]
@@ -590,6 +588,5 @@ fn credentials_from_the_environment_and_a_pull_into_a_plain_folder() {
         out.contains(&format!("oci:{}:v7", folder.display())),
         "{out}"
     );
-    let server = Server::start(&format!("oci:{}:v7", folder.display()), &[]);
-    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert_serves_iris(&format!("oci:{}:v7", folder.display()));
 }

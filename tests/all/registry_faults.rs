@@ -2,7 +2,7 @@
 //! answers some requests with 5xx or 429, cuts blobs short, or hands out bearer tokens that
 //! stop working after a few requests.
 
-use crate::serve::{Server, assert_infers_iris};
+use crate::serve::assert_serves_iris;
 use crate::*;
 use serde_json::Value;
 use skiff_testing::Registry;
@@ -77,12 +77,7 @@ fn server_errors_and_rate_limits_are_retried_and_client_errors_are_not() {
     });
     ok(pull(&remote, dir.path(), "pulled"));
     assert_eq!(left(&proxy), [0, 0]);
-    let server = Server::start(
-        &format!("oci:{}:v1", dir.path().join("pulled").display()),
-        &[],
-    );
-    assert_infers_iris(|p, b| server.post(p, b), "iris");
-    drop(server);
+    assert_serves_iris(&format!("oci:{}:v1", dir.path().join("pulled").display()));
 
     // A client error is final: one try, then a one-line error.
     proxy.set_plan(Plan {
@@ -145,9 +140,5 @@ fn bearer_tokens_that_stop_working_midway_are_renewed() {
 
     ok(pull(&remote, dir.path(), "pulled"));
     assert!(proxy.stats().tokens_issued > after_push.tokens_issued);
-    let server = Server::start(
-        &format!("oci:{}:v1", dir.path().join("pulled").display()),
-        &[],
-    );
-    assert_infers_iris(|p, b| server.post(p, b), "iris");
+    assert_serves_iris(&format!("oci:{}:v1", dir.path().join("pulled").display()));
 }

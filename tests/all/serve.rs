@@ -113,6 +113,12 @@ pub fn test_rows(n: usize) -> (Vec<Vec<f64>>, Vec<String>) {
     )
 }
 
+/// Serves `source` (a file, folder or image reference) and asserts it answers iris infers.
+pub fn assert_serves_iris(source: &str) {
+    let server = Server::start(source, &[]);
+    assert_infers_iris(|p, b| server.post(p, b), "iris");
+}
+
 /// Asserts an OIP infer over `base` answers the species of the first test rows.
 pub fn assert_infers_iris(post: impl Fn(&str, &Value) -> (u16, Value), name: &str) {
     let (x, species) = test_rows(5);
