@@ -15,7 +15,15 @@ pub struct Args {
     /// The name the image serves the model as (default: the model file's stem)
     #[arg(long)]
     name: Option<String>,
-    /// Talk plain HTTP to the registry (for a local registry without TLS)
+    /// Build on this base image (docker://HOST/REPO[:TAG] or oci:DIR[:TAG]) instead of an empty
+    /// one: skiff's layers go on top, its entrypoint replaces the base's command
+    #[arg(long, value_name = "IMAGE")]
+    base: Option<String>,
+    /// The server binary to put in the image (default: the static one installed with skiff);
+    /// with --base, e.g. a glibc build with ONNX Runtime for a CUDA base
+    #[arg(long, value_name = "PATH")]
+    server: Option<PathBuf>,
+    /// Talk plain HTTP to registries (for a local registry without TLS)
     #[arg(long)]
     insecure: bool,
     /// Print the result as JSON
@@ -42,7 +50,10 @@ pub fn run(args: Args) -> Result<()> {
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
     };
-    let server = crate::runtime_files::server_binary()?;
+    let server = match args.server {
+        Some(path) => path,
+        None => crate::runtime_files::server_binary()?,
+    };
     let mut labels = BTreeMap::new();
     for (key, label) in [
         (skiff_onnx::metadata::TASK, media::SKIFF_MODEL_TASK),
@@ -63,9 +74,48 @@ pub fn run(args: Args) -> Result<()> {
         labels,
     };
 
+    // Built in a staging layout, with the base pulled in beside it, then copied or pushed.
+    let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
+    const BUILT: &str = "skiff";
+    write_server_image(staging.path(), BUILT, &image)?;
+    let opts = crate::progress::registry_options(args.insecure);
+    if let Some(base) = &args.base {
+        match Reference::parse_image(base)? {
+            Reference::Registry {
+                registry,
+                repository,
+                tag,
+            } => {
+                super::block_on(skiff_pack::registry::pull(
+                    &registry,
+                    &repository,
+                    &tag,
+                    staging.path(),
+                    "base",
+                    &opts,
+                ))??;
+            }
+            Reference::Layout { dir, tag } => {
+                skiff_pack::Layout::open(staging.path())?.copy_image(
+                    &skiff_pack::Layout::open(&dir)?,
+                    &tag,
+                    "base",
+                )?;
+            }
+            Reference::File(_) => bail!(
+                "--base {base:?} is not an image: pass docker://HOST/REPO[:TAG] or oci:DIR[:TAG]"
+            ),
+        }
+        skiff_pack::base::rebase(staging.path(), BUILT, "base", base)?;
+    }
+
     match destination {
         Reference::Layout { dir, tag } => {
-            let manifest = write_server_image(&dir, &tag, &image)?;
+            let manifest = skiff_pack::Layout::create_or_open(&dir)?.copy_image(
+                &skiff_pack::Layout::open(staging.path())?,
+                BUILT,
+                &tag,
+            )?;
             report(
                 args.json,
                 &format!("oci:{}:{tag}", dir.display()),
@@ -78,12 +128,9 @@ pub fn run(args: Args) -> Result<()> {
             repository,
             tag,
         } => {
-            let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
-            write_server_image(staging.path(), &tag, &image)?;
-            let opts = crate::progress::registry_options(args.insecure);
             let pushed = super::block_on(skiff_pack::registry::push(
                 staging.path(),
-                &tag,
+                BUILT,
                 &registry,
                 &repository,
                 &tag,

@@ -590,3 +590,130 @@ fn credentials_from_the_environment_and_a_pull_into_a_plain_folder() {
     );
     assert_serves_iris(&format!("oci:{}:v7", folder.display()));
 }
+
+/// A small base image made by umoci: one file, an environment, a command and a label.
+fn base_layout(dir: &Path, arch: &str) -> std::path::PathBuf {
+    let layout = dir.join(format!("base-{arch}"));
+    let image = format!("{}:1", layout.display());
+    let rootfs = dir.join(format!("base-rootfs-{arch}"));
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(rootfs.join("etc/base-release"), "test base 1\n").unwrap();
+    for args in [
+        vec!["init", "--layout", layout.to_str().unwrap()],
+        vec!["new", "--image", &image],
+        vec!["insert", "--image", &image, rootfs.to_str().unwrap(), "/"],
+        vec![
+            "config",
+            "--image",
+            &image,
+            "--config.env",
+            "BASE_VAR=kept",
+            "--config.env",
+            "PORT=1",
+            "--config.cmd",
+            "/bin/sh",
+            "--config.label",
+            "base.label=yes",
+            "--architecture",
+            arch,
+        ],
+    ] {
+        let out = run_tool("umoci", "umoci", &args);
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    layout
+}
+
+#[test]
+fn an_image_built_on_a_base_keeps_its_layers_and_environment_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let base = base_layout(dir.path(), "amd64");
+    let out = dir.path().join("out");
+    let base_ref = format!("oci:{}:1", base.display());
+    ok(run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "--base",
+        &base_ref,
+        "-o",
+        &format!("oci:{}:v1", out.display()),
+    ]));
+    let image = format!("oci:{}:v1", out.display());
+    let config: Value =
+        serde_json::from_slice(&skopeo(dir.path(), &["inspect", "--config", &image]).stdout)
+            .unwrap();
+    let c = &config["config"];
+    assert_eq!(c["Env"], json!(["BASE_VAR=kept", "PORT=8080"]), "{c}");
+    assert!(
+        c["Cmd"].is_null(),
+        "the base's command would become arguments: {c}"
+    );
+    assert_eq!(c["Entrypoint"][0], "/skiff-server");
+    assert_eq!(c["User"], "65532:65532");
+    assert_eq!(c["Labels"]["base.label"], "yes");
+    assert_eq!(c["Labels"]["dev.skiff.model.name"], "iris");
+    let raw: Value =
+        serde_json::from_slice(&skopeo(dir.path(), &["inspect", "--raw", &image]).stdout).unwrap();
+    assert_eq!(raw["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        raw["annotations"]["org.opencontainers.image.base.name"],
+        base_ref
+    );
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        3,
+        "{config}"
+    );
+
+    let bundle = dir.path().join("bundle");
+    let port = free_port();
+    let _container = Container::run(&out, "v1", &bundle, port);
+    assert!(bundle.join("rootfs/etc/base-release").is_file());
+    assert_infers_iris(
+        |p, b| http_json("POST", &format!("http://127.0.0.1:{port}{p}"), Some(b)),
+        "iris",
+    );
+
+    // A base in a registry: its layer is mounted into the new repository, not uploaded again.
+    let registry = Registry::start(None);
+    let remote_base = format!("docker://{}/bases/tiny:1", registry.host());
+    skopeo(
+        dir.path(),
+        &["copy", "--dest-tls-verify=false", &base_ref, &remote_base],
+    );
+    let pushed: Value = serde_json::from_str(&ok(skiff()
+        .args([
+            "pack",
+            model.to_str().unwrap(),
+            "--base",
+            &remote_base,
+            "-o",
+        ])
+        .arg(format!("docker://{}/team/iris:v1", registry.host()))
+        .args(["--insecure", "--json"])
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(pushed["blobs_mounted"], 1, "{pushed}");
+
+    // A base for another platform is refused.
+    let arm = base_layout(dir.path(), "arm64");
+    fails_with(
+        run(&[
+            "pack",
+            model.to_str().unwrap(),
+            "--base",
+            &format!("oci:{}:1", arm.display()),
+            "-o",
+            &format!("oci:{}:v1", dir.path().join("arm-out").display()),
+        ]),
+        &["linux/arm64", "linux/amd64"],
+    );
+    assert!(!dir.path().join("arm-out").exists());
+}

@@ -317,6 +317,22 @@ impl Layout {
         self.write_index(&index)
     }
 
+    /// Copies the image tagged `tag` in `from` into this layout, tagged `new_tag`; blobs this
+    /// layout has are not copied again.
+    pub fn copy_image(&self, from: &Layout, tag: &str, new_tag: &str) -> Result<Descriptor> {
+        let (desc, manifest) = from.resolve(tag)?;
+        for blob in std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .chain([&desc])
+        {
+            if !self.has_blob(blob) {
+                self.write_blob(&blob.media_type, &from.read_blob(blob)?)?;
+            }
+        }
+        self.tag(&desc, new_tag)?;
+        Ok(desc)
+    }
+
     /// Finds the manifest tagged `tag`.
     pub fn resolve(&self, tag: &str) -> Result<(Descriptor, ImageManifest)> {
         let index = self.index()?;

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod base;
 mod entries;
 pub mod error;
 pub mod image;
