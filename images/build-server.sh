@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# Builds the server that goes into skiff's images and installs it where `skiff pack` finds it:
+# Builds the server that goes into skiff's images and installs it where `skiff pack` finds it,
+# for each PLATFORM given (default linux/amd64):
 #
-#   images/build-server.sh RUNTIME_DIR     ->  RUNTIME_DIR/linux-amd64/skiff-server
+#   images/build-server.sh RUNTIME_DIR [linux/amd64] [linux/arm64]
+#       ->  RUNTIME_DIR/linux-amd64/skiff-server, RUNTIME_DIR/linux-arm64/skiff-server
 #
-# The binary is crates/server built for x86_64-unknown-linux-musl with the `server` profile
+# The binary is crates/server built for <arch>-unknown-linux-musl with the `server` profile
 # (fat LTO, one codegen unit, stripped, panic=abort): fully static, so it runs in a scratch
 # image with nothing else in it. A static binary cannot load ONNX Runtime, so it is built
 # without the `ort` feature and serves on tract (images/gpu/ builds the glibc server instead).
+# linux/arm64 is cross-built with zig as C compiler and linker (cargo-zigbuild; see
+# scripts/setup-build.sh).
+#
+# Paths of the build machine (the clone, cargo's registry, the target directory) are remapped,
+# so the binary, and the image layer made from it, do not depend on where skiff was cloned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runtime_dir=${1:?usage: images/build-server.sh RUNTIME_DIR}
+runtime_dir=${1:?usage: images/build-server.sh RUNTIME_DIR [linux/amd64] [linux/arm64]}
+shift
+platforms=("${@:-linux/amd64}")
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+cache=${SKIFF_CACHE:-$HOME/.cache/skiff}
+registry_src=${CARGO_HOME:-$HOME/.cargo}/registry/src
 
-scripts/setup-build.sh
-cargo build --locked --profile server --target x86_64-unknown-linux-musl -p skiff-server \
-  --no-default-features
-install -D -m 0755 "$target_dir/x86_64-unknown-linux-musl/server/skiff-server" \
-  "$runtime_dir/linux-amd64/skiff-server"
+scripts/setup-build.sh "${platforms[@]}"
+RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$PWD=/skiff --remap-path-prefix=$registry_src=/cargo --remap-path-prefix=$target_dir=/target"
+TARGET_CFLAGS="${TARGET_CFLAGS:-} -ffile-prefix-map=$registry_src=/cargo"
+export RUSTFLAGS TARGET_CFLAGS
+
+for platform in "${platforms[@]}"; do
+  case $platform in
+    linux/amd64) triple=x86_64-unknown-linux-musl build=(cargo build) ;;
+    linux/arm64) triple=aarch64-unknown-linux-musl build=("$cache/zig/bin/cargo-zigbuild" zigbuild) ;;
+    *) echo "build-server.sh: unknown platform $platform (linux/amd64 or linux/arm64)" >&2; exit 2 ;;
+  esac
+  PATH=$cache/zig/bin:$PATH "${build[@]}" --locked --profile server --target "$triple" \
+    -p skiff-server --no-default-features
+  install -D -m 0755 "$target_dir/$triple/server/skiff-server" \
+    "$runtime_dir/${platform/\//-}/skiff-server"
+done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything skiff's tests need, then runs them all: formatting, lints, unit tests and
-# the end-to-end tests against a real registry, runc, and ONNX Runtime.
+# the end-to-end tests against a real registry, runc, qemu-user (the arm64 server), and ONNX
+# Runtime.
 #
 #   scripts/test.sh
 #
@@ -14,7 +15,7 @@ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "system packages"
-packages=(docker-registry skopeo umoci runc apache2-utils musl-tools python3-venv curl bsdutils)
+packages=(docker-registry skopeo umoci runc apache2-utils musl-tools python3-venv curl bsdutils qemu-user-static)
 missing=()
 for p in "${packages[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
@@ -23,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-scripts/setup-build.sh
+scripts/setup-build.sh linux/amd64 linux/arm64
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
 step "python environment (onnxruntime, tritonclient, scikit-learn, kubernetes-validate)"
@@ -40,9 +41,9 @@ export SKIFF_TEST_PYTHON=$venv/bin/python
 ORT_DYLIB_PATH=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
 export ORT_DYLIB_PATH
 
-step "static server for images"
+step "static servers for images (linux/amd64, and linux/arm64 cross-built)"
 export SKIFF_RUNTIME_DIR=$target_dir/runtime
-images/build-server.sh "$SKIFF_RUNTIME_DIR"
+images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64
 
 step "cargo fmt"
 cargo fmt --all -- --check
