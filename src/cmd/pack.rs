@@ -1,5 +1,6 @@
 use anyhow::{Context, Result, bail};
-use skiff_pack::image::{ServerImage, write_server_image};
+use skiff_pack::image::{ServerBinary, ServerImage, write_server_image};
+use skiff_pack::layout::Platform;
 use skiff_pack::registry::PushReport;
 use skiff_pack::{Reference, media};
 use std::collections::BTreeMap;
@@ -23,6 +24,15 @@ pub struct Args {
     /// with --base, e.g. a glibc build with ONNX Runtime for a CUDA base
     #[arg(long, value_name = "PATH")]
     server: Option<PathBuf>,
+    /// Platforms to build the image for, comma separated (linux/amd64, linux/arm64); several
+    /// make a multi-platform image (an image index) whose platforms share the model layer
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "linux/amd64",
+        value_name = "OS/ARCH,..."
+    )]
+    platform: Vec<String>,
     /// Talk plain HTTP to registries (for a local registry without TLS)
     #[arg(long)]
     insecure: bool,
@@ -50,9 +60,22 @@ pub fn run(args: Args) -> Result<()> {
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
     };
-    let server = match args.server {
-        Some(path) => path,
-        None => crate::runtime_files::server_binary()?,
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| Platform::parse(p))
+        .collect::<skiff_pack::Result<Vec<_>>>()?;
+    if platforms.len() > 1 && (args.server.is_some() || args.base.is_some()) {
+        bail!(
+            "--server and --base build one platform: pass a single --platform with them, or leave them out"
+        );
+    }
+    let paths = match args.server {
+        Some(path) => vec![path],
+        None => platforms
+            .iter()
+            .map(crate::runtime_files::server_binary)
+            .collect::<Result<Vec<_>>>()?,
     };
     let mut labels = BTreeMap::new();
     for (key, label) in [
@@ -67,7 +90,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let image = ServerImage {
-        server_binary: &server,
+        servers: platforms
+            .into_iter()
+            .zip(&paths)
+            .map(|(platform, path)| ServerBinary { platform, path })
+            .collect(),
         model: &bytes,
         model_name: &name,
         version: env!("CARGO_PKG_VERSION"),

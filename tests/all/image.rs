@@ -717,3 +717,126 @@ fn an_image_built_on_a_base_keeps_its_layers_and_environment_and_runs() {
     );
     assert!(!dir.path().join("arm-out").exists());
 }
+
+/// Reads the blob `digest` of a layout as JSON.
+fn blob_json(layout: &Path, digest: &str) -> Value {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+}
+
+#[test]
+fn multi_platform_image_pushes_as_an_index_and_its_arm64_server_answers_under_qemu() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    let remote = format!("docker://{}/models/iris:multi", registry.host());
+    let pushed: Value = serde_json::from_str(&ok(run(&[
+        "pack",
+        model.to_str().unwrap(),
+        "-o",
+        &remote,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--insecure",
+        "--json",
+    ])))
+    .unwrap();
+
+    // The registry serves the index under the tag, one manifest per platform.
+    let raw = skopeo(
+        dir.path(),
+        &["inspect", "--raw", "--tls-verify=false", &remote],
+    );
+    let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        pushed["digest"].as_str().unwrap(),
+        skiff_pack::layout::sha256_digest(&raw.stdout)
+    );
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}/{}", m["platform"]["os"], m["platform"]["architecture"]))
+        .collect();
+    assert_eq!(platforms, [r#""linux"/"amd64""#, r#""linux"/"arm64""#]);
+
+    // skopeo copies every platform back, checking each digest; each config names its platform.
+    let pulled = dir.path().join("pulled");
+    let dest = format!("oci:{}:multi", pulled.display());
+    skopeo(
+        dir.path(),
+        &["copy", "--all", "--src-tls-verify=false", &remote, &dest],
+    );
+    for arch in ["amd64", "arm64"] {
+        let inspect = skopeo(
+            dir.path(),
+            &["--override-arch", arch, "inspect", "--config", &dest],
+        );
+        let config: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(config["architecture"], arch);
+    }
+
+    // The arm64 image's own server and model, run under qemu-user.
+    let arm64 = index["manifests"][1]["digest"].as_str().unwrap();
+    let manifest = blob_json(&pulled, arm64);
+    let root = dir.path().join("arm64-root");
+    std::fs::create_dir(&root).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let hex = layer["digest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap();
+        let blob = pulled.join("blobs/sha256").join(hex);
+        let out = run_tool(
+            "tar",
+            "tar",
+            &["-xzf", blob.to_str().unwrap(), "-C", root.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let port = free_port();
+    let log = dir.path().join("qemu.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut server = Process(
+        std::process::Command::new("qemu-aarch64-static")
+            .arg(root.join("skiff-server"))
+            .args(["--name", "iris"])
+            .arg(root.join("model/model.onnx"))
+            .env("PORT", port.to_string())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run qemu-aarch64-static ({e}): install it with `apt-get install -y qemu-user-static`")
+            }),
+    );
+    wait_for_200(
+        &format!("http://127.0.0.1:{port}/v2/health/ready"),
+        Duration::from_secs(60),
+        || server.0.try_wait().unwrap().is_some(),
+        || std::fs::read_to_string(&log).unwrap_or_default(),
+    );
+    assert_infers_iris(
+        |p, b| http_json("POST", &format!("http://127.0.0.1:{port}{p}"), Some(b)),
+        "iris",
+    );
+}
+
+/// A child process, killed on drop.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

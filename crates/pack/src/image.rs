@@ -11,14 +11,15 @@ use flate2::{Compression, GzBuilder};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::layout::{Descriptor, Layout, Platform, sha256_digest};
+use crate::layout::{Descriptor, ImageIndex, Layout, Platform, sha256_digest};
 use crate::media;
 
 /// What goes into a server image.
 #[derive(Debug, Clone)]
 pub struct ServerImage<'a> {
-    /// A statically linked linux/amd64 server executable.
-    pub server_binary: &'a Path,
+    /// Statically linked server executables, one per platform. One gives an image manifest;
+    /// more give an image index with a manifest per platform, all sharing the model layer.
+    pub servers: Vec<ServerBinary<'a>>,
     /// The ONNX model bytes.
     pub model: &'a [u8],
     /// Name the server serves the model under.
@@ -29,8 +30,17 @@ pub struct ServerImage<'a> {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The server executable for one platform.
+#[derive(Debug, Clone)]
+pub struct ServerBinary<'a> {
+    /// The platform it runs on, e.g. linux/amd64.
+    pub platform: Platform,
+    /// Path of the static executable.
+    pub path: &'a Path,
+}
+
 /// Writes `image` into the layout at `layout_dir` (created when missing), tags it `tag`,
-/// and returns the manifest's descriptor.
+/// and returns the descriptor of the manifest (one platform) or the index (several).
 pub fn write_server_image(
     layout_dir: &Path,
     tag: &str,
@@ -75,38 +85,36 @@ fn write_server_image_at(
             "the model name is empty (pass a name for the served model)".into(),
         ));
     }
-    let server = std::fs::read(image.server_binary)
-        .map_err(|e| Error::io("read server binary", image.server_binary, e))?;
-    if server.is_empty() {
-        return Err(Error::Invalid(format!(
-            "server binary {} is empty (build skiff-server first)",
-            image.server_binary.display()
-        )));
+    if image.servers.is_empty() {
+        return Err(Error::Invalid(
+            "no platform to build the image for (pass at least one, e.g. linux/amd64)".into(),
+        ));
     }
-    if !server.starts_with(b"\x7fELF") {
-        tracing::warn!(
-            path = %image.server_binary.display(),
-            "the server binary is not an ELF executable; the image will not run"
-        );
+    for (i, server) in image.servers.iter().enumerate() {
+        if image.servers[..i]
+            .iter()
+            .any(|s| s.platform == server.platform)
+        {
+            return Err(Error::Invalid(format!(
+                "platform {} is given twice (name each platform once)",
+                server.platform
+            )));
+        }
     }
+    let servers = image
+        .servers
+        .iter()
+        .map(|server| read_server_binary(server).map(|bytes| (&server.platform, bytes)))
+        .collect::<Result<Vec<_>>>()?;
 
     let layout = Layout::create_or_open(layout_dir)?;
-
-    let server_tar = tar_files(&[TarFile {
-        path: media::SERVER_PATH.trim_start_matches('/'),
-        mode: 0o755,
-        data: &server,
-    }])?;
     let model_tar = tar_files(&[TarFile {
         path: media::MODEL_PATH.trim_start_matches('/'),
         mode: 0o644,
         data: image.model,
     }])?;
-    let diff_ids = vec![sha256_digest(&server_tar), sha256_digest(&model_tar)];
-    let mut layers = Vec::new();
-    for tar in [&server_tar, &model_tar] {
-        layers.push(layout.write_blob(media::OCI_LAYER_TAR_GZIP, &gzip(tar)?)?);
-    }
+    let model_layer = layout.write_blob(media::OCI_LAYER_TAR_GZIP, &gzip(&model_tar)?)?;
+    let model_diff_id = sha256_digest(&model_tar);
 
     let mut labels = BTreeMap::from([
         (
@@ -130,62 +138,123 @@ fn write_server_image_at(
     ]);
     labels.extend(image.labels.clone());
 
-    let config = ImageConfig {
-        created,
-        architecture: "amd64",
-        os: "linux",
-        config: ContainerConfig {
-            user: media::SERVER_USER,
-            exposed_ports: BTreeMap::from([(
-                format!("{}/tcp", media::SERVER_PORT),
-                serde_json::Map::new(),
-            )]),
-            env: vec![format!("PORT={}", media::SERVER_PORT)],
-            entrypoint: vec![
-                media::SERVER_PATH.to_string(),
-                "--name".to_string(),
-                image.model_name.to_string(),
-                media::MODEL_PATH.to_string(),
+    let mut manifests = Vec::new();
+    for (platform, server) in servers {
+        let server_tar = tar_files(&[TarFile {
+            path: media::SERVER_PATH.trim_start_matches('/'),
+            mode: 0o755,
+            data: &server,
+        }])?;
+        let server_layer = layout.write_blob(media::OCI_LAYER_TAR_GZIP, &gzip(&server_tar)?)?;
+        let config = ImageConfig {
+            created,
+            architecture: &platform.architecture,
+            os: &platform.os,
+            config: ContainerConfig {
+                user: media::SERVER_USER,
+                exposed_ports: BTreeMap::from([(
+                    format!("{}/tcp", media::SERVER_PORT),
+                    serde_json::Map::new(),
+                )]),
+                env: vec![format!("PORT={}", media::SERVER_PORT)],
+                entrypoint: vec![
+                    media::SERVER_PATH.to_string(),
+                    "--name".to_string(),
+                    image.model_name.to_string(),
+                    media::MODEL_PATH.to_string(),
+                ],
+                working_dir: "/",
+                labels: &labels,
+            },
+            rootfs: RootFs {
+                kind: "layers",
+                diff_ids: vec![sha256_digest(&server_tar), model_diff_id.clone()],
+            },
+            history: vec![
+                History {
+                    created,
+                    created_by: format!("skiff {} pack: server", image.version),
+                },
+                History {
+                    created,
+                    created_by: format!("skiff {} pack: model {}", image.version, image.model_name),
+                },
             ],
-            working_dir: "/",
-            labels: &labels,
-        },
-        rootfs: RootFs {
-            kind: "layers",
-            diff_ids,
-        },
-        history: vec![
-            History {
-                created,
-                created_by: format!("skiff {} pack: server", image.version),
-            },
-            History {
-                created,
-                created_by: format!("skiff {} pack: model {}", image.version, image.model_name),
-            },
-        ],
-    };
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
-    let config_desc = layout.write_blob(media::OCI_CONFIG, &config_bytes)?;
+        };
+        let config_bytes =
+            serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
+        let manifest = crate::layout::ImageManifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.to_string()),
+            artifact_type: None,
+            config: layout.write_blob(media::OCI_CONFIG, &config_bytes)?,
+            layers: vec![server_layer, model_layer.clone()],
+            annotations: Some(labels.clone()),
+        };
+        let manifest_bytes =
+            serde_json::to_vec(&manifest).map_err(|e| Error::json("image manifest", e))?;
+        let mut manifest_desc = layout.write_blob(media::OCI_MANIFEST, &manifest_bytes)?;
+        manifest_desc.platform = Some(platform.clone());
+        manifests.push(manifest_desc);
+    }
 
-    let manifest = crate::layout::ImageManifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.to_string()),
-        artifact_type: None,
-        config: config_desc,
-        layers,
-        annotations: Some(labels),
+    let tagged = if manifests.len() == 1 {
+        manifests.remove(0)
+    } else {
+        let index = ImageIndex {
+            manifests,
+            annotations: Some(labels),
+            ..ImageIndex::default()
+        };
+        let index_bytes = serde_json::to_vec(&index).map_err(|e| Error::json("image index", e))?;
+        layout.write_blob(media::OCI_INDEX, &index_bytes)?
     };
-    let manifest_bytes =
-        serde_json::to_vec(&manifest).map_err(|e| Error::json("image manifest", e))?;
-    let mut manifest_desc = layout.write_blob(media::OCI_MANIFEST, &manifest_bytes)?;
-    manifest_desc.platform = Some(Platform {
-        architecture: "amd64".into(),
-        os: "linux".into(),
-        variant: None,
-    });
-    layout.tag(&manifest_desc, tag)?;
-    Ok(manifest_desc)
+    layout.tag(&tagged, tag)?;
+    Ok(tagged)
+}
+
+/// Reads a server executable, checking that it is one for its platform.
+fn read_server_binary(server: &ServerBinary<'_>) -> Result<Vec<u8>> {
+    let path = server.path;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read server binary", path, e))?;
+    if bytes.is_empty() {
+        return Err(Error::Invalid(format!(
+            "server binary {} is empty (build skiff-server first)",
+            path.display()
+        )));
+    }
+    if !bytes.starts_with(b"\x7fELF") {
+        tracing::warn!(
+            path = %path.display(),
+            "the server binary is not an ELF executable; the image will not run"
+        );
+    } else if let Some(machine) = elf_machine(&bytes)
+        && elf_machine_of(&server.platform).is_some_and(|wanted| wanted != machine)
+    {
+        return Err(Error::Invalid(format!(
+            "server binary {} is not built for {} (ELF machine {machine:#x}; build it with images/build-server.sh RUNTIME_DIR {})",
+            path.display(),
+            server.platform,
+            server.platform
+        )));
+    }
+    Ok(bytes)
+}
+
+/// `e_machine` of a little-endian ELF file.
+fn elf_machine(bytes: &[u8]) -> Option<u16> {
+    // EI_DATA = 1: little-endian; e_machine is the u16 at offset 18
+    (bytes.get(5) == Some(&1)).then_some(())?;
+    Some(u16::from_le_bytes(bytes.get(18..20)?.try_into().ok()?))
+}
+
+/// The ELF `e_machine` a platform's executables have.
+fn elf_machine_of(platform: &Platform) -> Option<u16> {
+    match platform.architecture.as_str() {
+        "amd64" => Some(0x3e),
+        "arm64" => Some(0xb7),
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -341,9 +410,16 @@ pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn amd64(path: &Path) -> ServerBinary<'_> {
+        ServerBinary {
+            platform: Platform::parse("linux/amd64").unwrap(),
+            path,
+        }
+    }
+
     fn image<'a>(server: &'a Path, model: &'a [u8]) -> ServerImage<'a> {
         ServerImage {
-            server_binary: server,
+            servers: vec![amd64(server)],
             model,
             model_name: "iris",
             version: "0.1.0",
@@ -470,6 +546,86 @@ mod tests {
         assert_eq!(entries, [("skiff-server".to_string(), 0o755, 0, 0)]);
 
         assert_eq!(read_model(&a, "v1").unwrap(), model);
+    }
+
+    /// A minimal little-endian ELF header for `machine`.
+    fn elf(machine: u16) -> Vec<u8> {
+        let mut bytes = b"\x7fELF\x02\x01\x01".to_vec();
+        bytes.resize(18, 0);
+        bytes.extend_from_slice(&machine.to_le_bytes());
+        bytes.extend_from_slice(b"rest of a server");
+        bytes
+    }
+
+    #[test]
+    fn several_platforms_make_an_index_that_shares_the_model_layer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (x86, arm) = (tmp.path().join("x86"), tmp.path().join("arm"));
+        std::fs::write(&x86, elf(0x3e)).unwrap();
+        std::fs::write(&arm, elf(0xb7)).unwrap();
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        let mut multi = image(&x86, b"onnx bytes");
+        multi.servers.push(ServerBinary {
+            platform: arm64.clone(),
+            path: &arm,
+        });
+        let dir = tmp.path().join("img");
+        let created = "2023-11-14T22:13:20Z";
+        let index_desc = write_server_image_at(&dir, "v1", &multi, created).unwrap();
+        assert_eq!(index_desc.media_type, media::OCI_INDEX);
+
+        let layout = Layout::open(&dir).unwrap();
+        let index = layout.read_index(&layout.tagged("v1").unwrap()).unwrap();
+        assert_eq!(
+            index.annotations.as_ref().unwrap()[media::ANNOTATION_CREATED],
+            created
+        );
+        let platforms: Vec<_> = index
+            .manifests
+            .iter()
+            .map(|m| m.platform.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        let mut model_layers = Vec::new();
+        for (entry, arch) in index.manifests.iter().zip(["amd64", "arm64"]) {
+            let manifest: crate::layout::ImageManifest =
+                serde_json::from_slice(&layout.read_blob(entry).unwrap()).unwrap();
+            let config: serde_json::Value =
+                serde_json::from_slice(&layout.read_blob(&manifest.config).unwrap()).unwrap();
+            assert_eq!(config["architecture"], arch);
+            model_layers.push(manifest.layers[1].clone());
+        }
+        assert_eq!(model_layers[0], model_layers[1], "one model layer for all");
+        // reading an index picks this machine's manifest; the model is the same in each
+        assert_eq!(
+            layout.resolve("v1").unwrap().0.platform,
+            Some(Platform::host())
+        );
+        assert_eq!(read_model(&dir, "v1").unwrap(), b"onnx bytes");
+
+        // the same platform twice, or a binary for another machine, is refused
+        multi.servers[1].platform = Platform::parse("linux/amd64").unwrap();
+        let err = write_server_image_at(&dir, "v2", &multi, created).unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+        multi.servers[1].platform = arm64;
+        multi.servers[1].path = &x86;
+        let err = write_server_image_at(&dir, "v2", &multi, created).unwrap_err();
+        assert!(
+            err.to_string().contains("not built for linux/arm64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn platforms_parse_and_print() {
+        assert_eq!(
+            Platform::parse(" linux/arm64").unwrap().to_string(),
+            "linux/arm64"
+        );
+        for bad in ["linux/s390x", "arm64", "", "windows/amd64"] {
+            let err = Platform::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
+        }
     }
 
     #[test]

@@ -61,6 +61,52 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+impl Platform {
+    /// The platforms skiff builds server images for, as `os/architecture`.
+    pub const SUPPORTED: [&str; 2] = ["linux/amd64", "linux/arm64"];
+
+    /// Parses `os/architecture` (one of [`Platform::SUPPORTED`]).
+    pub fn parse(text: &str) -> Result<Platform> {
+        let supported = Platform::SUPPORTED.join(", ");
+        match text.trim().split_once('/') {
+            Some((os, architecture)) if Platform::SUPPORTED.contains(&text.trim()) => {
+                Ok(Platform {
+                    architecture: architecture.to_string(),
+                    os: os.to_string(),
+                    variant: None,
+                })
+            }
+            _ => Err(Error::Invalid(format!(
+                "platform {text:?} is not supported (use one or more of {supported}, separated by commas)"
+            ))),
+        }
+    }
+
+    /// The platform of this machine's linux images (`linux/amd64` on x86_64).
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        Platform {
+            architecture: architecture.to_string(),
+            os: "linux".to_string(),
+            variant: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        match &self.variant {
+            Some(variant) => write!(f, "/{variant}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An image manifest (image-spec `manifest.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -317,26 +363,45 @@ impl Layout {
         self.write_index(&index)
     }
 
-    /// Copies the image tagged `tag` in `from` into this layout, tagged `new_tag`; blobs this
-    /// layout has are not copied again.
+    /// Copies the image tagged `tag` in `from` into this layout, tagged `new_tag`: a manifest
+    /// with its config and layers, or an index with every manifest in it. Blobs this layout has
+    /// are not copied again.
     pub fn copy_image(&self, from: &Layout, tag: &str, new_tag: &str) -> Result<Descriptor> {
-        let (desc, manifest) = from.resolve(tag)?;
-        for blob in std::iter::once(&manifest.config)
-            .chain(&manifest.layers)
-            .chain([&desc])
-        {
+        let desc = from.tagged(tag)?;
+        let manifests = if desc.media_type == media::OCI_INDEX {
+            from.read_index(&desc)?.manifests
+        } else {
+            vec![desc.clone()]
+        };
+        let copy = |blob: &Descriptor| -> Result<()> {
             if !self.has_blob(blob) {
                 self.write_blob(&blob.media_type, &from.read_blob(blob)?)?;
             }
+            Ok(())
+        };
+        for entry in &manifests {
+            let manifest = from.read_manifest(entry)?;
+            for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                copy(blob)?;
+            }
+            copy(entry)?;
         }
+        copy(&desc)?;
         self.tag(&desc, new_tag)?;
         Ok(desc)
     }
 
-    /// Finds the manifest tagged `tag`.
-    pub fn resolve(&self, tag: &str) -> Result<(Descriptor, ImageManifest)> {
+    /// Reads the image manifest blob `desc` describes.
+    pub fn read_manifest(&self, desc: &Descriptor) -> Result<ImageManifest> {
+        let bytes = self.read_blob(desc)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(format!("manifest {}", desc.digest), e))
+    }
+
+    /// The `index.json` entry tagged `tag`: an image manifest or an image index.
+    pub fn tagged(&self, tag: &str) -> Result<Descriptor> {
         let index = self.index()?;
-        let desc = index
+        index
             .manifests
             .iter()
             .find(|m| {
@@ -357,17 +422,47 @@ impl Layout {
                         tags.join(", ")
                     },
                 }
-            })?;
+            })
+    }
+
+    /// Reads the image index blob `desc` describes.
+    pub fn read_index(&self, desc: &Descriptor) -> Result<ImageIndex> {
+        let bytes = self.read_blob(desc)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::json(format!("index {}", desc.digest), e))
+    }
+
+    /// Finds the image manifest tagged `tag`. A multi-platform image (an index) gives the
+    /// manifest for this machine's platform, else its first: every platform holds the same model.
+    pub fn resolve(&self, tag: &str) -> Result<(Descriptor, ImageManifest)> {
+        let mut desc = self.tagged(tag)?;
+        if desc.media_type == media::OCI_INDEX {
+            let index = self.read_index(&desc)?;
+            let host = Platform::host();
+            let manifests = || {
+                index
+                    .manifests
+                    .iter()
+                    .filter(|m| m.media_type == media::OCI_MANIFEST)
+            };
+            desc = manifests()
+                .find(|m| m.platform.as_ref() == Some(&host))
+                .or_else(|| manifests().next())
+                .cloned()
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "tag {tag:?} in {} is an index with no image manifest in it (pack the image again)",
+                        self.dir.display()
+                    ))
+                })?;
+        }
         if desc.media_type != media::OCI_MANIFEST && desc.media_type != media::DOCKER_MANIFEST {
             return Err(Error::Invalid(format!(
-                "tag {tag:?} in {} points at a {} (skiff reads single image manifests only)",
+                "tag {tag:?} in {} points at a {} (skiff reads OCI image manifests and indexes)",
                 self.dir.display(),
                 desc.media_type
             )));
         }
-        let bytes = self.read_blob(&desc)?;
-        let manifest: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::json(format!("manifest {}", desc.digest), e))?;
+        let manifest = self.read_manifest(&desc)?;
         Ok((desc, manifest))
     }
 }

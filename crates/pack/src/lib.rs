@@ -3,11 +3,16 @@
 //! ```no_run
 //! use std::collections::BTreeMap;
 //! use std::path::Path;
+//! use skiff_pack::image::{ServerBinary, ServerImage};
+//! use skiff_pack::layout::Platform;
 //!
 //! # fn main() -> skiff_pack::Result<()> {
 //! let model = std::fs::read("iris.onnx").unwrap();
-//! let image = skiff_pack::image::ServerImage {
-//!     server_binary: Path::new("target/x86_64-unknown-linux-musl/server/skiff-server"),
+//! let image = ServerImage {
+//!     servers: vec![ServerBinary {
+//!         platform: Platform::parse("linux/amd64")?,
+//!         path: Path::new("target/x86_64-unknown-linux-musl/server/skiff-server"),
+//!     }],
 //!     model: &model,
 //!     model_name: "iris",
 //!     version: env!("CARGO_PKG_VERSION"),

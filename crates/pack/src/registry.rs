@@ -248,7 +248,23 @@ pub async fn push(
         )));
     }
     let layout = Layout::open(layout_dir)?;
-    let (manifest_desc, manifest) = layout.resolve(tag)?;
+    // A multi-platform image goes up platform by platform, each manifest by digest, and its
+    // index last, under the tag: the tag never names a manifest the registry lacks.
+    let top = layout.tagged(tag)?;
+    let (manifest_desc, platforms) = if top.media_type == media::OCI_INDEX {
+        (top.clone(), layout.read_index(&top)?.manifests)
+    } else {
+        let (desc, _) = layout.resolve(tag)?;
+        (desc.clone(), vec![desc])
+    };
+    let manifests = platforms
+        .iter()
+        .map(|desc| layout.read_manifest(desc))
+        .collect::<Result<Vec<_>>>()?;
+    let blobs: Vec<&Descriptor> = manifests
+        .iter()
+        .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
+        .collect();
     let manifest_bytes = layout.read_blob(&manifest_desc)?;
     let s = Session::new(registry, repository, dest_tag, opts)?;
     s.login(RegistryOperation::Push, "push").await?;
@@ -258,7 +274,7 @@ pub async fn push(
     let mut blobs_skipped = 0;
     let mut blobs_mounted = 0;
     let mut seen = std::collections::BTreeSet::new();
-    'blobs: for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+    'blobs: for &desc in &blobs {
         if !seen.insert(desc.digest.clone()) {
             continue;
         }
@@ -322,26 +338,37 @@ pub async fn push(
         bytes_uploaded += desc.size;
     }
 
-    let content_type = manifest_desc.media_type.as_str();
-    if !content_type.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::Invalid(format!(
-            "media type {content_type:?} of {tag} in {} is not valid (pack the image again)",
-            layout_dir.display()
-        )));
+    let upload_manifest = |image: oci_client::Reference, desc: &Descriptor, bytes: Vec<u8>| {
+        let content_type = desc.media_type.clone();
+        let s = &s;
+        async move {
+            if !content_type.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Invalid(format!(
+                    "media type {content_type:?} of {tag} in {} is not valid (pack the image again)",
+                    layout_dir.display()
+                )));
+            }
+            s.call("manifest upload", RegistryOperation::Push, || {
+                s.client.push_manifest_raw(
+                    &image,
+                    bytes.clone(),
+                    // visible ascii always makes a header value
+                    content_type
+                        .parse()
+                        .expect("visible ascii is a valid header value"),
+                )
+            })
+            .await
+            .map_err(|e| s.error("push", e))
+        }
+    };
+    if top.media_type == media::OCI_INDEX {
+        for desc in &platforms {
+            let image = s.image.clone_with_digest(desc.digest.clone());
+            upload_manifest(image, desc, layout.read_blob(desc)?).await?;
+        }
     }
-    let manifest_url = s
-        .call("manifest upload", RegistryOperation::Push, || {
-            s.client.push_manifest_raw(
-                &s.image,
-                manifest_bytes.clone(),
-                // visible ascii always makes a header value
-                content_type
-                    .parse()
-                    .expect("visible ascii is a valid header value"),
-            )
-        })
-        .await
-        .map_err(|e| s.error("push", e))?;
+    let manifest_url = upload_manifest(s.image.clone(), &manifest_desc, manifest_bytes).await?;
 
     // The registry must name the manifest by the digest the layout has.
     let remote = s
@@ -356,7 +383,7 @@ pub async fn push(
             manifest_desc.digest
         )));
     }
-    for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+    for desc in &blobs {
         locations.record(registry, repository, &desc.digest);
     }
     locations.save();

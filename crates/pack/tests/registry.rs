@@ -7,8 +7,8 @@ use std::process::Command;
 
 use base64::Engine as _;
 use skiff_pack::auth::AuthEnv;
-use skiff_pack::image::{ServerImage, read_model, write_server_image};
-use skiff_pack::layout::Layout;
+use skiff_pack::image::{ServerBinary, ServerImage, read_model, write_server_image};
+use skiff_pack::layout::{Layout, Platform};
 use skiff_pack::registry::{PushOptions, pull, push};
 use skiff_testing::Registry;
 
@@ -19,7 +19,10 @@ fn pack(dir: &Path, tag: &str) -> (PathBuf, Vec<u8>) {
     let model = b"dummy onnx model bytes".repeat(1000);
     let layout = dir.join("image");
     let image = ServerImage {
-        server_binary: &server,
+        servers: vec![ServerBinary {
+            platform: Platform::parse("linux/amd64").unwrap(),
+            path: &server,
+        }],
         model: &model,
         model_name: "iris",
         version: "0.1.0",
