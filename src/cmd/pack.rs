@@ -77,18 +77,6 @@ pub fn run(args: Args) -> Result<()> {
             .map(crate::runtime_files::server_binary)
             .collect::<Result<Vec<_>>>()?,
     };
-    let mut labels = BTreeMap::new();
-    for (key, label) in [
-        (skiff_onnx::metadata::TASK, media::SKIFF_MODEL_TASK),
-        (
-            skiff_onnx::metadata::ALGORITHM,
-            media::SKIFF_MODEL_ESTIMATOR,
-        ),
-    ] {
-        if let Some(value) = model.metadata().get(key) {
-            labels.insert(label.to_string(), value.clone());
-        }
-    }
     let image = ServerImage {
         servers: platforms
             .into_iter()
@@ -98,7 +86,7 @@ pub fn run(args: Args) -> Result<()> {
         model: &bytes,
         model_name: &name,
         version: env!("CARGO_PKG_VERSION"),
-        labels,
+        labels: labels(&model)?,
     };
 
     // Built in a staging layout, with the base pulled in beside it, then copied or pushed.
@@ -172,6 +160,52 @@ pub fn run(args: Args) -> Result<()> {
         }
         Reference::File(_) => unreachable!("rejected above"),
     }
+}
+
+/// Labels that say where skiff comes from and what the model is: its task, estimator, inputs,
+/// outputs and training metrics.
+fn labels(model: &skiff_runtime::Model) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::from([
+        (
+            media::ANNOTATION_SOURCE.to_string(),
+            env!("CARGO_PKG_REPOSITORY").to_string(),
+        ),
+        (
+            media::SKIFF_MODEL_INPUTS.to_string(),
+            serde_json::to_string(model.inputs())?,
+        ),
+        (
+            media::SKIFF_MODEL_OUTPUTS.to_string(),
+            serde_json::to_string(model.outputs())?,
+        ),
+    ]);
+    // set by build.rs from the git checkout skiff was built in
+    if let Some(revision) = option_env!("SKIFF_GIT_REVISION") {
+        labels.insert(media::ANNOTATION_REVISION.to_string(), revision.to_string());
+    }
+    let metadata = model.metadata();
+    for (key, label) in [
+        (skiff_onnx::metadata::TASK, media::SKIFF_MODEL_TASK),
+        (
+            skiff_onnx::metadata::ALGORITHM,
+            media::SKIFF_MODEL_ESTIMATOR,
+        ),
+    ] {
+        if let Some(value) = metadata.get(key) {
+            labels.insert(label.to_string(), value.clone());
+        }
+    }
+    // {"name": ..., "value": ...}; a model from another tool may hold anything there, left out
+    let metric = metadata
+        .get(skiff_onnx::metadata::TRAINING_METRIC)
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok());
+    if let Some(metric) = metric
+        && let (Some(name), Some(value)) = (metric["name"].as_str(), metric.get("value"))
+    {
+        let metrics = serde_json::json!({ name: value });
+        labels.insert(media::SKIFF_MODEL_METRICS.to_string(), metrics.to_string());
+    }
+    Ok(labels)
 }
 
 pub fn report(json: bool, image: &str, digest: &str, pushed: Option<&PushReport>) -> Result<()> {

@@ -718,10 +718,124 @@ fn an_image_built_on_a_base_keeps_its_layers_and_environment_and_runs() {
     assert!(!dir.path().join("arm-out").exists());
 }
 
+/// `skiff pack MODEL -o oci:DIR:TAG EXTRA...` with `SOURCE_DATE_EPOCH` as given (unset: `None`).
+fn pack_layout(model: &Path, dir: &Path, tag: &str, epoch: Option<&str>, extra: &[&str]) {
+    let mut cmd = skiff();
+    cmd.args(["pack", model.to_str().unwrap(), "-o"])
+        .arg(format!("oci:{}:{tag}", dir.display()))
+        .args(extra)
+        .env_remove("SOURCE_DATE_EPOCH");
+    if let Some(epoch) = epoch {
+        cmd.env("SOURCE_DATE_EPOCH", epoch);
+    }
+    ok(cmd.output().unwrap());
+}
+
 /// Reads the blob `digest` of a layout as JSON.
 fn blob_json(layout: &Path, digest: &str) -> Value {
     let hex = digest.strip_prefix("sha256:").unwrap();
     serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+}
+
+/// The digest that `tag` names in a layout's index.json.
+fn tagged_digest(layout: &Path, tag: &str) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .expect("tag in index.json")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn labels_and_annotations_describe_skiff_and_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let layout = dir.path().join("image");
+    pack_layout(&model, &layout, "one", None, &[]);
+    pack_layout(
+        &model,
+        &layout,
+        "both",
+        None,
+        &["--platform", "linux/amd64,linux/arm64"],
+    );
+    let revision = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8(out.stdout).unwrap().trim().to_string());
+    let check = |what: &str, labels: &Value| {
+        let text = |key: &str| {
+            labels[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what} has no {key}: {labels}"))
+                .to_string()
+        };
+        let json = |key: &str| serde_json::from_str::<Value>(&text(key)).unwrap();
+        assert_eq!(text("org.opencontainers.image.title"), "iris", "{what}");
+        assert_eq!(
+            text("org.opencontainers.image.version"),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(
+            text("org.opencontainers.image.created"),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            text("org.opencontainers.image.source"),
+            env!("CARGO_PKG_REPOSITORY")
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.revision"].as_str(),
+            revision.as_deref(),
+            "{what}: the revision is the commit skiff was built from"
+        );
+        assert_eq!(text("dev.skiff.model.name"), "iris");
+        assert_eq!(text("dev.skiff.model.task"), "classification");
+        assert_eq!(text("dev.skiff.model.estimator"), "logistic-regression");
+        assert_eq!(
+            json("dev.skiff.model.inputs"),
+            serde_json::json!([{"name": "X", "datatype": "FP32", "shape": [-1, 4]}])
+        );
+        let outputs = json("dev.skiff.model.outputs");
+        let names: Vec<&str> = outputs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["label", "probabilities"], "{what}");
+        let accuracy = json("dev.skiff.model.metrics")["accuracy"]
+            .as_f64()
+            .unwrap();
+        assert!((0.9..=1.0).contains(&accuracy), "{what}: {accuracy}");
+    };
+    for tag in ["one", "both"] {
+        let image = format!("oci:{}:{tag}", layout.display());
+        // skopeo inspect: the config's Labels (of this machine's platform, for an index)
+        let inspect: Value =
+            serde_json::from_slice(&skopeo(dir.path(), &["inspect", &image]).stdout).unwrap();
+        check(&format!("{tag}: Labels"), &inspect["Labels"]);
+        // skopeo inspect --raw: the manifest, or the index, with its annotations
+        let raw: Value =
+            serde_json::from_slice(&skopeo(dir.path(), &["inspect", "--raw", &image]).stdout)
+                .unwrap();
+        check(&format!("{tag}: annotations"), &raw["annotations"]);
+    }
+    // every platform's manifest in the index carries them too
+    let index = blob_json(&layout, &tagged_digest(&layout, "both"));
+    for entry in index["manifests"].as_array().unwrap() {
+        let manifest = blob_json(&layout, entry["digest"].as_str().unwrap());
+        check("a platform's manifest", &manifest["annotations"]);
+    }
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 pub const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
 /// Annotation: source repository URL.
 pub const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
+/// Annotation: source control revision (the commit skiff was built from).
+pub const ANNOTATION_REVISION: &str = "org.opencontainers.image.revision";
 /// Annotation: tag of a manifest in an image layout's index.json.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -39,6 +41,12 @@ pub const SKIFF_MODEL_NAME: &str = "dev.skiff.model.name";
 pub const SKIFF_MODEL_TASK: &str = "dev.skiff.model.task";
 /// skiff annotation: the estimator that produced the model.
 pub const SKIFF_MODEL_ESTIMATOR: &str = "dev.skiff.model.estimator";
+/// skiff annotation: the model's inputs, compact JSON `[{"name", "datatype", "shape"}]`.
+pub const SKIFF_MODEL_INPUTS: &str = "dev.skiff.model.inputs";
+/// skiff annotation: the model's outputs, compact JSON `[{"name", "datatype", "shape"}]`.
+pub const SKIFF_MODEL_OUTPUTS: &str = "dev.skiff.model.outputs";
+/// skiff annotation: metrics measured at training time, compact JSON `{"name": value}`.
+pub const SKIFF_MODEL_METRICS: &str = "dev.skiff.model.metrics";
 /// skiff annotation: path of the model inside the image.
 pub const SKIFF_MODEL_PATH: &str = "dev.skiff.model.path";
 /// skiff annotation: the skiff version that packed the image.
