@@ -6,7 +6,7 @@ use crate::*;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use skiff_testing::{Registry, free_port, http_json, run_tool, wait_for_200};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A skopeo policy that accepts unsigned images, so tests do not depend on /etc/containers.
@@ -750,6 +750,117 @@ fn tagged_digest(layout: &Path, tag: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// Every digest an image is made of, by role: index (when there is one), then per manifest its
+/// digest, its config and its layers.
+fn image_digests(layout: &Path, tag: &str) -> Vec<(String, String)> {
+    let top = tagged_digest(layout, tag);
+    let json = blob_json(layout, &top);
+    let mut digests = Vec::new();
+    let manifests = match json["manifests"].as_array() {
+        Some(entries) => {
+            digests.push(("index".to_string(), top));
+            entries
+                .iter()
+                .map(|m| m["digest"].as_str().unwrap().to_string())
+                .collect()
+        }
+        None => vec![top],
+    };
+    for digest in manifests {
+        let manifest = blob_json(layout, &digest);
+        digests.push(("manifest".into(), digest));
+        let digest_of = |desc: &Value| desc["digest"].as_str().unwrap().to_string();
+        digests.push(("config".into(), digest_of(&manifest["config"])));
+        for layer in manifest["layers"].as_array().unwrap() {
+            digests.push(("layer".into(), digest_of(layer)));
+        }
+    }
+    digests
+}
+
+#[test]
+fn packing_twice_gives_the_same_digests_and_source_date_epoch_sets_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let both = ["--platform", "linux/amd64,linux/arm64"];
+    let mut layouts = Vec::new();
+    for run in ["first", "second"] {
+        // different directories, different times: the model is copied, packing starts later
+        let work = dir.path().join(run);
+        std::fs::create_dir(&work).unwrap();
+        let copy = work.join("iris.onnx");
+        std::fs::copy(&model, &copy).unwrap();
+        let layout = work.join("image");
+        pack_layout(&copy, &layout, "one", None, &[]);
+        pack_layout(&copy, &layout, "both", None, &both);
+        layouts.push(layout);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    for tag in ["one", "both"] {
+        let first = image_digests(&layouts[0], tag);
+        assert_eq!(first, image_digests(&layouts[1], tag), "{tag}");
+        let kinds: Vec<&str> = first.iter().map(|(kind, _)| kind.as_str()).collect();
+        let expected: &[&str] = match tag {
+            "one" => &["manifest", "config", "layer", "layer"],
+            _ => &[
+                "index", "manifest", "config", "layer", "layer", "manifest", "config", "layer",
+                "layer",
+            ],
+        };
+        assert_eq!(kinds, expected);
+    }
+    let config = |layout: &Path, tag: &str| {
+        let manifest = blob_json(layout, &tagged_digest(layout, tag));
+        blob_json(layout, manifest["config"]["digest"].as_str().unwrap())
+    };
+    assert_eq!(
+        config(&layouts[0], "one")["created"],
+        "1970-01-01T00:00:00Z"
+    );
+
+    // SOURCE_DATE_EPOCH dates the image; the layers do not change
+    let dated = dir.path().join("dated");
+    pack_layout(&model, &dated, "one", Some("1700000000"), &[]);
+    assert_eq!(config(&dated, "one")["created"], "2023-11-14T22:13:20Z");
+    let (before, after) = (
+        image_digests(&layouts[0], "one"),
+        image_digests(&dated, "one"),
+    );
+    for ((kind, a), (_, b)) in before.iter().zip(&after) {
+        match kind.as_str() {
+            "layer" => assert_eq!(a, b, "a layer changed with SOURCE_DATE_EPOCH"),
+            _ => assert_ne!(a, b, "the {kind} did not change with SOURCE_DATE_EPOCH"),
+        }
+    }
+}
+
+/// The runtime directory the tests pack from.
+fn runtime_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("SKIFF_RUNTIME_DIR").unwrap_or_else(|| {
+        panic!("SKIFF_RUNTIME_DIR is not set: run images/build-server.sh DIR linux/amd64 linux/arm64 and point it at DIR (scripts/test.sh does)")
+    }))
+}
+
+#[test]
+fn server_binaries_hold_no_build_machine_paths() {
+    let clone = env!("CARGO_MANIFEST_DIR");
+    let home = std::env::var("HOME").unwrap_or_default();
+    for platform in ["linux-amd64", "linux-arm64"] {
+        let path = runtime_dir().join(platform).join("skiff-server");
+        let binary =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {} ({e})", path.display()));
+        for needle in [clone, home.as_str()] {
+            if needle.len() > 1 {
+                assert!(
+                    !binary.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds the build machine's path {needle}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 #[test]
