@@ -941,6 +941,16 @@ fn labels_and_annotations_describe_skiff_and_the_model() {
                 .unwrap();
         check(&format!("{tag}: annotations"), &raw["annotations"]);
     }
+    // skiff inspect names the index and its platforms
+    let both = format!("oci:{}:both", layout.display());
+    let inspected: Value = serde_json::from_str(&ok(run(&["inspect", &both, "--json"]))).unwrap();
+    assert_eq!(inspected["digest"], tagged_digest(&layout, "both"));
+    assert_eq!(
+        inspected["platforms"],
+        json!(["linux/amd64", "linux/arm64"])
+    );
+    check("skiff inspect", &inspected["labels"]);
+
     // every platform's manifest in the index carries them too
     let index = blob_json(&layout, &tagged_digest(&layout, "both"));
     for entry in index["manifests"].as_array().unwrap() {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::layout::{Descriptor, ImageManifest, Layout};
+use crate::media;
 
 /// An image's identity, platforms, labels, annotations and layers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,12 +84,23 @@ impl Inspection {
     /// Inspects the image tagged `tag` in the layout at `dir`.
     pub fn from_layout(dir: &Path, tag: &str) -> Result<Inspection> {
         let layout = Layout::open(dir)?;
+        let top = layout.tagged(tag)?;
+        let platforms = if top.media_type == media::OCI_INDEX {
+            let index = layout.read_index(&top)?;
+            index
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (desc, manifest) = layout.resolve(tag)?;
         let config = layout.read_blob(&manifest.config)?;
         Inspection::new(
             format!("oci:{}:{tag}", dir.display()),
-            (desc.digest.clone(), desc.media_type.clone()),
-            Vec::new(),
+            (top.digest, top.media_type),
+            platforms,
             desc.digest,
             &manifest,
             &config,
