@@ -13,7 +13,8 @@
 # scripts/setup-build.sh).
 #
 # Paths of the build machine (the clone, cargo's registry, the target directory) are remapped,
-# so the binary, and the image layer made from it, do not depend on where skiff was cloned.
+# and C's build date is SOURCE_DATE_EPOCH (default 0), so the binary, and the image layer made
+# from it, do not depend on where or when skiff was built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runtime_dir=${1:?usage: images/build-server.sh RUNTIME_DIR [linux/amd64] [linux/arm64]}
@@ -26,7 +27,9 @@ registry_src=${CARGO_HOME:-$HOME/.cargo}/registry/src
 scripts/setup-build.sh "${platforms[@]}"
 RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$PWD=/skiff --remap-path-prefix=$registry_src=/cargo --remap-path-prefix=$target_dir=/target"
 TARGET_CFLAGS="${TARGET_CFLAGS:-} -ffile-prefix-map=$registry_src=/cargo"
-export RUSTFLAGS TARGET_CFLAGS
+# C's __DATE__ and __TIME__ (mimalloc records its build time) from this, not the clock
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
+export RUSTFLAGS TARGET_CFLAGS SOURCE_DATE_EPOCH
 
 for platform in "${platforms[@]}"; do
   case $platform in
