@@ -31,6 +31,10 @@ for platform in "${@:-linux/amd64}"; do
       zig_venv=$cache/zig
       requirements="cargo-zigbuild==0.24.1 ziglang==0.17.1"
       if [ "$(cat "$zig_venv/requirements" 2>/dev/null)" != "$requirements" ]; then
+        if ! python3 -c 'import ensurepip' 2>/dev/null; then
+          $sudo apt-get update -qq
+          DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+        fi
         rm -rf "$zig_venv"
         python3 -m venv "$zig_venv"
         # shellcheck disable=SC2086 # one word per requirement
