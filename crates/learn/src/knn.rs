@@ -355,25 +355,7 @@ impl Export for FittedKnnClassifier {
             one_hot[row * c + class] = 1.0;
         }
         let votes = g.constant_f32("train_votes", &[n as u64, c as u64], &one_hot);
-        g.node(
-            "Gather",
-            &[&votes, "indices"],
-            &["neighbour_votes"],
-            vec![("axis", Attr::Int(0))],
-        );
-        g.node(
-            "Mul",
-            &["neighbour_votes", &weights],
-            &["weighted_votes"],
-            vec![],
-        );
-        let axis = g.constant_i64("votes_axis", &[1], &[1]);
-        g.node(
-            "ReduceSum",
-            &["weighted_votes", &axis],
-            &["class_share"],
-            vec![("keepdims", Attr::Int(0))],
-        );
+        weighted_neighbour_sum(g, &votes, &weights, "votes", "class_share");
         classifier_outputs(g, &self.classes, "class_share", false);
     }
 }
@@ -428,25 +410,28 @@ impl Export for FittedKnnRegressor {
         let n = self.targets.len() as u64;
         let values: Vec<f32> = self.targets.iter().map(|&v| v as f32).collect();
         let values = g.constant_f32("train_values", &[n, 1], &values);
-        g.node(
-            "Gather",
-            &[&values, "indices"],
-            &["neighbour_values"],
-            vec![("axis", Attr::Int(0))],
-        );
-        g.node(
-            "Mul",
-            &["neighbour_values", &weights],
-            &["weighted_values"],
-            vec![],
-        );
-        let axis = g.constant_i64("values_axis", &[1], &[1]);
-        g.node(
-            "ReduceSum",
-            &["weighted_values", &axis],
-            &["variable"],
-            vec![("keepdims", Attr::Int(0))],
-        );
+        weighted_neighbour_sum(g, &values, &weights, "values", "variable");
         g.output("variable", ElemType::Float, &[Dim::batch(), Dim::Fixed(1)]);
     }
+}
+
+/// `output[row] = Σ_k weights[row, k] · table[indices[row, k]]`: the neighbours' rows of
+/// `table` (one-hot votes or target values) gathered by the `indices` the neighbour search
+/// wrote, weighted and summed over the neighbours. `kind` names the intermediate values.
+fn weighted_neighbour_sum(g: &mut Graph, table: &str, weights: &str, kind: &str, output: &str) {
+    let (gathered, weighted) = (format!("neighbour_{kind}"), format!("weighted_{kind}"));
+    g.node(
+        "Gather",
+        &[table, "indices"],
+        &[&gathered],
+        vec![("axis", Attr::Int(0))],
+    );
+    g.node("Mul", &[&gathered, weights], &[&weighted], vec![]);
+    let axis = g.constant_i64(&format!("{kind}_axis"), &[1], &[1]);
+    g.node(
+        "ReduceSum",
+        &[&weighted, &axis],
+        &[output],
+        vec![("keepdims", Attr::Int(0))],
+    );
 }
