@@ -135,15 +135,7 @@ fn pushed_image_runs_under_runc_and_answers_an_infer() {
     let model = iris_model(dir.path());
     let registry = Registry::start(None);
     let remote = format!("docker://{}/models/iris:v1", registry.host());
-    let out = ok(run(&[
-        "pack",
-        model.to_str().unwrap(),
-        "-o",
-        &remote,
-        "--insecure",
-        "--json",
-    ]));
-    let pushed: Value = serde_json::from_str(&out).unwrap();
+    let pushed = pack_json(&model, &remote, &[]);
     assert!(pushed["digest"].as_str().unwrap().starts_with("sha256:"));
 
     // skopeo pulls it back into a fresh layout, checking every digest on the way.
@@ -287,15 +279,7 @@ fn an_image_in_a_registry_is_inspected_and_served_and_a_damaged_blob_is_refused(
     let model = iris_model(dir.path());
     let registry = Registry::start(None);
     let remote = format!("docker://{}/models/iris:v1", registry.host());
-    let packed: Value = serde_json::from_str(&ok(run(&[
-        "pack",
-        model.to_str().unwrap(),
-        "-o",
-        &remote,
-        "--insecure",
-        "--json",
-    ])))
-    .unwrap();
+    let packed = pack_json(&model, &remote, &[]);
 
     // skiff inspect reads what skopeo reads: the config's labels, the manifest's annotations.
     let inspected: Value =
@@ -965,17 +949,7 @@ fn multi_platform_image_pushes_as_an_index_and_its_arm64_server_answers_under_qe
     let model = iris_model(dir.path());
     let registry = Registry::start(None);
     let remote = format!("docker://{}/models/iris:multi", registry.host());
-    let pushed: Value = serde_json::from_str(&ok(run(&[
-        "pack",
-        model.to_str().unwrap(),
-        "-o",
-        &remote,
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--insecure",
-        "--json",
-    ])))
-    .unwrap();
+    let pushed = pack_json(&model, &remote, &["--platform", "linux/amd64,linux/arm64"]);
 
     // The registry serves the index under the tag, one manifest per platform.
     let raw = skopeo(

@@ -99,6 +99,18 @@ pub fn predict(model: &Path, data: &Path, extra: &[&str]) -> String {
         .expect("skiff runs"))
 }
 
+/// `skiff pack MODEL -o DEST --insecure --json EXTRA...`, which must succeed; returns its JSON.
+pub fn pack_json(model: &Path, dest: &str, extra: &[&str]) -> serde_json::Value {
+    let out = ok(skiff()
+        .arg("pack")
+        .arg(model)
+        .args(["-o", dest, "--insecure", "--json"])
+        .args(extra)
+        .output()
+        .expect("skiff runs"));
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Fits logistic regression on the iris training split into `dir/iris.onnx`.
 pub fn iris_model(dir: &Path) -> PathBuf {
     let model = dir.join("iris.onnx");

@@ -53,15 +53,7 @@ fn server_errors_and_rate_limits_are_retried_and_client_errors_are_not() {
         },
     );
     let remote = format!("docker://{}/team/iris:v1", proxy.host());
-    let pushed: Value = serde_json::from_str(&ok(run(&[
-        "pack",
-        model.to_str().unwrap(),
-        "-o",
-        &remote,
-        "--insecure",
-        "--json",
-    ])))
-    .unwrap();
+    let pushed = pack_json(&model, &remote, &[]);
     assert_eq!(
         left(&proxy),
         [0, 0],
