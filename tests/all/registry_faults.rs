@@ -6,7 +6,8 @@ use crate::serve::assert_serves_iris;
 use crate::*;
 use serde_json::Value;
 use skiff_testing::Registry;
-use skiff_testing::proxy::{Fail, FaultProxy, Plan};
+use skiff_testing::proxy::{Fail, FaultProxy, LOST_ANSWER, Plan};
+use std::time::Duration;
 
 fn fail(
     method: Option<&'static str>,
@@ -19,6 +20,7 @@ fn fail(
         path_contains,
         status,
         times,
+        ..Fail::default()
     }
 }
 
@@ -132,5 +134,104 @@ fn bearer_tokens_that_stop_working_midway_are_renewed() {
 
     ok(pull(&remote, dir.path(), "pulled"));
     assert!(proxy.stats().tokens_issued > after_push.tokens_issued);
+    assert_serves_iris(&format!("oci:{}:v1", dir.path().join("pulled").display()));
+}
+
+#[test]
+fn retry_after_is_waited_for_and_a_long_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    let proxy = FaultProxy::start(
+        &registry.host(),
+        Plan {
+            fails: vec![Fail {
+                retry_after: Some("2"),
+                ..fail(Some("HEAD"), "/blobs/sha256:", 429, 1)
+            }],
+            token_uses: None,
+        },
+    );
+    let remote = format!("docker://{}/team/iris:v1", proxy.host());
+    pack_json(&model, &remote, &[]);
+    let waits = proxy.stats().waits;
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0] >= Duration::from_millis(1900), "{waits:?}");
+
+    // An HTTP date works as well as seconds.
+    let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    proxy.set_plan(Plan {
+        fails: vec![Fail {
+            retry_after: Some(soon.leak()),
+            ..fail(Some("GET"), "/manifests/", 503, 1)
+        }],
+        token_uses: None,
+    });
+    ok(pull(&remote, dir.path(), "pulled"));
+    let waits = proxy.stats().waits;
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits[1] >= Duration::from_millis(1000), "{waits:?}");
+
+    // An hour is longer than skiff waits: one try, and the error says so.
+    proxy.set_plan(Plan {
+        fails: vec![Fail {
+            retry_after: Some("3600"),
+            ..fail(Some("GET"), "/manifests/", 503, 5)
+        }],
+        token_uses: None,
+    });
+    fails_with(
+        pull(&remote, dir.path(), "later"),
+        &["asks to wait 3600 s", "Retry-After", "try again later"],
+    );
+    assert_eq!(left(&proxy), [4]);
+}
+
+#[test]
+fn uploads_go_on_from_where_the_registry_is_when_a_chunk_fails() {
+    const CHUNK: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = Registry::start(None);
+    // Blobs go up in 1 MiB chunks, the server layer in several: the third chunk fails.
+    let proxy = FaultProxy::start(
+        &registry.host(),
+        Plan {
+            fails: vec![Fail {
+                skip: 2,
+                ..fail(Some("PATCH"), "/blobs/uploads/", 503, 2)
+            }],
+            token_uses: None,
+        },
+    );
+    let remote = format!("docker://{}/team/iris:v1", proxy.host());
+    let pushed = pack_json(&model, &remote, &[]);
+    assert_eq!(left(&proxy), [0]);
+    let uploaded = pushed["bytes_uploaded"].as_u64().unwrap();
+    let sent = proxy.stats().patch_bytes;
+    // Two failed tries of one chunk cost two chunks; starting over would cost the chunks before.
+    assert!(
+        sent <= uploaded + 2 * CHUNK,
+        "sent {sent} bytes for {uploaded}"
+    );
+    assert!(uploaded > 3 * CHUNK, "{pushed}");
+
+    // An answer lost after the registry took the chunk: the registry says how far it got (or,
+    // if it gave the upload up, the upload starts over); either way the image arrives whole.
+    let registry = Registry::start(None);
+    let proxy = FaultProxy::start(
+        &registry.host(),
+        Plan {
+            fails: vec![Fail {
+                skip: 4,
+                ..fail(Some("PATCH"), "/blobs/uploads/", LOST_ANSWER, 1)
+            }],
+            token_uses: None,
+        },
+    );
+    let remote = format!("docker://{}/team/iris:v1", proxy.host());
+    pack_json(&model, &remote, &[]);
+    assert_eq!(left(&proxy), [0]);
+    ok(pull(&remote, dir.path(), "pulled"));
     assert_serves_iris(&format!("oci:{}:v1", dir.path().join("pulled").display()));
 }

@@ -37,6 +37,7 @@ pub mod layout;
 pub mod media;
 pub mod reference;
 pub mod registry;
+mod transport;
 
 pub use error::{Error, Result};
 pub use layout::{Descriptor, Layout};

@@ -1,29 +1,21 @@
 //! Push images from a layout to a registry and pull them back, over the distribution API.
 //!
-//! Built on oci-client's blob-level calls: each blob is checked with HEAD before it is
-//! uploaded, the manifest goes up byte for byte as stored (so its digest does not change),
-//! downloads land in a temporary file and move into the layout only after their size and
-//! sha256 check out, and every registry call is retried a few times on 5xx, 429 and
-//! connection errors.
+//! Each blob is checked with HEAD before it is uploaded (or mounted from another repository),
+//! the manifest goes up byte for byte as stored (so its digest does not change), and downloads
+//! land in a temporary file and move into the layout only after their size and sha256 check
+//! out. The requests, with their retries, resumed uploads and logins, are [`crate::transport`]'s.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::{Client, RegistryOperation};
+use oci_client::RegistryOperation;
 use serde::Deserialize;
-use tokio::io::AsyncWrite;
 
-use crate::auth::{AuthEnv, RegistryAuth};
+use crate::auth::AuthEnv;
 use crate::error::{Error, Result};
 use crate::inspect::Inspection;
 use crate::layout::{Descriptor, ImageIndex, ImageManifest, Layout, Platform, sha256_digest};
 use crate::media;
+use crate::transport::Session;
 
 /// How to talk to the registry.
 #[derive(Debug, Clone, Default)]
@@ -69,168 +61,6 @@ pub struct PushReport {
     pub blobs_skipped: usize,
     /// Blobs mounted from another repository of the registry instead of uploaded.
     pub blobs_mounted: usize,
-}
-
-const TRIES: u32 = 3;
-/// Bytes per upload request when a progress bar watches.
-const UPLOAD_CHUNK: usize = 1 << 20;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-
-/// Everything a registry call needs to say what went wrong.
-struct Session {
-    client: Client,
-    image: oci_client::Reference,
-    registry: String,
-    repository: String,
-    auth: RegistryAuth,
-    auth_file: Option<PathBuf>,
-    insecure: bool,
-}
-
-impl Session {
-    fn new(
-        registry: &str,
-        repository: &str,
-        reference: &str,
-        opts: &PushOptions,
-    ) -> Result<Session> {
-        let (auth, auth_file) = match &opts.auth_env {
-            Some(env) => env.lookup(registry)?,
-            None => AuthEnv::from_process().lookup(registry)?,
-        };
-        let image = if reference.starts_with("sha256:") {
-            oci_client::Reference::with_digest(registry.into(), repository.into(), reference.into())
-        } else {
-            oci_client::Reference::with_tag(registry.into(), repository.into(), reference.into())
-        };
-        // oci-client is built without a TLS provider (no aws-lc); ring is the one we ship
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = ClientConfig {
-            protocol: if opts.insecure {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            platform_resolver: Some(Box::new(oci_client::client::linux_amd64_resolver)),
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
-            user_agent: concat!("skiff/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
-        let client = Client::try_from(config).map_err(|e| {
-            Error::Registry(format!(
-                "cannot set up an http client for registry {registry}: {}",
-                one_line(&e)
-            ))
-        })?;
-        Ok(Session {
-            client,
-            image,
-            registry: registry.to_string(),
-            repository: repository.to_string(),
-            auth,
-            auth_file,
-            insecure: opts.insecure,
-        })
-    }
-
-    /// Runs a registry call, retrying transient failures; a 401 (a token that expired during a
-    /// long push or pull) logs in again for `op`, once, and runs the call again.
-    async fn call<T, E, F, Fut>(&self, what: &str, op: RegistryOperation, mut f: F) -> Result<T, E>
-    where
-        E: Transient + From<OciDistributionError> + std::fmt::Debug,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match retry(what, &mut f).await {
-            Err(e) if e.unauthorized() => {
-                tracing::info!(
-                    "{what}: the registry refused the credentials it gave; logging in again"
-                );
-                retry(what, || self.client.auth(&self.image, &self.auth, op)).await?;
-                retry(what, f).await
-            }
-            result => result,
-        }
-    }
-
-    /// Logs in (or finds out no login is needed) and keeps the credentials for later calls.
-    async fn login(&self, op: RegistryOperation, action: &str) -> Result<()> {
-        self.client
-            .store_auth_if_needed(self.image.resolve_registry(), &self.auth)
-            .await;
-        retry(action, || self.client.auth(&self.image, &self.auth, op))
-            .await
-            .map_err(|e| self.error(action, e))?;
-        Ok(())
-    }
-
-    /// Turns an oci-client error into one line that names the registry and the fix.
-    fn error(&self, action: &str, e: OciDistributionError) -> Error {
-        let r = &self.registry;
-        let status = status_of(&e);
-        let message = if status == Some(401) {
-            match &self.auth_file {
-                None => format!(
-                    "registry {r} refused the {action}: 401 unauthorized (log in with docker login {r} or set REGISTRY_AUTH_FILE)"
-                ),
-                Some(file) => format!(
-                    "registry {r} refused the {action}: 401 unauthorized with the credentials from {} (log in again with docker login {r})",
-                    file.display()
-                ),
-            }
-        } else if status == Some(403) {
-            format!(
-                "registry {r} refused the {action}: 403 forbidden (check that your account may access {})",
-                self.repository
-            )
-        } else if let OciDistributionError::AuthenticationFailure(reason) = &e {
-            format!(
-                "registry {r} refused the login for the {action}: {} (log in with docker login {r})",
-                flatten(reason)
-            )
-        } else if !self.insecure && is_tls_mismatch(&e) {
-            format!(
-                "registry {r} does not speak https ({}); if it serves plain http, pass --insecure",
-                root_cause(&e)
-            )
-        } else if self.insecure && is_http_to_https(&e) {
-            format!("registry {r} only speaks https: drop --insecure")
-        } else if is_connect(&e) {
-            format!(
-                "cannot connect to registry {r}: {} (check the host and port, and that the registry is running)",
-                root_cause(&e)
-            )
-        } else if status == Some(404)
-            || has_code(
-                &e,
-                &[OciErrorCode::ManifestUnknown, OciErrorCode::NameUnknown],
-            )
-        {
-            format!(
-                "registry {r} has no {}:{} (check the repository and tag)",
-                self.repository,
-                self.image.digest().or(self.image.tag()).unwrap_or("latest")
-            )
-        } else if let OciDistributionError::RegistryError { envelope, .. } = &e {
-            format!(
-                "registry {r} failed the {action}: {} ({})",
-                describe_envelope(envelope),
-                failure_hint(&e)
-            )
-        } else if let OciDistributionError::ServerError { code, message, .. } = &e {
-            let body = serde_json::from_str::<oci_client::errors::OciEnvelope>(message)
-                .map(|envelope| describe_envelope(&envelope))
-                .unwrap_or_else(|_| flatten(message).chars().take(200).collect());
-            format!(
-                "registry {r} failed the {action}: HTTP {code}: {body} ({})",
-                failure_hint(&e)
-            )
-        } else {
-            format!("registry {r} failed the {action}: {}", one_line(&e))
-        };
-        Error::Registry(message)
-    }
 }
 
 /// Pushes the image tagged `tag` in the layout to `registry/repository:dest_tag`.
@@ -279,9 +109,7 @@ pub async fn push(
             continue;
         }
         let exists = s
-            .call("blob check", RegistryOperation::Push, || {
-                s.client.blob_exists(&s.image, &desc.digest)
-            })
+            .blob_exists(&desc.digest)
             .await
             .map_err(|e| s.error("push", e))?;
         if exists {
@@ -292,53 +120,25 @@ pub async fn push(
         // Another repository of this registry that skiff pushed it to or pulled it from can
         // lend it: a mount moves no bytes. A refused mount just means an upload.
         for from in locations.sources(registry, repository, &desc.digest) {
-            let source = oci_client::Reference::with_tag(
-                registry.to_string(),
-                from.clone(),
-                "latest".into(),
-            );
-            match s.client.mount_blob(&s.image, &source, &desc.digest).await {
-                Ok(()) => {
+            match s.mount(&desc.digest, &from).await {
+                Ok(true) => {
                     tracing::info!(digest = %desc.digest, from, "mounted blob");
                     blobs_mounted += 1;
                     continue 'blobs;
                 }
-                Err(e) => tracing::debug!(digest = %desc.digest, from, error = %e, "mount refused"),
+                Ok(false) => tracing::debug!(digest = %desc.digest, from, "mount refused"),
+                Err(e) => tracing::debug!(digest = %desc.digest, from, error = ?e, "mount failed"),
             }
         }
         let data = bytes::Bytes::from(layout.read_blob(desc)?);
         tracing::info!(digest = %desc.digest, size = desc.size, "uploading blob");
-        s.call("blob upload", RegistryOperation::Push, || async {
-            let Some(progress) = &opts.progress else {
-                return s
-                    .client
-                    .push_blob(&s.image, data.clone(), &desc.digest)
-                    .await;
-            };
-            // Fed in chunks, so that a progress bar moves as the registry takes them.
-            progress.0.begin(&desc.digest, desc.size);
-            let (sink, digest) = (progress.clone(), desc.digest.clone());
-            let chunks: Vec<bytes::Bytes> = (0..data.len())
-                .step_by(UPLOAD_CHUNK)
-                .map(|at| data.slice(at..data.len().min(at + UPLOAD_CHUNK)))
-                .collect();
-            let stream = futures_util::stream::iter(chunks).map(move |chunk| {
-                sink.0.advance(&digest, chunk.len() as u64);
-                Ok(chunk)
-            });
-            let pushed = s
-                .client
-                .push_blob_stream(&s.image, stream, &desc.digest, Some(desc.size))
-                .await;
-            progress.0.end(&desc.digest);
-            pushed
-        })
-        .await
-        .map_err(|e| s.error("push", e))?;
+        s.upload(desc, data, opts.progress.as_ref())
+            .await
+            .map_err(|e| s.error("push", e))?;
         bytes_uploaded += desc.size;
     }
 
-    let upload_manifest = |image: oci_client::Reference, desc: &Descriptor, bytes: Vec<u8>| {
+    let upload_manifest = |reference: String, desc: &Descriptor, bytes: Vec<u8>| {
         let content_type = desc.media_type.clone();
         let s = &s;
         async move {
@@ -348,33 +148,22 @@ pub async fn push(
                     layout_dir.display()
                 )));
             }
-            s.call("manifest upload", RegistryOperation::Push, || {
-                s.client.push_manifest_raw(
-                    &image,
-                    bytes.clone(),
-                    // visible ascii always makes a header value
-                    content_type
-                        .parse()
-                        .expect("visible ascii is a valid header value"),
-                )
-            })
-            .await
-            .map_err(|e| s.error("push", e))
+            s.put_manifest(&reference, &content_type, bytes.into())
+                .await
+                .map_err(|e| s.error("push", e))
         }
     };
     if top.media_type == media::OCI_INDEX {
         for desc in &platforms {
-            let image = s.image.clone_with_digest(desc.digest.clone());
-            upload_manifest(image, desc, layout.read_blob(desc)?).await?;
+            upload_manifest(desc.digest.clone(), desc, layout.read_blob(desc)?).await?;
         }
     }
-    let manifest_url = upload_manifest(s.image.clone(), &manifest_desc, manifest_bytes).await?;
+    let manifest_url =
+        upload_manifest(dest_tag.to_string(), &manifest_desc, manifest_bytes).await?;
 
     // The registry must name the manifest by the digest the layout has.
     let remote = s
-        .call("manifest check", RegistryOperation::Push, || {
-            s.client.fetch_manifest_digest(&s.image, &s.auth)
-        })
+        .manifest_digest(dest_tag, &[&manifest_desc.media_type])
         .await
         .map_err(|e| s.error("push", e))?;
     if remote != manifest_desc.digest {
@@ -443,19 +232,22 @@ async fn pull_into(
             continue;
         }
         layout.blob_path(&desc.digest)?;
-        let tmp = s
-            .call("blob download", RegistryOperation::Pull, || {
-                download(&s, &layout, desc, opts.progress.as_ref())
-            })
+        let tmp = layout.temp_blob_file()?;
+        let file = tmp
+            .as_file()
+            .try_clone()
+            .map_err(|e| Error::io("open", tmp.path().to_path_buf(), e))?;
+        let mut out = tokio::fs::File::from_std(file);
+        s.download(desc, &mut out, opts.progress.as_ref())
             .await
-            .map_err(|e| match e {
+            .map_err(|e| match s.error("pull", e) {
                 // Name the blob: the layers of one image fail alike only by chance.
-                Downloaded::Registry(e) => match s.error("pull", e) {
-                    Error::Registry(m) => Error::Registry(format!("{m} (blob {})", desc.digest)),
-                    other => other,
-                },
-                Downloaded::Local(e) => e,
+                Error::Registry(m) => Error::Registry(format!("{m} (blob {})", desc.digest)),
+                other => other,
             })?;
+        tokio::io::AsyncWriteExt::flush(&mut out)
+            .await
+            .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
         layout
             .import_blob(tmp, desc)
             .map_err(|e| Error::Registry(format!("registry {registry} sent a bad blob: {e}")))?;
@@ -492,24 +284,20 @@ struct Resolved {
     platforms: Vec<String>,
 }
 
-/// Fetches the manifest `reference` names, following an index to its linux/amd64 entry, and
-/// checks every digest and size on the way.
+/// What a pull asks for, in the order registries expect in `Accept`.
+const MANIFEST_TYPES: [&str; 4] = [
+    media::OCI_MANIFEST,
+    media::OCI_INDEX,
+    media::DOCKER_MANIFEST,
+    media::DOCKER_MANIFEST_LIST,
+];
+
+/// Fetches the manifest `reference` names, following an index to this machine's platform (or
+/// linux/amd64, skiff's first), and checks every digest and size on the way.
 async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
-    const ACCEPT: [&str; 4] = [
-        media::OCI_MANIFEST,
-        media::OCI_INDEX,
-        media::DOCKER_MANIFEST,
-        media::DOCKER_MANIFEST_LIST,
-    ];
     let (registry, repository) = (&s.registry, &s.repository);
-    let (bytes, digest) = s
-        .call("manifest download", RegistryOperation::Pull, || {
-            s.client.pull_manifest_raw(&s.image, &s.auth, &ACCEPT)
-        })
-        .await
-        .map_err(|e| s.error("pull", e))?;
-    let (mut bytes, mut digest) = (bytes.to_vec(), digest);
-    check_manifest_digest(registry, &bytes, &digest, None)?;
+    let named = reference.starts_with("sha256:").then_some(reference);
+    let (mut bytes, mut digest) = fetch_manifest(s, reference, named).await?;
     let mut media_type = media_type_of(&bytes)
         .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
     let (top_digest, top_media_type) = (digest.clone(), media_type.clone());
@@ -534,16 +322,14 @@ async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
                     "registry {registry} has no linux/amd64 image under {repository}:{reference} (skiff images are linux/amd64)"
                 ))
             })?;
-        let by_digest = s.image.clone_with_digest(entry.digest.clone());
-        let (b, d) = s
-            .call("manifest download", RegistryOperation::Pull, || {
-                s.client.pull_manifest_raw(&by_digest, &s.auth, &ACCEPT)
-            })
-            .await
-            .map_err(|e| s.error("pull", e))?;
-        bytes = b.to_vec();
-        digest = d;
-        check_manifest_digest(registry, &bytes, &digest, Some(&entry))?;
+        (bytes, digest) = fetch_manifest(s, &entry.digest, Some(&entry.digest)).await?;
+        if entry.size != bytes.len() as u64 {
+            return Err(Error::Registry(format!(
+                "registry {registry} sent a manifest of {} bytes, not {} (try again, or report it to the registry's operator)",
+                bytes.len(),
+                entry.size
+            )));
+        }
         media_type = entry.media_type;
     }
     let manifest: ImageManifest = serde_json::from_slice(&bytes)
@@ -557,6 +343,29 @@ async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
         top_media_type,
         platforms,
     })
+}
+
+/// Downloads the manifest `reference` names and checks that it hashes to the digest the
+/// registry gives it and to `expected`, where the digest is known beforehand.
+async fn fetch_manifest(
+    s: &Session,
+    reference: &str,
+    expected: Option<&str>,
+) -> Result<(Vec<u8>, String)> {
+    let registry = &s.registry;
+    let (bytes, told) = s
+        .get_manifest(reference, &MANIFEST_TYPES)
+        .await
+        .map_err(|e| s.error("pull", e))?;
+    let actual = sha256_digest(&bytes);
+    for want in [told.as_deref(), expected].into_iter().flatten() {
+        if want != actual {
+            return Err(Error::Registry(format!(
+                "registry {registry} sent a manifest that hashes to {actual}, not {want} (try again, or report it to the registry's operator)"
+            )));
+        }
+    }
+    Ok((bytes, actual))
 }
 
 /// Reads an image's manifest and config from the registry, not its layers: what
@@ -579,19 +388,8 @@ pub async fn inspect(
             config.size
         )));
     }
-    let bytes = s
-        .call("config download", RegistryOperation::Pull, || async {
-            let mut bytes = Vec::new();
-            let out = LimitedWriter {
-                inner: &mut bytes,
-                left: config.size,
-                progress: None,
-            };
-            s.client
-                .pull_blob(&s.image, config.digest.as_str(), out)
-                .await?;
-            Ok::<_, OciDistributionError>(bytes)
-        })
+    let mut bytes = Vec::new();
+    s.download(config, &mut bytes, None)
         .await
         .map_err(|e| s.error("inspect", e))?;
     if bytes.len() as u64 != config.size || sha256_digest(&bytes) != config.digest {
@@ -688,56 +486,6 @@ impl BlobLocations {
     }
 }
 
-/// The codes and messages of a registry's error body, on one line.
-fn describe_envelope(envelope: &oci_client::errors::OciEnvelope) -> String {
-    let errors: Vec<String> = envelope
-        .errors
-        .iter()
-        .map(|err| {
-            let code = serde_json::to_value(&err.code)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| format!("{:?}", err.code));
-            format!("{code}: {}", flatten(&err.message))
-        })
-        .collect();
-    errors.join("; ")
-}
-
-/// What to do about a registry's error: wait, or look at the request.
-fn failure_hint(e: &OciDistributionError) -> String {
-    if e.transient() {
-        format!("still failing after {TRIES} tries: the registry is busy or down; try again later")
-    } else {
-        "the registry refused the request; check the image reference".to_string()
-    }
-}
-
-fn check_manifest_digest(
-    registry: &str,
-    bytes: &[u8],
-    digest: &str,
-    expected: Option<&Descriptor>,
-) -> Result<()> {
-    let actual = sha256_digest(bytes);
-    let want = expected.map_or(digest, |d| d.digest.as_str());
-    if actual != want || actual != digest {
-        return Err(Error::Registry(format!(
-            "registry {registry} sent a manifest that hashes to {actual}, not {want} (try again, or report it to the registry's operator)"
-        )));
-    }
-    if let Some(d) = expected
-        && d.size != bytes.len() as u64
-    {
-        return Err(Error::Registry(format!(
-            "registry {registry} sent a manifest of {} bytes, not {} (try again, or report it to the registry's operator)",
-            bytes.len(),
-            d.size
-        )));
-    }
-    Ok(())
-}
-
 fn media_type_of(bytes: &[u8]) -> serde_json::Result<String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -761,272 +509,9 @@ fn platform_of(layout: &Layout, config: &Descriptor) -> Option<Platform> {
     Some(platform)
 }
 
-#[derive(Debug)]
-enum Downloaded {
-    Registry(OciDistributionError),
-    Local(Error),
-}
-
-impl From<OciDistributionError> for Downloaded {
-    fn from(e: OciDistributionError) -> Self {
-        Downloaded::Registry(e)
-    }
-}
-
-impl Transient for Downloaded {
-    fn unauthorized(&self) -> bool {
-        matches!(self, Downloaded::Registry(e) if e.unauthorized())
-    }
-
-    fn transient(&self) -> bool {
-        match self {
-            Downloaded::Registry(e) => e.transient(),
-            Downloaded::Local(_) => false,
-        }
-    }
-}
-
-/// Downloads one blob into a fresh temporary file in the layout, refusing more than `size` bytes.
-async fn download(
-    s: &Session,
-    layout: &Layout,
-    desc: &Descriptor,
-    progress: Option<&ProgressSink>,
-) -> Result<tempfile::NamedTempFile, Downloaded> {
-    let tmp = layout.temp_blob_file().map_err(Downloaded::Local)?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| Downloaded::Local(Error::io("open", tmp.path().to_path_buf(), e)))?;
-    let out = LimitedWriter {
-        inner: tokio::fs::File::from_std(file),
-        left: desc.size,
-        progress: progress.map(|p| (p.clone(), desc.digest.clone())),
-    };
-    if let Some(p) = progress {
-        p.0.begin(&desc.digest, desc.size);
-    }
-    let pulled = s
-        .client
-        .pull_blob(&s.image, desc.digest.as_str(), out)
-        .await;
-    if let Some(p) = progress {
-        p.0.end(&desc.digest);
-    }
-    pulled?;
-    Ok(tmp)
-}
-
-/// An `AsyncWrite` that fails once more than `left` bytes come in: a registry cannot fill
-/// the disk by sending an endless blob.
-struct LimitedWriter<W> {
-    inner: W,
-    left: u64,
-    /// Told of every write, with the blob's digest.
-    progress: Option<(ProgressSink, String)>,
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for LimitedWriter<W> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if buf.len() as u64 > self.left {
-            return Poll::Ready(Err(std::io::Error::other(
-                "the registry sent more bytes than the descriptor's size",
-            )));
-        }
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = poll {
-            self.left -= n as u64;
-            if let Some((sink, digest)) = &self.progress {
-                sink.0.advance(digest, n as u64);
-            }
-        }
-        poll
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-trait Transient {
-    fn transient(&self) -> bool;
-
-    /// The registry refused the credentials (401).
-    fn unauthorized(&self) -> bool {
-        false
-    }
-}
-
-impl Transient for OciDistributionError {
-    fn unauthorized(&self) -> bool {
-        status_of(self) == Some(401)
-            || matches!(self, OciDistributionError::UnauthorizedError { .. })
-    }
-
-    fn transient(&self) -> bool {
-        if is_tls_mismatch(self) || is_http_to_https(self) {
-            return false;
-        }
-        match self {
-            OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
-            // A 429 or 503 with an error body: distribution's TOOMANYREQUESTS and UNAVAILABLE.
-            OciDistributionError::RegistryError { envelope, .. } => {
-                envelope.errors.iter().any(|e| match &e.code {
-                    OciErrorCode::Toomanyrequests => true,
-                    OciErrorCode::Other(code) => code == "UNAVAILABLE",
-                    _ => false,
-                })
-            }
-            OciDistributionError::RequestError(e) => {
-                e.is_connect()
-                    || e.is_timeout()
-                    || e.is_request()
-                    || e.is_body()
-                    || e.status()
-                        .is_some_and(|s| s.as_u16() >= 500 || s.as_u16() == 429)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Runs `op` up to [`TRIES`] times, backing off between tries, while it fails transiently.
-async fn retry<T, E, F, Fut>(what: &str, op: F) -> Result<T, E>
-where
-    E: Transient + std::fmt::Debug,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    retry_with(what, FIRST_BACKOFF, op).await
-}
-
-async fn retry_with<T, E, F, Fut>(what: &str, first_backoff: Duration, mut op: F) -> Result<T, E>
-where
-    E: Transient + std::fmt::Debug,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut backoff = first_backoff;
-    let mut attempt = 1;
-    loop {
-        match op().await {
-            Err(e) if attempt < TRIES && e.transient() => {
-                tracing::warn!(attempt, error = ?e, "{what} failed, retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff *= 4;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-fn status_of(e: &OciDistributionError) -> Option<u16> {
-    match e {
-        OciDistributionError::UnauthorizedError { .. } => Some(401),
-        OciDistributionError::ServerError { code, .. } => Some(*code),
-        OciDistributionError::RequestError(e) => e.status().map(|s| s.as_u16()),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            envelope.errors.iter().find_map(|e| match e.code {
-                OciErrorCode::Unauthorized => Some(401),
-                OciErrorCode::Denied => Some(403),
-                _ => None,
-            })
-        }
-        _ => None,
-    }
-}
-
-fn has_code(e: &OciDistributionError, codes: &[OciErrorCode]) -> bool {
-    matches!(e, OciDistributionError::RegistryError { envelope, .. }
-        if envelope.errors.iter().any(|x| codes.contains(&x.code)))
-}
-
-fn is_connect(e: &OciDistributionError) -> bool {
-    matches!(e, OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout())
-}
-
-/// https spoken to a plain http server: rustls reads `HTTP/1.1 400` as a corrupt record.
-fn is_tls_mismatch(e: &OciDistributionError) -> bool {
-    let chain = chain_text(e);
-    chain.contains("InvalidContentType") || chain.contains("corrupt message")
-}
-
-/// plain http spoken to an https server.
-fn is_http_to_https(e: &OciDistributionError) -> bool {
-    chain_text(e).contains("HTTP request to an HTTPS server")
-}
-
-fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = String::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        text.push_str(&format!("{err:?} {err} | "));
-        next = err.source();
-    }
-    text
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = e;
-    while let Some(next) = last.source() {
-        last = next;
-    }
-    // OS messages start upper case ("Connection refused"); ours are lower case
-    let text = flatten(&last.to_string());
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
-}
-
-fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(err) = next {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    flatten(&parts.join(": "))
-}
-
-fn flatten(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limited_writer_refuses_extra_bytes() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            use tokio::io::AsyncWriteExt;
-            let mut w = LimitedWriter {
-                inner: Vec::new(),
-                left: 4,
-                progress: None,
-            };
-            w.write_all(b"abcd").await.unwrap();
-            assert!(w.write_all(b"e").await.is_err());
-            assert_eq!(w.inner, b"abcd");
-        });
-    }
 
     #[test]
     fn media_types_are_sniffed() {
@@ -1045,45 +530,5 @@ mod tests {
             .unwrap(),
             media::DOCKER_MANIFEST
         );
-    }
-
-    #[test]
-    fn server_errors_are_retried_and_client_errors_are_not() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let server = |code| OciDistributionError::ServerError {
-                code,
-                url: "u".into(),
-                message: "m".into(),
-            };
-            let mut calls = 0;
-            let r: Result<(), _> = retry_with("t", Duration::from_millis(1), || {
-                calls += 1;
-                std::future::ready(Err(server(503)))
-            })
-            .await;
-            assert!(r.is_err());
-            assert_eq!(calls, TRIES);
-
-            let mut calls = 0;
-            let r = retry_with("t", Duration::from_millis(1), || {
-                calls += 1;
-                std::future::ready(if calls < 2 { Err(server(429)) } else { Ok(7) })
-            })
-            .await;
-            assert_eq!(r.unwrap(), 7);
-
-            let mut calls = 0;
-            let r: Result<(), _> = retry_with("t", Duration::from_millis(1), || {
-                calls += 1;
-                std::future::ready(Err(server(400)))
-            })
-            .await;
-            assert!(r.is_err());
-            assert_eq!(calls, 1);
-        });
     }
 }

@@ -1,25 +1,37 @@
 //! A registry proxy that breaks things on purpose: it sits on loopback in front of a real
 //! `docker-registry`, forwards every request, and on a plan answers some with 5xx or 429,
-//! cuts blob downloads short, or demands bearer tokens that stop working after a few uses.
+//! cuts answers short or drops them, or demands bearer tokens that stop working after a few
+//! uses.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One kind of damage: requests whose method and path match get `status` instead of an
-/// answer, `times` times.
-#[derive(Debug, Clone)]
+/// answer, `times` times, after `skip` of them went through unharmed.
+#[derive(Debug, Clone, Default)]
 pub struct Fail {
     /// `GET`, `HEAD`, `PUT`, `POST`, `PATCH`; `None` for any.
     pub method: Option<&'static str>,
     /// A part of the path, e.g. `/blobs/` or `/manifests/`.
     pub path_contains: &'static str,
-    /// The status to answer; `0` sends the first half of the upstream body and closes.
+    /// The status to answer. Two are not statuses: [`CUT_SHORT`] and [`LOST_ANSWER`].
     pub status: u16,
     /// How many matching requests it applies to; counts down.
     pub times: usize,
+    /// How many matching requests go through before it applies; counts down.
+    pub skip: usize,
+    /// The `Retry-After` sent with the status; `None` sends none.
+    pub retry_after: Option<&'static str>,
 }
+
+/// [`Fail::status`]: the request reaches the registry, and the client gets the first half of
+/// its answer before the connection closes.
+pub const CUT_SHORT: u16 = 0;
+/// [`Fail::status`]: the request reaches the registry (and takes effect), and the connection
+/// closes before any answer.
+pub const LOST_ANSWER: u16 = 1;
 
 /// What the proxy does, changeable while it runs.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +52,10 @@ pub struct Stats {
     pub tokens_issued: usize,
     /// Requests refused for a missing or used-up token.
     pub unauthorized: usize,
+    /// Bytes of `PATCH` bodies received: what chunked uploads sent, failed chunks included.
+    pub patch_bytes: u64,
+    /// For each injected failure, how long the client waited before its next request.
+    pub waits: Vec<Duration>,
 }
 
 #[derive(Default)]
@@ -48,6 +64,8 @@ struct State {
     stats: Stats,
     /// Uses left per token.
     tokens: Vec<(String, usize)>,
+    /// When the last failure was injected, until the next request comes.
+    injected_at: Option<Instant>,
 }
 
 /// The proxy; it stops accepting when dropped.
@@ -131,6 +149,15 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
     while let Some(request) = read_request(&mut reader)? {
+        {
+            let mut s = state.lock().unwrap();
+            if let Some(at) = s.injected_at.take() {
+                s.stats.waits.push(at.elapsed());
+            }
+            if request.method == "PATCH" {
+                s.stats.patch_bytes += request.body.len() as u64;
+            }
+        }
         let host = request.header("host").unwrap_or_default().to_string();
         if request.path.starts_with("/token") {
             let token = {
@@ -167,13 +194,17 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
             continue;
         }
         match injected(&request, state) {
-            Some(0) => {
+            Some((CUT_SHORT, _)) => {
                 let (head, body) = forward(&request, upstream)?;
                 out.write_all(&head)?;
                 out.write_all(&body[..body.len() / 2])?;
                 return Ok(()); // cut short: the client sees the connection close
             }
-            Some(status) => {
+            Some((LOST_ANSWER, _)) => {
+                forward(&request, upstream)?;
+                return Ok(());
+            }
+            Some((status, retry_after)) => {
                 // The error bodies distribution sends with these statuses.
                 let code = match status {
                     429 => "TOOMANYREQUESTS",
@@ -182,12 +213,11 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Resu
                 };
                 let body = format!(r#"{{"errors":[{{"code":"{code}","message":"injected"}}]}}"#);
                 let body = body.as_bytes();
-                respond(
-                    &mut out,
-                    status,
-                    &[("Retry-After", "0"), ("Content-Type", "application/json")],
-                    body,
-                )?;
+                let mut headers = vec![("Content-Type", "application/json")];
+                if let Some(after) = retry_after {
+                    headers.push(("Retry-After", after));
+                }
+                respond(&mut out, status, &headers, body)?;
             }
             None => {
                 let (head, body) = forward(&request, upstream)?;
@@ -221,18 +251,23 @@ fn authorized(request: &Request, state: &Mutex<State>) -> bool {
     ok
 }
 
-/// The status to inject for `request`, if a failure matches it (0: cut the body short).
-fn injected(request: &Request, state: &Mutex<State>) -> Option<u16> {
+/// The status (and `Retry-After`) to inject for `request`, if a failure matches it.
+fn injected(request: &Request, state: &Mutex<State>) -> Option<(u16, Option<&'static str>)> {
     let mut s = state.lock().unwrap();
     let fail = s.plan.fails.iter_mut().find(|f| {
         f.times > 0
             && f.method.is_none_or(|m| m == request.method)
             && request.path.contains(f.path_contains)
     })?;
+    if fail.skip > 0 {
+        fail.skip -= 1;
+        return None;
+    }
     fail.times -= 1;
-    let status = fail.status;
+    let injected = (fail.status, fail.retry_after);
     s.stats.injected += 1;
-    Some(status)
+    s.injected_at = Some(Instant::now());
+    Some(injected)
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
