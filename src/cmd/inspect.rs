@@ -46,7 +46,11 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     say!("platforms  {}", inspection.platforms.join(", "))?;
     if inspection.manifest_digest != inspection.digest {
-        say!("manifest   {} (linux/amd64)", inspection.manifest_digest)?;
+        say!(
+            "manifest   {} ({})",
+            inspection.manifest_digest,
+            inspection.platform
+        )?;
     }
     if let Some(created) = &inspection.created {
         say!("created    {created}")?;

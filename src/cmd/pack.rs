@@ -1,7 +1,7 @@
 use anyhow::{Context, Result, bail};
 use skiff_pack::image::{ServerBinary, ServerImage, write_server_image};
 use skiff_pack::layout::Platform;
-use skiff_pack::registry::PushReport;
+use skiff_pack::registry::{PlatformChoice, PushReport};
 use skiff_pack::{Reference, media};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ pub struct Args {
     #[arg(long)]
     name: Option<String>,
     /// Build on this base image (docker://HOST/REPO[:TAG] or oci:DIR[:TAG]) instead of an empty
-    /// one: skiff's layers go on top, its entrypoint replaces the base's command
+    /// one: skiff's layers go on top, its entrypoint replaces the base's command; with several
+    /// platforms, each goes on the base's image for that platform
     #[arg(long, value_name = "IMAGE")]
     base: Option<String>,
     /// The server binary to put in the image (default: the static one installed with skiff);
@@ -65,11 +66,16 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|p| Platform::parse(p))
         .collect::<skiff_pack::Result<Vec<_>>>()?;
-    if platforms.len() > 1 && (args.server.is_some() || args.base.is_some()) {
+    if platforms.len() > 1 && args.server.is_some() {
         bail!(
-            "--server and --base build one platform: pass a single --platform with them, or leave them out"
+            "--server is one binary for one platform: pass a single --platform with it, or leave it out"
         );
     }
+    // The base's image for each platform built, and no more.
+    let base_platforms = match &platforms[..] {
+        [one] => PlatformChoice::One(one.clone()),
+        _ => PlatformChoice::All,
+    };
     let paths = match args.server {
         Some(path) => vec![path],
         None => platforms
@@ -93,8 +99,9 @@ pub fn run(args: Args) -> Result<()> {
     let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
     const BUILT: &str = "skiff";
     write_server_image(staging.path(), BUILT, &image)?;
-    let opts = crate::progress::registry_options(args.insecure);
+    let mut opts = crate::progress::registry_options(args.insecure);
     if let Some(base) = &args.base {
+        opts.platform = base_platforms;
         match Reference::parse_image(base)? {
             Reference::Registry {
                 registry,

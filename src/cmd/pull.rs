@@ -1,5 +1,6 @@
 use anyhow::{Result, bail};
 use skiff_pack::Reference;
+use skiff_pack::registry::PlatformChoice;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -8,6 +9,10 @@ pub struct Args {
     /// Where to put it: a folder (an OCI image layout, tagged as the source) or oci:DIR[:TAG]
     #[arg(short, long)]
     output: String,
+    /// Which image of a multi-platform index to pull: os/architecture[/variant], or `all` to
+    /// keep the index and every platform's image (default: this machine's platform)
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
     /// Talk plain HTTP to the registry (for a local registry without TLS)
     #[arg(long)]
     insecure: bool,
@@ -35,7 +40,10 @@ pub fn run(args: Args) -> Result<()> {
             args.output
         ),
     };
-    let opts = crate::progress::registry_options(args.insecure);
+    let mut opts = crate::progress::registry_options(args.insecure);
+    if let Some(platform) = &args.platform {
+        opts.platform = PlatformChoice::parse(platform)?;
+    }
     let manifest = super::block_on(skiff_pack::registry::pull(
         &registry,
         &repository,

@@ -702,6 +702,103 @@ fn an_image_built_on_a_base_keeps_its_layers_and_environment_and_runs() {
     assert!(!dir.path().join("arm-out").exists());
 }
 
+#[test]
+fn a_multi_platform_image_goes_on_a_multi_platform_base_and_pulls_by_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let both = ["--platform", "linux/amd64,linux/arm64"];
+    // skiff's own two-platform image makes a two-platform base.
+    let base = dir.path().join("base");
+    pack_layout(&model, &base, "1", None, &both);
+    let base_index = blob_json(&base, &tagged_digest(&base, "1"));
+    let base_server = |arch: &str| {
+        let entry = base_index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["platform"]["architecture"] == arch)
+            .unwrap();
+        blob_json(&base, entry["digest"].as_str().unwrap())["layers"][0]["digest"].clone()
+    };
+
+    let registry = Registry::start(None);
+    let remote = format!("docker://{}/team/iris:on-base", registry.host());
+    let base_ref = format!("oci:{}:1", base.display());
+    let mut extra = both.to_vec();
+    extra.extend(["--base", &base_ref]);
+    let pushed = pack_json(&model, &remote, &extra);
+
+    // Each platform's image starts with the base's layers for that platform.
+    let pull = |name: &str, platform: Option<&str>| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "pull".to_string(),
+            remote.clone(),
+            "-o".into(),
+            format!("oci:{}:v1", out.display()),
+            "--insecure".into(),
+        ];
+        if let Some(p) = platform {
+            args.extend(["--platform".into(), p.into()]);
+        }
+        ok(skiff().args(&args).output().unwrap());
+        out
+    };
+    for (arch, platform) in [("arm64", "linux/arm64"), ("amd64", "linux/amd64")] {
+        let out = pull(arch, Some(platform));
+        let manifest = blob_json(&out, &tagged_digest(&out, "v1"));
+        assert_eq!(
+            manifest["layers"].as_array().unwrap().len(),
+            4,
+            "{manifest}"
+        );
+        assert_eq!(manifest["layers"][0]["digest"], base_server(arch), "{arch}");
+        let config = blob_json(&out, manifest["config"]["digest"].as_str().unwrap());
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(
+            manifest["annotations"]["org.opencontainers.image.base.name"],
+            base_ref.as_str()
+        );
+    }
+    // `all` keeps the index as pushed, under its digest, and every platform's image.
+    let all = pull("all", Some("all"));
+    assert_eq!(
+        tagged_digest(&all, "v1"),
+        pushed["digest"].as_str().unwrap()
+    );
+    let index = blob_json(&all, &tagged_digest(&all, "v1"));
+    let variants: Vec<&Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["platform"]["variant"])
+        .collect();
+    assert_eq!(variants, [&Value::Null, &json!("v8")]);
+    assert_serves_iris(&format!("oci:{}:v1", all.display()));
+    // By default, this machine's platform.
+    let host = pull("host", None);
+    let manifest = blob_json(&host, &tagged_digest(&host, "v1"));
+    assert_eq!(manifest["layers"][0]["digest"], base_server("amd64"));
+
+    fails_with(
+        run(&[
+            "pull",
+            &remote,
+            "-o",
+            &format!("oci:{}:v1", dir.path().join("s390x").display()),
+            "--insecure",
+            "--platform",
+            "linux/s390x",
+        ]),
+        &[
+            "no linux/s390x image",
+            "linux/amd64, linux/arm64/v8",
+            "--platform",
+        ],
+    );
+    assert!(!dir.path().join("s390x").exists());
+}
+
 /// `skiff pack MODEL -o oci:DIR:TAG EXTRA...` with `SOURCE_DATE_EPOCH` as given (unset: `None`).
 fn pack_layout(model: &Path, dir: &Path, tag: &str, epoch: Option<&str>, extra: &[&str]) {
     let mut cmd = skiff();
@@ -931,7 +1028,7 @@ fn labels_and_annotations_describe_skiff_and_the_model() {
     assert_eq!(inspected["digest"], tagged_digest(&layout, "both"));
     assert_eq!(
         inspected["platforms"],
-        json!(["linux/amd64", "linux/arm64"])
+        json!(["linux/amd64", "linux/arm64/v8"])
     );
     check("skiff inspect", &inspected["labels"]);
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::layout::{Descriptor, ImageManifest, Layout};
+use crate::layout::{Descriptor, ImageManifest, Layout, Platform};
 use crate::media;
 
 /// Annotation: the base image's reference.
@@ -22,10 +22,85 @@ pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
 /// Puts the image tagged `base_tag` under the image tagged `tag`, both in the layout at
 /// `layout_dir`, and tags the result `tag`; `base_name` is how the user named the base.
+///
+/// A multi-platform image is rebased platform by platform, each on the base's image for the
+/// same platform; a single-platform base serves only its own platform.
 pub fn rebase(layout_dir: &Path, tag: &str, base_tag: &str, base_name: &str) -> Result<Descriptor> {
     let layout = Layout::open(layout_dir)?;
-    let (our_desc, ours) = layout.resolve(tag)?;
-    let (base_desc, base) = layout.resolve(base_tag)?;
+    let (ours, base) = (layout.tagged(tag)?, layout.tagged(base_tag)?);
+    let base_images: Vec<Descriptor> = if media::is_index(&base.media_type) {
+        layout
+            .read_index(&base)?
+            .manifests
+            .into_iter()
+            .filter(|m| media::is_manifest(&m.media_type))
+            .collect()
+    } else {
+        vec![base.clone()]
+    };
+    let base_for = |platform: Option<&Platform>| -> Result<&Descriptor> {
+        match (platform, &base_images[..]) {
+            (_, [only]) => Ok(only),
+            (Some(platform), images) => images
+                .iter()
+                .find(|b| b.platform.as_ref().is_some_and(|p| p.matches(platform)))
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "the base image {base_name} has no {platform} image: pick a base image for {platform}, or leave that platform out"
+                    ))
+                }),
+            (None, _) => Err(Error::Invalid(
+                "the image to rebase names no platform; pack it again with --platform".into(),
+            )),
+        }
+    };
+    if !media::is_index(&ours.media_type) {
+        let platform = config_platform(&layout, &layout.read_manifest(&ours)?)?;
+        let mut desc = rebase_one(&layout, &ours, base_for(Some(&platform))?, base_name)?;
+        desc.platform = ours.platform;
+        layout.tag(&desc, tag)?;
+        return Ok(desc);
+    }
+    let mut index = layout.read_index(&ours)?;
+    for entry in &mut index.manifests {
+        let rebased = rebase_one(
+            &layout,
+            entry,
+            base_for(entry.platform.as_ref())?,
+            base_name,
+        )?;
+        *entry = Descriptor {
+            platform: entry.platform.take(),
+            annotations: entry.annotations.take(),
+            ..rebased
+        };
+    }
+    let annotations = index.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(ANNOTATION_BASE_NAME.into(), base_name.into());
+    annotations.insert(ANNOTATION_BASE_DIGEST.into(), base.digest.clone());
+    let bytes = serde_json::to_vec(&index).map_err(|e| Error::json("image index", e))?;
+    let desc = layout.write_blob(media::OCI_INDEX, &bytes)?;
+    layout.tag(&desc, tag)?;
+    Ok(desc)
+}
+
+/// The platform an image's config names.
+fn config_platform(layout: &Layout, manifest: &ImageManifest) -> Result<Platform> {
+    serde_json::from_slice(&layout.read_blob(&manifest.config)?)
+        .map_err(|e| Error::json(format!("image config {}", manifest.config.digest), e))
+}
+
+/// Puts the base image `base_desc` under the image `our_desc`; returns the new manifest.
+fn rebase_one(
+    layout: &Layout,
+    our_desc: &Descriptor,
+    base_desc: &Descriptor,
+    base_name: &str,
+) -> Result<Descriptor> {
+    let (ours, base) = (
+        layout.read_manifest(our_desc)?,
+        layout.read_manifest(base_desc)?,
+    );
     let config = |m: &ImageManifest| -> Result<Value> {
         serde_json::from_slice(&layout.read_blob(&m.config)?)
             .map_err(|e| Error::json(format!("image config {}", m.config.digest), e))
@@ -117,10 +192,7 @@ pub fn rebase(layout_dir: &Path, tag: &str, base_tag: &str, base_name: &str) -> 
         annotations: Some(annotations),
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("image manifest", e))?;
-    let mut desc = layout.write_blob(media::OCI_MANIFEST, &bytes)?;
-    desc.platform = our_desc.platform;
-    layout.tag(&desc, tag)?;
-    Ok(desc)
+    layout.write_blob(media::OCI_MANIFEST, &bytes)
 }
 
 fn strings(v: &Value) -> impl Iterator<Item = &str> {

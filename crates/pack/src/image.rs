@@ -150,6 +150,7 @@ fn write_server_image_at(
             created,
             architecture: &platform.architecture,
             os: &platform.os,
+            variant: platform.variant.as_deref(),
             config: ContainerConfig {
                 user: media::SERVER_USER,
                 exposed_ports: BTreeMap::from([(
@@ -262,6 +263,8 @@ struct ImageConfig<'a> {
     created: &'a str,
     architecture: &'a str,
     os: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
     config: ContainerConfig<'a>,
     rootfs: RootFs,
     history: Vec<History<'a>>,
@@ -585,7 +588,7 @@ mod tests {
             .iter()
             .map(|m| m.platform.as_ref().unwrap().to_string())
             .collect();
-        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
         let mut model_layers = Vec::new();
         for (entry, arch) in index.manifests.iter().zip(["amd64", "arm64"]) {
             let manifest: crate::layout::ImageManifest =
@@ -620,11 +623,22 @@ mod tests {
     fn platforms_parse_and_print() {
         assert_eq!(
             Platform::parse(" linux/arm64").unwrap().to_string(),
-            "linux/arm64"
+            "linux/arm64/v8"
         );
         for bad in ["linux/s390x", "arm64", "", "windows/amd64"] {
             let err = Platform::parse(bad).unwrap_err().to_string();
             assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
+        }
+        let any = Platform::parse_any("linux/arm/v7").unwrap();
+        assert_eq!(any.variant.as_deref(), Some("v7"));
+        let arm64 = Platform::parse_any("linux/arm64").unwrap();
+        assert!(Platform::parse("linux/arm64").unwrap().matches(&arm64));
+        assert!(arm64.matches(&Platform::parse("linux/arm64").unwrap()));
+        assert!(!any.matches(&Platform::parse_any("linux/arm/v6").unwrap()));
+        assert!(!arm64.matches(&Platform::parse("linux/amd64").unwrap()));
+        for bad in ["linux", "linux/", "a/b/c/d", "linux/amd 64"] {
+            let err = Platform::parse_any(bad).unwrap_err().to_string();
+            assert!(err.contains("os/architecture[/variant]"), "{err}");
         }
     }
 

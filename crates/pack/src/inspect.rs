@@ -18,10 +18,13 @@ pub struct Inspection {
     pub digest: String,
     /// Media type of what the reference names.
     pub media_type: String,
-    /// `os/architecture` of each manifest in an index; the config's own for a single image.
+    /// `os/architecture[/variant]` of each manifest in an index; the config's own for a
+    /// single image.
     pub platforms: Vec<String>,
-    /// Digest of the linux/amd64 manifest whose details follow.
+    /// Digest of the manifest whose details follow: this machine's platform's in an index.
     pub manifest_digest: String,
+    /// That manifest's platform, from its config.
+    pub platform: String,
     /// When the image was built (the config's `created`).
     pub created: Option<String>,
     /// The config's `Labels` (what `skopeo inspect` shows).
@@ -40,6 +43,8 @@ struct Config {
     architecture: String,
     #[serde(default)]
     os: String,
+    #[serde(default)]
+    variant: Option<String>,
     #[serde(default)]
     config: Option<ContainerConfig>,
 }
@@ -63,8 +68,14 @@ impl Inspection {
     ) -> Result<Inspection> {
         let parsed: Config = serde_json::from_slice(config)
             .map_err(|e| Error::json(format!("image config of {reference}"), e))?;
+        let platform = crate::layout::Platform {
+            architecture: parsed.architecture,
+            os: parsed.os,
+            variant: parsed.variant,
+        }
+        .to_string();
         let platforms = if platforms.is_empty() {
-            vec![format!("{}/{}", parsed.os, parsed.architecture)]
+            vec![platform.clone()]
         } else {
             platforms
         };
@@ -74,6 +85,7 @@ impl Inspection {
             media_type: top.1,
             platforms,
             manifest_digest,
+            platform,
             created: parsed.created,
             labels: parsed.config.and_then(|c| c.labels).unwrap_or_default(),
             annotations: manifest.annotations.clone().unwrap_or_default(),
@@ -85,7 +97,7 @@ impl Inspection {
     pub fn from_layout(dir: &Path, tag: &str) -> Result<Inspection> {
         let layout = Layout::open(dir)?;
         let top = layout.tagged(tag)?;
-        let platforms = if top.media_type == media::OCI_INDEX {
+        let platforms = if media::is_index(&top.media_type) {
             let index = layout.read_index(&top)?;
             index
                 .manifests

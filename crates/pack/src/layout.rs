@@ -65,16 +65,13 @@ impl Platform {
     /// The platforms skiff builds server images for, as `os/architecture`.
     pub const SUPPORTED: [&str; 2] = ["linux/amd64", "linux/arm64"];
 
-    /// Parses `os/architecture` (one of [`Platform::SUPPORTED`]).
+    /// Parses `os/architecture` (one of [`Platform::SUPPORTED`]). arm64 is `v8`, as docker
+    /// and the OCI image spec name it.
     pub fn parse(text: &str) -> Result<Platform> {
         let supported = Platform::SUPPORTED.join(", ");
         match text.trim().split_once('/') {
             Some((os, architecture)) if Platform::SUPPORTED.contains(&text.trim()) => {
-                Ok(Platform {
-                    architecture: architecture.to_string(),
-                    os: os.to_string(),
-                    variant: None,
-                })
+                Ok(Platform::new(os, architecture))
             }
             _ => Err(Error::Invalid(format!(
                 "platform {text:?} is not supported (use one or more of {supported}, separated by commas)"
@@ -82,18 +79,57 @@ impl Platform {
         }
     }
 
-    /// The platform of this machine's linux images (`linux/amd64` on x86_64).
+    /// Parses any `os/architecture[/variant]`, for choosing among another image's platforms.
+    pub fn parse_any(text: &str) -> Result<Platform> {
+        let parts: Vec<&str> = text.trim().split('/').collect();
+        let named =
+            |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        match parts[..] {
+            [os, architecture] if [os, architecture].iter().all(named) => Ok(Platform {
+                architecture: architecture.into(),
+                os: os.into(),
+                variant: None,
+            }),
+            [os, architecture, variant] if [os, architecture, variant].iter().all(named) => {
+                Ok(Platform {
+                    architecture: architecture.into(),
+                    os: os.into(),
+                    variant: Some(variant.into()),
+                })
+            }
+            _ => Err(Error::Invalid(format!(
+                "platform {text:?} is not os/architecture[/variant] (e.g. linux/amd64 or linux/arm64/v8)"
+            ))),
+        }
+    }
+
+    /// `os/architecture`, with the variant skiff gives the architecture (`v8` for arm64).
+    fn new(os: &str, architecture: &str) -> Platform {
+        Platform {
+            architecture: architecture.to_string(),
+            os: os.to_string(),
+            variant: (architecture == "arm64").then(|| "v8".to_string()),
+        }
+    }
+
+    /// The platform of the machine skiff runs on.
     pub fn host() -> Platform {
         let architecture = match std::env::consts::ARCH {
             "x86_64" => "amd64",
             "aarch64" => "arm64",
             other => other,
         };
-        Platform {
-            architecture: architecture.to_string(),
-            os: "linux".to_string(),
-            variant: None,
-        }
+        Platform::new("linux", architecture)
+    }
+
+    /// Whether an image for `self` serves a request for `wanted`: the same os and architecture,
+    /// and the same variant where both name one.
+    pub fn matches(&self, wanted: &Platform) -> bool {
+        self.os == wanted.os
+            && self.architecture == wanted.architecture
+            && (self.variant.is_none()
+                || wanted.variant.is_none()
+                || self.variant == wanted.variant)
     }
 }
 
@@ -368,7 +404,7 @@ impl Layout {
     /// are not copied again.
     pub fn copy_image(&self, from: &Layout, tag: &str, new_tag: &str) -> Result<Descriptor> {
         let desc = from.tagged(tag)?;
-        let manifests = if desc.media_type == media::OCI_INDEX {
+        let manifests = if media::is_index(&desc.media_type) {
             from.read_index(&desc)?.manifests
         } else {
             vec![desc.clone()]
@@ -435,17 +471,17 @@ impl Layout {
     /// manifest for this machine's platform, else its first: every platform holds the same model.
     pub fn resolve(&self, tag: &str) -> Result<(Descriptor, ImageManifest)> {
         let mut desc = self.tagged(tag)?;
-        if desc.media_type == media::OCI_INDEX {
+        if media::is_index(&desc.media_type) {
             let index = self.read_index(&desc)?;
             let host = Platform::host();
             let manifests = || {
                 index
                     .manifests
                     .iter()
-                    .filter(|m| m.media_type == media::OCI_MANIFEST)
+                    .filter(|m| media::is_manifest(&m.media_type))
             };
             desc = manifests()
-                .find(|m| m.platform.as_ref() == Some(&host))
+                .find(|m| m.platform.as_ref().is_some_and(|p| p.matches(&host)))
                 .or_else(|| manifests().next())
                 .cloned()
                 .ok_or_else(|| {
@@ -455,7 +491,7 @@ impl Layout {
                     ))
                 })?;
         }
-        if desc.media_type != media::OCI_MANIFEST && desc.media_type != media::DOCKER_MANIFEST {
+        if !media::is_manifest(&desc.media_type) {
             return Err(Error::Invalid(format!(
                 "tag {tag:?} in {} points at a {} (skiff reads OCI image manifests and indexes)",
                 self.dir.display(),

@@ -60,3 +60,13 @@ pub const MODEL_PATH: &str = "/model/model.onnx";
 pub const SERVER_PORT: u16 = 8080;
 /// User the server runs as (uid:gid; distroless `nonroot`).
 pub const SERVER_USER: &str = "65532:65532";
+
+/// Whether `media_type` is a multi-platform index (OCI's or docker's).
+pub fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+}
+
+/// Whether `media_type` is a single-platform image manifest (OCI's or docker's).
+pub fn is_manifest(media_type: &str) -> bool {
+    media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
+}

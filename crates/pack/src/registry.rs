@@ -26,6 +26,39 @@ pub struct PushOptions {
     pub auth_env: Option<AuthEnv>,
     /// Told about each blob as it moves, for progress bars.
     pub progress: Option<ProgressSink>,
+    /// Which image of a multi-platform index a pull or inspect takes.
+    pub platform: PlatformChoice,
+}
+
+/// Which images of a multi-platform index a pull takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PlatformChoice {
+    /// This machine's platform, as docker and skopeo take by default.
+    #[default]
+    Host,
+    /// One platform.
+    One(Platform),
+    /// Every platform, and the index itself, so that the image keeps its digest.
+    All,
+}
+
+impl PlatformChoice {
+    /// Parses `os/architecture[/variant]` or `all`.
+    pub fn parse(text: &str) -> Result<PlatformChoice> {
+        if text.trim() == "all" {
+            return Ok(PlatformChoice::All);
+        }
+        Platform::parse_any(text).map(PlatformChoice::One)
+    }
+
+    /// The platform to pick out of an index (every platform's is wanted for `All`, and the
+    /// host's stands for them where only one can be read).
+    fn wanted(&self) -> Platform {
+        match self {
+            PlatformChoice::One(p) => p.clone(),
+            PlatformChoice::Host | PlatformChoice::All => Platform::host(),
+        }
+    }
 }
 
 /// Hears how blob transfers go: a progress bar's feed.
@@ -216,19 +249,63 @@ async fn pull_into(
 ) -> Result<Descriptor> {
     let s = Session::new(registry, repository, reference, opts)?;
     s.login(RegistryOperation::Pull, "pull").await?;
-    let Resolved {
-        bytes,
-        digest,
-        media_type,
-        manifest,
-        ..
-    } = resolve_manifest(&s, reference).await?;
+    let top = fetch_top(&s, reference).await?;
     // created only now, so a failed login or a missing tag leaves no empty layout behind
     let layout = Layout::create_or_open(layout_dir)?;
+    let mut pulled = Vec::new();
+    let desc = match &top.index {
+        Some(index) if opts.platform == PlatformChoice::All => {
+            for entry in index
+                .manifests
+                .iter()
+                .filter(|m| media::is_manifest(&m.media_type))
+            {
+                let manifest = fetch_platform_manifest(&s, entry).await?;
+                pull_blobs(&s, &layout, &manifest.1, opts).await?;
+                layout.write_blob(&entry.media_type, &manifest.0)?;
+                pulled.push(manifest.1);
+            }
+            layout.write_blob(&top.media_type, &top.bytes)?
+        }
+        Some(index) => {
+            let entry = choose_platform(&s, reference, index, &opts.platform)?;
+            let (bytes, manifest) = fetch_platform_manifest(&s, entry).await?;
+            pull_blobs(&s, &layout, &manifest, opts).await?;
+            pulled.push(manifest);
+            let mut desc = layout.write_blob(&entry.media_type, &bytes)?;
+            desc.platform = entry.platform.clone();
+            desc
+        }
+        None => {
+            let manifest = parse_manifest(&s, &top.bytes)?;
+            pull_blobs(&s, &layout, &manifest, opts).await?;
+            let mut desc = layout.write_blob(&top.media_type, &top.bytes)?;
+            desc.platform = platform_of(&layout, &manifest.config);
+            pulled.push(manifest);
+            desc
+        }
+    };
+    layout.tag(&desc, tag)?;
+    let mut locations = BlobLocations::load();
+    for blob in pulled
+        .iter()
+        .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
+    {
+        locations.record(registry, repository, &blob.digest);
+    }
+    locations.save();
+    Ok(desc)
+}
 
-    let mut seen = std::collections::BTreeSet::new();
+/// Downloads an image's config and layers into the layout, each checked before it enters.
+async fn pull_blobs(
+    s: &Session,
+    layout: &Layout,
+    manifest: &ImageManifest,
+    opts: &PushOptions,
+) -> Result<()> {
     for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        if !seen.insert(desc.digest.clone()) || layout.has_blob(desc) {
+        if layout.has_blob(desc) {
             continue;
         }
         layout.blob_path(&desc.digest)?;
@@ -248,100 +325,101 @@ async fn pull_into(
         tokio::io::AsyncWriteExt::flush(&mut out)
             .await
             .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
-        layout
-            .import_blob(tmp, desc)
-            .map_err(|e| Error::Registry(format!("registry {registry} sent a bad blob: {e}")))?;
+        layout.import_blob(tmp, desc).map_err(|e| {
+            Error::Registry(format!("registry {} sent a bad blob: {e}", s.registry))
+        })?;
     }
-
-    let mut desc = layout.write_blob(&media_type, &bytes)?;
-    if desc.digest != digest {
-        return Err(Error::Registry(format!(
-            "registry {registry} sent a manifest that hashes to {}, not {digest} (try again, or report it to the registry's operator)",
-            desc.digest
-        )));
-    }
-    desc.platform = platform_of(&layout, &manifest.config);
-    layout.tag(&desc, tag)?;
-    let mut locations = BlobLocations::load();
-    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        locations.record(registry, repository, &blob.digest);
-    }
-    locations.save();
-    Ok(desc)
+    Ok(())
 }
 
-/// The linux/amd64 image manifest a reference names, and the index it came through, if any.
-struct Resolved {
-    /// The manifest's bytes as the registry sent them, their digest and media type.
+/// What a reference names, as the registry sent it: a manifest, or an index.
+struct Top {
     bytes: Vec<u8>,
     digest: String,
     media_type: String,
-    manifest: ImageManifest,
-    /// What the reference names: the index, or the manifest itself.
-    top_digest: String,
-    top_media_type: String,
-    /// The platforms an index lists (`os/architecture`); empty for a single manifest.
-    platforms: Vec<String>,
+    index: Option<ImageIndex>,
 }
 
-/// What a pull asks for, in the order registries expect in `Accept`.
-const MANIFEST_TYPES: [&str; 4] = [
-    media::OCI_MANIFEST,
-    media::OCI_INDEX,
-    media::DOCKER_MANIFEST,
-    media::DOCKER_MANIFEST_LIST,
-];
-
-/// Fetches the manifest `reference` names, following an index to this machine's platform (or
-/// linux/amd64, skiff's first), and checks every digest and size on the way.
-async fn resolve_manifest(s: &Session, reference: &str) -> Result<Resolved> {
-    let (registry, repository) = (&s.registry, &s.repository);
+async fn fetch_top(s: &Session, reference: &str) -> Result<Top> {
     let named = reference.starts_with("sha256:").then_some(reference);
-    let (mut bytes, mut digest) = fetch_manifest(s, reference, named).await?;
-    let mut media_type = media_type_of(&bytes)
-        .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
-    let (top_digest, top_media_type) = (digest.clone(), media_type.clone());
-    let mut platforms = Vec::new();
-
-    if media_type == media::OCI_INDEX || media_type == media::DOCKER_MANIFEST_LIST {
-        let index: ImageIndex = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::json(format!("image index of {repository} from {registry}"), e))?;
-        platforms = index
-            .manifests
-            .iter()
-            .filter_map(|m| m.platform.as_ref())
-            .map(|p| format!("{}/{}", p.os, p.architecture))
-            .collect();
-        let entry = index
-            .manifests
-            .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == "amd64"))
-            .cloned()
-            .ok_or_else(|| {
-                Error::Registry(format!(
-                    "registry {registry} has no linux/amd64 image under {repository}:{reference} (skiff images are linux/amd64)"
-                ))
-            })?;
-        (bytes, digest) = fetch_manifest(s, &entry.digest, Some(&entry.digest)).await?;
-        if entry.size != bytes.len() as u64 {
-            return Err(Error::Registry(format!(
-                "registry {registry} sent a manifest of {} bytes, not {} (try again, or report it to the registry's operator)",
-                bytes.len(),
-                entry.size
-            )));
-        }
-        media_type = entry.media_type;
-    }
-    let manifest: ImageManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::json(format!("manifest of {repository} from {registry}"), e))?;
-    Ok(Resolved {
+    let (bytes, digest) = fetch_manifest(s, reference, named).await?;
+    let media_type = media_type_of(&bytes).map_err(|e| {
+        Error::json(
+            format!("manifest of {} from {}", s.repository, s.registry),
+            e,
+        )
+    })?;
+    let index = if media::is_index(&media_type) {
+        Some(serde_json::from_slice(&bytes).map_err(|e| {
+            Error::json(
+                format!("image index of {} from {}", s.repository, s.registry),
+                e,
+            )
+        })?)
+    } else {
+        None
+    };
+    Ok(Top {
         bytes,
         digest,
         media_type,
-        manifest,
-        top_digest,
-        top_media_type,
-        platforms,
+        index,
+    })
+}
+
+/// The entry of `index` for the platform `choice` names.
+fn choose_platform<'a>(
+    s: &Session,
+    reference: &str,
+    index: &'a ImageIndex,
+    choice: &PlatformChoice,
+) -> Result<&'a Descriptor> {
+    let wanted = choice.wanted();
+    let manifests = || {
+        index
+            .manifests
+            .iter()
+            .filter(|m| media::is_manifest(&m.media_type))
+    };
+    manifests()
+        .find(|m| m.platform.as_ref().is_some_and(|p| p.matches(&wanted)))
+        .ok_or_else(|| {
+            let there: Vec<String> = manifests()
+                .filter_map(|m| m.platform.as_ref().map(Platform::to_string))
+                .collect();
+            Error::Registry(format!(
+                "registry {} has no {wanted} image under {}:{reference} (it has {}; pick one with --platform)",
+                s.registry,
+                s.repository,
+                if there.is_empty() { "none".to_string() } else { there.join(", ") }
+            ))
+        })
+}
+
+/// The manifest an index entry names, checked against the entry's digest and size.
+async fn fetch_platform_manifest(
+    s: &Session,
+    entry: &Descriptor,
+) -> Result<(Vec<u8>, ImageManifest)> {
+    let (bytes, _) = fetch_manifest(s, &entry.digest, Some(&entry.digest)).await?;
+    if entry.size != bytes.len() as u64 {
+        return Err(Error::Registry(format!(
+            "registry {} sent a manifest of {} bytes, not {} (try again, or report it to the registry's operator)",
+            s.registry,
+            bytes.len(),
+            entry.size
+        )));
+    }
+    let manifest = parse_manifest(s, &bytes)?;
+    Ok((bytes, manifest))
+}
+
+fn parse_manifest(s: &Session, bytes: &[u8]) -> Result<ImageManifest> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::json(
+            format!("manifest of {} from {}", s.repository, s.registry),
+            e,
+        )
     })
 }
 
@@ -368,6 +446,14 @@ async fn fetch_manifest(
     Ok((bytes, actual))
 }
 
+/// What a pull asks for, in the order registries expect in `Accept`.
+const MANIFEST_TYPES: [&str; 4] = [
+    media::OCI_MANIFEST,
+    media::OCI_INDEX,
+    media::DOCKER_MANIFEST,
+    media::DOCKER_MANIFEST_LIST,
+];
+
 /// Reads an image's manifest and config from the registry, not its layers: what
 /// `skiff inspect` shows.
 pub async fn inspect(
@@ -380,8 +466,25 @@ pub async fn inspect(
     const MAX_CONFIG: u64 = 4 << 20;
     let s = Session::new(registry, repository, reference, opts)?;
     s.login(RegistryOperation::Pull, "inspect").await?;
-    let resolved = resolve_manifest(&s, reference).await?;
-    let config = &resolved.manifest.config;
+    let top = fetch_top(&s, reference).await?;
+    let (digest, manifest, platforms) = match &top.index {
+        Some(index) => {
+            let entry = choose_platform(&s, reference, index, &opts.platform)?;
+            let platforms = index
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref().map(Platform::to_string))
+                .collect();
+            let (_, manifest) = fetch_platform_manifest(&s, entry).await?;
+            (entry.digest.clone(), manifest, platforms)
+        }
+        None => (
+            top.digest.clone(),
+            parse_manifest(&s, &top.bytes)?,
+            Vec::new(),
+        ),
+    };
+    let config = &manifest.config;
     if config.size > MAX_CONFIG {
         return Err(Error::Registry(format!(
             "registry {registry} lists a config of {} bytes for {repository}:{reference}; skiff reads configs up to {MAX_CONFIG} bytes",
@@ -404,10 +507,10 @@ pub async fn inspect(
     }
     Inspection::new(
         format!("docker://{registry}/{repository}:{reference}"),
-        (resolved.top_digest, resolved.top_media_type),
-        resolved.platforms,
-        resolved.digest,
-        &resolved.manifest,
+        (top.digest, top.media_type),
+        platforms,
+        digest,
+        &manifest,
         &bytes,
     )
 }
