@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds and installs skiff: the CLI, and the static linux/amd64 server that `skiff pack` puts
-# into images. Layout: PREFIX/bin/skiff and PREFIX/lib/skiff/linux-amd64/skiff-server, where
-# skiff looks for it at pack time.
+# Builds and installs skiff: the CLI, the static linux/amd64 server that `skiff pack` puts
+# into images, and the engine of model components. Layout: PREFIX/bin/skiff,
+# PREFIX/lib/skiff/linux-amd64/skiff-server and PREFIX/lib/skiff/wasm32-wasip2/skiff-guest.wasm,
+# where skiff looks for them at pack time.
 #
 #   scripts/install.sh [PREFIX]     (default: $PREFIX, else ~/.local)
 set -euo pipefail
@@ -11,5 +12,6 @@ target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --locked --release --bin skiff
 images/build-server.sh "$prefix/lib/skiff"
+images/build-guest.sh "$prefix/lib/skiff"
 install -D -m 0755 "$target_dir/release/skiff" "$prefix/bin/skiff"
-echo "installed $prefix/bin/skiff and $prefix/lib/skiff/linux-amd64/skiff-server"
+echo "installed $prefix/bin/skiff and, in $prefix/lib/skiff, linux-amd64/skiff-server and wasm32-wasip2/skiff-guest.wasm"

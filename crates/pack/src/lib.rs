@@ -28,6 +28,7 @@
 
 pub mod auth;
 pub mod base;
+pub mod component;
 mod entries;
 pub mod error;
 pub mod image;
