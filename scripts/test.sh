@@ -58,8 +58,11 @@ fi
 step "static servers for images (linux/amd64, and linux/arm64 cross-built)"
 export SKIFF_RUNTIME_DIR=$target_dir/runtime
 images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64
-step "component engine (wasm32-wasip2)"
+step "component engine (wasm32-wasip2), and a component that misbehaves for the host's tests"
 images/build-guest.sh "$SKIFF_RUNTIME_DIR"
+cargo build --locked --release --target wasm32-wasip2 \
+  --manifest-path tests/component/misbehaving/Cargo.toml --target-dir "$target_dir/guest"
+export SKIFF_TEST_MISBEHAVING=$target_dir/guest/wasm32-wasip2/release/misbehaving_model.wasm
 
 step "cargo fmt"
 cargo fmt --all -- --check
@@ -69,6 +72,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked -p skiff-runtime -p skiff-server --no-default-features -- -D warnings
 # The component engine is a workspace of its own, built for wasm only.
 cargo fmt --manifest-path crates/guest/Cargo.toml -- --check
+cargo fmt --manifest-path tests/component/misbehaving/Cargo.toml -- --check
 cargo clippy --locked --manifest-path crates/guest/Cargo.toml --target wasm32-wasip2 \
   --target-dir "$target_dir/guest" -- -D warnings
 step "cargo test"

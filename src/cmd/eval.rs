@@ -2,7 +2,7 @@ use super::predict::run_on_table;
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
 use skiff_learn::metrics;
-use skiff_runtime::{Model, Tensor, TensorData};
+use skiff_runtime::{Tensor, TensorData};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = Model::load_path(&args.model, &args.backend.options())?;
+    let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
     let (outputs, x) = run_on_table(&model, &args.model, &table)?;
     let output = |name: &str| -> Option<&Tensor> {

@@ -39,11 +39,66 @@ pub struct BackendArgs {
     pub backend: BackendKind,
     #[command(flatten)]
     pub ort: OrtArgs,
+    #[command(flatten)]
+    pub wasm: WasmArgs,
 }
 
 impl BackendArgs {
     pub fn options(&self) -> BackendOptions {
         self.ort.options(self.backend)
+    }
+
+    /// The model in the file at `path`: an ONNX file on the backend chosen, or a WebAssembly
+    /// component (`skiff pack --format component`) in wasmtime.
+    pub fn load(&self, path: &std::path::Path) -> anyhow::Result<skiff_runtime::Model> {
+        let bytes = std::fs::read(path).map_err(|source| skiff_runtime::Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// [`BackendArgs::load`] for a model in memory; `source_name` names it in errors.
+    pub fn load_bytes(
+        &self,
+        source_name: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<skiff_runtime::Model> {
+        if skiff_component::is_component(bytes) {
+            return Ok(skiff_component::load(
+                source_name,
+                bytes,
+                &self.wasm.options(),
+            )?);
+        }
+        Ok(skiff_runtime::Model::load(
+            source_name,
+            bytes,
+            &self.options(),
+        )?)
+    }
+}
+
+/// How WebAssembly components run (ONNX files ignore these).
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Backend")]
+pub struct WasmArgs {
+    /// Components: the longest one prediction may run, in milliseconds; a guest past it is
+    /// stopped and the request fails
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub wasm_deadline_ms: u64,
+    /// Components: the most memory one instance may hold, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub wasm_memory_mb: u64,
+}
+
+impl WasmArgs {
+    pub fn options(&self) -> skiff_component::ComponentOptions {
+        skiff_component::ComponentOptions {
+            deadline: std::time::Duration::from_millis(self.wasm_deadline_ms),
+            memory: (self.wasm_memory_mb as usize) << 20,
+            ..skiff_component::ComponentOptions::default()
+        }
     }
 }
 

@@ -188,7 +188,7 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
             "{flag} is for images: a component runs on any platform with a WASI runtime (drop {flag}, or pack --format image)"
         );
     }
-    let (bytes, _, name) = read_model(&args.model, args.name.as_deref())?;
+    let (bytes, model, name) = read_model(&args.model, args.name.as_deref())?;
     let engine_path = crate::runtime_files::component_engine()?;
     let engine = std::fs::read(&engine_path)
         .with_context(|| format!("cannot read {}", engine_path.display()))?;
@@ -200,7 +200,7 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
             let digest = skiff_pack::layout::sha256_digest(&component);
             if args.json {
                 return super::print_json(&serde_json::json!({
-                    "component": path,
+                    "image": path,
                     "digest": digest,
                     "bytes": component.len(),
                 }));
@@ -212,11 +212,62 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
             )?;
             Ok(())
         }
-        Reference::Layout { .. } | Reference::Registry { .. } => bail!(
-            "-o {:?}: components go to a file for now (-o model.wasm)",
-            args.output
-        ),
+        Reference::Layout { dir, tag } => {
+            let desc = skiff_pack::component::write_artifact(
+                &dir,
+                &tag,
+                &component,
+                artifact_annotations(&model, &name),
+            )?;
+            report(
+                args.json,
+                &format!("oci:{}:{tag}", dir.display()),
+                &desc.digest,
+                None,
+            )
+        }
+        Reference::Registry {
+            registry,
+            repository,
+            tag,
+        } => {
+            let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
+            const BUILT: &str = "skiff";
+            skiff_pack::component::write_artifact(
+                staging.path(),
+                BUILT,
+                &component,
+                artifact_annotations(&model, &name),
+            )?;
+            let opts = crate::progress::registry_options(args.insecure);
+            let pushed = super::block_on(skiff_pack::registry::push(
+                staging.path(),
+                BUILT,
+                &registry,
+                &repository,
+                &tag,
+                &opts,
+            ))??;
+            report(
+                args.json,
+                &args.output,
+                &pushed.manifest_digest,
+                Some(&pushed),
+            )
+        }
     }
+}
+
+/// A component artifact's annotations: what an image's labels say, on the manifest.
+fn artifact_annotations(model: &skiff_runtime::Model, name: &str) -> BTreeMap<String, String> {
+    let mut annotations = labels(model).unwrap_or_default();
+    annotations.insert(media::SKIFF_MODEL_NAME.into(), name.into());
+    annotations.insert(media::ANNOTATION_TITLE.into(), name.into());
+    annotations.insert(
+        media::ANNOTATION_VERSION.into(),
+        env!("CARGO_PKG_VERSION").into(),
+    );
+    annotations
 }
 
 /// Reads the model, refusing what the server could not load; returns its bytes, the loaded

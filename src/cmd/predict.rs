@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = Model::load_path(&args.model, &args.backend.options())?;
+    let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
     let (outputs, x) = run_on_table(&model, &args.model, &table)?;
     let n_rows = x.nrows();

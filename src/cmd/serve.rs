@@ -1,7 +1,7 @@
 use anyhow::{Context, Result, bail};
 use skiff_host::{Options, Repository};
 use skiff_pack::Reference;
-use skiff_runtime::{BackendOptions, Model};
+use skiff_runtime::Model;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,9 +9,9 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Models to serve: ONNX files (served by file stem), model repositories
-    /// (DIR/<name>/<version>/model.onnx), images in local layouts (oci:DIR:TAG), or images in
-    /// a registry (docker://HOST/REPO:TAG, pulled and verified first)
+    /// Models to serve: ONNX files or WebAssembly components (served by file stem), model
+    /// repositories (DIR/<name>/<version>/model.onnx), images in local layouts (oci:DIR:TAG),
+    /// or images in a registry (docker://HOST/REPO:TAG, pulled and verified first)
     #[arg(required = true)]
     models: Vec<String>,
     /// Talk plain HTTP to registries (for a local registry without TLS)
@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
     let name = args.name.clone();
-    let backend = args.backend.options();
+    let backend = args.backend.clone();
     let load_all = move || -> Result<Repository> {
         let mut repo = Repository::default();
         for source in &sources {
@@ -168,7 +168,7 @@ fn init_logs(level: &str) -> Result<()> {
 }
 
 /// One source as a repository: a file, a repository directory, or an image layout.
-fn load(source: &str, name: Option<&str>, backend: &BackendOptions) -> Result<Repository> {
+fn load(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Result<Repository> {
     let single =
         |default: String, model: Model| Repository::single(name.unwrap_or(&default), model);
     Ok(match Reference::parse(source)? {
@@ -178,9 +178,9 @@ fn load(source: &str, name: Option<&str>, backend: &BackendOptions) -> Result<Re
                     "--name does not apply to a model repository ({source}): its folders name the models"
                 );
             }
-            Repository::load_dir(&path, backend)?
+            Repository::load_dir(&path, &backend.options())?
         }
-        Reference::File(path) => single(stem(&path), Model::load_path(&path, backend)?),
+        Reference::File(path) => single(stem(&path), backend.load(&path)?),
         Reference::Layout { dir, tag } => {
             let bytes = skiff_pack::image::read_model(&dir, &tag)?;
             let (_, manifest) = skiff_pack::Layout::open(&dir)?.resolve(&tag)?;
@@ -188,7 +188,7 @@ fn load(source: &str, name: Option<&str>, backend: &BackendOptions) -> Result<Re
                 .annotations
                 .and_then(|a| a.get(skiff_pack::media::SKIFF_MODEL_NAME).cloned())
                 .unwrap_or_else(|| "model".into());
-            single(image_name, Model::load(source, &bytes, backend)?)
+            single(image_name, backend.load_bytes(source, &bytes)?)
         }
         Reference::Registry { .. } => bail!("{source} is in a registry: pull it before loading it"),
     })

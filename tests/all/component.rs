@@ -5,7 +5,10 @@
 use crate::*;
 use serde_json::{Value, json};
 use skiff_runtime::{Model, Tensor, TensorData};
+use skiff_testing::http_json;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// A tool installed in the tests' Python environment (`scripts/test.sh` installs them).
 pub fn venv_tool(name: &str) -> Command {
@@ -225,4 +228,211 @@ fn component_packing_errors_are_one_line() {
         &["component engine", "images/build-guest.sh"],
     );
     assert!(!out.exists(), "nothing is written when packing fails");
+}
+
+/// The misbehaving test component (tests/component/misbehaving), built by scripts/test.sh.
+fn misbehaving_component() -> PathBuf {
+    let path = PathBuf::from(std::env::var_os("SKIFF_TEST_MISBEHAVING").unwrap_or_else(|| {
+        panic!("SKIFF_TEST_MISBEHAVING is not set: run the tests with scripts/test.sh, which builds it")
+    }));
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+#[test]
+fn skiff_serves_and_predicts_with_a_component_as_with_its_onnx_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let component = dir.path().join("iris.wasm");
+    pack_component(&model, &component);
+
+    let server = crate::serve::Server::start(component.to_str().unwrap(), &[]);
+    crate::serve::assert_infers_iris(|p, b| server.post(p, b), "iris");
+    let (status, meta) = server.get("/v2/models/iris");
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["parameters"]["backend"], "wasmtime");
+    assert_eq!(
+        meta["inputs"],
+        json!([{ "name": "X", "datatype": "FP32", "shape": [-1, 4] }])
+    );
+    // A request that does not fit is the client's error, as for the ONNX file.
+    let bad = json!({ "inputs": [{ "name": "X", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3] }] });
+    let (status, body) = server.post("/v2/models/iris/infer", &bad);
+    assert_eq!(status, 400, "{body}");
+
+    let test = example("iris/test.csv");
+    let predict = |m: &Path| {
+        ok(skiff()
+            .arg("predict")
+            .arg(m)
+            .arg("--data")
+            .arg(&test)
+            .output()
+            .unwrap())
+    };
+    assert_eq!(predict(&component), predict(&model));
+}
+
+#[test]
+fn a_guest_that_loops_runs_out_of_memory_or_panics_costs_only_its_request() {
+    let _exclusive = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let iris = dir.path().join("iris.wasm");
+    pack_component(&model, &iris);
+    let misbehaving = misbehaving_component();
+    let mut server = crate::serve::Server::spawn(
+        iris.to_str().unwrap(),
+        &[
+            misbehaving.to_str().unwrap(),
+            "--wasm-deadline-ms",
+            "300",
+            "--wasm-memory-mb",
+            "64",
+        ],
+    );
+    server.wait_for_200("/v2/health/ready");
+    let x = |v: f64| json!({ "inputs": [{ "name": "x", "shape": [1, 1], "datatype": "FP32", "data": [v] }] });
+    let path = "/v2/models/misbehaving_model/infer";
+    let (status, body) = server.post(path, &x(5.0));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outputs"][0]["data"], json!([10.0]));
+
+    // Good requests to both models go on while the bad ones are stopped.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let base = server.base.clone();
+    std::thread::scope(|scope| {
+        let good = scope.spawn(|| {
+            let mut served = 0;
+            let (features, _) = crate::serve::test_rows(1);
+            let iris_body = json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "FP32", "data": features }] });
+            for _ in 0..10_000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let (s, b) = http_json("POST", &format!("{base}/v2/models/iris/infer"), Some(&iris_body));
+                assert_eq!(s, 200, "a good request failed beside a bad one: {b}");
+                let (s, b) = http_json("POST", &format!("{base}{path}"), Some(&x(7.0)));
+                assert_eq!(s, 200, "a good request failed beside a bad one: {b}");
+                served += 2;
+            }
+            served
+        });
+        for (trigger, needle, within) in [
+            (1.0, "deadline of 300 ms", Duration::from_secs(1)),
+            (2.0, "memory limit of 64 MiB", Duration::from_secs(5)),
+            (3.0, "told to panic", Duration::from_secs(5)),
+        ] {
+            let started = std::time::Instant::now();
+            let (status, body) = server.post(path, &x(trigger));
+            let took = started.elapsed();
+            assert_eq!(status, 500, "{body}");
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(error.contains(needle), "{error}");
+            assert!(took < within, "stopped after {took:?}: {error}");
+            eprintln!("input {trigger}: stopped after {took:?}: {error}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let served = good.join().unwrap();
+        assert!(
+            served >= 4,
+            "only {served} good requests ran beside the bad ones"
+        );
+    });
+    // The model still answers: a fresh instance replaced the stopped one.
+    let (status, body) = server.post(path, &x(4.0));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outputs"][0]["data"], json!([8.0]));
+}
+
+#[test]
+fn a_component_goes_through_a_registry_as_a_wasm_artifact_verified_on_the_way_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let file = dir.path().join("iris.wasm");
+    pack_component(&model, &file);
+    let registry = skiff_testing::Registry::start(None);
+    let remote = format!("docker://{}/edge/iris:v1", registry.host());
+    let pushed = pack_json(&model, &remote, &["--format", "component"]);
+
+    // What runwasi, wkg and oci-client read: a wasm config and the component as the layer.
+    let raw = crate::image::skopeo(
+        dir.path(),
+        &["inspect", "--raw", "--tls-verify=false", &remote],
+    );
+    assert_eq!(
+        pushed["digest"].as_str().unwrap(),
+        skiff_pack::layout::sha256_digest(&raw.stdout)
+    );
+    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    // the layer is the component, byte for byte as packed to a file
+    let component = std::fs::read(&file).unwrap();
+    assert_eq!(
+        layers[0]["digest"],
+        skiff_pack::layout::sha256_digest(&component)
+    );
+    assert_eq!(manifest["annotations"]["dev.skiff.model.name"], "iris");
+    let config = crate::image::skopeo(
+        dir.path(),
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            "--tls-verify=false",
+            &remote,
+        ],
+    );
+    let config: Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert_eq!(config["layerDigests"][0], layers[0]["digest"]);
+    assert!(
+        config["component"]["exports"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("skiff:model/predictor@0.1.0")),
+        "{config}"
+    );
+
+    // Pulled back, and served straight from the registry.
+    let pulled = dir.path().join("pulled");
+    ok(run(&[
+        "pull",
+        &remote,
+        "-o",
+        &format!("oci:{}:v1", pulled.display()),
+        "--insecure",
+    ]));
+    let server = crate::serve::Server::start(&remote, &["--insecure"]);
+    crate::serve::assert_infers_iris(|p, b| server.post(p, b), "iris");
+    let (_, meta) = server.get("/v2/models/iris");
+    assert_eq!(meta["parameters"]["backend"], "wasmtime");
+    drop(server);
+
+    // A component changed in the registry's storage is refused, naming its digest.
+    let digest = layers[0]["digest"].as_str().unwrap();
+    let blob = registry.blob_file(digest);
+    let mut tampered = std::fs::read(&blob).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    std::fs::write(&blob, &tampered).unwrap();
+    let out = dir.path().join("tampered");
+    fails_with(
+        run(&[
+            "pull",
+            &remote,
+            "-o",
+            &format!("oci:{}:v1", out.display()),
+            "--insecure",
+        ]),
+        &[digest],
+    );
+    assert!(!out.exists());
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A skopeo policy that accepts unsigned images, so tests do not depend on /etc/containers.
-fn skopeo(dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn skopeo(dir: &Path, args: &[&str]) -> std::process::Output {
     let policy = dir.join("policy.json");
     std::fs::write(
         &policy,

@@ -44,9 +44,10 @@ impl Server {
         let url = format!("{}{path}", self.base);
         let log_path = self.log.path().to_path_buf();
         let child = &mut self.child;
+        // Loading compiles a component's engine (megabytes of wasm) before the server is ready.
         wait_for_200(
             &url,
-            Duration::from_secs(20),
+            Duration::from_secs(90),
             || child.try_wait().unwrap().is_some(),
             || std::fs::read_to_string(&log_path).unwrap_or_default(),
         );

@@ -524,7 +524,11 @@ async fn execute(
         other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     };
     let batcher = state.batcher(name, version, model);
-    if batcher.is_none() && elements <= INLINE_ELEMENTS && state.options.timeout.is_none() {
+    if batcher.is_none()
+        && model.runs_inline()
+        && elements <= INLINE_ELEMENTS
+        && state.options.timeout.is_none()
+    {
         return model.run(tensors).map_err(to_api);
     }
     let model = model.clone();

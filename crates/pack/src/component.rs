@@ -15,7 +15,12 @@ use wasm_encoder::{
     ModuleArg, ModuleSection, PrimitiveValType, TypeSection, ValType,
 };
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use crate::error::{Error, Result};
+use crate::layout::{Descriptor, ImageManifest, Layout};
+use crate::media;
 
 /// The interface the engine imports its model through.
 pub const WEIGHTS_INTERFACE: &str = "skiff:model/weights@0.1.0";
@@ -70,6 +75,72 @@ pub fn compose(engine: &[u8], name: &str, model: &[u8]) -> Result<Vec<u8>> {
             processor: None,
         })
         .map_err(|e| bad_engine(&e))
+}
+
+/// Writes `component` into the layout at `layout_dir` (created when missing) as an OCI wasm
+/// artifact, tagged `tag`: a config of media type [`media::WASM_CONFIG`] that lists the
+/// component's imports and exports, and the component as its one [`media::WASM_LAYER`] layer.
+/// `annotations` go on the manifest, beside the title, version and creation time.
+pub fn write_artifact(
+    layout_dir: &Path,
+    tag: &str,
+    component: &[u8],
+    mut annotations: BTreeMap<String, String>,
+) -> Result<Descriptor> {
+    let created = crate::image::created_from_env()?;
+    let layout = Layout::create_or_open(layout_dir)?;
+    let layer = layout.write_blob(media::WASM_LAYER, component)?;
+    let (imports, exports) = interface_names(component)?;
+    let config = serde_json::json!({
+        "created": created,
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [layer.digest],
+        "component": { "imports": imports, "exports": exports },
+    });
+    let config = serde_json::to_vec(&config).map_err(|e| Error::json("wasm config", e))?;
+    let config = layout.write_blob(media::WASM_CONFIG, &config)?;
+    annotations.insert(media::ANNOTATION_CREATED.into(), created);
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.into()),
+        artifact_type: None,
+        config,
+        layers: vec![layer],
+        annotations: Some(annotations),
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("wasm manifest", e))?;
+    let desc = layout.write_blob(media::OCI_MANIFEST, &bytes)?;
+    layout.tag(&desc, tag)?;
+    Ok(desc)
+}
+
+/// The names a component imports and exports (its top level only).
+fn interface_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
+    use wasmparser::{Parser, Payload};
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    let bad = |e: wasmparser::BinaryReaderError| {
+        Error::Invalid(format!("the component cannot be read: {e}"))
+    };
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.map_err(bad)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    imports.push(import.map_err(bad)?.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    exports.push(export.map_err(bad)?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
 }
 
 /// A component exporting [`WEIGHTS_INTERFACE`]: `name() -> string` and `get() -> list<u8>`.

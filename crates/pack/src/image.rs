@@ -50,7 +50,7 @@ pub fn write_server_image(
     write_server_image_at(layout_dir, tag, image, &created)
 }
 
-fn created_from_env() -> Result<String> {
+pub(crate) fn created_from_env() -> Result<String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if !value.trim().is_empty() => {
             let secs: i64 = value.trim().parse().map_err(|_| {
@@ -367,6 +367,12 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
     let layout = Layout::open(layout_dir)?;
     let (_, manifest) = layout.resolve(tag)?;
+    // A component artifact's model is the component.
+    if let [layer] = &manifest.layers[..]
+        && layer.media_type == media::WASM_LAYER
+    {
+        return layout.read_blob(layer);
+    }
     let wanted = media::MODEL_PATH.trim_start_matches('/');
     // the model layer is the last one skiff writes; look from the top down
     for layer in manifest.layers.iter().rev() {

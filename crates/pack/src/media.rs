@@ -61,6 +61,12 @@ pub const SERVER_PORT: u16 = 8080;
 /// User the server runs as (uid:gid; distroless `nonroot`).
 pub const SERVER_USER: &str = "65532:65532";
 
+/// The config of a WebAssembly component artifact (the CNCF wasm OCI layout, as runwasi, wkg
+/// and oci-wasm read it).
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+/// The layer of a WebAssembly component artifact: the component itself.
+pub const WASM_LAYER: &str = "application/wasm";
+
 /// Whether `media_type` is a multi-platform index (OCI's or docker's).
 pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST

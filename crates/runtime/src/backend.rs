@@ -19,9 +19,16 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Runs the model on checked inputs (one per model input, in order).
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>>;
 
-    /// What runs the model, for logs and metadata: `tract`, `onnxruntime-cpu` or
-    /// `onnxruntime-cuda:DEVICE`.
+    /// What runs the model, for logs and metadata: `tract`, `onnxruntime-cpu`,
+    /// `onnxruntime-cuda:DEVICE` or `wasmtime`.
     fn describe(&self) -> String;
+
+    /// Whether a small run may go inline on an async runtime's thread. A backend whose runs
+    /// block on I/O of their own (a WebAssembly guest's WASI calls) says no, and runs on a
+    /// blocking pool.
+    fn inline(&self) -> bool {
+        true
+    }
 }
 
 /// The engine asked for.

@@ -121,9 +121,33 @@ impl Model {
         })
     }
 
-    /// What runs this model: `tract`, `onnxruntime-cpu` or `onnxruntime-cuda:DEVICE`.
+    /// A model another engine runs (a WebAssembly component), as that engine declared it.
+    pub fn from_backend(
+        backend: Arc<dyn Backend>,
+        inputs: Vec<IoSpec>,
+        outputs: Vec<IoSpec>,
+        metadata: BTreeMap<String, String>,
+        load_time: std::time::Duration,
+    ) -> Model {
+        Model {
+            backend,
+            inputs,
+            outputs,
+            metadata,
+            load_time,
+        }
+    }
+
+    /// What runs this model: `tract`, `onnxruntime-cpu`, `onnxruntime-cuda:DEVICE` or
+    /// `wasmtime`.
     pub fn backend(&self) -> String {
         self.backend.describe()
+    }
+
+    /// Whether a small run may go inline on an async runtime's thread (see
+    /// [`Backend::inline`]).
+    pub fn runs_inline(&self) -> bool {
+        self.backend.inline()
     }
 
     /// The inputs, in the order [`Model::run`] takes them.

@@ -1,0 +1,441 @@
+//! Runs model components (`wit/model.wit`'s `model` world) in wasmtime, behind the same
+//! [`skiff_runtime::Model`] the server runs ONNX files with.
+//!
+//! A component is compiled once, type-checked against its imports once ([`InstancePre`]), and
+//! instantiated from a pooling allocator. Instances are kept warm and reused, since the engine
+//! inside parses its model on first use; an instance that traps is dropped and the next call
+//! gets a fresh one. Every call is bounded in time by epoch interruption (the deadline) and
+//! every instance in memory by a store limiter. The guest gets WASI with nothing granted: no
+//! files, no network, no environment, no arguments; what it writes to stderr is kept (the
+//! message of a panic) and reported with the trap.
+//!
+//! [`InstancePre`]: wasmtime::component::InstancePre
+
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use skiff_runtime::{Backend, DataType, IoSpec, Model, Tensor, TensorData as Data};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "model",
+    });
+}
+
+use bindings::exports::skiff::model::predictor::Metadata;
+use bindings::skiff::model::types::TensorData as GuestData;
+use bindings::skiff::model::types::{Datatype, Error as GuestError, Tensor as GuestTensor};
+use bindings::{Model as Bindings, ModelPre};
+
+/// How components run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentOptions {
+    /// The longest one call (a prediction, or the first one's model load) may run.
+    pub deadline: Duration,
+    /// The most linear memory one instance may hold, in bytes.
+    pub memory: usize,
+    /// Instances kept warm for reuse; more run at once when asked, up to 4 times this.
+    pub instances: u32,
+}
+
+impl Default for ComponentOptions {
+    fn default() -> Self {
+        ComponentOptions {
+            deadline: Duration::from_secs(10),
+            memory: 512 << 20,
+            instances: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+        }
+    }
+}
+
+/// How often the epoch advances: the deadline's resolution.
+const TICK: Duration = Duration::from_millis(5);
+/// Bytes of a guest's stderr kept per instance.
+const STDERR_KEPT: usize = 16 << 10;
+
+/// Whether `bytes` are a WebAssembly component (not a core module, not ONNX).
+pub fn is_component(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm\x0d\0\x01\0")
+}
+
+/// Loads the component `bytes`; `source_name` names it in errors and logs.
+pub fn load(
+    source_name: &str,
+    bytes: &[u8],
+    options: &ComponentOptions,
+) -> skiff_runtime::Result<Model> {
+    let started = Instant::now();
+    let failed = |what: &str, e: wasmtime::Error| skiff_runtime::Error::Unsupported {
+        source_name: source_name.to_string(),
+        reason: format!("{what}: {}", one_line(&e)),
+    };
+    if !is_component(bytes) {
+        return Err(skiff_runtime::Error::Unsupported {
+            source_name: source_name.to_string(),
+            reason:
+                "it is not a WebAssembly component (pack one with skiff pack --format component)"
+                    .into(),
+        });
+    }
+    let engine = engine(options).map_err(|e| failed("cannot set up wasmtime", e))?;
+    let component = Component::new(&engine, bytes).map_err(|e| failed("cannot compile it", e))?;
+    let mut linker = Linker::<Guest>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| failed("cannot link WASI", e))?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .and_then(ModelPre::new)
+        .map_err(|e| {
+            failed(
+                "it is not a skiff:model component (it must export skiff:model/predictor and import only WASI)",
+                e,
+            )
+        })?;
+    let backend = ComponentBackend {
+        engine: engine.clone(),
+        pre,
+        options: options.clone(),
+        warm: Mutex::new(Vec::new()),
+        source_name: source_name.to_string(),
+    };
+    tick(&engine);
+    let metadata = backend.describe_model()?;
+    let spec = |s: &bindings::skiff::model::types::IoSpec| IoSpec {
+        name: s.name.clone(),
+        datatype: match s.datatype {
+            Datatype::Bool => DataType::Bool,
+            Datatype::Int32 => DataType::Int32,
+            Datatype::Int64 => DataType::Int64,
+            Datatype::Fp32 => DataType::Fp32,
+            Datatype::Fp64 => DataType::Fp64,
+            Datatype::Bytes => DataType::Bytes,
+        },
+        shape: s.shape.clone(),
+    };
+    let inputs = metadata.inputs.iter().map(spec).collect();
+    let outputs = metadata.outputs.iter().map(spec).collect();
+    let properties: BTreeMap<String, String> = metadata.properties.into_iter().collect();
+    Ok(Model::from_backend(
+        Arc::new(backend),
+        inputs,
+        outputs,
+        properties,
+        started.elapsed(),
+    ))
+}
+
+fn engine(options: &ComponentOptions) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    // Each instance of skiff's engine holds a few core instances (the module and its shims)
+    // and one memory; the pool reserves address space, not memory, for what it allows.
+    let instances = options.instances.max(1) * 4;
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 2)
+        .total_tables(instances * 8)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(2)
+        .max_memory_size(options.memory);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`TICK`] while the engine lives.
+fn tick(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("skiff-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("a thread starts");
+}
+
+/// A store's state: the guest's WASI context and its memory limiter.
+struct Guest {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: Limits,
+    stderr: MemoryOutputPipe,
+}
+
+impl WasiView for Guest {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps an instance's memory, and remembers that it did.
+struct Limits {
+    memory: usize,
+    refused: Option<usize>,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+/// One instance, ready to call.
+struct Instance {
+    store: Store<Guest>,
+    bindings: Bindings,
+}
+
+struct ComponentBackend {
+    engine: Engine,
+    pre: ModelPre<Guest>,
+    options: ComponentOptions,
+    warm: Mutex<Vec<Instance>>,
+    source_name: String,
+}
+
+impl std::fmt::Debug for ComponentBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentBackend")
+            .field("source_name", &self.source_name)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentBackend {
+    fn instantiate(&self) -> skiff_runtime::Result<Instance> {
+        let stderr = MemoryOutputPipe::new(STDERR_KEPT);
+        // Nothing granted: no preopened folders, environment, arguments or sockets.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            Guest {
+                wasi,
+                table: ResourceTable::new(),
+                limits: Limits {
+                    memory: self.options.memory,
+                    refused: None,
+                },
+                stderr,
+            },
+        );
+        store.limiter(|g| &mut g.limits);
+        self.arm(&mut store);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.trapped(&store, "cannot start", &e))?;
+        Ok(Instance { store, bindings })
+    }
+
+    /// Sets the call's deadline (the default, 0, would trap at once).
+    fn arm(&self, store: &mut Store<Guest>) {
+        let ticks = self.options.deadline.as_nanos() / TICK.as_nanos();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+    }
+
+    /// Runs `call` on a warm instance (or a new one); the instance goes back to the warm set
+    /// unless it trapped.
+    fn with_instance<R>(
+        &self,
+        call: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
+    ) -> skiff_runtime::Result<R> {
+        let warm = self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut instance = match warm {
+            Some(instance) => instance,
+            None => self.instantiate()?,
+        };
+        self.arm(&mut instance.store);
+        instance.store.data_mut().limits.refused = None;
+        match call(&mut instance) {
+            Ok(result) => {
+                let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+                if warm.len() < self.options.instances as usize {
+                    warm.push(instance);
+                }
+                Ok(result)
+            }
+            // A trapped instance cannot be entered again: it is dropped.
+            Err(e) => Err(self.trapped(&instance.store, "failed", &e)),
+        }
+    }
+
+    /// A trap as an error a user can act on.
+    fn trapped(
+        &self,
+        store: &Store<Guest>,
+        what: &str,
+        e: &wasmtime::Error,
+    ) -> skiff_runtime::Error {
+        let name = &self.source_name;
+        let guest = store.data();
+        let message = match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => format!(
+                "{name} ran past its deadline of {} ms and was stopped (raise --wasm-deadline-ms if the model needs longer)",
+                self.options.deadline.as_millis()
+            ),
+            _ if guest.limits.refused.is_some() => format!(
+                "{name} needed more than its memory limit of {} MiB ({} MiB asked) and was stopped (raise --wasm-memory-mb if the model needs more)",
+                self.options.memory >> 20,
+                guest.limits.refused.unwrap_or_default().div_ceil(1 << 20)
+            ),
+            trap => {
+                // The trap itself (not the wasm backtrace wasmtime wraps it in), and what the
+                // guest said last, without std's note about RUST_BACKTRACE.
+                let why = match trap {
+                    Some(trap) => trap.to_string(),
+                    None => e.root_cause().to_string(),
+                };
+                let stderr = guest.stderr.contents();
+                let said = String::from_utf8_lossy(&stderr);
+                let said: Vec<&str> = said
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+                    .collect();
+                let said = said.join(" ");
+                let said: String = said
+                    .chars()
+                    .skip(said.chars().count().saturating_sub(300))
+                    .collect();
+                if said.is_empty() {
+                    format!("{name} {what}: {why}")
+                } else {
+                    format!("{name} {what}: {why} (the guest said: {said})")
+                }
+            }
+        };
+        skiff_runtime::Error::Run(message)
+    }
+
+    fn describe_model(&self) -> skiff_runtime::Result<Metadata> {
+        let metadata = self.with_instance(|i| {
+            i.bindings
+                .skiff_model_predictor()
+                .call_describe(&mut i.store)
+        })?;
+        metadata.map_err(|e| skiff_runtime::Error::Unsupported {
+            source_name: self.source_name.clone(),
+            reason: guest_error(e),
+        })
+    }
+}
+
+impl Backend for ComponentBackend {
+    fn run(&self, inputs: Vec<Tensor>) -> skiff_runtime::Result<Vec<Tensor>> {
+        let inputs: Vec<GuestTensor> = inputs.into_iter().map(to_guest).collect();
+        let outputs = self.with_instance(|i| {
+            i.bindings
+                .skiff_model_predictor()
+                .call_predict(&mut i.store, &inputs)
+        })?;
+        match outputs {
+            Ok(outputs) => outputs.into_iter().map(from_guest).collect(),
+            Err(GuestError::BadInput(m)) => Err(skiff_runtime::Error::BadInput(m)),
+            Err(GuestError::Failed(m)) => Err(skiff_runtime::Error::Run(m)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        "wasmtime".to_string()
+    }
+
+    fn inline(&self) -> bool {
+        // WASI calls block on a runtime of their own: never on an async worker thread.
+        false
+    }
+}
+
+fn to_guest(t: Tensor) -> GuestTensor {
+    GuestTensor {
+        // by position: the model's inputs, in order
+        name: String::new(),
+        shape: t.shape.iter().map(|&d| d as u64).collect(),
+        data: match t.data {
+            Data::Bool(v) => GuestData::Bool(v),
+            Data::Int32(v) => GuestData::Int32(v),
+            Data::Int64(v) => GuestData::Int64(v),
+            Data::Fp32(v) => GuestData::Fp32(v),
+            Data::Fp64(v) => GuestData::Fp64(v),
+            Data::Bytes(v) => GuestData::Bytes(v),
+        },
+    }
+}
+
+fn from_guest(t: GuestTensor) -> skiff_runtime::Result<Tensor> {
+    let shape = t
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            skiff_runtime::Error::Run(format!("output shape {:?} is too large", t.shape))
+        })?;
+    let data = match t.data {
+        GuestData::Bool(v) => Data::Bool(v),
+        GuestData::Int32(v) => Data::Int32(v),
+        GuestData::Int64(v) => Data::Int64(v),
+        GuestData::Fp32(v) => Data::Fp32(v),
+        GuestData::Fp64(v) => Data::Fp64(v),
+        GuestData::Bytes(v) => Data::Bytes(v),
+    };
+    Tensor::new(shape, data)
+        .map_err(|e| skiff_runtime::Error::Run(format!("output {:?}: {e}", t.name)))
+}
+
+fn guest_error(e: GuestError) -> String {
+    match e {
+        GuestError::BadInput(m) | GuestError::Failed(m) => m,
+    }
+}
+
+fn one_line(e: &wasmtime::Error) -> String {
+    let text: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    text.join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
