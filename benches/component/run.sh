@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Components beside native, in one run: the engine's size, a model component's size, load
+# (compile) time, single-row and batch latency and cold start in process (criterion,
+# benches/component/latency.rs), requests/s of `skiff serve model.wasm` against
+# `skiff serve model.onnx` (wrk), and how long past its deadline a looping guest runs.
+#
+# usage: benches/component/run.sh
+# env:   DURATION (10s), CONNECTIONS (16), CARGO_TARGET_DIR (target), SKIFF_RUNTIME_DIR
+#        (target/runtime; the engine is built there when missing)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+export SKIFF_RUNTIME_DIR=${SKIFF_RUNTIME_DIR:-$target_dir/runtime}
+engine=$SKIFF_RUNTIME_DIR/wasm32-wasip2/skiff-guest.wasm
+[ -f "$engine" ] || images/build-guest.sh "$SKIFF_RUNTIME_DIR"
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --locked -q --bin skiff
+skiff=$target_dir/release/skiff
+work=$(mktemp -d)
+server=""
+trap '[ -z "$server" ] || kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+
+gz() { gzip -9 -c "$1" | wc -c; }
+echo "engine: $(wc -c <"$engine") bytes, $(gz "$engine") gzipped"
+for estimator in logistic-regression random-forest-classifier; do
+  "$skiff" fit "$estimator" --data examples/iris/train.csv --target species \
+    -o "$work/$estimator.onnx" >/dev/null
+  "$skiff" pack "$work/$estimator.onnx" --format component -o "$work/$estimator.wasm" >/dev/null
+  echo "$estimator: onnx $(wc -c <"$work/$estimator.onnx") bytes, component $(wc -c <"$work/$estimator.wasm") bytes, $(gz "$work/$estimator.wasm") gzipped"
+done
+
+SKIFF_BENCH_COMPONENTS=$work cargo bench --locked -q --bench component 2>&1 |
+  grep -E "loaded in|^component/|time:"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf '{"inputs":[{"name":"X","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}' >"$work/body.json"
+for file in logistic-regression.onnx logistic-regression.wasm; do
+  "$skiff" serve "$work/$file" --name iris --addr "127.0.0.1:$port" --log-level warn &
+  server=$!
+  for _ in $(seq 600); do curl -sf "127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
+  BODY_FILE=$work/body.json wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
+    -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/iris/infer" | grep BENCH |
+    sed "s/^BENCH/serve $file:/"
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+done
