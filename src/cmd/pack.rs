@@ -47,6 +47,9 @@ pub struct Args {
     json: bool,
 }
 
+/// The tag of what is built in the staging layout before it is copied or pushed.
+const BUILT: &str = "skiff";
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// An OCI image: a static server, the model, from scratch (or --base)
@@ -104,7 +107,6 @@ pub fn run(args: Args) -> Result<()> {
 
     // Built in a staging layout, with the base pulled in beside it, then copied or pushed.
     let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
-    const BUILT: &str = "skiff";
     write_server_image(staging.path(), BUILT, &image)?;
     let mut opts = crate::progress::registry_options(args.insecure);
     if let Some(base) = &args.base {
@@ -156,22 +158,13 @@ pub fn run(args: Args) -> Result<()> {
             registry,
             repository,
             tag,
-        } => {
-            let pushed = super::block_on(skiff_pack::registry::push(
-                staging.path(),
-                BUILT,
-                &registry,
-                &repository,
-                &tag,
-                &opts,
-            ))??;
-            report(
-                args.json,
-                &args.output,
-                &pushed.manifest_digest,
-                Some(&pushed),
-            )
-        }
+        } => push_staged(
+            staging.path(),
+            &opts,
+            (&registry, &repository, &tag),
+            args.json,
+            &args.output,
+        ),
         Reference::File(_) => unreachable!("rejected above"),
     }
 }
@@ -232,7 +225,6 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
             tag,
         } => {
             let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
-            const BUILT: &str = "skiff";
             skiff_pack::component::write_artifact(
                 staging.path(),
                 BUILT,
@@ -240,22 +232,31 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
                 artifact_annotations(&model, &name),
             )?;
             let opts = crate::progress::registry_options(args.insecure);
-            let pushed = super::block_on(skiff_pack::registry::push(
+            push_staged(
                 staging.path(),
-                BUILT,
-                &registry,
-                &repository,
-                &tag,
                 &opts,
-            ))??;
-            report(
+                (&registry, &repository, &tag),
                 args.json,
                 &args.output,
-                &pushed.manifest_digest,
-                Some(&pushed),
             )
         }
     }
+}
+
+/// Pushes what was built in the staging layout to `destination` (registry, repository, tag)
+/// and reports it as `output`.
+fn push_staged(
+    staging: &std::path::Path,
+    opts: &skiff_pack::registry::PushOptions,
+    destination: (&str, &str, &str),
+    json: bool,
+    output: &str,
+) -> Result<()> {
+    let (registry, repository, tag) = destination;
+    let pushed = super::block_on(skiff_pack::registry::push(
+        staging, BUILT, registry, repository, tag, opts,
+    ))??;
+    report(json, output, &pushed.manifest_digest, Some(&pushed))
 }
 
 /// A component artifact's annotations: what an image's labels say, on the manifest.

@@ -62,7 +62,7 @@ impl Failure {
     fn transient(&self) -> bool {
         match self {
             Failure::Status { code, .. } => *code == 429 || *code >= 500,
-            Failure::Transport(e) => {
+            Failure::Transport(e) | Failure::Login(OciDistributionError::RequestError(e)) => {
                 let text = chain_text(e);
                 !is_tls_mismatch(&text)
                     && !is_http_to_https(&text)
