@@ -24,6 +24,14 @@ fn fail(
     }
 }
 
+/// A plan of failures only (no bearer tokens).
+fn failing(fails: Vec<Fail>) -> Plan {
+    Plan {
+        fails,
+        token_uses: None,
+    }
+}
+
 /// How many of each failure are left.
 fn left(proxy: &FaultProxy) -> Vec<usize> {
     proxy.plan().fails.iter().map(|f| f.times).collect()
@@ -46,13 +54,10 @@ fn server_errors_and_rate_limits_are_retried_and_client_errors_are_not() {
     let registry = Registry::start(None);
     let proxy = FaultProxy::start(
         &registry.host(),
-        Plan {
-            fails: vec![
-                fail(Some("PUT"), "/blobs/uploads/", 503, 2),
-                fail(Some("HEAD"), "/blobs/sha256:", 429, 1),
-            ],
-            token_uses: None,
-        },
+        failing(vec![
+            fail(Some("PUT"), "/blobs/uploads/", 503, 2),
+            fail(Some("HEAD"), "/blobs/sha256:", 429, 1),
+        ]),
     );
     let remote = format!("docker://{}/team/iris:v1", proxy.host());
     let pushed = pack_json(&model, &remote, &[]);
@@ -62,30 +67,21 @@ fn server_errors_and_rate_limits_are_retried_and_client_errors_are_not() {
         "every failure was met, and retried past"
     );
 
-    proxy.set_plan(Plan {
-        fails: vec![
-            fail(Some("GET"), "/blobs/sha256:", 503, 2),
-            fail(None, "/manifests/", 429, 1),
-        ],
-        token_uses: None,
-    });
+    proxy.set_plan(failing(vec![
+        fail(Some("GET"), "/blobs/sha256:", 503, 2),
+        fail(None, "/manifests/", 429, 1),
+    ]));
     ok(pull(&remote, dir.path(), "pulled"));
     assert_eq!(left(&proxy), [0, 0]);
     assert_serves_iris(&format!("oci:{}:v1", dir.path().join("pulled").display()));
 
     // A client error is final: one try, then a one-line error.
-    proxy.set_plan(Plan {
-        fails: vec![fail(Some("GET"), "/manifests/", 400, 5)],
-        token_uses: None,
-    });
+    proxy.set_plan(failing(vec![fail(Some("GET"), "/manifests/", 400, 5)]));
     fails_with(pull(&remote, dir.path(), "bad-request"), &["UNSUPPORTED"]);
     assert_eq!(left(&proxy), [4], "a 400 was retried");
 
     // A registry that keeps failing: a bounded number of tries, then a one-line error.
-    proxy.set_plan(Plan {
-        fails: vec![fail(None, "/manifests/", 503, 100)],
-        token_uses: None,
-    });
+    proxy.set_plan(failing(vec![fail(None, "/manifests/", 503, 100)]));
     fails_with(
         pull(&remote, dir.path(), "down"),
         &["UNAVAILABLE", "try again later"],
@@ -99,10 +95,7 @@ fn server_errors_and_rate_limits_are_retried_and_client_errors_are_not() {
     assert_eq!(inspected["digest"], pushed["digest"]);
 
     // A blob cut short is refused, naming it, and nothing is left behind.
-    proxy.set_plan(Plan {
-        fails: vec![fail(Some("GET"), "/blobs/sha256:", 0, 100)],
-        token_uses: None,
-    });
+    proxy.set_plan(failing(vec![fail(Some("GET"), "/blobs/sha256:", 0, 100)]));
     let stderr = fails_with(pull(&remote, dir.path(), "cut"), &["(blob sha256:"]);
     assert!(!dir.path().join("cut").exists(), "{stderr}");
 }
@@ -144,13 +137,10 @@ fn retry_after_is_waited_for_and_a_long_one_is_reported() {
     let registry = Registry::start(None);
     let proxy = FaultProxy::start(
         &registry.host(),
-        Plan {
-            fails: vec![Fail {
-                retry_after: Some("2"),
-                ..fail(Some("HEAD"), "/blobs/sha256:", 429, 1)
-            }],
-            token_uses: None,
-        },
+        failing(vec![Fail {
+            retry_after: Some("2"),
+            ..fail(Some("HEAD"), "/blobs/sha256:", 429, 1)
+        }]),
     );
     let remote = format!("docker://{}/team/iris:v1", proxy.host());
     pack_json(&model, &remote, &[]);
@@ -160,26 +150,20 @@ fn retry_after_is_waited_for_and_a_long_one_is_reported() {
 
     // An HTTP date works as well as seconds.
     let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
-    proxy.set_plan(Plan {
-        fails: vec![Fail {
-            retry_after: Some(soon.leak()),
-            ..fail(Some("GET"), "/manifests/", 503, 1)
-        }],
-        token_uses: None,
-    });
+    proxy.set_plan(failing(vec![Fail {
+        retry_after: Some(soon.leak()),
+        ..fail(Some("GET"), "/manifests/", 503, 1)
+    }]));
     ok(pull(&remote, dir.path(), "pulled"));
     let waits = proxy.stats().waits;
     assert_eq!(waits.len(), 2, "{waits:?}");
     assert!(waits[1] >= Duration::from_millis(1000), "{waits:?}");
 
     // An hour is longer than skiff waits: one try, and the error says so.
-    proxy.set_plan(Plan {
-        fails: vec![Fail {
-            retry_after: Some("3600"),
-            ..fail(Some("GET"), "/manifests/", 503, 5)
-        }],
-        token_uses: None,
-    });
+    proxy.set_plan(failing(vec![Fail {
+        retry_after: Some("3600"),
+        ..fail(Some("GET"), "/manifests/", 503, 5)
+    }]));
     fails_with(
         pull(&remote, dir.path(), "later"),
         &["asks to wait 3600 s", "Retry-After", "try again later"],
@@ -196,13 +180,10 @@ fn uploads_go_on_from_where_the_registry_is_when_a_chunk_fails() {
     // Blobs go up in 1 MiB chunks, the server layer in several: the third chunk fails.
     let proxy = FaultProxy::start(
         &registry.host(),
-        Plan {
-            fails: vec![Fail {
-                skip: 2,
-                ..fail(Some("PATCH"), "/blobs/uploads/", 503, 2)
-            }],
-            token_uses: None,
-        },
+        failing(vec![Fail {
+            skip: 2,
+            ..fail(Some("PATCH"), "/blobs/uploads/", 503, 2)
+        }]),
     );
     let remote = format!("docker://{}/team/iris:v1", proxy.host());
     let pushed = pack_json(&model, &remote, &[]);
@@ -221,13 +202,10 @@ fn uploads_go_on_from_where_the_registry_is_when_a_chunk_fails() {
     let registry = Registry::start(None);
     let proxy = FaultProxy::start(
         &registry.host(),
-        Plan {
-            fails: vec![Fail {
-                skip: 4,
-                ..fail(Some("PATCH"), "/blobs/uploads/", LOST_ANSWER, 1)
-            }],
-            token_uses: None,
-        },
+        failing(vec![Fail {
+            skip: 4,
+            ..fail(Some("PATCH"), "/blobs/uploads/", LOST_ANSWER, 1)
+        }]),
     );
     let remote = format!("docker://{}/team/iris:v1", proxy.host());
     pack_json(&model, &remote, &[]);
