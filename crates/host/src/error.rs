@@ -27,7 +27,7 @@ pub enum Error {
     DuplicateName(String),
     /// The first load of a served repository failed.
     #[error(transparent)]
-    Load(crate::LoadError),
+    Load(LoadError),
     /// The listener failed.
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -35,3 +35,6 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A model loader's error.
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;

@@ -6,13 +6,204 @@
 //! `binary_data_size` parameter instead of `data`. Responses use the same layout for outputs
 //! that asked for `binary_data` (or all outputs, with the request's `binary_data_output`).
 
-use crate::ApiError;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use skiff_runtime::{DataType, IoSpec, Tensor, TensorData};
+use serde_json::{Map, Value, json};
+use skiff_runtime::{DataType, IoSpec, Model, Tensor, TensorData};
+use std::collections::BTreeMap;
 
 /// The HTTP header that carries the JSON header's length in binary requests and responses.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// The protocol extensions `/v2` lists.
+pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
+
+/// An error answered as `{"error": "..."}` with a 4xx or 5xx status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body, `{"error": "..."}`.
+    pub fn body(&self) -> Value {
+        json!({ "error": self.message })
+    }
+}
+
+impl From<skiff_runtime::Error> for ApiError {
+    /// Input the model refuses is the caller's to fix (400); anything else failed inside (500).
+    fn from(e: skiff_runtime::Error) -> ApiError {
+        match e {
+            skiff_runtime::Error::BadInput(m) => ApiError::bad_request(m),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+/// The 404 of a path the protocol does not have.
+pub fn no_such_endpoint() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see /v2)")
+}
+
+/// The 405 of a path asked with the wrong method.
+pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {path} (see /v2)"),
+    )
+}
+
+/// `GET /v2`: the server's name, version and extensions.
+pub fn server_metadata() -> Value {
+    json!({ "name": "skiff", "version": env!("CARGO_PKG_VERSION"), "extensions": EXTENSIONS })
+}
+
+/// `GET /v2/models/{name}`: a model's versions, inputs, outputs and backend.
+pub fn model_metadata(name: &str, versions: &[u64], model: &Model) -> Value {
+    let versions: Vec<String> = versions.iter().map(u64::to_string).collect();
+    json!({
+        "name": name,
+        "versions": versions,
+        "platform": "onnx_onnxv1",
+        "inputs": model.inputs(),
+        "outputs": model.outputs(),
+        "parameters": { "backend": model.backend() },
+    })
+}
+
+/// An inference request decoded for one model: its input tensors, in the model's input order,
+/// and how to answer.
+#[derive(Debug)]
+pub struct Inference {
+    /// The inputs, ready to run.
+    pub tensors: Vec<Tensor>,
+    /// Their elements, all together.
+    pub elements: usize,
+    id: Option<String>,
+    /// Every output as binary data unless an output says otherwise.
+    default_binary: bool,
+    /// The outputs asked for, each with whether as binary data; all when `None`.
+    wanted: Option<BTreeMap<String, bool>>,
+}
+
+/// An answer to an inference request: JSON, or a JSON header followed by binary output data.
+#[derive(Debug)]
+pub struct Answer {
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// The JSON header's length, for [`HEADER_LENGTH`], when binary data follows it; the
+    /// body is then `application/octet-stream`, else `application/json`.
+    pub header_length: Option<usize>,
+}
+
+impl Inference {
+    /// Decodes the body of `POST /v2/models/{model_name}/infer`: its JSON part, and the binary
+    /// data after it when `header_length` (the [`HEADER_LENGTH`] header) is given.
+    pub fn decode(
+        model_name: &str,
+        model: &Model,
+        body: &[u8],
+        header_length: Option<&str>,
+        max_elements: usize,
+    ) -> Result<Inference, ApiError> {
+        let (json_part, binary) = split_body(body, header_length)?;
+        let request: InferRequest = serde_json::from_slice(json_part)
+            .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
+        let (tensors, elements) =
+            decode_inputs(model_name, model, request.inputs, binary, max_elements)?;
+        let default_binary = flag(&request.parameters, "binary_data_output");
+        let wanted: Option<BTreeMap<String, bool>> = request.outputs.map(|outputs| {
+            outputs
+                .into_iter()
+                .map(|o| {
+                    let binary = o
+                        .parameters
+                        .get("binary_data")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(default_binary);
+                    (o.name, binary)
+                })
+                .collect()
+        });
+        if let Some(unknown) = wanted
+            .iter()
+            .flat_map(|w| w.keys())
+            .find(|w| !model.outputs().iter().any(|o| &o.name == *w))
+        {
+            return Err(ApiError::bad_request(format!(
+                "model {model_name:?} has no output {unknown:?}"
+            )));
+        }
+        Ok(Inference {
+            tensors,
+            elements,
+            id: request.id,
+            default_binary,
+            wanted,
+        })
+    }
+
+    /// The response to this request, from the model's `results`.
+    pub fn answer(
+        self,
+        model_name: &str,
+        version: u64,
+        model: &Model,
+        results: Vec<Tensor>,
+    ) -> Answer {
+        let mut tail = Vec::new();
+        let mut outputs = Vec::new();
+        for (spec, tensor) in model.outputs().iter().zip(results) {
+            let binary = match &self.wanted {
+                None => self.default_binary,
+                Some(w) => match w.get(&spec.name) {
+                    Some(&binary) => binary,
+                    None => continue,
+                },
+            };
+            outputs.push(from_tensor(&spec.name, tensor, binary, &mut tail));
+        }
+        let response = InferResponse {
+            model_name: model_name.to_string(),
+            model_version: version.to_string(),
+            id: self.id,
+            outputs,
+        };
+        let mut body = serde_json::to_vec(&response).expect("response serialises");
+        if tail.is_empty() {
+            return Answer {
+                body,
+                header_length: None,
+            };
+        }
+        let header_length = Some(body.len());
+        body.extend_from_slice(&tail);
+        Answer {
+            body,
+            header_length,
+        }
+    }
+}
 
 /// `POST /v2/models/{name}/infer` body (its JSON part).
 #[derive(Debug, Deserialize)]
@@ -597,4 +788,72 @@ pub fn flag(parameters: &Map<String, Value>, key: &str) -> bool {
         .get(key)
         .and_then(Value::as_bool)
         .unwrap_or(false)
+}
+
+/// The request's inputs as the model's tensors, in the model's input order; binary inputs
+/// take their bytes from `binary` in the order the request lists them.
+pub fn decode_inputs(
+    model_name: &str,
+    model: &Model,
+    inputs: Vec<RequestInput>,
+    mut binary: &[u8],
+    max_elements: usize,
+) -> Result<(Vec<Tensor>, usize), ApiError> {
+    let mut by_name: BTreeMap<String, RequestInput> = BTreeMap::new();
+    let mut order = Vec::new();
+    for input in inputs {
+        order.push(input.name.clone());
+        if let Some(dup) = by_name.insert(input.name.clone(), input) {
+            return Err(ApiError::bad_request(format!(
+                "input {:?} given twice",
+                dup.name
+            )));
+        }
+    }
+    if let Some(extra) = order
+        .iter()
+        .find(|n| !model.inputs().iter().any(|i| &i.name == *n))
+    {
+        return Err(ApiError::bad_request(format!(
+            "model {:?} has no input {extra:?} (inputs: {})",
+            model_name,
+            model
+                .inputs()
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // Binary inputs take their bytes in the order the request lists them.
+    let mut decoded = BTreeMap::new();
+    let mut elements = 0usize;
+    for name in &order {
+        let spec = model
+            .inputs()
+            .iter()
+            .find(|i| &i.name == name)
+            .expect("checked above");
+        let input = by_name.remove(name).expect("present");
+        let tensor = to_tensor(input, spec, &mut binary)?;
+        elements = elements.saturating_add(tensor.data.len());
+        if elements > max_elements {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request has more than {} tensor elements", max_elements),
+            ));
+        }
+        decoded.insert(name.clone(), tensor);
+    }
+    let mut tensors = Vec::with_capacity(model.inputs().len());
+    for spec in model.inputs() {
+        tensors.push(decoded.remove(&spec.name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "missing input {:?} ({} {:?})",
+                spec.name, spec.datatype, spec.shape
+            ))
+        })?);
+    }
+
+    Ok((tensors, elements))
 }

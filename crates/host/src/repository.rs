@@ -1,7 +1,7 @@
 //! The models a server answers for: names, each with one or more numbered versions.
 
 use crate::{ApiError, Error, Result};
-use axum::http::StatusCode;
+use http::StatusCode;
 use skiff_runtime::{BackendOptions, Model};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -112,6 +112,7 @@ impl Repository {
     }
 
     /// Each model version's load time.
+    #[cfg(feature = "server")]
     pub(crate) fn load_times(&self) -> Vec<(String, u64, std::time::Duration)> {
         self.models
             .iter()
@@ -124,6 +125,7 @@ impl Repository {
     }
 
     /// Whether a model of this name is served.
+    #[cfg(feature = "server")]
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.models.contains_key(name)
     }
@@ -145,12 +147,9 @@ impl Repository {
         })
     }
 
-    /// Model `name` at `version`, or its newest version when none is given.
-    pub(crate) fn get(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<(u64, &Arc<Model>), ApiError> {
+    /// Model `name` at `version`, or its newest version when none is given; a 404 naming what
+    /// is served when there is none.
+    pub fn get(&self, name: &str, version: Option<&str>) -> Result<(u64, &Arc<Model>), ApiError> {
         let versions = self.lookup_name(name)?;
         let found = match version {
             None => versions.last_key_value(),

@@ -1,0 +1,542 @@
+//! The server: the protocol's routes over a [`Repository`] on axum, with limits, metrics,
+//! batching, reloads and graceful shutdown.
+
+mod batch;
+pub mod metrics;
+mod shutdown;
+
+pub use batch::Batching;
+pub use shutdown::CLOSE_GRACE;
+
+use crate::protocol::{self, ApiError, Inference};
+use crate::{Error, LoadError, Repository, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use skiff_runtime::{Model, Tensor};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Server limits and shutdown behaviour.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest request body in bytes; larger ones get 413 (default 64 MiB, as Triton).
+    pub max_body_bytes: usize,
+    /// Most tensor elements in one request, all inputs together; more get 413.
+    pub max_elements: usize,
+    /// Inference requests served at once; more get 503 with `Retry-After`.
+    pub max_concurrency: usize,
+    /// Longest time one inference may take; it then gets 504 (none by default).
+    pub timeout: Option<Duration>,
+    /// Dynamic batching of concurrent requests to one model (off by default).
+    pub batching: Option<Batching>,
+    /// After the shutdown signal: how long readiness answers 503 while requests are still
+    /// accepted, so load balancers (Kubernetes endpoints) stop sending traffic first.
+    pub drain: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: 64 << 20,
+            max_elements: 16 << 20,
+            max_concurrency: 1024,
+            timeout: None,
+            batching: None,
+            drain: Duration::from_secs(5),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+type Batchers =
+    std::sync::Mutex<std::collections::HashMap<(String, u64), (Arc<Model>, batch::Batcher)>>;
+
+struct AppState {
+    batchers: Batchers,
+    repo: std::sync::RwLock<Arc<Repository>>,
+    metrics: metrics::Metrics,
+    options: Options,
+    draining: AtomicBool,
+    /// Past the drain: every response says `Connection: close`.
+    closing: AtomicBool,
+    permits: Semaphore,
+}
+
+type Shared = Arc<AppState>;
+
+/// The protocol's routes over `repo`.
+pub fn router(repo: Repository, options: Options) -> Router {
+    router_for(AppState::new(repo, options))
+}
+
+impl AppState {
+    /// The models being served now; a reload swaps them, requests in flight keep theirs.
+    fn repo(&self) -> Arc<Repository> {
+        self.repo.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The batching queue of a model version, when batching is on and the model can batch.
+    fn batcher(&self, name: &str, version: u64, model: &Arc<Model>) -> Option<batch::Batcher> {
+        let batching = self.options.batching?;
+        if !batch::Batcher::eligible(model) {
+            return None;
+        }
+        let mut batchers = self.batchers.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (name.to_string(), version);
+        if let Some((running, batcher)) = batchers.get(&key)
+            && Arc::ptr_eq(running, model)
+        {
+            return Some(batcher.clone());
+        }
+        // New, or reloaded: the old queue ends when its last request is answered.
+        let batcher = batch::Batcher::spawn(model.clone(), batching);
+        batchers.insert(key, (model.clone(), batcher.clone()));
+        Some(batcher)
+    }
+
+    fn new(repo: Repository, options: Options) -> Shared {
+        Arc::new(AppState {
+            metrics: metrics::Metrics::new(&repo),
+            repo: std::sync::RwLock::new(Arc::new(repo)),
+            permits: Semaphore::new(options.max_concurrency.max(1)),
+            batchers: Default::default(),
+            options,
+            draining: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+        })
+    }
+}
+
+fn router_for(state: Shared) -> Router {
+    let model_routes = Router::new()
+        .route("/", get(model_metadata))
+        .route("/ready", get(model_ready))
+        .route("/infer", post(infer));
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route(
+            "/v2/health/live",
+            get(|| async { axum::Json(json!({ "live": true })) }),
+        )
+        .route("/v2/health/ready", get(server_ready))
+        .route("/metrics", get(metrics_text))
+        .nest("/v2/models/{name}", model_routes.clone())
+        .nest("/v2/models/{name}/versions/{version}", model_routes)
+        .fallback(|| async { protocol::no_such_endpoint() })
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                protocol::method_not_allowed(method.as_str(), uri.path())
+            },
+        )
+        .layer(DefaultBodyLimit::max(state.options.max_body_bytes))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            close_when_closing,
+        ))
+        .with_state(state)
+}
+
+/// Loads the models to serve, again on each reload.
+pub type Loader = Arc<dyn Fn() -> std::result::Result<Repository, LoadError> + Send + Sync>;
+
+/// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
+/// requests are still accepted for [`Options::drain`]; then the server closes its listener,
+/// ends each open connection after its next response (idle ones after [`CLOSE_GRACE`]), and
+/// returns once in-flight requests are answered. No request it has read goes unanswered.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    repo: Repository,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(repo, options);
+    run(state, listener, async move {
+        shutdown.await;
+        Stop::Drain
+    })
+    .await
+}
+
+/// As [`serve`], with the models `load` gives. The server listens at once: liveness answers
+/// 200 and readiness 503 while `load` runs, so a slow load is not mistaken for a dead server.
+/// A failed first load stops the server and is returned. Then, on SIGHUP, it runs `load`
+/// again and swaps in its models without dropping a request: requests already running finish
+/// on the models they started with. A failed reload is logged and changes nothing.
+pub async fn serve_with_reload(
+    listener: tokio::net::TcpListener,
+    load: Loader,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Listen for SIGHUP before loading: its default action would end the process.
+    let hangups = signal(SignalKind::hangup())
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "cannot listen for SIGHUP: models will not be reloaded"),
+        )
+        .ok();
+    let state = AppState::new(Repository::default(), options);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let loads = tokio::spawn(load_then_reload(state.clone(), load, hangups, first_tx));
+    let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let failure = failed.clone();
+    let stop = async move {
+        let mut shutdown = std::pin::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => return Stop::Drain,
+            first = first_rx => {
+                if let Ok(Err(e)) = first {
+                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    return Stop::Now;
+                }
+            }
+        }
+        // Loaded: serve until the shutdown signal.
+        shutdown.await;
+        Stop::Drain
+    };
+    let served = run(state, listener, stop).await;
+    loads.abort();
+    if let Some(e) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(Error::Load(e));
+    }
+    served.map_err(Error::Serve)
+}
+
+/// How serving ends.
+enum Stop {
+    /// Readiness off, the drain delay, then the listener closes and connections wind down.
+    Drain,
+    /// At once (the server never became ready): connections close as soon as they are idle.
+    Now,
+}
+
+async fn run(
+    state: Shared,
+    listener: tokio::net::TcpListener,
+    stop: impl Future<Output = Stop> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = shutdown::Closable::new(listener, stop_rx);
+    let mut open = listener.open_connections();
+    let lifecycle = state.clone();
+    let drained = async move {
+        if let Stop::Now = stop.await {
+            return;
+        }
+        lifecycle.draining.store(true, Ordering::SeqCst);
+        tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
+        tokio::time::sleep(lifecycle.options.drain).await;
+        lifecycle.closing.store(true, Ordering::SeqCst);
+        stop_accepting.send_replace(true);
+        tracing::info!(
+            open = *open.borrow(),
+            "no longer accepting connections; each open one closes after its next response"
+        );
+        let _ = tokio::time::timeout(CLOSE_GRACE, open.wait_for(|n| *n == 0)).await;
+        tracing::info!(
+            idle = *open.borrow(),
+            "closing idle connections; finishing in-flight requests"
+        );
+    };
+    axum::serve(listener, router_for(state))
+        .with_graceful_shutdown(drained)
+        .await
+}
+
+/// Runs the first load, reports how it went on `first`, then reloads on each SIGHUP.
+async fn load_then_reload(
+    state: Shared,
+    load: Loader,
+    hangups: Option<tokio::signal::unix::Signal>,
+    first: tokio::sync::oneshot::Sender<std::result::Result<(), LoadError>>,
+) {
+    match run_loader(&load).await {
+        Ok(repo) => {
+            install(&state, repo);
+            let _ = first.send(Ok(()));
+        }
+        Err(e) => {
+            let _ = first.send(Err(e));
+            return;
+        }
+    }
+    let Some(mut hangups) = hangups else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading models");
+        match run_loader(&load).await {
+            Ok(repo) => install(&state, repo),
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; still serving the previous models")
+            }
+        }
+    }
+}
+
+async fn run_loader(load: &Loader) -> std::result::Result<Repository, LoadError> {
+    let load = load.clone();
+    tokio::task::spawn_blocking(move || load())
+        .await
+        .unwrap_or_else(|e| Err(format!("loading the models failed: {e}").into()))
+}
+
+/// Swaps in `repo`; requests in flight keep the models they started with.
+fn install(state: &AppState, repo: Repository) {
+    state.metrics.set_load_times(&repo);
+    for (name, versions, backend) in repo.describe() {
+        tracing::info!(model = name, ?versions, backend, "loaded");
+    }
+    *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);
+}
+
+/// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C: the usual `shutdown` for
+/// [`serve`].
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn close_when_closing(State(state): State<Shared>, mut response: Response) -> Response {
+    if state.closing.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+async fn server_metadata() -> impl IntoResponse {
+    axum::Json(protocol::server_metadata())
+}
+
+async fn metrics_text(State(state): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn server_ready(State(state): State<Shared>) -> Response {
+    let ready = !state.draining.load(Ordering::SeqCst) && !state.repo().is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(json!({ "ready": ready }))).into_response()
+}
+
+/// `{name}` and, on versioned paths, `{version}`.
+#[derive(serde::Deserialize)]
+struct ModelPath {
+    name: String,
+    version: Option<String>,
+}
+
+async fn model_metadata(
+    State(state): State<Shared>,
+    Path(path): Path<ModelPath>,
+) -> Result<Response, ApiError> {
+    let repo = state.repo();
+    let (_, model) = repo.get(&path.name, path.version.as_deref())?;
+    let versions = repo.versions(&path.name)?;
+    Ok(axum::Json(protocol::model_metadata(&path.name, &versions, model)).into_response())
+}
+
+async fn model_ready(
+    State(state): State<Shared>,
+    Path(path): Path<ModelPath>,
+) -> Result<Response, ApiError> {
+    state.repo().get(&path.name, path.version.as_deref())?;
+    Ok(axum::Json(json!({ "name": path.name, "ready": true })).into_response())
+}
+
+/// Runs one request: inline when it is small (microseconds: no hop to another thread), else
+/// on the blocking pool or through the model's batching queue, within the timeout.
+async fn execute(
+    state: &AppState,
+    name: &str,
+    version: u64,
+    model: &Arc<Model>,
+    tensors: Vec<Tensor>,
+    elements: usize,
+) -> Result<Vec<Tensor>, ApiError> {
+    let batcher = state.batcher(name, version, model);
+    if batcher.is_none()
+        && model.runs_inline()
+        && elements <= INLINE_ELEMENTS
+        && state.options.timeout.is_none()
+    {
+        return Ok(model.run(tensors)?);
+    }
+    let model = model.clone();
+    let run = async move {
+        match batcher {
+            Some(batcher) => batcher.run(tensors).await,
+            None => tokio::task::spawn_blocking(move || model.run(tensors))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(skiff_runtime::Error::Run(format!(
+                        "inference task failed: {e}"
+                    )))
+                }),
+        }
+    };
+    let result = match state.options.timeout {
+        Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("inference took longer than {limit:?}"),
+            )
+        })?,
+        None => run.await,
+    };
+    Ok(result?)
+}
+
+/// Requests with more elements than this run on the blocking pool, not on an I/O thread.
+const INLINE_ELEMENTS: usize = 1 << 14;
+
+/// Inference with its metrics and its log line.
+async fn infer(
+    State(state): State<Shared>,
+    Path(path): Path<ModelPath>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let _in_flight = state.metrics.start();
+    let model = if state.repo().contains(&path.name) {
+        path.name.clone()
+    } else {
+        String::new()
+    };
+    let version = path.version.clone().unwrap_or_default();
+    let (status, response) = match infer_inner(&state, path, headers, body).await {
+        Ok(response) => (StatusCode::OK, response),
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::error!(model, version, status = e.status.as_u16(), error = %e.message, "inference failed");
+            } else {
+                tracing::debug!(model, version, status = e.status.as_u16(), error = %e.message, "bad request");
+            }
+            (e.status, e.into_response())
+        }
+    };
+    let elapsed = started.elapsed();
+    state.metrics.record(&model, status.as_u16(), elapsed);
+    tracing::debug!(
+        model,
+        version,
+        status = status.as_u16(),
+        micros = elapsed.as_micros() as u64,
+        "infer"
+    );
+    response
+}
+
+async fn infer_inner(
+    state: &AppState,
+    path: ModelPath,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let repo = state.repo();
+    let (version, model) = repo.get(&path.name, path.version.as_deref())?;
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "request body is larger than {} bytes",
+                state.options.max_body_bytes
+            )
+        } else {
+            format!("cannot read the request body: {}", rejection.body_text())
+        };
+        ApiError::new(status, message)
+    })?;
+    let _permit = state.permits.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is at its concurrency limit: retry shortly",
+        )
+    })?;
+    let header_length = headers
+        .get(protocol::HEADER_LENGTH)
+        .map(|v| v.to_str().unwrap_or("?"));
+    let mut inference = Inference::decode(
+        &path.name,
+        model,
+        &body,
+        header_length,
+        state.options.max_elements,
+    )?;
+    let tensors = std::mem::take(&mut inference.tensors);
+    let results = execute(
+        state,
+        &path.name,
+        version,
+        model,
+        tensors,
+        inference.elements,
+    )
+    .await?;
+    let answer = inference.answer(&path.name, version, model, results);
+    let Some(header_length) = answer.header_length else {
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            answer.body,
+        )
+            .into_response());
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::HeaderName::from_static(protocol::HEADER_LENGTH),
+                HeaderValue::from(header_length),
+            ),
+        ],
+        answer.body,
+    )
+        .into_response())
+}
