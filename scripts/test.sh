@@ -60,22 +60,24 @@ fi
 step "static servers for images (linux/amd64, and linux/arm64 cross-built)"
 export SKIFF_RUNTIME_DIR=$target_dir/runtime
 images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64
-step "component engine (wasm32-wasip2), and a component that misbehaves for the host's tests"
+step "component engine, and a component that misbehaves for the host's tests"
 images/build-guest.sh "$SKIFF_RUNTIME_DIR"
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --locked --release --target wasm32-wasip2 \
   --manifest-path tests/component/misbehaving/Cargo.toml --target-dir "$target_dir/guest"
 export SKIFF_TEST_MISBEHAVING=$target_dir/guest/wasm32-wasip2/release/misbehaving_model.wasm
 
-step "cargo fmt"
+step "cargo fmt, wit/deps"
+wit/refresh-deps.sh --check
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 # Without ONNX Runtime (the static server's build), the runtime and the server still lint clean.
-cargo clippy --locked -p skiff-runtime -p skiff-server --no-default-features -- -D warnings
+cargo clippy --locked -p skiff-runtime -p skiff-server -p skiff-host --no-default-features -- -D warnings
 # The component engine is a workspace of its own, built for wasm only.
 cargo fmt --manifest-path crates/guest/Cargo.toml -- --check
 cargo fmt --manifest-path tests/component/misbehaving/Cargo.toml -- --check
-cargo clippy --locked --manifest-path crates/guest/Cargo.toml --target wasm32-wasip2 \
+cargo clippy --locked --manifest-path crates/guest/Cargo.toml --target wasm32-wasip1 \
   --target-dir "$target_dir/guest" -- -D warnings
 step "cargo test"
 cargo test --locked --workspace --no-fail-fast

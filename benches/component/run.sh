@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Components beside native, in one run: the engine's size, a model component's size, load
 # (compile) time, single-row and batch latency and cold start in process (criterion,
-# benches/component/latency.rs), requests/s of `skiff serve model.wasm` against
-# `skiff serve model.onnx` (wrk), and how long past its deadline a looping guest runs.
+# benches/component/latency.rs), and requests/s (wrk) of `skiff serve model.wasm` against
+# `skiff serve model.onnx`, and of plain `wasmtime serve model.wasm` (a fresh instance per
+# request).
 #
 # usage: benches/component/run.sh
 # env:   DURATION (10s), CONNECTIONS (16), CARGO_TARGET_DIR (target), SKIFF_RUNTIME_DIR
-#        (target/runtime; the engine is built there when missing)
+#        (target/runtime; the engine is built there when missing), WASMTIME (wasmtime's CLI;
+#        default: on PATH, else the one scripts/test.sh installs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
@@ -16,6 +18,8 @@ export SKIFF_RUNTIME_DIR=${SKIFF_RUNTIME_DIR:-$target_dir/runtime}
 engine=$SKIFF_RUNTIME_DIR/wasm32-wasip2/skiff-guest.wasm
 [ -f "$engine" ] || images/build-guest.sh "$SKIFF_RUNTIME_DIR"
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+wasmtime=${WASMTIME:-$(command -v wasmtime || echo "${SKIFF_CACHE:-$HOME/.cache/skiff}/venv/bin/wasmtime")}
+[ -x "$wasmtime" ] || { echo "wasmtime's CLI is needed: set WASMTIME, or run scripts/test.sh" >&2; exit 1; }
 cargo build --release --locked -q --bin skiff
 skiff=$target_dir/release/skiff
 work=$(mktemp -d)
@@ -36,12 +40,18 @@ SKIFF_BENCH_COMPONENTS=$work cargo bench --locked -q --bench component 2>&1 |
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf '{"inputs":[{"name":"X","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}' >"$work/body.json"
-for file in logistic-regression.onnx logistic-regression.wasm; do
-  "$skiff" serve "$work/$file" --name iris --addr "127.0.0.1:$port" --log-level warn &
+for server_command in "$skiff serve $work/logistic-regression.onnx" \
+  "$skiff serve $work/logistic-regression.wasm" "$wasmtime serve $work/logistic-regression.wasm"; do
+  case $server_command in
+    "$skiff"*) $server_command --name iris --addr "127.0.0.1:$port" --log-level warn & ;;
+    *) $server_command --addr "127.0.0.1:$port" 2>/dev/null & ;;
+  esac
   server=$!
   for _ in $(seq 600); do curl -sf "127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
+  model=iris
+  [[ $server_command == "$wasmtime"* ]] && model=logistic-regression
   BODY_FILE=$work/body.json wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
-    -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/iris/infer" | grep BENCH |
-    sed "s/^BENCH/serve $file:/"
+    -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/$model/infer" | grep BENCH |
+    sed "s|^BENCH|${server_command//$work\//}:|"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done

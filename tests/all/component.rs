@@ -26,6 +26,32 @@ pub fn venv_tool(name: &str) -> Command {
     Command::new(path)
 }
 
+/// The interfaces the `wasi:http/proxy` world imports, as wit/deps/http.wit says.
+fn proxy_world_imports() -> Vec<String> {
+    let wit = std::fs::read_to_string(example("../wit/deps/http.wit")).unwrap();
+    let package = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package wasi:http@"))
+        .and_then(|l| l.strip_suffix(';'))
+        .unwrap()
+        .to_string();
+    let world = &wit[wit.find("world proxy {").unwrap()..];
+    let world = &world[..world.find('}').unwrap()];
+    let imports: Vec<String> = world
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("import "))
+        .map(|name| {
+            let name = name.trim_end_matches(';');
+            match name.contains(':') {
+                true => name.to_string(),
+                false => format!("wasi:http/{name}@{package}"),
+            }
+        })
+        .collect();
+    assert!(imports.len() > 5, "{imports:?}");
+    imports
+}
+
 /// `skiff pack MODEL --format component -o OUT`.
 pub fn pack_component(model: &Path, out: &Path) {
     ok(skiff()
@@ -103,15 +129,24 @@ fn a_component_is_valid_and_answers_in_wasmtime_and_jco_as_native_skiff_does() {
         .unwrap();
     let wit = String::from_utf8(wit.stdout).unwrap();
     assert!(wit.contains("export skiff:model/predictor@0.1.0;"), "{wit}");
-    // The model is inside: nothing but WASI is left to import.
+    assert!(
+        wit.contains("export wasi:http/incoming-handler@0.2.12;"),
+        "{wit}"
+    );
+    // The model is inside, and nothing is imported beyond the wasi:http/proxy world (so plain
+    // `wasmtime serve` and Spin run it); skiff:model/types holds only types.
+    let proxy = proxy_world_imports();
     for line in wit
         .lines()
         .filter(|l| l.trim_start().starts_with("import "))
     {
-        let name = line.trim().trim_start_matches("import ");
+        let name = line
+            .trim()
+            .trim_start_matches("import ")
+            .trim_end_matches(';');
         assert!(
-            name.starts_with("wasi:") || name.starts_with("skiff:model/types@"),
-            "{line}"
+            proxy.iter().any(|p| p == name) || name == "skiff:model/types@0.1.0",
+            "{name} is not in wasi:http/proxy ({proxy:?})"
         );
     }
 
@@ -149,8 +184,9 @@ fn a_component_is_valid_and_answers_in_wasmtime_and_jco_as_native_skiff_does() {
         "predict([{{name: \"{input}\", shape: [5, 4], data: fp32([{}])}}])",
         five.join(", ")
     );
+    // `-S http`: the component imports wasi:http's types, which `wasmtime run` links on request.
     let out = venv_tool("wasmtime")
-        .args(["run", "--invoke", &call])
+        .args(["run", "-S", "http", "--invoke", &call])
         .arg(&component)
         .output()
         .unwrap();
@@ -221,6 +257,77 @@ fn a_component_is_valid_and_answers_in_wasmtime_and_jco_as_native_skiff_does() {
     );
     assert_eq!(described["inputs"][0]["shape"], json!([-1, 4]));
     assert_eq!(described["inputs"][0]["datatype"], "fp32");
+}
+
+#[test]
+fn wasmtime_serve_alone_answers_the_inference_protocol_as_skiff_serve_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let component = dir.path().join("iris.wasm");
+    pack_component(&model, &component);
+
+    // Plain `wasmtime serve`: no -S flags, nothing but the component.
+    let wasmtime = crate::serve::Server::wasmtime(&component);
+    let skiff = crate::serve::Server::start(model.to_str().unwrap(), &[]);
+    // Triton's client: metadata, readiness, binary and JSON tensors, and the errors it reports.
+    crate::serve::assert_tritonclient_conformance(&wasmtime, &model, "iris");
+
+    // Every answer, whole, as skiff serve gives it (floats within rounding).
+    let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r[..4].iter().map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let all = json!({ "id": "all", "inputs": [{ "name": "X", "shape": [x.len(), 4], "datatype": "FP64", "data": x }] });
+    let requests = [
+        ("GET", "/v2", None),
+        ("GET", "/v2/health/live", None),
+        ("GET", "/v2/models/iris/ready", None),
+        ("GET", "/v2/models/iris/versions/1", None),
+        ("POST", "/v2/models/iris/infer", Some(&all)),
+        ("POST", "/v2/models/iris/versions/1/infer", Some(&all)),
+        ("GET", "/v2/models/iris/versions/2", None),
+        ("GET", "/v2/models/other", None),
+        ("GET", "/v2/models/iris/infer", None),
+        ("GET", "/elsewhere", None),
+    ];
+    for (method, path, body) in requests {
+        let (status, got) = http_json(method, &format!("{}{path}", wasmtime.base), body);
+        let (expected_status, mut expected) =
+            http_json(method, &format!("{}{path}", skiff.base), body);
+        assert_eq!(status, expected_status, "{method} {path}: {got}");
+        if path.ends_with("/iris") || path.ends_with("/versions/1") {
+            // Only the engine differs: tract inside wasm, where skiff serve says "tract".
+            assert_eq!(got["parameters"]["backend"], "tract", "{got}");
+            expected["parameters"]["backend"] = json!("tract");
+        }
+        assert_close(&got, &expected, &format!("{method} {path}"));
+    }
+}
+
+/// `got` equals `expected`, numbers within 1e-6 + 1e-5 of their size.
+fn assert_close(got: &Value, expected: &Value, what: &str) {
+    match (got, expected) {
+        (Value::Number(g), Value::Number(e)) => {
+            let (g, e) = (g.as_f64().unwrap(), e.as_f64().unwrap());
+            assert!((g - e).abs() <= 1e-6 + 1e-5 * e.abs(), "{what}: {g} vs {e}");
+        }
+        (Value::Array(g), Value::Array(e)) => {
+            assert_eq!(g.len(), e.len(), "{what}: {got} vs {expected}");
+            g.iter().zip(e).for_each(|(g, e)| assert_close(g, e, what));
+        }
+        (Value::Object(g), Value::Object(e)) => {
+            assert_eq!(
+                g.keys().collect::<Vec<_>>(),
+                e.keys().collect::<Vec<_>>(),
+                "{what}: {got} vs {expected}"
+            );
+            g.values()
+                .zip(e.values())
+                .for_each(|(g, e)| assert_close(g, e, what));
+        }
+        _ => assert_eq!(got, expected, "{what}"),
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The conformance suite: every case of `tests/conformance.json` (an estimator, a dataset,
 //! hyperparameters and scikit-learn's equivalent) is fitted natively, exported, and run in
 //! skiff's runtime on both backends (tract, and ONNX Runtime's CPU provider loaded by skiff) and
-//! in ONNX Runtime from Python, and packed into a component that runs in Node.js (jco). Native,
-//! tract, ONNX Runtime and the component must agree:
+//! in ONNX Runtime from Python, and packed into a component that runs in skiff's own host, in
+//! plain `wasmtime serve` (over the Open Inference Protocol) and in Node.js (jco). Native,
+//! tract, ONNX Runtime and the component in each host must agree:
 //! values within 1e-5 + 1e-4·|value|, labels identical except rows whose two best scores are
 //! within 1e-5 of each other (at most 1% of a case). The native test metric must be within
 //! 0.03 of scikit-learn's, fitted live with the same hyperparameters on the same split (a
@@ -92,9 +93,7 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
             TensorData::Fp32(x_test.iter().map(|&v| v as f32).collect()),
         )
         .unwrap();
-        for backend in [BackendKind::Tract, BackendKind::Ort] {
-            let model = Model::load("case", &model_bytes, &BackendOptions::new(backend))
-                .unwrap_or_else(|e| panic!("{}: cannot load on {backend}: {e}", case.id()));
+        let run = |model: &Model| {
             let outputs = model.run(vec![input.clone()]).unwrap();
             let named: BTreeMap<String, Value> = model
                 .outputs()
@@ -102,18 +101,58 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
                 .zip(&outputs)
                 .map(|(spec, t)| (spec.name.clone(), serde_json::to_value(&t.data).unwrap()))
                 .collect();
-            compare(&case.id(), &model.backend(), &native, &named, &mut failures);
+            named
+        };
+        for backend in [BackendKind::Tract, BackendKind::Ort] {
+            let model = Model::load("case", &model_bytes, &BackendOptions::new(backend))
+                .unwrap_or_else(|e| panic!("{}: cannot load on {backend}: {e}", case.id()));
+            compare(
+                &case.id(),
+                &model.backend(),
+                &native,
+                &run(&model),
+                &mut failures,
+            );
         }
         let component = dir.path().join(format!("case{i}.wasm"));
-        std::fs::write(
-            &component,
-            skiff_pack::component::compose(&engine, "case", &model_bytes).unwrap(),
-        )
-        .unwrap();
+        let composed = skiff_pack::component::compose(&engine, "case", &model_bytes).unwrap();
+        std::fs::write(&component, &composed).unwrap();
+        // The component in skiff's own host.
+        let hosted = skiff_component::load("case", &composed, &Default::default())
+            .unwrap_or_else(|e| panic!("{}: skiff cannot host its component: {e}", case.id()));
+        compare(
+            &case.id(),
+            "component (skiff)",
+            &native,
+            &run(&hosted),
+            &mut failures,
+        );
+        drop(hosted);
         let x: Vec<f32> = x_test.iter().map(|&v| v as f32).collect();
         let input = Model::from_bytes("case", &model_bytes).unwrap().inputs()[0]
             .name
             .clone();
+        // The component alone in `wasmtime serve`, over the Open Inference Protocol.
+        let server = crate::serve::Server::wasmtime(&component);
+        let (status, answer) = server.post(
+            "/v2/models/case/infer",
+            &json!({ "inputs": [{ "name": input, "shape": [x_test.nrows(), x_test.ncols()], "datatype": "FP32", "data": x }] }),
+        );
+        drop(server);
+        assert_eq!(status, 200, "{}: wasmtime serve: {answer}", case.id());
+        let served: BTreeMap<String, Value> = answer["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["name"].as_str().unwrap().to_string(), o["data"].clone()))
+            .collect();
+        compare(
+            &case.id(),
+            "component (wasmtime serve)",
+            &native,
+            &served,
+            &mut failures,
+        );
         component_jobs.push(crate::component::fp32_job(
             &i.to_string(),
             &component,

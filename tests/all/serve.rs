@@ -6,11 +6,13 @@ use skiff_testing::{KeepAliveClient, Outcome, free_port, http_json, http_post_ra
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// A `skiff serve` process on a free loopback port, killed on drop.
+/// A server process (`skiff serve`, or `wasmtime serve`) on a free loopback port, killed on
+/// drop.
 pub struct Server {
     child: Child,
     pub base: String,
     log: tempfile::NamedTempFile,
+    _cache: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -24,10 +26,31 @@ impl Server {
     /// Starts `skiff serve` without waiting for it.
     pub fn spawn(model: &str, extra: &[&str]) -> Server {
         let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = skiff()
+        let mut command = skiff();
+        command
             .args(["serve", model, "--addr", &format!("127.0.0.1:{port}")])
-            .args(extra)
+            .args(extra);
+        Server::launch(command, port, None)
+    }
+
+    /// Starts `wasmtime serve COMPONENT`, plain (no flags but the address), and waits until it
+    /// is ready. Its compilation cache is kept in a folder that goes with the server.
+    pub fn wasmtime(component: &Path) -> Server {
+        let port = free_port();
+        let cache = tempfile::tempdir().unwrap();
+        let mut command = crate::component::venv_tool("wasmtime");
+        command
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .arg(component)
+            .env("XDG_CACHE_HOME", cache.path());
+        let mut server = Server::launch(command, port, Some(cache));
+        server.wait_for_200("/v2/health/ready");
+        server
+    }
+
+    fn launch(mut command: Command, port: u16, cache: Option<tempfile::TempDir>) -> Server {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = command
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap())
             .spawn()
@@ -36,6 +59,7 @@ impl Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            _cache: cache,
         }
     }
 
@@ -298,13 +322,21 @@ fn bad_requests_get_4xx_json_errors() {
 fn tritonclient_passes_the_conformance_checks() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris_model(dir.path());
+    let server = Server::start(model.to_str().unwrap(), &[]);
+    assert_tritonclient_conformance(&server, &model, "iris");
+}
+
+/// Runs tests/tritonclient_conformance.py (Triton's own client, binary and JSON tensors, and
+/// its errors) against `server`, serving the iris `model` as `name`.
+pub fn assert_tritonclient_conformance(server: &Server, model: &Path, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
     let rows = dir.path().join("rows.csv");
     let (header, test) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
     let lines: Vec<String> = std::iter::once(header.join(","))
         .chain(test[..8].iter().map(|r| r.join(",")))
         .collect();
     std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
-    let predicted = predict(&model, &rows, &["--proba"]);
+    let predicted = predict(model, &rows, &["--proba"]);
     let (_, predicted) = read_csv(&predicted);
     let expected = json!({
         "rows": test[..8].iter().map(|r| r[..4].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
@@ -314,13 +346,12 @@ fn tritonclient_passes_the_conformance_checks() {
     let expected_path = dir.path().join("expected.json");
     std::fs::write(&expected_path, expected.to_string()).unwrap();
 
-    let server = Server::start(model.to_str().unwrap(), &[]);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tritonclient_conformance.py");
     let address = server.base.trim_start_matches("http://");
     let out = python()
         .arg(script)
-        .args([address, "iris"])
+        .args([address, name])
         .arg(&expected_path)
         .output()
         .expect("python runs");

@@ -1,5 +1,7 @@
-//! Runs model components (`wit/model.wit`'s `model` world) in wasmtime, behind the same
-//! [`skiff_runtime::Model`] the server runs ONNX files with.
+//! Runs model components (`wit/model.wit`'s `model` world, and its `service` world that also
+//! serves HTTP) in wasmtime, behind the same [`skiff_runtime::Model`] the server runs ONNX
+//! files with. skiff calls their predictor; the `wasi:http` types a service component imports
+//! are there for it, and any request it would send out is refused.
 //!
 //! A component is compiled once, type-checked against its imports once ([`InstancePre`]), and
 //! instantiated from a pooling allocator. Instances are kept warm and reused, since the engine
@@ -25,6 +27,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -102,6 +105,7 @@ pub fn load(
     let component = Component::new(&engine, bytes).map_err(|e| failed("cannot compile it", e))?;
     let mut linker = Linker::<Guest>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker))
         .map_err(|e| failed("cannot link WASI", e))?;
     let pre = linker
         .instantiate_pre(&component)
@@ -184,9 +188,11 @@ fn tick(engine: &Engine) {
 /// A store's state: the guest's WASI context and its memory limiter.
 struct Guest {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
     limits: Limits,
     stderr: MemoryOutputPipe,
+    offline: Offline,
 }
 
 impl WasiView for Guest {
@@ -195,6 +201,42 @@ impl WasiView for Guest {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for Guest {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.offline,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// `wasi:http` with no way out: every outgoing request is denied.
+struct Offline;
+
+impl WasiHttpHooks for Offline {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
     }
 }
 
@@ -274,6 +316,8 @@ impl ComponentBackend {
             &self.engine,
             Guest {
                 wasi,
+                http: WasiHttpCtx::new(),
+                offline: Offline,
                 table: ResourceTable::new(),
                 limits: Limits {
                     memory: self.options.memory,

@@ -1,17 +1,24 @@
-//! The engine inside skiff's model components: the `skiff:model` predictor over tract, with the
-//! model taken from the `weights` import that `skiff pack --format component` plugs in.
+//! The engine inside skiff's model components, with the model taken from the `weights` import
+//! that `skiff pack --format component` plugs in. It exports
+//! - the `skiff:model` predictor, over tract;
+//! - `wasi:http/incoming-handler`: the Open Inference Protocol REST API of `skiff serve`, so
+//!   that `wasmtime serve model.wasm` (or any `wasi:http/proxy` host) is a model server.
 //!
-//! It runs the same code as `skiff serve` (`skiff-runtime` without ONNX Runtime), so a
-//! component answers as the native server does. The model is parsed and optimised on the first
-//! call and kept for the instance's life.
+//! It runs the same code as `skiff serve` (`skiff-runtime` without ONNX Runtime, and
+//! `skiff-host`'s protocol without its server), so a component answers as the native server
+//! does. The model is parsed and optimised on the first call and kept for the instance's life.
 
-use std::sync::OnceLock;
+mod http;
 
+use std::sync::{Arc, OnceLock};
+
+use skiff_host::Repository;
 use skiff_runtime::{DataType, Model, TensorData as Data};
 
 wit_bindgen::generate!({
     path: "../../wit",
     world: "engine",
+    generate_all,
 });
 
 use exports::skiff::model::predictor::{Guest, Metadata};
@@ -20,17 +27,34 @@ use skiff::model::weights;
 
 struct Engine;
 
-static MODEL: OnceLock<Result<Model, String>> = OnceLock::new();
+/// The model, alone in a repository for the protocol's endpoints.
+struct Loaded {
+    name: String,
+    repo: Repository,
+}
+
+static LOADED: OnceLock<Result<Loaded, String>> = OnceLock::new();
 
 /// The model, loaded on first use; a model that cannot load fails every call alike.
-fn model() -> Result<&'static Model, Error> {
-    MODEL
+fn loaded() -> Result<&'static Loaded, String> {
+    LOADED
         .get_or_init(|| {
             let name = weights::name();
-            Model::from_bytes(&name, &weights::get()).map_err(|e| e.to_string())
+            let model = Model::from_bytes(&name, &weights::get()).map_err(|e| e.to_string())?;
+            let repo = Repository::single(&name, model);
+            Ok(Loaded { name, repo })
         })
         .as_ref()
-        .map_err(|e| Error::Failed(e.clone()))
+        .map_err(Clone::clone)
+}
+
+fn model() -> Result<&'static Arc<Model>, Error> {
+    let loaded = loaded().map_err(Error::Failed)?;
+    let (_, model) = loaded
+        .repo
+        .get(&loaded.name, None)
+        .expect("the repository holds its one model");
+    Ok(model)
 }
 
 impl Guest for Engine {
@@ -47,7 +71,7 @@ impl Guest for Engine {
                 .collect()
         };
         Ok(Metadata {
-            name: weights::name(),
+            name: loaded().map_err(Error::Failed)?.name.clone(),
             inputs: specs(model.inputs()),
             outputs: specs(model.outputs()),
             labels: model.class_labels().unwrap_or_default(),
