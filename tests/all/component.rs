@@ -1,8 +1,9 @@
-//! Model components (`skiff pack --format component`): valid by `wasm-tools`; answering in
-//! wasmtime's CLI, in Node.js through jco and in skiff's own host as native skiff does; bounded
-//! in time and memory in skiff's host; pushed to and pulled from a registry as OCI wasm
-//! artifacts. (Every catalog estimator's component is checked in jco by the conformance
-//! suite.)
+//! Model components (`skiff pack --format component`): valid by `wasm-tools`, importing
+//! nothing beyond `wasi:http/proxy`; answering in wasmtime's CLI (`run --invoke`, and `serve`
+//! as a complete Open Inference Protocol server), in Node.js through jco and in skiff's own
+//! host as native skiff does; bounded in time and memory in skiff's host; pushed to and pulled
+//! from a registry as OCI wasm artifacts. (Every catalog estimator's component is checked in
+//! skiff's host, `wasmtime serve` and jco by the conformance suite.)
 
 use crate::*;
 use serde_json::{Value, json};
