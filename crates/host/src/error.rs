@@ -33,7 +33,7 @@ pub enum Error {
     Serve(#[source] std::io::Error),
 }
 
-/// Result with this crate's [`Error`].
+/// Result with this crate's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A model loader's error.

@@ -13,6 +13,10 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Without its default feature `server` (axum, tokio), the crate is the protocol alone:
+//! [`protocol`]'s bodies and errors, and [`answer`], which answers one request at a time on the
+//! calling thread. That is what a model component serves under `wasi:http`.
 
 #![deny(missing_docs)]
 
