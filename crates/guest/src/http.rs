@@ -7,13 +7,9 @@ use crate::wasi::http::types::{
 };
 use crate::wasi::io::streams::StreamError;
 use crate::{Engine, loaded};
-use skiff_host::protocol::{ApiError, HEADER_LENGTH};
+use skiff_host::protocol::{ApiError, HEADER_LENGTH, MAX_BODY_BYTES, MAX_ELEMENTS};
 use skiff_host::{Reply, Request};
 
-/// Largest request body, as `skiff serve`'s default: larger ones get 413.
-const MAX_BODY_BYTES: usize = 64 << 20;
-/// Most tensor elements in one request, as `skiff serve`'s default.
-const MAX_ELEMENTS: usize = 16 << 20;
 /// Most bytes one `blocking-write-and-flush` takes.
 const WRITE_CHUNK: usize = 4096;
 

@@ -15,6 +15,13 @@ use std::collections::BTreeMap;
 /// The HTTP header that carries the JSON header's length in binary requests and responses.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
+/// The largest request body served by default, in bytes (64 MiB, as Triton); larger ones get
+/// 413.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The most tensor elements in one request by default, all inputs together; more get 413.
+pub const MAX_ELEMENTS: usize = 16 << 20;
+
 /// The protocol extensions `/v2` lists.
 pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
 

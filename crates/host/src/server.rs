@@ -46,8 +46,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_body_bytes: 64 << 20,
-            max_elements: 16 << 20,
+            max_body_bytes: protocol::MAX_BODY_BYTES,
+            max_elements: protocol::MAX_ELEMENTS,
             max_concurrency: 1024,
             timeout: None,
             batching: None,
