@@ -117,17 +117,8 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
         let component = dir.path().join(format!("case{i}.wasm"));
         let composed = skiff_pack::component::compose(&engine, "case", &model_bytes).unwrap();
         std::fs::write(&component, &composed).unwrap();
-        let validate = crate::component::venv_tool("wasm-tools")
-            .arg("validate")
-            .arg(&component)
-            .output()
-            .unwrap();
-        if !validate.status.success() {
-            failures.push(format!(
-                "{}: wasm-tools validate: {}",
-                case.id(),
-                String::from_utf8_lossy(&validate.stderr).trim()
-            ));
+        if let Err(e) = crate::component::wasm_tools_validate(&component) {
+            failures.push(format!("{}: wasm-tools validate: {e}", case.id()));
         }
         // The component in skiff's own host.
         let hosted = skiff_component::load("case", &composed, &Default::default())
