@@ -15,6 +15,7 @@ mod k8s;
 mod onnxruntime;
 mod registry_faults;
 mod serve;
+mod tree_ops;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -6,20 +6,20 @@
 
 mod scaler;
 mod svm;
-mod tree_ensemble_regressor;
+mod tree;
 
 use std::fmt::Debug;
 use std::sync::Arc;
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
-use tract_onnx::tract_hir::tract_ndarray::{ArrayView1, Ix2};
+use tract_onnx::tract_hir::tract_ndarray::{ArrayView2, Ix2};
 
 /// Registers every op of this module into `reg`.
 pub(crate) fn register_all(reg: &mut OnnxOpRegister) {
     scaler::register_all(reg);
     svm::register_all(reg);
-    tree_ensemble_regressor::register_all(reg);
+    tree::register_all(reg);
 }
 
 /// What one of the op's outputs holds for a batch of N rows.
@@ -44,8 +44,9 @@ pub(crate) trait Kernel: Debug + Send + Sync + 'static {
     }
     /// The outputs, in ONNX order.
     fn outputs(&self) -> Vec<OutputSpec>;
-    /// Computes every output for `rows` ([N, n_features]).
-    fn eval(&self, rows: &[ArrayView1<'_, f32>]) -> TractResult<TVec<Tensor>>;
+    /// Computes every output for `rows` ([N, n_features], or wider where
+    /// [`Kernel::allows_extra_features`]).
+    fn eval(&self, rows: ArrayView2<'_, f32>) -> TractResult<TVec<Tensor>>;
 }
 
 /// A stateless op evaluating `K` on the CPU; the same value serves as the inference-time
@@ -166,10 +167,9 @@ impl<K: Kernel> EvalOp for CpuEval<K> {
                 view.ncols()
             );
         }
-        let rows: Vec<_> = view.outer_iter().collect();
         Ok(self
             .0
-            .eval(&rows)?
+            .eval(view)?
             .into_iter()
             .map(IntoTValue::into_tvalue)
             .collect())
@@ -284,14 +284,14 @@ pub(crate) fn logistic(v: f32) -> f32 {
     if v < 0.0 { 1.0 - p } else { p }
 }
 
-/// onnxruntime's approximation of the inverse normal CDF, its rounded pi included.
-#[allow(clippy::approx_constant)]
+/// onnxruntime's approximation of the inverse normal CDF, in float32 as it computes it (near
+/// 0.5 the formula cancels, so its constants must be the same to the last bit).
 pub(crate) fn probit(v: f32) -> f32 {
     let x = 2.0 * v - 1.0;
     let sgn = if x < 0.0 { -1.0 } else { 1.0 };
     let x = (1.0 - x) * (1.0 + x);
     let log = x.ln();
-    let a = 2.0 / (3.14159 * 0.147) + 0.5 * log;
+    let a = 2.0 / (std::f32::consts::PI * 0.147) + 0.5 * log;
     let b = 1.0 / 0.147 * log;
     std::f32::consts::SQRT_2 * sgn * (-a + (a * a - b).sqrt()).sqrt()
 }

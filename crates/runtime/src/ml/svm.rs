@@ -7,7 +7,7 @@ use super::{Kernel, OutputSpec, PostTransform, cpu_op, floats, ints, string};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
-use tract_onnx::tract_hir::tract_ndarray::{Array1, Array2, ArrayView1};
+use tract_onnx::tract_hir::tract_ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 pub(super) fn register_all(reg: &mut OnnxOpRegister) {
     reg.insert("SVMRegressor", svm_regressor);
@@ -146,16 +146,16 @@ impl Kernel for SvmRegressor {
         vec![OutputSpec::Matrix(f32::datum_type(), 1)]
     }
 
-    fn eval(&self, rows: &[ArrayView1<'_, f32>]) -> TractResult<TVec<Tensor>> {
-        let mut out = Array2::<f32>::zeros((rows.len(), 1));
-        for (i, row) in rows.iter().enumerate() {
+    fn eval(&self, rows: ArrayView2<'_, f32>) -> TractResult<TVec<Tensor>> {
+        let mut out = Array2::<f32>::zeros((rows.nrows(), 1));
+        for (i, row) in rows.outer_iter().enumerate() {
             let y = if self.support_vectors.is_empty() {
-                self.kernel.apply(row, &self.coefficients) + self.rho
+                self.kernel.apply(&row, &self.coefficients) + self.rho
             } else {
                 self.support_vectors
                     .chunks_exact(self.features)
                     .zip(&self.coefficients)
-                    .map(|(sv, c)| c * self.kernel.apply(row, sv))
+                    .map(|(sv, c)| c * self.kernel.apply(&row, sv))
                     .sum::<f32>()
                     + self.rho
             };
@@ -463,13 +463,13 @@ impl Kernel for SvmClassifier {
         ]
     }
 
-    fn eval(&self, rows: &[ArrayView1<'_, f32>]) -> TractResult<TVec<Tensor>> {
+    fn eval(&self, rows: ArrayView2<'_, f32>) -> TractResult<TVec<Tensor>> {
         let width = self.score_width();
-        let mut labels = Array1::<i64>::zeros(rows.len());
-        let mut out = Array2::<f32>::zeros((rows.len(), width));
+        let mut labels = Array1::<i64>::zeros(rows.nrows());
+        let mut out = Array2::<f32>::zeros((rows.nrows(), width));
         let mut scores = Vec::with_capacity(width);
-        for (i, row) in rows.iter().enumerate() {
-            labels[i] = self.labels[self.row(row, &mut scores)];
+        for (i, row) in rows.outer_iter().enumerate() {
+            labels[i] = self.labels[self.row(&row, &mut scores)];
             for (o, s) in out.row_mut(i).iter_mut().zip(&scores) {
                 *o = *s;
             }

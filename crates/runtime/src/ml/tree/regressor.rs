@@ -1,0 +1,154 @@
+//! `TreeEnsembleRegressor`: each tree adds its leaf's target weights, the aggregate function
+//! combines them, `base_values` are added last, as onnxruntime computes it.
+//!
+//! Two onnxruntime behaviours are kept on purpose, since the same file must answer the same
+//! in both engines: with one target only the first weight of a leaf counts and only PROBIT of
+//! the post transforms applies; with several, a target that no tree's leaf touched for a row
+//! is 0, whatever its base value.
+
+use super::Forest;
+use crate::ml::{Kernel, OutputSpec, PostTransform, cpu_op, floats, string};
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+use tract_onnx::tract_hir::tract_ndarray::{Array2, ArrayView2};
+
+pub(super) fn register_all(reg: &mut OnnxOpRegister) {
+    reg.insert("TreeEnsembleRegressor", tree_regressor);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Average,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    /// Folds weight `w` into `score`; `seen` says whether a weight came before.
+    #[inline(always)]
+    fn fold(self, score: &mut f32, seen: &mut bool, w: f32) {
+        *score = match self {
+            Aggregate::Sum | Aggregate::Average => *score + w,
+            Aggregate::Min if *seen => score.min(w),
+            Aggregate::Max if *seen => score.max(w),
+            Aggregate::Min | Aggregate::Max => w,
+        };
+        *seen = true;
+    }
+}
+
+#[derive(Debug)]
+struct TreeEnsembleRegressor {
+    forest: Forest,
+    n_targets: usize,
+    aggregate: Aggregate,
+    base_values: Vec<f32>,
+    post_transform: PostTransform,
+}
+
+fn tree_regressor(
+    _ctx: &ParsingContext<'_>,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok((cpu_op(parse(node)?), vec![]))
+}
+
+fn parse(node: &NodeProto) -> TractResult<TreeEnsembleRegressor> {
+    let n_targets: i64 = node.get_attr("n_targets")?;
+    if n_targets < 1 {
+        return node.bail_attr("n_targets", "must be at least 1");
+    }
+    let n_targets = n_targets as usize;
+    let aggregate = match string(node, "aggregate_function", "SUM")? {
+        "SUM" => Aggregate::Sum,
+        "AVERAGE" => Aggregate::Average,
+        "MIN" => Aggregate::Min,
+        "MAX" => Aggregate::Max,
+        other => {
+            return node.bail_attr("aggregate_function", &format!("unknown value {other:?}"));
+        }
+    };
+    let base_values = floats(node, "base_values")?;
+    if !base_values.is_empty() && base_values.len() != n_targets {
+        return node.bail_attr(
+            "base_values",
+            &format!("has {} values for {n_targets} targets", base_values.len()),
+        );
+    }
+    Ok(TreeEnsembleRegressor {
+        forest: Forest::parse(node, "target", n_targets)?,
+        n_targets,
+        aggregate,
+        base_values,
+        post_transform: PostTransform::parse(node)?,
+    })
+}
+
+impl Kernel for TreeEnsembleRegressor {
+    const NAME: &'static str = "TreeEnsembleRegressor";
+
+    fn n_features(&self) -> usize {
+        self.forest.n_features()
+    }
+
+    /// Trees need not split on every input column: `n_features` is one past the highest
+    /// feature a split reads, and the input may be wider, as onnxruntime allows.
+    fn allows_extra_features(&self) -> bool {
+        true
+    }
+
+    fn outputs(&self) -> Vec<OutputSpec> {
+        vec![OutputSpec::Matrix(f32::datum_type(), self.n_targets)]
+    }
+
+    fn eval(&self, rows: ArrayView2<'_, f32>) -> TractResult<TVec<Tensor>> {
+        let (n, t) = (rows.nrows(), self.n_targets);
+        let rows = rows.as_standard_layout();
+        let flat = rows.as_slice().context("rows are in standard layout")?;
+        let mut scores = vec![0f32; n * t];
+        let mut seen = vec![false; n * t];
+        let aggregate = self.aggregate;
+        if t == 1 {
+            self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
+                aggregate.fold(&mut scores[r], &mut seen[r], weights[0].value)
+            });
+        } else {
+            self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
+                for w in weights {
+                    let k = r * t + w.target as usize;
+                    aggregate.fold(&mut scores[k], &mut seen[k], w.value);
+                }
+            });
+        }
+        let n_trees = self.forest.n_trees() as f32;
+        let base = |k: usize| self.base_values.get(k).copied().unwrap_or(0.0);
+        let finish = |score: f32| match aggregate {
+            Aggregate::Average => score / n_trees,
+            _ => score,
+        };
+        if t == 1 {
+            for (score, &seen) in scores.iter_mut().zip(&seen) {
+                let value = if seen || aggregate != Aggregate::Min && aggregate != Aggregate::Max {
+                    finish(*score) + base(0)
+                } else {
+                    base(0)
+                };
+                *score = if self.post_transform == PostTransform::Probit {
+                    crate::ml::probit(value)
+                } else {
+                    value
+                };
+            }
+        } else {
+            for (row, seen) in scores.chunks_mut(t).zip(seen.chunks(t)) {
+                for (k, (score, &seen)) in row.iter_mut().zip(seen).enumerate() {
+                    *score = if seen { finish(*score) + base(k) } else { 0.0 };
+                }
+                self.post_transform.apply(row);
+            }
+        }
+        Ok(tvec!(Array2::from_shape_vec((n, t), scores)?.into_tensor()))
+    }
+}
