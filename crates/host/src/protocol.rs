@@ -85,16 +85,21 @@ pub fn server_metadata() -> Value {
     json!({ "name": "skiff", "version": env!("CARGO_PKG_VERSION"), "extensions": EXTENSIONS })
 }
 
-/// `GET /v2/models/{name}`: a model's versions, inputs, outputs and backend.
+/// `GET /v2/models/{name}`: a model's versions, inputs, outputs, backend and, for a
+/// classifier, its classes in probability-column order.
 pub fn model_metadata(name: &str, versions: &[u64], model: &Model) -> Value {
     let versions: Vec<String> = versions.iter().map(u64::to_string).collect();
+    let mut parameters = json!({ "backend": model.backend() });
+    if let Some(classes) = model.class_labels() {
+        parameters["classes"] = json!(classes);
+    }
     json!({
         "name": name,
         "versions": versions,
         "platform": "onnx_onnxv1",
         "inputs": model.inputs(),
         "outputs": model.outputs(),
-        "parameters": { "backend": model.backend() },
+        "parameters": parameters,
     })
 }
 

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod classes;
 mod error;
 mod ml;
 mod onnxruntime;
@@ -91,12 +92,20 @@ impl Model {
             source_name: source_name.to_string(),
             reason: e.to_string(),
         })?;
-        graph(source_name, &proto)?;
-        let metadata: BTreeMap<String, String> = proto
+        let graph = graph(source_name, &proto)?;
+        let mut metadata: BTreeMap<String, String> = proto
             .metadata_props
             .iter()
             .map(|p| (p.key.clone(), p.value.clone()))
             .collect();
+        if !metadata.contains_key(metadata::CLASSES)
+            && let Some(classes) = classes::from_graph(graph)
+        {
+            metadata.insert(
+                metadata::CLASSES.to_string(),
+                serde_json::Value::from(classes).to_string(),
+            );
+        }
         let (backend, inputs, outputs) = match options.backend {
             BackendKind::Tract => load_tract(source_name, proto)?,
             BackendKind::Ort | BackendKind::Cuda => {
@@ -165,7 +174,8 @@ impl Model {
         self.load_time
     }
 
-    /// The model's `metadata_props`.
+    /// The model's `metadata_props`; where a classifier's file records no `skiff.classes`,
+    /// that key holds the class labels its graph names (see [`Model::class_labels`]).
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
@@ -175,7 +185,9 @@ impl Model {
         self.metadata_json(metadata::FEATURE_NAMES)
     }
 
-    /// Class labels recorded by skiff at training time, as text, in probability-column order.
+    /// Class labels as text, in probability-column order: those skiff recorded at training
+    /// time, else those the graph names (a ZipMap's labels, a classifier op's
+    /// `classlabels_*`, or the constant list its labels are picked from).
     pub fn class_labels(&self) -> Option<Vec<String>> {
         let values: Vec<serde_json::Value> = self.metadata_json(metadata::CLASSES)?;
         Some(
