@@ -301,10 +301,8 @@ fn bad_requests_get_4xx_json_errors() {
             "{body}: error {error:?} lacks {needle:?}"
         );
     }
-    let (status, response) = http_post_raw(
-        &format!("{}/v2/models/flowers/infer", server.base),
-        b"{not json",
-    );
+    let infer = format!("{}/v2/models/flowers/infer", server.base);
+    let (status, response) = http_post_raw(&infer, "application/json", b"{not json");
     assert_eq!(status, 400);
     assert!(
         response["error"]
@@ -312,6 +310,33 @@ fn bad_requests_get_4xx_json_errors() {
             .unwrap()
             .contains("invalid inference request")
     );
+    // A body of another media type gets 415 with what to send instead.
+    let body =
+        json!({ "inputs": [{ "name": "X", "shape": [1, 4], "datatype": "FP32", "data": x }] });
+    let body = body.to_string();
+    for content_type in [
+        "text/csv",
+        "text/plain; charset=utf-8",
+        "multipart/form-data; boundary=x",
+    ] {
+        let (status, response) = http_post_raw(&infer, content_type, body.as_bytes());
+        assert_eq!(status, 415, "{content_type}: {response}");
+        let error = response["error"].as_str().unwrap();
+        assert!(error.contains("application/json"), "{error}");
+    }
+    // JSON under its own types, curl -d's form type (Triton's and KServe's examples post
+    // that way) and SageMaker's name for binary tensors are served.
+    for content_type in [
+        "application/json; charset=utf-8".to_string(),
+        "application/x-www-form-urlencoded".to_string(),
+        format!(
+            "application/vnd.sagemaker-triton.binary+json;json-header-size={}",
+            body.len()
+        ),
+    ] {
+        let (status, response) = http_post_raw(&infer, &content_type, body.as_bytes());
+        assert_eq!(status, 200, "{content_type}: {response}");
+    }
     assert_eq!(server.get("/v2/models/nope").0, 404);
     assert_eq!(server.get("/nowhere").0, 404);
     // The server is still serving after all of that.

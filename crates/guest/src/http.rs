@@ -39,6 +39,12 @@ fn answer(request: &IncomingRequest) -> Reply {
         .into_iter()
         .next()
         .map(|v| String::from_utf8_lossy(&v).into_owned());
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .into_iter()
+        .next()
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
     let body = match read_body(request) {
         Ok(body) => body,
         Err(e) => return e.into(),
@@ -55,6 +61,7 @@ fn answer(request: &IncomingRequest) -> Reply {
             method: &method,
             path: &path,
             header_length: header_length.as_deref(),
+            content_type: content_type.as_deref(),
             body: &body,
         },
         MAX_ELEMENTS,

@@ -16,6 +16,8 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// The [`protocol::HEADER_LENGTH`] header, when the request has one.
     pub header_length: Option<&'a str>,
+    /// The `Content-Type` header, when the request has one.
+    pub content_type: Option<&'a str>,
     /// The whole body.
     pub body: &'a [u8],
 }
@@ -96,11 +98,13 @@ fn route(repo: &Repository, request: Request<'_>, max_elements: usize) -> Result
                 ["ready"] => get(json!({ "name": name, "ready": true })),
                 ["infer"] => {
                     method(request, "POST")?;
+                    let json_header_size =
+                        protocol::check_content_type(request.content_type, request.header_length)?;
                     let mut inference = Inference::decode(
                         name,
                         model,
                         request.body,
-                        request.header_length,
+                        request.header_length.or(json_header_size),
                         max_elements,
                     )?;
                     let results = model.run(std::mem::take(&mut inference.tensors))?;

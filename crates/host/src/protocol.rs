@@ -290,6 +290,43 @@ pub struct ResponseOutput {
     pub data: Option<TensorData>,
 }
 
+/// Checks an inference request's `Content-Type` and returns the JSON header's length when the
+/// type carries it (`application/vnd.sagemaker-triton.binary+json;json-header-size=N`, the
+/// binary tensor format under SageMaker's name).
+///
+/// JSON (`application/json`, any `+json` type), Triton's binary tensor format
+/// (`application/octet-stream`, or any type with [`HEADER_LENGTH`]) and no type at all are
+/// served. So is `application/x-www-form-urlencoded`, which `curl -d` sends: Triton's and
+/// KServe's own examples post JSON that way. Anything else gets 415.
+pub fn check_content_type<'a>(
+    content_type: Option<&'a str>,
+    header_length: Option<&str>,
+) -> Result<Option<&'a str>, ApiError> {
+    let Some(content_type) = content_type.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let mut parts = content_type.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json_header_size = parts.find_map(|p| {
+        let (key, value) = p.split_once('=')?;
+        (key.trim().eq_ignore_ascii_case("json-header-size")).then(|| value.trim())
+    });
+    let served = essence == "application/json"
+        || essence.starts_with("application/") && essence.ends_with("+json")
+        || essence == "application/octet-stream"
+        || essence == "application/x-www-form-urlencoded"
+        || header_length.is_some();
+    if !served {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "content type {content_type:?} is not served: send the request as application/json, or as binary tensors with the {HEADER_LENGTH} header"
+            ),
+        ));
+    }
+    Ok(json_header_size)
+}
+
 /// Splits a request body into its JSON header and the binary data after it.
 pub fn split_body<'b>(
     body: &'b [u8],

@@ -497,11 +497,15 @@ async fn infer_inner(
     let header_length = headers
         .get(protocol::HEADER_LENGTH)
         .map(|v| v.to_str().unwrap_or("?"));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?"));
+    let json_header_size = protocol::check_content_type(content_type, header_length)?;
     let mut inference = Inference::decode(
         &path.name,
         model,
         &body,
-        header_length,
+        header_length.or(json_header_size),
         state.options.max_elements,
     )?;
     let tensors = std::mem::take(&mut inference.tensors);

@@ -175,15 +175,15 @@ pub fn http_json(
     )
 }
 
-/// Posts raw bytes (for malformed bodies) and returns status and JSON body.
-pub fn http_post_raw(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
+/// Posts raw bytes of `content_type` (for malformed bodies) and returns status and JSON body.
+pub fn http_post_raw(url: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let mut response = agent
         .post(url)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .send(body)
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let status = response.status().as_u16();
