@@ -16,6 +16,7 @@ mod onnxruntime;
 mod registry_faults;
 mod serve;
 mod tree_ops;
+mod zoo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -65,13 +65,18 @@ impl Server {
 
     /// Waits until `path` answers 200, failing with the server's log if it exits or never does.
     pub fn wait_for_200(&mut self, path: &str) {
+        // Loading compiles a component's engine (megabytes of wasm) before the server is ready.
+        self.wait_for_200_within(path, Duration::from_secs(90));
+    }
+
+    /// As [`Server::wait_for_200`], for servers that load many models first.
+    pub fn wait_for_200_within(&mut self, path: &str, timeout: Duration) {
         let url = format!("{}{path}", self.base);
         let log_path = self.log.path().to_path_buf();
         let child = &mut self.child;
-        // Loading compiles a component's engine (megabytes of wasm) before the server is ready.
         wait_for_200(
             &url,
-            Duration::from_secs(90),
+            timeout,
             || child.try_wait().unwrap().is_some(),
             || std::fs::read_to_string(&log_path).unwrap_or_default(),
         );
