@@ -87,6 +87,12 @@ pub fn run(args: Args) -> Result<()> {
         )?),
         None => algorithm.fit(x.view(), &y)?,
     };
+    // Written to stderr as they come, as scikit-learn's warnings are; the model is still good
+    // to write.
+    let warnings = model.warnings();
+    for warning in &warnings {
+        eprintln!("skiff: warning: {warning}");
+    }
     let metric = algorithm.training_metric(model.as_ref(), x.view(), &y);
 
     let info = ExportInfo {
@@ -110,6 +116,7 @@ pub fn run(args: Args) -> Result<()> {
             "hyperparameters": algorithm.hyperparameters(),
             "output": args.output,
             "bytes": bytes.len(),
+            "warnings": warnings,
         });
         if let Some(classes) = &classes {
             summary["classes"] = serde_json::json!(classes);

@@ -166,23 +166,6 @@ fn targets_that_do_not_suit_the_estimator() {
 }
 
 #[test]
-fn an_unconverged_classifier_is_an_error_that_says_to_scale() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = example("../tests/data/breast_cancer/train.csv");
-    let model = dir.path().join("m.onnx");
-    let out = fit(&data, "diagnosis", &model);
-    fails_with(out, &["did not converge", "--scale standard"]);
-    assert_only_files(dir.path(), &[]);
-    let out = skiff()
-        .args(["fit", "logistic-regression", "--scale", "standard"])
-        .args(["--data", data.to_str().unwrap(), "--target", "diagnosis"])
-        .args(["-o", model.to_str().unwrap()])
-        .output()
-        .unwrap();
-    ok(out);
-}
-
-#[test]
 fn more_clusters_than_rows() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.csv");

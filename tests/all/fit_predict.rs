@@ -258,3 +258,54 @@ fn a_clusterer_fits_without_a_target_and_evaluates_with_and_without_labels() {
     assert_eq!(unlabelled["metrics"]["silhouette"], silhouette);
     assert!(unlabelled["metrics"].get("adjusted_rand_index").is_none());
 }
+
+/// Unscaled features (breast_cancer spans 1e-3 to 4e3) keep lbfgs from converging in 100
+/// iterations, as in scikit-learn: the model is still fitted and written, and a warning on
+/// stderr (and in `--json`) says how to converge.
+#[test]
+fn an_unconverged_logistic_regression_is_written_with_a_warning_that_says_to_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = example("../tests/data/breast_cancer/train.csv");
+    let model = dir.path().join("m.onnx");
+    let run = |extra: &[&str]| {
+        skiff()
+            .args(["fit", "logistic-regression", "--json", "--data"])
+            .arg(&data)
+            .args(["--target", "diagnosis", "-o"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let summary: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    for needle in [
+        "warning",
+        "did not converge",
+        "max_iter=100",
+        "--scale standard",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    }
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        summary["warnings"].as_array().unwrap().len(),
+        1,
+        "{summary}"
+    );
+    let accuracy = summary["training_accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > 0.9,
+        "an unconverged fit still separates the classes: {accuracy}"
+    );
+    assert!(model.exists());
+    let out = run(&["--scale", "standard"]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    assert_eq!(summary["warnings"], serde_json::json!([]));
+}

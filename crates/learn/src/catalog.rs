@@ -92,6 +92,11 @@ pub trait Fitted: Export + Send + Sync {
     /// `probabilities` [N, C] of a classifier, `variable` [N, 1] of a regressor, `scores`
     /// [N, K] of a clusterer.
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64>;
+    /// What a user should know about the fit, as scikit-learn's warnings say it (a solver
+    /// that stopped at `max_iter` before converging); empty when all went well.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// An estimator, by name, with its hyperparameters: what `skiff fit` and `skiff algorithms`

@@ -29,6 +29,7 @@ mod graph;
 mod kmeans;
 mod knn;
 mod labels;
+mod lbfgs;
 mod linear;
 mod linear_svc;
 mod logistic;

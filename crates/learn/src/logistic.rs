@@ -1,11 +1,11 @@
-//! Multinomial logistic regression, fitted with L-BFGS by `linfa-logistic`.
+//! Logistic regression as scikit-learn fits it: L2 penalty, L-BFGS (`crate::lbfgs`).
 
 use crate::catalog::{Estimator, Fitted, Predictions};
 use crate::labels::{ClassLabels, ClassTarget};
+use crate::lbfgs;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
-use linfa::prelude::*;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use serde::{Deserialize, Serialize};
 use skiff_onnx::{Attr, Dim, ElemType, Graph};
 
@@ -38,7 +38,7 @@ pub struct LogisticRegressionParams {
     pub c: f64,
     /// Maximum L-BFGS iterations (default 100).
     pub max_iter: u64,
-    /// Stop when the gradient's norm falls below this (default 1e-4).
+    /// Stop when the gradient's largest component falls below this (default 1e-4).
     pub tol: f64,
     /// Fit an intercept per class (default true).
     pub fit_intercept: bool,
@@ -88,6 +88,18 @@ impl Fitted for FittedLogisticRegression {
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.predict_proba(x)
     }
+
+    fn warnings(&self) -> Vec<String> {
+        if self.converged {
+            return Vec::new();
+        }
+        vec![format!(
+            "logistic-regression: lbfgs did not converge in {} iterations (max_iter={}); the \
+             model is kept as it stands: scale the features (--scale standard) or raise \
+             max_iter (--set max_iter=1000)",
+            self.n_iter, self.params.max_iter
+        )]
+    }
 }
 
 impl LogisticRegressionParams {
@@ -116,63 +128,130 @@ impl LogisticRegressionParams {
     }
 
     /// Fits the model to rows `x` and their classes `y`.
+    ///
+    /// It minimises scikit-learn's objective, the mean log-loss plus `‖W‖²/(2·C·n)` (intercepts
+    /// unpenalised; one weight vector for two classes, one per class for more), from zero with
+    /// L-BFGS as scikit-learn runs it. Stopped at `max_iter` before converging,
+    /// it still returns the model, as scikit-learn does, and [`Fitted::warnings`] says so.
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &ClassTarget) -> Result<FittedLogisticRegression> {
         self.check()?;
         check_data(x, y.indices.len())?;
-        let records = x.to_owned();
-        let targets = Array1::from(y.indices.clone());
-        let dataset = Dataset::new(records, targets);
-        // scikit-learn minimises C·Σ logloss + ½‖w‖²; linfa minimises Σ logloss + ½α‖w‖².
-        // For two classes scikit-learn fits one weight vector w; the two-column softmax form
-        // fitted here reaches the same w = w₁ − w₀ with w₀ = −w₁, whose penalty ½(‖w₀‖² + ‖w₁‖²)
-        // is ¼‖w‖²: halving C makes the two objectives the same.
-        let c = if y.classes.len() == 2 {
-            self.c / 2.0
-        } else {
-            self.c
-        };
-        let fitted = linfa_logistic::MultiLogisticRegression::default()
-            .alpha(1.0 / c)
-            .max_iterations(self.max_iter)
-            .gradient_tolerance(self.tol * x.nrows() as f64)
-            .with_intercept(self.fit_intercept)
-            .fit(&dataset)
-            .map_err(|e| Error::Fit(e.to_string()))?;
-        // linfa orders columns by its own sorted class indices 0..C, which are ours.
         let n_classes = y.classes.len();
-        let coef = fitted.params().t().to_owned();
-        let mut intercept = fitted.intercept().to_owned();
-        if coef.nrows() != n_classes {
-            return Err(Error::Fit(format!(
-                "expected {n_classes} classes, solver returned {}",
-                coef.nrows()
-            )));
-        }
-        if !self.fit_intercept {
-            intercept.fill(0.0);
-        }
+        let objective = Objective {
+            x,
+            y: &y.indices,
+            vectors: if n_classes == 2 { 1 } else { n_classes },
+            fit_intercept: self.fit_intercept,
+            l2: 1.0 / (self.c * x.nrows() as f64),
+        };
+        let start = Array1::zeros(objective.vectors * objective.width());
+        let outcome = lbfgs::minimize(
+            |w, gradient| objective.value_and_gradient(w, gradient),
+            start,
+            lbfgs::Options::scikit_learn(self.max_iter, self.tol),
+        );
+        let (coef, intercept) = objective.unpack(&outcome.x);
         if coef.iter().chain(intercept.iter()).any(|v| !v.is_finite()) {
             return Err(Error::Fit(
-                "the solver diverged: scale the features or lower C".into(),
+                "the solver diverged: scale the features (--scale standard) or lower C".into(),
             ));
         }
-        let model = FittedLogisticRegression {
+        Ok(FittedLogisticRegression {
             coef,
             intercept,
             classes: y.classes.clone(),
             params: self.clone(),
-        };
-        // The solver can stop far from the optimum without saying so (its line search gives
-        // up on badly scaled features): check the optimality condition scikit-learn checks,
-        // the gradient of the mean objective, and refuse a model that is not near it.
-        let gradient = model.mean_gradient(x, &y.indices);
-        if gradient > GRADIENT_LIMIT {
-            return Err(Error::Fit(format!(
-                "logistic-regression did not converge (largest gradient {gradient:.2e}): scale \
-                 the features (--scale standard) or raise max_iter"
-            )));
+            n_iter: outcome.n_iter,
+            converged: outcome.stop == lbfgs::Stop::Converged,
+        })
+    }
+}
+
+/// scikit-learn's L2-penalised log-loss over rows `x` with classes `y`, as a function of the
+/// weights: `vectors` rows of `width` (a weight per feature, then the intercept).
+struct Objective<'x, 'y> {
+    x: ArrayView2<'x, f64>,
+    y: &'y [usize],
+    /// 1 for two classes (the logit of the second), else one per class (multinomial).
+    vectors: usize,
+    fit_intercept: bool,
+    /// The penalty's factor, `1/(C·n)`.
+    l2: f64,
+}
+
+impl Objective<'_, '_> {
+    fn width(&self) -> usize {
+        self.x.ncols() + usize::from(self.fit_intercept)
+    }
+
+    /// The objective at `w`; its gradient goes into `gradient`.
+    fn value_and_gradient(&self, w: &Array1<f64>, gradient: &mut Array1<f64>) -> f64 {
+        let (n, p) = self.x.dim();
+        let w = w
+            .view()
+            .into_shape_with_order((self.vectors, self.width()))
+            .unwrap();
+        let coef = w.slice(s![.., ..p]);
+        let mut z = self.x.dot(&coef.t());
+        if self.fit_intercept {
+            z += &w.column(p);
         }
-        Ok(model)
+        // z becomes the residual, probability minus truth, while the loss sums up.
+        let mut loss = 0.0;
+        for (mut row, &class) in z.axis_iter_mut(Axis(0)).zip(self.y) {
+            if self.vectors == 1 {
+                let (v, truth) = (row[0], (class == 1) as u8 as f64);
+                loss += v.max(0.0) + (-v.abs()).exp().ln_1p() - truth * v;
+                row[0] = sigmoid(v) - truth;
+            } else {
+                let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                let log_sum = max + row.iter().map(|&v| (v - max).exp()).sum::<f64>().ln();
+                loss += log_sum - row[class];
+                row.mapv_inplace(|v| (v - log_sum).exp());
+                row[class] -= 1.0;
+            }
+        }
+        let n = n as f64;
+        let mut g = gradient
+            .view_mut()
+            .into_shape_with_order((self.vectors, self.width()))
+            .unwrap();
+        g.slice_mut(s![.., ..p])
+            .assign(&(z.t().dot(&self.x) / n + &coef * self.l2));
+        if self.fit_intercept {
+            g.column_mut(p).assign(&(z.sum_axis(Axis(0)) / n));
+        }
+        loss / n + 0.5 * self.l2 * coef.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    /// The model's coefficients (classes × features) and intercepts from weights `w`. Two
+    /// classes' one vector v becomes the rows −v/2 and v/2, whose softmax is v's sigmoid.
+    fn unpack(&self, w: &Array1<f64>) -> (Array2<f64>, Array1<f64>) {
+        let p = self.x.ncols();
+        let w = w
+            .view()
+            .into_shape_with_order((self.vectors, self.width()))
+            .unwrap();
+        let mut coef = w.slice(s![.., ..p]).to_owned();
+        let mut intercept = if self.fit_intercept {
+            w.column(p).to_owned()
+        } else {
+            Array1::zeros(self.vectors)
+        };
+        if self.vectors == 1 {
+            coef = ndarray::concatenate![Axis(0), &coef * -0.5, &coef * 0.5];
+            intercept = ndarray::array![-0.5 * intercept[0], 0.5 * intercept[0]];
+        }
+        (coef, intercept)
+    }
+}
+
+fn sigmoid(v: f64) -> f64 {
+    if v >= 0.0 {
+        1.0 / (1.0 + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (1.0 + e)
     }
 }
 
@@ -200,45 +279,22 @@ pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()>
 /// A fitted [`LogisticRegression`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedLogisticRegression {
-    /// Coefficients, classes × features (scikit-learn `coef_`).
+    /// Coefficients, classes × features (scikit-learn `coef_`; for two classes, whose
+    /// `coef_` is one row w, the rows −w/2 and w/2).
     pub coef: Array2<f64>,
-    /// Intercepts, one per class (scikit-learn `intercept_`).
+    /// Intercepts, one per class (scikit-learn `intercept_`; for two classes −b/2 and b/2).
     pub intercept: Array1<f64>,
     /// The classes, in column order of `predict_proba`.
     pub classes: ClassLabels,
     /// The hyperparameters it was fitted with.
     pub params: LogisticRegressionParams,
+    /// Iterations the solver ran (scikit-learn `n_iter_`).
+    pub n_iter: u64,
+    /// Whether the solver met its stopping rule before `max_iter`.
+    pub converged: bool,
 }
 
-/// The largest gradient of the mean objective a fitted model may leave.
-const GRADIENT_LIMIT: f64 = 1e-2;
-
 impl FittedLogisticRegression {
-    /// The largest absolute component of the gradient of scikit-learn's mean objective,
-    /// `(C·Σ log-loss + ½‖W‖²) / (C·n)`, at this model, on rows `x` with classes `y`.
-    fn mean_gradient(&self, x: ArrayView2<'_, f64>, y: &[usize]) -> f64 {
-        let mut diff = self.predict_proba(x);
-        for (mut row, &class) in diff.axis_iter_mut(Axis(0)).zip(y) {
-            row[class] -= 1.0;
-        }
-        let n = x.nrows() as f64;
-        let c = if self.classes.len() == 2 {
-            self.params.c / 2.0
-        } else {
-            self.params.c
-        };
-        let dw = diff.t().dot(&x) + &self.coef / c;
-        let db = diff.sum_axis(Axis(0));
-        let biggest = |a: f64, &b: &f64| a.max(b.abs());
-        let w = dw.iter().fold(0.0, biggest);
-        let b = if self.params.fit_intercept {
-            db.iter().fold(0.0, biggest)
-        } else {
-            0.0
-        };
-        w.max(b) / n
-    }
-
     /// Number of features the model expects.
     pub fn n_features(&self) -> usize {
         self.coef.ncols()

@@ -138,6 +138,10 @@ impl Fitted for Pipeline {
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.model.scores(self.scaler.transform(x).view())
     }
+
+    fn warnings(&self) -> Vec<String> {
+        self.model.warnings()
+    }
 }
 
 impl Export for Pipeline {
