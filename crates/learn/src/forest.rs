@@ -9,8 +9,8 @@
 //! number of threads.
 
 use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::check::check_data;
 use crate::labels::{ClassLabels, ClassTarget};
-use crate::logistic::check_data;
 use crate::params::{self, Params};
 use crate::tree::{
     ClassCriterion, Criterion, Data, Growth, RegressionCriterion, Target, Tree, check_columns,

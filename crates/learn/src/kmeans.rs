@@ -1,7 +1,7 @@
 //! k-means clustering, fitted by `linfa-clustering` (k-means++ seeding, Lloyd iterations).
 
 use crate::catalog::{Estimator, Fitted, Predictions};
-use crate::logistic::check_data;
+use crate::check::check_data;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use linfa::prelude::*;
@@ -162,7 +162,7 @@ impl FittedKMeans {
     /// The nearest centre of each row.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<usize> {
         let negated = -self.transform(x);
-        crate::logistic::argmax_rows(&negated)
+        crate::classifier::argmax_rows(&negated)
     }
 }
 

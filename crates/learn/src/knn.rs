@@ -1,7 +1,8 @@
 //! k-nearest neighbours: brute force over the training rows, which the exported model carries.
 
 use crate::catalog::{Estimator, Fitted, Predictions};
-use crate::logistic::{check_data, classifier_outputs};
+use crate::check::check_data;
+use crate::classifier::classifier_outputs;
 use crate::params::Params;
 use crate::{ClassLabels, ClassTarget, Error, Export, Result, Task};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -309,7 +310,7 @@ impl FittedKnnClassifier {
 
     /// The predicted class of each row, as text.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<String> {
-        crate::logistic::argmax_rows(&self.predict_proba(x))
+        crate::classifier::argmax_rows(&self.predict_proba(x))
             .into_iter()
             .map(|i| self.classes.name(i))
             .collect()
@@ -318,7 +319,7 @@ impl FittedKnnClassifier {
 
 impl Fitted for FittedKnnClassifier {
     fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
-        Predictions::Classes(crate::logistic::argmax_rows(&self.predict_proba(x)))
+        Predictions::Classes(crate::classifier::argmax_rows(&self.predict_proba(x)))
     }
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {

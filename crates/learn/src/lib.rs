@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 mod catalog;
+mod check;
+mod classifier;
 mod error;
 mod forest;
 mod graph;

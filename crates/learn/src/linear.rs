@@ -4,7 +4,7 @@
 //! `1/(2n)·‖y − Xw‖² + α·l1_ratio·‖w‖₁ + α/2·(1 − l1_ratio)·‖w‖²`).
 
 use crate::catalog::{Estimator, Fitted, Predictions};
-use crate::logistic::check_data;
+use crate::check::check_data;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use linfa::prelude::*;

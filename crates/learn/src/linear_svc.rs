@@ -10,7 +10,8 @@
 //! and the dual by coordinate descent (Hsieh et al., 2008) otherwise.
 
 use crate::catalog::{Estimator, Fitted, Predictions};
-use crate::logistic::{argmax_rows, check_data, classifier_outputs};
+use crate::check::check_data;
+use crate::classifier::{argmax_rows, classifier_outputs};
 use crate::params::{self, Params};
 use crate::{ClassLabels, ClassTarget, Error, Export, Result, Task};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};

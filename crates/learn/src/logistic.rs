@@ -1,13 +1,15 @@
 //! Logistic regression as scikit-learn fits it: L2 penalty, L-BFGS (`crate::lbfgs`).
 
 use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::check::check_data;
+use crate::classifier::{argmax_rows, classifier_outputs, softmax_rows};
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::lbfgs;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use serde::{Deserialize, Serialize};
-use skiff_onnx::{Attr, Dim, ElemType, Graph};
+use skiff_onnx::{Attr, Graph};
 
 /// Multinomial logistic regression (scikit-learn's `LogisticRegression` with the `lbfgs` solver
 /// and an L2 penalty).
@@ -255,27 +257,6 @@ fn sigmoid(v: f64) -> f64 {
     }
 }
 
-pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
-    if x.nrows() == 0 || x.ncols() == 0 {
-        return Err(Error::Shape(format!(
-            "need at least one row and one feature, got {}x{}",
-            x.nrows(),
-            x.ncols()
-        )));
-    }
-    if x.nrows() != n_targets {
-        return Err(Error::Shape(format!(
-            "{} rows of features but {} targets",
-            x.nrows(),
-            n_targets
-        )));
-    }
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::NonFinite);
-    }
-    Ok(())
-}
-
 /// A fitted [`LogisticRegression`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedLogisticRegression {
@@ -333,34 +314,6 @@ impl FittedLogisticRegression {
     }
 }
 
-/// Turns each row of scores into probabilities, as the exported graph's Softmax does.
-pub(crate) fn softmax_rows(scores: &mut Array2<f64>) {
-    for mut row in scores.rows_mut() {
-        let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        row.mapv_inplace(|v| (v - max).exp());
-        let sum = row.sum();
-        row /= sum;
-    }
-}
-
-/// The column of each row's first maximum, as the exported graph's ArgMax picks it.
-pub(crate) fn argmax_rows(scores: &Array2<f64>) -> Vec<usize> {
-    scores
-        .axis_iter(Axis(0))
-        .map(|row| argmax(row.iter().copied()))
-        .collect()
-}
-
-fn argmax(values: impl Iterator<Item = f64>) -> usize {
-    let mut best = (0, f64::NEG_INFINITY);
-    for (i, v) in values.enumerate() {
-        if v > best.1 {
-            best = (i, v);
-        }
-    }
-    best.0
-}
-
 impl Export for FittedLogisticRegression {
     fn algorithm(&self) -> &str {
         LogisticRegressionParams::ALGORITHM
@@ -398,82 +351,10 @@ impl Export for FittedLogisticRegression {
     }
 }
 
-/// The outputs of a classifier from its class `scores` [N, C]: `probabilities` (the softmax of
-/// the scores, or the scores themselves when they are probabilities already) and `label`, the
-/// class of the highest score.
-pub(crate) fn classifier_outputs(
-    g: &mut Graph,
-    classes: &ClassLabels,
-    scores: &str,
-    softmax: bool,
-) {
-    let n_classes = classes.len() as u64;
-    if softmax {
-        g.node(
-            "Softmax",
-            &[scores],
-            &["probabilities"],
-            vec![("axis", Attr::Int(1))],
-        );
-    } else {
-        g.node("Identity", &[scores], &["probabilities"], vec![]);
-    }
-    g.node(
-        "ArgMax",
-        &[scores],
-        &["label_index"],
-        vec![("axis", Attr::Int(1)), ("keepdims", Attr::Int(0))],
-    );
-    let label_type = label_output(g, classes, "label_index", "label");
-    g.output("label", label_type, &[Dim::batch()]);
-    g.output(
-        "probabilities",
-        ElemType::Float,
-        &[Dim::batch(), Dim::Fixed(n_classes)],
-    );
-}
-
-/// Wires `index` (int64 class indices) to the original labels in output `name`, with ops that
-/// both ONNX Runtime and tract run: `Gather` for integer labels, `CategoryMapper` for strings.
-pub(crate) fn label_output(
-    g: &mut Graph,
-    classes: &ClassLabels,
-    index: &str,
-    name: &str,
-) -> ElemType {
-    match classes {
-        ClassLabels::Int(values) => {
-            let table = g.constant_i64("classes", &[values.len() as u64], values);
-            g.node(
-                "Gather",
-                &[&table, index],
-                &[name],
-                vec![("axis", Attr::Int(0))],
-            );
-            ElemType::Int64
-        }
-        ClassLabels::Str(values) => {
-            g.ml_node(
-                "CategoryMapper",
-                &[index],
-                &[name],
-                vec![
-                    (
-                        "cats_int64s",
-                        Attr::Ints((0..values.len() as i64).collect()),
-                    ),
-                    ("cats_strings", Attr::Strings(values.clone())),
-                    ("default_string", Attr::String(String::new())),
-                ],
-            );
-            ElemType::String
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::argmax;
     use ndarray::array;
 
     #[test]

@@ -2,7 +2,8 @@
 //! initialisation).
 
 use crate::catalog::{Estimator, Fitted, Predictions};
-use crate::logistic::{argmax_rows, check_data};
+use crate::check::check_data;
+use crate::classifier::argmax_rows;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use linfa::prelude::*;
@@ -305,7 +306,7 @@ impl FittedGaussianMixture {
     /// Each component's probability for each row, rows × components.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut p = self.weighted_log_prob(x);
-        crate::logistic::softmax_rows(&mut p);
+        crate::classifier::softmax_rows(&mut p);
         p
     }
 

@@ -1,7 +1,8 @@
 //! Gaussian naive Bayes: per class, a mean and a variance per feature.
 
 use crate::catalog::{Estimator, Fitted, Predictions};
-use crate::logistic::{check_data, classifier_outputs};
+use crate::check::check_data;
+use crate::classifier::classifier_outputs;
 use crate::params::{self, Params};
 use crate::{ClassLabels, ClassTarget, Export, Result, Task};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -149,13 +150,13 @@ impl FittedGaussianNb {
     /// Class probabilities, rows × classes.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut p = self.joint_log_likelihood(x);
-        crate::logistic::softmax_rows(&mut p);
+        crate::classifier::softmax_rows(&mut p);
         p
     }
 
     /// Index of the predicted class of each row.
     pub fn predict_index(&self, x: ArrayView2<'_, f64>) -> Vec<usize> {
-        crate::logistic::argmax_rows(&self.joint_log_likelihood(x))
+        crate::classifier::argmax_rows(&self.joint_log_likelihood(x))
     }
 
     /// The predicted class of each row, as text.

@@ -2,7 +2,7 @@
 //! that follows it.
 
 use crate::catalog::{Algorithm, Fitted, Predictions, Target};
-use crate::logistic::check_data;
+use crate::check::check_data;
 use crate::{ClassLabels, Export, Result, Task};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,9 @@
 //! the same leaf for every row.
 
 use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::check::check_data;
+use crate::classifier::classifier_outputs;
 use crate::labels::{ClassLabels, ClassTarget};
-use crate::logistic::{check_data, classifier_outputs};
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use ndarray::{Array2, ArrayView2};
