@@ -3,7 +3,6 @@ use anyhow::{Context, Result, bail};
 use skiff_data::Table;
 use skiff_learn::metrics;
 use skiff_runtime::{Tensor, TensorData};
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -49,17 +48,14 @@ pub fn run(args: Args) -> Result<()> {
                 "classification".into()
             }
         });
-    let mut scores: Vec<(&str, f64)> = Vec::new();
-    match task.as_str() {
+    let scores = match task.as_str() {
         "classification" => {
             let truth = truth.context("a classifier is evaluated against --target")?;
             let labels = output("label").context("the model has no label output")?;
             let predicted: Vec<String> = (0..x.nrows())
                 .map(|row| super::predict::cell(&labels.data, row))
                 .collect();
-            let (t, p) = indices(&truth, &predicted);
-            scores.push(("accuracy", metrics::accuracy(&t, &p)));
-            scores.push(("macro_f1", metrics::macro_f1(&t, &p)));
+            metrics::classification(&truth, &predicted)
         }
         "regression" => {
             let truth = truth.context("a regressor is evaluated against --target")?;
@@ -69,9 +65,7 @@ pub fn run(args: Args) -> Result<()> {
                 bail!("the model's variable output is not FP32");
             };
             let predicted: Vec<f64> = predicted.iter().map(|&v| f64::from(v)).collect();
-            scores.push(("r2", metrics::r2(&truth, &predicted)));
-            scores.push(("rmse", metrics::rmse(&truth, &predicted)));
-            scores.push(("mae", metrics::mae(&truth, &predicted)));
+            metrics::regression(&truth, &predicted)
         }
         "clustering" => {
             let labels = output("label").context("the model has no label output")?;
@@ -79,20 +73,13 @@ pub fn run(args: Args) -> Result<()> {
                 bail!("the model's cluster labels are not INT64");
             };
             let clusters: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-            if let Some(s) = metrics::silhouette(x.view(), &clusters) {
-                scores.push(("silhouette", s));
-            }
-            if let Some(truth) = &truth {
-                let named: Vec<String> = clusters.iter().map(|c| c.to_string()).collect();
-                let (t, p) = indices(truth, &named);
-                scores.push(("adjusted_rand_index", metrics::adjusted_rand_index(&t, &p)));
-            }
+            metrics::clustering(x.view(), &clusters, truth.as_deref())
         }
         other => bail!(
             "{} is a {other} model, which skiff eval does not score",
             args.model.display()
         ),
-    }
+    };
     if args.json {
         let metrics: serde_json::Map<String, serde_json::Value> = scores
             .iter()
@@ -110,18 +97,6 @@ pub fn run(args: Args) -> Result<()> {
         say!("{name}: {value:.4}")?;
     }
     Ok(())
-}
-
-/// Both labelings as indices into the labels they share.
-fn indices<S: AsRef<str>, T: AsRef<str>>(truth: &[S], predicted: &[T]) -> (Vec<usize>, Vec<usize>) {
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut id = |label: &str| {
-        let next = ids.len();
-        *ids.entry(label.to_string()).or_insert(next)
-    };
-    let t = truth.iter().map(|l| id(l.as_ref())).collect();
-    let p = predicted.iter().map(|l| id(l.as_ref())).collect();
-    (t, p)
 }
 
 fn numbers(cells: &[&str], column: &str) -> Result<Vec<f64>> {

@@ -1,6 +1,6 @@
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use skiff_data::Table;
-use skiff_learn::{ExportInfo, Fitted, Pipeline, Scale, Target, Task};
+use skiff_learn::{FitSpec, Scale};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -45,62 +45,37 @@ impl From<ScaleArg> for Scale {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut algorithm = skiff_learn::algorithm(&args.algorithm)?;
-    for setting in &args.set {
-        let (name, value) = setting
-            .split_once('=')
-            .with_context(|| format!("--set {setting:?} is not NAME=VALUE (e.g. --set C=0.5)"))?;
-        algorithm.set(name.trim(), value.trim())?;
-    }
+    let set = args
+        .set
+        .iter()
+        .map(|setting| {
+            let (name, value) = setting.split_once('=').with_context(|| {
+                format!("--set {setting:?} is not NAME=VALUE (e.g. --set C=0.5)")
+            })?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let spec = FitSpec {
+        algorithm: args.algorithm.clone(),
+        target: args.target.clone(),
+        set,
+        scale: args.scale.map(Scale::from),
+    };
     let table = Table::from_path(&args.data)?;
-    let (features, y) = match (&args.target, algorithm.task()) {
-        (Some(target), task) => {
-            let cells = table.column(target)?;
-            let y = Target::from_cells(algorithm.as_ref(), &cells)
-                .with_context(|| format!("target column {target:?}"))?;
-            let y = if task == Task::Clustering {
-                Target::None
-            } else {
-                y
-            };
-            (table.columns_except(target), y)
-        }
-        (None, Task::Clustering) => (table.headers().to_vec(), Target::None),
-        (None, _) => bail!(
-            "{} needs --target: the column it learns to predict",
-            algorithm.name()
-        ),
-    };
-    if features.is_empty() {
-        bail!(
-            "{} has no feature columns besides the target",
-            args.data.display()
-        );
-    }
-    let x = table.features(&features)?;
-    let model: Box<dyn Fitted> = match args.scale {
-        Some(scale) => Box::new(Pipeline::fit(
-            scale.into(),
-            algorithm.as_ref(),
-            x.view(),
-            &y,
-        )?),
-        None => algorithm.fit(x.view(), &y)?,
-    };
+    let report = skiff_learn::fit_table(&table, &spec)?;
+    let (algorithm, model, features, metric) = (
+        &report.algorithm,
+        &report.model,
+        &report.features,
+        report.training_metric,
+    );
     // Written to stderr as they come, as scikit-learn's warnings are; the model is still good
     // to write.
     let warnings = model.warnings();
     for warning in &warnings {
         eprintln!("skiff: warning: {warning}");
     }
-    let metric = algorithm.training_metric(model.as_ref(), x.view(), &y);
-
-    let info = ExportInfo {
-        feature_names: features.clone(),
-        target: args.target.clone().unwrap_or_default(),
-        training_metric: metric.map(|(name, value)| (name.to_string(), value)),
-    };
-    let bytes = model.to_onnx(&info).to_bytes();
+    let bytes = report.to_onnx().to_bytes();
     skiff_data::write_atomic(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
 

@@ -13,7 +13,7 @@ use crate::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use skiff_data::Table;
-use skiff_learn::{ExportInfo, Target, Task, metrics};
+use skiff_learn::{Task, metrics};
 use skiff_runtime::{BackendKind, BackendOptions, Model, Tensor, TensorData};
 use std::collections::BTreeMap;
 
@@ -236,65 +236,49 @@ fn fit_case(
     train: &std::path::Path,
     test: &std::path::Path,
 ) -> (Native, Vec<u8>, ndarray::Array2<f64>) {
-    let mut algorithm = skiff_learn::algorithm(&case.estimator).unwrap();
-    for (name, value) in &case.set {
-        algorithm.set(name, value).unwrap();
-    }
-    let read = |path: &std::path::Path| {
-        let table = Table::from_path(path).unwrap();
-        let features = table.columns_except(&case.target);
-        let x = table.features(&features).unwrap();
-        let cells: Vec<String> = table
-            .column(&case.target)
-            .unwrap()
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        (features, x, cells)
+    // The same code as `skiff fit`: the estimator by name, the target read for its task, every
+    // other column a feature.
+    let spec = skiff_learn::FitSpec {
+        algorithm: case.estimator.clone(),
+        target: Some(case.target.clone()),
+        set: case.set.clone().into_iter().collect(),
+        scale: case.scale,
     };
-    let (features, x_train, y_train) = read(train);
-    let (_, x_test, y_test) = read(test);
-    let y_refs: Vec<&str> = y_train.iter().map(String::as_str).collect();
-    let target = Target::from_cells(algorithm.as_ref(), &y_refs).unwrap();
-    let model: Box<dyn skiff_learn::Fitted> = match case.scale {
-        Some(scale) => Box::new(
-            skiff_learn::Pipeline::fit(scale, algorithm.as_ref(), x_train.view(), &target).unwrap(),
-        ),
-        None => algorithm.fit(x_train.view(), &target).unwrap(),
-    };
-    let info = ExportInfo {
-        feature_names: features,
-        target: case.target.clone(),
-        training_metric: None,
-    };
-    let bytes = model.to_onnx(&info).to_bytes();
+    let report = skiff_learn::fit_table(&Table::from_path(train).unwrap(), &spec)
+        .unwrap_or_else(|e| panic!("{}: {e}", case.id()));
+    let model = &report.model;
+    let bytes = report.to_onnx().to_bytes();
+    let test = Table::from_path(test).unwrap();
+    let x_test = test.features(&report.features).unwrap();
+    let y_test: Vec<String> = test
+        .column(&case.target)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let values = model.scores(x_test.view());
+    // The first metric `skiff eval` reports: accuracy, R², or (against the true classes) the
+    // adjusted Rand index.
     let (labels, metric) = match model.predict_rows(x_test.view()) {
         skiff_learn::Predictions::Classes(p) => {
             let classes = model.classes().unwrap();
             let labels: Vec<String> = p.iter().map(|&i| classes.name(i)).collect();
-            let correct = labels.iter().zip(&y_test).filter(|(p, t)| p == t).count();
-            (labels, correct as f64 / y_test.len() as f64)
+            let metric = metrics::classification(&y_test, &labels)[0];
+            (labels, metric)
         }
         skiff_learn::Predictions::Values(v) => {
             let truth: Vec<f64> = y_test.iter().map(|t| t.parse().unwrap()).collect();
-            (Vec::new(), metrics::r2(&truth, &v))
+            (Vec::new(), metrics::regression(&truth, &v)[0])
         }
         skiff_learn::Predictions::Clusters(c) => {
-            let mut ids = BTreeMap::new();
-            let truth: Vec<usize> = y_test
-                .iter()
-                .map(|t| {
-                    let next = ids.len();
-                    *ids.entry(t.clone()).or_insert(next)
-                })
-                .collect();
             let labels = c.iter().map(|c| c.to_string()).collect();
-            (labels, metrics::adjusted_rand_index(&truth, &c))
+            let scores = metrics::clustering(x_test.view(), &c, Some(&y_test));
+            (labels, *scores.last().unwrap())
         }
     };
+    let (_, metric) = metric;
     let native = Native {
-        task: algorithm.task(),
+        task: report.algorithm.task(),
         labels,
         values,
         metric,

@@ -47,6 +47,9 @@ pub enum Error {
     /// More clusters or neighbours asked for than there are rows.
     #[error("{0}")]
     TooFewRows(String),
+    /// The table could not be read, or a column is missing or not numeric.
+    #[error(transparent)]
+    Data(#[from] skiff_data::Error),
     /// The optimiser failed.
     #[error("fit failed: {0}")]
     Fit(String),

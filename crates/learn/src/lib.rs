@@ -28,6 +28,7 @@ mod classifier;
 mod error;
 mod forest;
 mod graph;
+mod job;
 mod kmeans;
 mod knn;
 mod labels;
@@ -48,6 +49,7 @@ pub use forest::{
     FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, RandomForestClassifier,
     RandomForestClassifierParams, RandomForestRegressor, RandomForestRegressorParams,
 };
+pub use job::{FitReport, FitSpec, fit_table};
 pub use kmeans::{FittedKMeans, KMeans, KMeansParams};
 pub use knn::{
     FittedKnnClassifier, FittedKnnRegressor, KnnClassifier, KnnClassifierParams, KnnParams,

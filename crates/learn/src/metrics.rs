@@ -3,6 +3,61 @@
 use ndarray::ArrayView2;
 use std::collections::HashMap;
 
+/// The metrics `skiff eval` reports for a classifier, on labels as text: accuracy and macro F1.
+pub fn classification<T: AsRef<str>, P: AsRef<str>>(
+    truth: &[T],
+    predicted: &[P],
+) -> Vec<(&'static str, f64)> {
+    let (t, p) = label_indices(truth, predicted);
+    vec![
+        ("accuracy", accuracy(&t, &p)),
+        ("macro_f1", macro_f1(&t, &p)),
+    ]
+}
+
+/// The metrics `skiff eval` reports for a regressor: R², RMSE and MAE.
+pub fn regression(truth: &[f64], predicted: &[f64]) -> Vec<(&'static str, f64)> {
+    vec![
+        ("r2", r2(truth, predicted)),
+        ("rmse", rmse(truth, predicted)),
+        ("mae", mae(truth, predicted)),
+    ]
+}
+
+/// The metrics `skiff eval` reports for a clusterer: the silhouette of rows `x` (where it is
+/// defined), and the adjusted Rand index against `truth` where there is one.
+pub fn clustering<T: AsRef<str>>(
+    x: ArrayView2<'_, f64>,
+    clusters: &[usize],
+    truth: Option<&[T]>,
+) -> Vec<(&'static str, f64)> {
+    let mut scores = Vec::new();
+    if let Some(s) = silhouette(x, clusters) {
+        scores.push(("silhouette", s));
+    }
+    if let Some(truth) = truth {
+        let named: Vec<String> = clusters.iter().map(usize::to_string).collect();
+        let (t, p) = label_indices(truth, &named);
+        scores.push(("adjusted_rand_index", adjusted_rand_index(&t, &p)));
+    }
+    scores
+}
+
+/// Both labelings as indices into the labels they share.
+pub fn label_indices<T: AsRef<str>, P: AsRef<str>>(
+    truth: &[T],
+    predicted: &[P],
+) -> (Vec<usize>, Vec<usize>) {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut id = |label: &str| {
+        let next = ids.len();
+        *ids.entry(label.to_string()).or_insert(next)
+    };
+    let t = truth.iter().map(|l| id(l.as_ref())).collect();
+    let p = predicted.iter().map(|l| id(l.as_ref())).collect();
+    (t, p)
+}
+
 /// Fraction of rows whose predicted class is the true one.
 pub fn accuracy(truth: &[usize], predicted: &[usize]) -> f64 {
     let correct = truth.iter().zip(predicted).filter(|(t, p)| t == p).count();
