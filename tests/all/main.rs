@@ -9,6 +9,7 @@ mod backends;
 mod cli_errors;
 mod component;
 mod conformance;
+mod encode_ops;
 mod fit_predict;
 mod image;
 mod k8s;

@@ -66,7 +66,7 @@ fn tree_ensembles_answer_as_onnxruntime_on_every_layout() {
     );
 }
 
-fn flatten(v: &Value) -> Vec<Value> {
+pub(crate) fn flatten(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(items) => items.iter().flat_map(flatten).collect(),
         other => vec![other.clone()],
@@ -74,7 +74,7 @@ fn flatten(v: &Value) -> Vec<Value> {
 }
 
 /// A number of the generator's JSON: NaN and infinities are named.
-fn number(v: &Value) -> f32 {
+pub(crate) fn number(v: &Value) -> f32 {
     match v {
         Value::String(s) => s.parse().unwrap(),
         v => v.as_f64().unwrap() as f32,
@@ -83,7 +83,7 @@ fn number(v: &Value) -> f32 {
 
 /// Where `got` first differs from `expected`: labels exactly, floats within 1e-5 relative,
 /// NaN and infinities where onnxruntime has them.
-fn first_difference(got: &TensorData, expected: &[Value]) -> Option<String> {
+pub(crate) fn first_difference(got: &TensorData, expected: &[Value]) -> Option<String> {
     if got.len() != expected.len() {
         return Some(format!(
             "has {} values, onnxruntime {}",

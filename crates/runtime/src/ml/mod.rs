@@ -2,8 +2,10 @@
 //!
 //! Scaler is wired from tract's own ops. The tree and SVM ops are [`CpuOp`]s: stateless ops
 //! that evaluate a [`Kernel`] row by row on float32 features, the way onnxruntime computes
-//! them (its CPU kernels are the reference the tests compare against).
+//! them (its CPU kernels are the reference the tests compare against). The table
+//! preprocessing ops (`encode`) map one tensor of numbers or strings element by element.
 
+mod encode;
 mod scaler;
 mod svm;
 mod tree;
@@ -17,6 +19,7 @@ use tract_onnx::tract_hir::tract_ndarray::{ArrayView2, Ix2};
 
 /// Registers every op of this module into `reg`.
 pub(crate) fn register_all(reg: &mut OnnxOpRegister) {
+    encode::register_all(reg);
     scaler::register_all(reg);
     svm::register_all(reg);
     tree::register_all(reg);
