@@ -63,7 +63,13 @@ pub fn run(args: Args) -> Result<()> {
         models.push(model);
     }
     let rows = match &args.data {
-        Some(path) => input_from_table(&models[0], &args.model, &Table::from_path(path)?)?.0,
+        Some(path) => {
+            let inputs = input_from_table(&models[0], &args.model, &Table::from_path(path)?)?;
+            let [rows] = <[Tensor; 1]>::try_from(inputs.tensors).map_err(|_| {
+                anyhow::anyhow!("skiff bench runs models with one input; this one takes several")
+            })?;
+            rows
+        }
         None => random_rows(&models[0], &args)?,
     };
     let disagreements = check_agreement(&models, &rows, args.json)?;

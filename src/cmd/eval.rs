@@ -25,7 +25,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
-    let (outputs, x) = run_on_table(&model, &args.model, &table)?;
+    let (outputs, inputs) = run_on_table(&model, &args.model, &table)?;
+    let n_rows = inputs.rows;
     let output = |name: &str| -> Option<&Tensor> {
         let i = model.outputs().iter().position(|o| o.name == name)?;
         outputs.get(i)
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         "classification" => {
             let truth = truth.context("a classifier is evaluated against --target")?;
             let labels = output("label").context("the model has no label output")?;
-            let predicted: Vec<String> = (0..x.nrows())
+            let predicted: Vec<String> = (0..n_rows)
                 .map(|row| super::predict::cell(&labels.data, row))
                 .collect();
             metrics::classification(&truth, &predicted)
@@ -73,6 +74,9 @@ pub fn run(args: Args) -> Result<()> {
                 bail!("the model's cluster labels are not INT64");
             };
             let clusters: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+            let x = inputs
+                .features
+                .context("skiff eval scores clusterers with one [rows, features] input")?;
             metrics::clustering(x.view(), &clusters, truth.as_deref())
         }
         other => bail!(
@@ -88,11 +92,11 @@ pub fn run(args: Args) -> Result<()> {
         return super::print_json(&serde_json::json!({
             "model": args.model,
             "task": task,
-            "rows": x.nrows(),
+            "rows": n_rows,
             "metrics": metrics,
         }));
     }
-    say!("{task} on {} rows of {}", x.nrows(), args.data.display())?;
+    say!("{task} on {n_rows} rows of {}", args.data.display())?;
     for (name, value) in scores {
         say!("{name}: {value:.4}")?;
     }

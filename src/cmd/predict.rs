@@ -24,8 +24,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
-    let (outputs, x) = run_on_table(&model, &args.model, &table)?;
-    let n_rows = x.nrows();
+    let (outputs, inputs) = run_on_table(&model, &args.model, &table)?;
+    let n_rows = inputs.rows;
 
     let label_index = model.outputs().iter().position(|o| o.name == "label");
     let labels = &outputs[label_index.unwrap_or(0)];
@@ -55,54 +55,151 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Runs `model` on the rows of `table`, its columns matched by the model's feature names;
-/// returns the outputs and the feature rows.
+/// Runs `model` on the rows of `table`, its columns matched to the model's inputs.
 pub fn run_on_table(
     model: &Model,
     path: &std::path::Path,
     table: &Table,
-) -> Result<(Vec<Tensor>, ndarray::Array2<f64>)> {
-    let (input, x) = input_from_table(model, path, table)?;
-    Ok((model.run(vec![input])?, x))
+) -> Result<(Vec<Tensor>, TableInputs)> {
+    let inputs = input_from_table(model, path, table)?;
+    Ok((model.run(inputs.tensors.clone())?, inputs))
 }
 
-/// The rows of `table` as `model`'s input, its columns matched by the model's feature names;
-/// also the feature rows.
+/// A table's rows as a model's inputs.
+pub struct TableInputs {
+    /// One tensor per model input, in the model's order.
+    pub tensors: Vec<Tensor>,
+    /// How many rows.
+    pub rows: usize,
+    /// The rows as numbers, for a model whose one input is a float matrix of features.
+    pub features: Option<ndarray::Array2<f64>>,
+}
+
+/// The rows of `table` as `model`'s inputs. A model with one float [rows, features] input
+/// gets the columns its feature names list (or every column, where it records none); a model
+/// with an input per column (skl2onnx's convention for data frames: [rows, 1] or [rows], named
+/// after the column) gets each column as its input's type: text for strings, numbers for
+/// numbers, with missing cells (empty, NA, NaN, null) as NaN in float inputs.
 pub fn input_from_table(
     model: &Model,
     path: &std::path::Path,
     table: &Table,
-) -> Result<(Tensor, ndarray::Array2<f64>)> {
-    let [input] = model.inputs() else {
-        bail!(
-            "{} takes {} inputs; skiff feeds models with one",
-            path.display(),
-            model.inputs().len()
-        );
+) -> Result<TableInputs> {
+    if let [input] = model.inputs()
+        && input.datatype == DataType::Fp32
+        && input.shape.len() == 2
+        && !(input.shape[1] == 1 && table.column_index(&input.name).is_ok())
+    {
+        let features = match model.feature_names() {
+            Some(names) => names,
+            None if input.shape[1] == table.headers().len() as i64 => table.headers().to_vec(),
+            None => bail!(
+                "{} records no feature names and takes {} columns, but {} has {}: pass exactly the feature columns",
+                path.display(),
+                input.shape[1],
+                table.source(),
+                table.headers().len()
+            ),
+        };
+        let x = table.features(&features)?;
+        let n_rows = x.nrows();
+        let data = TensorData::Fp32(x.iter().map(|&v| v as f32).collect());
+        return Ok(TableInputs {
+            tensors: vec![Tensor::new(vec![n_rows, features.len()], data)?],
+            rows: n_rows,
+            features: Some(x),
+        });
+    }
+    let rows = table.n_rows();
+    let tensors = model
+        .inputs()
+        .iter()
+        .map(|input| column_input(input, path, table))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TableInputs {
+        tensors,
+        rows,
+        features: None,
+    })
+}
+
+/// Cells that mean "no value" in a numeric column.
+const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL"];
+
+/// Column `input.name` of `table` as that input: [rows, 1] or [rows] of its type.
+fn column_input(
+    input: &skiff_runtime::IoSpec,
+    path: &std::path::Path,
+    table: &Table,
+) -> Result<Tensor> {
+    let rank_fits = match input.shape.as_slice() {
+        [_] => true,
+        [_, width] => *width == 1 || *width < 0,
+        _ => false,
     };
-    if input.datatype != DataType::Fp32 || input.shape.len() != 2 {
+    if !rank_fits {
         bail!(
-            "{} takes {} {:?}; skiff feeds FP32 [rows, features]",
+            "{} takes input {:?} of shape {:?}; skiff feeds a table to one [rows, features] input or to one [rows, 1] input per column",
             path.display(),
-            input.datatype,
+            input.name,
             input.shape
         );
     }
-    let features = match model.feature_names() {
-        Some(names) => names,
-        None if input.shape[1] == table.headers().len() as i64 => table.headers().to_vec(),
-        None => bail!(
-            "{} records no feature names and takes {} columns, but {} has {}: pass exactly the feature columns",
+    let cells = table.column(&input.name).with_context(|| {
+        format!(
+            "{} takes one input per column, and input {:?} has no column",
             path.display(),
-            input.shape[1],
-            table.source(),
-            table.headers().len()
+            input.name
+        )
+    })?;
+    let mut shape = vec![cells.len()];
+    if input.shape.len() == 2 {
+        shape.push(1);
+    }
+    let bad = |row: usize, cell: &str, what: &str| {
+        anyhow::anyhow!(
+            "column {:?}, data row {}: {cell:?} is not {what}, which input {:?} takes",
+            input.name,
+            row + 1,
+            input.name
+        )
+    };
+    let number = |row: usize, cell: &str| -> Result<f64> {
+        if MISSING.contains(&cell.trim()) {
+            return Ok(f64::NAN);
+        }
+        cell.trim().parse().map_err(|_| bad(row, cell, "a number"))
+    };
+    let data = match input.datatype {
+        DataType::Bytes => TensorData::Bytes(cells.iter().map(|c| c.to_string()).collect()),
+        DataType::Fp32 => TensorData::Fp32(
+            cells
+                .iter()
+                .enumerate()
+                .map(|(row, c)| number(row, c).map(|v| v as f32))
+                .collect::<Result<_>>()?,
+        ),
+        DataType::Fp64 => TensorData::Fp64(
+            cells
+                .iter()
+                .enumerate()
+                .map(|(row, c)| number(row, c))
+                .collect::<Result<_>>()?,
+        ),
+        DataType::Int64 => TensorData::Int64(
+            cells
+                .iter()
+                .enumerate()
+                .map(|(row, c)| c.trim().parse().map_err(|_| bad(row, c, "an integer")))
+                .collect::<Result<_>>()?,
+        ),
+        other => bail!(
+            "{} takes input {:?} as {other:?}; skiff feeds table columns as FP32, FP64, INT64 or BYTES",
+            path.display(),
+            input.name
         ),
     };
-    let x = table.features(&features)?;
-    let n_rows = x.nrows();
-    let data = TensorData::Fp32(x.iter().map(|&v| v as f32).collect());
-    Ok((Tensor::new(vec![n_rows, features.len()], data)?, x))
+    Ok(Tensor::new(shape, data)?)
 }
 
 /// The label, and with `--proba` one probability column per class.

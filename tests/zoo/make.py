@@ -7,7 +7,11 @@ OUTDIR/<id>.onnx, OUTDIR/<id>.csv (the NaN-free test rows) and OUTDIR/manifest.j
 row, NaN as null, and every output ONNX Runtime gave, ZipMap outputs as [N, C] matrices in class
 order). A case the converter cannot write is recorded as {"id", "unsupported": reason}.
 Also the PyTorch policy network of tests/zoo/torch_policy.onnx (see torch_policy.py), with
-random observations as its rows. Prints one line per case to stderr. Deterministic: everything
+random observations as its rows, and scikit-learn pipelines on a real table (palmerpenguins: text
+columns, missing cells) converted with skl2onnx's data-frame convention, one input per column:
+their cases list "inputs" (name, datatype, the test rows' values, null for NaN) instead of
+"input"/"features"/"rows", their CSV holds every test row (missing cells empty) and "json_rows"
+the rows without NaN. Prints one line per case to stderr. Deterministic: everything
 is seeded with 0.
 """
 import json
@@ -19,15 +23,19 @@ import lightgbm
 import numpy as np
 import onnxmltools
 import onnxruntime as ort
+import palmerpenguins
+import pandas as pd
 import skl2onnx
 import xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType as MLFloatTensorType
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn import datasets, ensemble, linear_model, neighbors, neural_network, svm, tree
+from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 INPUT = "input"
 MAX_TEST_ROWS = 60
@@ -316,12 +324,102 @@ def torch_policy(outdir):
     }
 
 
+PENGUIN_TEXT = ["island", "sex"]
+PENGUIN_NUMBERS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+def penguins():
+    """palmerpenguins as users load it, text gaps as "" (skl2onnx's string inputs have no NaN), numbers
+    as float32; test rows: every row with a gap, an island the training rows never saw, then others."""
+    df = palmerpenguins.load_penguins()
+    df[PENGUIN_TEXT] = df[PENGUIN_TEXT].fillna("")
+    df[PENGUIN_NUMBERS] = df[PENGUIN_NUMBERS].astype(np.float32)
+    gaps = df[df[PENGUIN_NUMBERS].isna().any(axis=1) | (df["sex"] == "")]
+    rest = df.drop(gaps.index)
+    train, others = train_test_split(rest, test_size=0.2, random_state=0)
+    unseen = others[:1].assign(island="Anvers")
+    test = pd.concat([gaps, unseen, others[1:]])[:MAX_TEST_ROWS]
+    return train, test
+
+
+def table_cases():
+    """(id, pipeline, target, feature columns) on penguins: what a scikit-learn user writes for a table."""
+    numbers, text = PENGUIN_NUMBERS, PENGUIN_TEXT
+    onehot = ColumnTransformer([
+        ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numbers),
+        ("text", make_pipeline(SimpleImputer(missing_values="", strategy="most_frequent"),
+                               OneHotEncoder(handle_unknown="ignore")), text)])
+    ordinal = ColumnTransformer([
+        ("numbers", "passthrough", numbers),
+        ("text", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), text)])
+    indicator = ColumnTransformer([
+        ("numbers", SimpleImputer(add_indicator=True), numbers[:3]),
+        ("text", OneHotEncoder(drop="first", handle_unknown="ignore"), text + ["species"])])
+    features = numbers + text + ["year"]
+    yield "penguins_logistic_onehot", make_pipeline(onehot, linear_model.LogisticRegression(max_iter=1000)), \
+        "species", features
+    yield "penguins_forest_onehot", make_pipeline(
+        onehot, ensemble.RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0, n_jobs=1)), \
+        "species", features
+    yield "penguins_hist_gradient_boosting_ordinal", make_pipeline(
+        ordinal, ensemble.HistGradientBoostingClassifier(max_iter=20, random_state=0)), "species", features
+    yield "penguins_ridge_indicator_regressor", make_pipeline(indicator, linear_model.Ridge()), \
+        "body_mass_g", numbers[:3] + text + ["species"]
+
+
+def build_table(outdir, case_id, model, target, features):
+    train, test = penguins()
+    train = train.dropna(subset=[target])
+    model.fit(train[features], train[target])
+    final = model.steps[-1][1]
+    options = {id(final): {"zipmap": False}} if hasattr(final, "classes_") else None
+    proto = skl2onnx.to_onnx(model, train[features][:1], target_opset=SKL_OPSETS[0], options=options,
+                             name=case_id)
+    model_bytes = proto.SerializeToString()
+    sess = session(model_bytes)
+    datatypes = {"tensor(string)": "BYTES", "tensor(float)": "FP32", "tensor(int64)": "INT64",
+                 "tensor(double)": "FP64"}
+    feeds, inputs = {}, []
+    for i in sess.get_inputs():
+        column = test[i.name]
+        datatype = datatypes[i.type]
+        if datatype == "BYTES":
+            values = column.astype(str).to_numpy(dtype=object)
+        else:
+            values = column.to_numpy(dtype={"FP32": np.float32, "INT64": np.int64, "FP64": np.float64}[datatype])
+        feeds[i.name] = values.reshape(-1, 1)
+        inputs.append({"name": i.name, "datatype": datatype,
+                       "values": [v if datatype == "BYTES" else f32(v) if datatype == "FP32" else
+                                  (None if np.isnan(v) else float(v)) if datatype == "FP64" else int(v)
+                                  for v in values]})
+    names = [o.name for o in sess.get_outputs()]
+    outputs = {name: tolist(value) for name, value in zip(names, sess.run(None, feeds))}
+    task = "classifier" if hasattr(final, "classes_") else "regressor"
+    classes = [str(c) for c in final.classes_] if task == "classifier" else None
+    note = native_check(model, test[features], task, outputs, names[0] if classes else None,
+                        names[1] if classes else None)
+    with open(os.path.join(outdir, f"{case_id}.onnx"), "wb") as f:
+        f.write(model_bytes)
+    test[[i["name"] for i in inputs]].to_csv(os.path.join(outdir, f"{case_id}.csv"), index=False,
+                                             float_format="%.9g")
+    json_rows = [r for r in range(len(test)) if not test[[i["name"] for i in inputs]].iloc[r].isna().any()]
+    print(f"{case_id} {SKL2ONNX} ok" + (f" ({note})" if note else ""), file=sys.stderr)
+    return {
+        "id": case_id, "model": f"{case_id}.onnx", "data": f"{case_id}.csv", "converter": SKL2ONNX,
+        "opsets": {imp.domain or "": imp.version for imp in proto.opset_import},
+        "inputs": inputs, "task": task, "csv_rows": list(range(len(test))), "json_rows": json_rows,
+        "label_output": names[0] if classes else None, "proba_output": names[1] if classes else None,
+        "classes": classes, "outputs": outputs,
+    }
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
     np.random.seed(0)
     warnings.filterwarnings("ignore")  # convergence and converter chatter; the per-case line is the report
     manifest = [build(outdir, *case) for case in cases()] + [torch_policy(outdir)]
+    manifest += [build_table(outdir, *case) for case in table_cases()]
     with open(os.path.join(outdir, "manifest.json"), "w") as f:
         json.dump(manifest, f, allow_nan=False)  # NaN is already null; refuse any that slipped through
         f.write("\n")

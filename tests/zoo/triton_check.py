@@ -1,10 +1,10 @@
 """Checks, with the official Triton HTTP client, a server serving every zoo model (make.py) under its id.
 
 Usage: triton_check.py HOST:PORT MANIFEST.json [--skip-json]
-For every supported case: the model metadata lists the input (FP32, [-1, F]), the label and probability
-outputs and, for classifiers, the classes; all rows (NaN included) inferred as binary tensors, and the
-NaN-free rows as JSON tensors (JSON has no NaN) unless --skip-json, give ONNX Runtime's outputs:
-labels exactly, floats within 1e-4 + 1e-5 * |expected|.
+For every supported case: the model metadata lists the input (FP32, [-1, F]; a table's input per
+column, [-1, 1] of its type), the label and probability outputs and, for classifiers, the classes; all
+rows (NaN included) inferred as binary tensors, and the NaN-free rows as JSON tensors (JSON has no NaN)
+unless --skip-json, give ONNX Runtime's outputs: labels exactly, floats within 1e-4 + 1e-5 * |expected|.
 Prints "ok  ID" or "FAIL ID: what differed" per case; exits 1 if any case failed.
 """
 import json
@@ -57,10 +57,14 @@ def check_metadata(case, meta):
     """Failures in the model metadata: the input, the label and probability outputs, the classes."""
     failures = []
     inputs = {i["name"]: i for i in meta.get("inputs", [])}
-    want = {"name": case["input"], "datatype": "FP32", "shape": [-1, case["features"]]}
-    got = inputs.get(case["input"], {})
-    if {k: got.get(k) for k in want} != want:
-        failures.append(f"metadata input {got or 'missing'} != {want}")
+    if "inputs" in case:
+        wanted = [{"name": i["name"], "datatype": i["datatype"], "shape": [-1, 1]} for i in case["inputs"]]
+    else:
+        wanted = [{"name": case["input"], "datatype": "FP32", "shape": [-1, case["features"]]}]
+    for want in wanted:
+        got = inputs.get(want["name"], {})
+        if {k: got.get(k) for k in want} != want:
+            failures.append(f"metadata input {got or 'missing'} != {want}")
     listed = [o["name"] for o in meta.get("outputs", [])]
     for name in (case["label_output"], case["proba_output"]):
         if name is not None and name not in listed:
@@ -72,21 +76,32 @@ def check_metadata(case, meta):
     return failures
 
 
+NUMPY_TYPES = {"BYTES": object, "FP32": np.float32, "FP64": np.float64, "INT64": np.int64}
+
+
 def infer(client, case, rows, binary):
     """Infers the given manifest rows, every output requested, all as binary or all as JSON tensors."""
-    x = np.array([case["rows"][i] for i in rows], dtype=np.float32)  # null becomes NaN
-    tensor = httpclient.InferInput(case["input"], list(x.shape), "FP32")
-    tensor.set_data_from_numpy(x, binary_data=binary)
+    if "inputs" in case:
+        columns = [(i["name"], i["datatype"], np.array([i["values"][r] for r in rows], dtype=NUMPY_TYPES[i["datatype"]])
+                    .reshape(-1, 1)) for i in case["inputs"]]
+    else:
+        columns = [(case["input"], "FP32", np.array([case["rows"][i] for i in rows], dtype=np.float32))]
+    tensors = []
+    for name, datatype, x in columns:  # null becomes NaN in float columns
+        tensor = httpclient.InferInput(name, list(x.shape), datatype)
+        tensor.set_data_from_numpy(x, binary_data=binary)
+        tensors.append(tensor)
     outputs = [httpclient.InferRequestedOutput(name, binary_data=binary) for name in case["outputs"]]
-    return client.infer(case["id"], [tensor], outputs=outputs)
+    return client.infer(case["id"], tensors, outputs=outputs)
 
 
 def check_case(client, case, skip_json):
     failures = check_metadata(case, client.get_model_metadata(case["id"]))
-    every_row = list(range(len(case["rows"])))
+    every_row = list(range(len(case["rows"] if "rows" in case else case["inputs"][0]["values"])))
     failures += check_outputs(case, infer(client, case, every_row, True), every_row, "binary")
     if not skip_json:
-        failures += check_outputs(case, infer(client, case, case["csv_rows"], False), case["csv_rows"], "json")
+        json_rows = case.get("json_rows", case["csv_rows"])
+        failures += check_outputs(case, infer(client, case, json_rows, False), json_rows, "json")
     return failures
 
 
