@@ -37,6 +37,9 @@ struct TreeEnsembleClassifier {
     binary_case: bool,
     /// No weight is negative.
     positive_weights: bool,
+    /// The weights' values where every leaf weights every class in order
+    /// ([`Forest::dense_values`]).
+    dense: Option<Vec<f32>>,
 }
 
 fn tree_classifier(
@@ -72,6 +75,7 @@ fn parse(node: &NodeProto) -> TractResult<TreeEnsembleClassifier> {
     let positive_weights = !floats(node, "class_weights")?.iter().any(|&w| w < 0.0);
     Ok(TreeEnsembleClassifier {
         binary_case: c == 2 && distinct_class_ids(node)? == 1,
+        dense: forest.dense_values(c),
         forest,
         labels,
         base_values,
@@ -240,14 +244,28 @@ impl Kernel for TreeEnsembleClassifier {
         let rows = rows.as_standard_layout();
         let flat = rows.as_slice().context("rows are in standard layout")?;
         let mut scores = vec![Score::default(); n * c];
-        self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
-            let row = &mut scores[r * c..(r + 1) * c];
-            for w in weights {
-                let s = &mut row[w.target as usize];
-                s.value += w.value;
-                s.seen = true;
+        match &self.dense {
+            Some(dense) => {
+                // Every leaf weights every class: all are seen, and the values add up as the
+                // weights would, tree by tree in order.
+                scores.iter_mut().for_each(|s| s.seen = true);
+                self.forest
+                    .visit_leaf_ranges(flat, rows.ncols(), |r, range| {
+                        let row = &mut scores[r * c..(r + 1) * c];
+                        for (s, v) in row.iter_mut().zip(&dense[range]) {
+                            s.value += v;
+                        }
+                    });
             }
-        });
+            None => self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
+                let row = &mut scores[r * c..(r + 1) * c];
+                for w in weights {
+                    let s = &mut row[w.target as usize];
+                    s.value += w.value;
+                    s.seen = true;
+                }
+            }),
+        }
         let mut labels = Array1::<i64>::zeros(n);
         let mut out = vec![0f32; n * c];
         for ((row, label), probabilities) in scores

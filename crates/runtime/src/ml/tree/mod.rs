@@ -332,7 +332,18 @@ impl Forest {
         &self,
         rows: &[f32],
         width: usize,
-        visit: impl FnMut(usize, &[Weight]),
+        mut visit: impl FnMut(usize, &[Weight]),
+    ) {
+        self.visit_leaf_ranges(rows, width, |r, range| visit(r, &self.weights[range]));
+    }
+
+    /// As [`Forest::visit_leaves`], with the range of each leaf's weights in the forest's
+    /// weights (and in [`Forest::dense_values`]).
+    pub(crate) fn visit_leaf_ranges(
+        &self,
+        rows: &[f32],
+        width: usize,
+        visit: impl FnMut(usize, std::ops::Range<usize>),
     ) {
         debug_assert!(width >= self.n_features);
         match (self.same_mode, self.nan_tracks) {
@@ -344,11 +355,26 @@ impl Forest {
         }
     }
 
+    /// The weights' values alone, where every leaf weights each of the `n_targets` targets
+    /// once, in order (a forest's class distributions): half the memory of the weights, read
+    /// without looking up targets. A leaf's values have the range of its weights.
+    pub(crate) fn dense_values(&self, n_targets: usize) -> Option<Vec<f32>> {
+        let dense = self.nodes.iter().filter(|n| n.is_leaf()).all(|leaf| {
+            let weights = &self.weights[leaf.a as usize..leaf.b as usize];
+            weights.len() == n_targets
+                && weights
+                    .iter()
+                    .enumerate()
+                    .all(|(k, w)| w.target as usize == k)
+        });
+        dense.then(|| self.weights.iter().map(|w| w.value).collect())
+    }
+
     fn visit<C: Compare, const NAN_TRACKS: bool>(
         &self,
         rows: &[f32],
         width: usize,
-        mut visit: impl FnMut(usize, &[Weight]),
+        mut visit: impl FnMut(usize, std::ops::Range<usize>),
     ) {
         let n_rows = rows.len().checked_div(width).unwrap_or(0);
         for block in (0..n_rows).step_by(BLOCK_ROWS) {
@@ -357,7 +383,7 @@ impl Forest {
                 for r in block..end {
                     let row = &rows[r * width..(r + 1) * width];
                     let leaf = self.leaf::<C, NAN_TRACKS>(root, row);
-                    visit(r, &self.weights[leaf.a as usize..leaf.b as usize]);
+                    visit(r, leaf.a as usize..leaf.b as usize);
                 }
             }
         }
@@ -369,7 +395,12 @@ impl Forest {
         while !node.is_leaf() {
             let x = row[node.feature()];
             let go_true = C::holds(node, x) || (NAN_TRACKS && node.nan_is_true() && x.is_nan());
-            node = &self.nodes[if go_true { node.a } else { node.b } as usize];
+            // Both children are read before the comparison is known and one is picked with
+            // bit arithmetic: indexing the node by the comparison's result would add a load
+            // to the chain every node of the walk waits on.
+            let (a, b) = (node.a, node.b);
+            let next = b ^ ((a ^ b) & u32::from(go_true).wrapping_neg());
+            node = &self.nodes[next as usize];
         }
         node
     }
