@@ -250,14 +250,22 @@ impl Map for Imputer {
         match self {
             Imputer::Float { replaced, imputed } => {
                 let replaced = *replaced;
-                for (i, v) in output.to_plain_array_view_mut::<f32>()?.iter_mut().enumerate() {
+                for (i, v) in output
+                    .to_plain_array_view_mut::<f32>()?
+                    .iter_mut()
+                    .enumerate()
+                {
                     if (replaced.is_nan() && v.is_nan()) || *v == replaced {
                         *v = imputed_at(imputed, columns, i);
                     }
                 }
             }
             Imputer::Int { replaced, imputed } => {
-                for (i, v) in output.to_plain_array_view_mut::<i64>()?.iter_mut().enumerate() {
+                for (i, v) in output
+                    .to_plain_array_view_mut::<i64>()?
+                    .iter_mut()
+                    .enumerate()
+                {
                     if *v == *replaced {
                         *v = imputed_at(imputed, columns, i);
                     }
