@@ -63,6 +63,46 @@ pub enum Error {
         /// The cell's text.
         value: String,
     },
+    /// A column read as numbers holds text.
+    #[error(
+        "{source_name}, line {line}, column \"{column}\": \"{value}\" is not a number in a numeric column: \
+         fix the cell, add --na-values \"{value}\" if it means missing, or read the column as text with --categorical {column}"
+    )]
+    NotNumeric {
+        /// The table's name.
+        source_name: String,
+        /// 1-based line in the file.
+        line: u64,
+        /// The column's name.
+        column: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// A numeric cell is infinite.
+    #[error(
+        "{source_name}, line {line}, column \"{column}\": \"{value}\" is infinite, and features must be finite: \
+         replace it, or add --na-values \"{value}\" to read it as missing"
+    )]
+    Infinite {
+        /// The table's name.
+        source_name: String,
+        /// 1-based line in the file.
+        line: u64,
+        /// The column's name.
+        column: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// Every cell of a column is missing.
+    #[error(
+        "column \"{column}\" of {source_name} has no values (every cell is missing): leave it out with --drop {column}"
+    )]
+    AllMissing {
+        /// The table's name.
+        source_name: String,
+        /// The column's name.
+        column: String,
+    },
 }
 
 fn describe(value: &str) -> String {

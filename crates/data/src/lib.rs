@@ -19,12 +19,71 @@ pub use error::{Error, Result};
 use ndarray::Array2;
 use std::path::Path;
 
+/// The cells read as missing values unless told otherwise: pandas' `read_csv` defaults, so a
+/// file means the same in skiff as in a notebook.
+pub const NA_VALUES: [&str; 19] = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Numbers (missing cells become NaN).
+    Numeric,
+    /// Text categories.
+    Categorical,
+}
+
+impl Kind {
+    /// `numeric` or `categorical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Numeric => "numeric",
+            Kind::Categorical => "categorical",
+        }
+    }
+}
+
+/// A column's cells, read as its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// Numbers; NaN where a cell is missing.
+    Numbers(Vec<f64>),
+    /// Text; `None` where a cell is missing.
+    Text(Vec<Option<String>>),
+}
+
+impl Values {
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Numbers(v) => v.len(),
+            Values::Text(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The kind of column these values are.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Values::Numbers(_) => Kind::Numeric,
+            Values::Text(_) => Kind::Categorical,
+        }
+    }
+}
+
 /// A CSV file with a header row, read whole.
 #[derive(Debug, Clone)]
 pub struct Table {
     source: String,
     headers: Vec<String>,
     rows: Vec<csv::StringRecord>,
+    na_values: Vec<String>,
 }
 
 impl Table {
@@ -76,6 +135,7 @@ impl Table {
             source: source.to_string(),
             headers,
             rows,
+            na_values: NA_VALUES.iter().map(|v| v.to_string()).collect(),
         })
     }
 
@@ -114,6 +174,88 @@ impl Table {
             .iter()
             .map(|r| r.get(index).unwrap_or(""))
             .collect())
+    }
+
+    /// Also reads these cells as missing (`--na-values`), besides [`NA_VALUES`].
+    pub fn add_na_values(&mut self, values: impl IntoIterator<Item = String>) {
+        self.na_values.extend(values);
+    }
+
+    /// The cells read as missing: [`NA_VALUES`] and any added.
+    pub fn na_values(&self) -> &[String] {
+        &self.na_values
+    }
+
+    /// Whether `cell` is a missing value.
+    pub fn is_missing(&self, cell: &str) -> bool {
+        self.na_values.iter().any(|v| v == cell)
+    }
+
+    /// Keeps the data rows where `keep` is true, in order.
+    pub fn retain_rows(&mut self, keep: &[bool]) {
+        let mut keep = keep.iter();
+        self.rows.retain(|_| keep.next().copied().unwrap_or(true));
+    }
+
+    /// What column `name` holds: numbers when every cell that is not missing is a number, text
+    /// otherwise. A column with no values at all is an error.
+    pub fn infer_kind(&self, name: &str) -> Result<Kind> {
+        let cells = self.column(name)?;
+        let mut present = cells.iter().filter(|c| !self.is_missing(c)).peekable();
+        if present.peek().is_none() {
+            return Err(Error::AllMissing {
+                source_name: self.source.clone(),
+                column: name.to_string(),
+            });
+        }
+        // An infinite number still makes a numeric column, and is refused when read.
+        let numeric = present.all(|c| c.parse::<f64>().is_ok_and(|v| !v.is_nan()));
+        Ok(if numeric {
+            Kind::Numeric
+        } else {
+            Kind::Categorical
+        })
+    }
+
+    /// Column `name` read as `kind`: numbers with NaN for missing cells (a cell that is neither
+    /// is an error naming its line), or text with `None` for missing cells.
+    pub fn values(&self, name: &str, kind: Kind) -> Result<Values> {
+        let index = self.column_index(name)?;
+        let cells = self.rows.iter().map(|r| r.get(index).unwrap_or(""));
+        Ok(match kind {
+            Kind::Categorical => Values::Text(
+                cells
+                    .map(|c| (!self.is_missing(c)).then(|| c.to_string()))
+                    .collect(),
+            ),
+            Kind::Numeric => Values::Numbers(
+                cells
+                    .zip(&self.rows)
+                    .enumerate()
+                    .map(|(i, (cell, row))| {
+                        if self.is_missing(cell) {
+                            return Ok(f64::NAN);
+                        }
+                        let line = row.position().map_or(i as u64 + 2, |p| p.line());
+                        match cell.parse::<f64>() {
+                            Ok(v) if v.is_finite() => Ok(v),
+                            Ok(v) if v.is_infinite() => Err(Error::Infinite {
+                                source_name: self.source.clone(),
+                                line,
+                                column: name.to_string(),
+                                value: cell.to_string(),
+                            }),
+                            _ => Err(Error::NotNumeric {
+                                source_name: self.source.clone(),
+                                line,
+                                column: name.to_string(),
+                                value: cell.to_string(),
+                            }),
+                        }
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+        })
     }
 
     /// Every column name except `excluded`, in file order.
@@ -253,6 +395,34 @@ mod tests {
                 "written files must not be private to the owner: {mode:o}"
             );
         }
+    }
+
+    #[test]
+    fn kinds_are_inferred_and_gaps_kept() {
+        let mut t = table("n,s,g,e\n1,a,NA,\n2.5,b,3,\nnan,,?,null\n").unwrap();
+        assert_eq!(t.infer_kind("n").unwrap(), Kind::Numeric);
+        assert_eq!(t.infer_kind("s").unwrap(), Kind::Categorical);
+        assert_eq!(t.infer_kind("g").unwrap(), Kind::Categorical);
+        let err = t.infer_kind("e").unwrap_err().to_string();
+        assert!(err.contains("\"e\"") && err.contains("--drop e"), "{err}");
+        let Values::Numbers(n) = t.values("n", Kind::Numeric).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(&n[..2], &[1.0, 2.5]);
+        assert!(n[2].is_nan());
+        assert_eq!(
+            t.values("s", Kind::Categorical).unwrap(),
+            Values::Text(vec![Some("a".into()), Some("b".into()), None])
+        );
+        let err = t.values("g", Kind::Numeric).unwrap_err().to_string();
+        assert!(
+            err.contains("line 4") && err.contains("\"?\"") && err.contains("--na-values"),
+            "{err}"
+        );
+        t.add_na_values(["?".to_string()]);
+        assert_eq!(t.infer_kind("g").unwrap(), Kind::Numeric);
+        t.retain_rows(&[false, true, true]);
+        assert_eq!(t.column("n").unwrap(), vec!["2.5", "nan"]);
     }
 
     #[test]
