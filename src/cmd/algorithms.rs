@@ -1,4 +1,5 @@
 use anyhow::Result;
+use skiff_learn::Params;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,6 +34,30 @@ pub fn run(args: Args) -> Result<()> {
             say!("    {}", defaults.join("  "))?;
         }
     }
+    // What a table with text or gaps goes through first (skiff fit --print-pipeline shows it
+    // for a given table), with the defaults skiff fit gives each step.
+    say!("\npreprocessing of tables with text or gaps (--set STEP.NAME=VALUE):")?;
+    let steps = skiff_learn::ColumnTransformer::new(None).to_json();
+    for step in skiff_learn::preprocess::STEPS {
+        let (name, params) = match &steps[step] {
+            serde_json::Value::Object(map) if map.len() == 1 && step == "encoder" => {
+                let (name, params) = map.iter().next().expect("one encoder");
+                (name.clone(), params.clone())
+            }
+            params => (
+                skiff_learn::SimpleImputerParams::ALGORITHM.to_string(),
+                params.clone(),
+            ),
+        };
+        let values: Vec<String> = params
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(n, v)| format!("{n}={}", text(v)))
+            .collect();
+        say!("{step} ({name})\n    {}", values.join("  "))?;
+    }
+    say!("scaler: --scale standard|min-max|robust|none")?;
     Ok(())
 }
 

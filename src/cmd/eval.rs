@@ -24,7 +24,27 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
-    let table = Table::from_path(&args.data)?;
+    let mut table = Table::from_path(&args.data)?;
+    if let Some(target) = &args.target {
+        // Rows without a true target say nothing about the model: left out, as fit leaves
+        // them out.
+        let keep: Vec<bool> = table
+            .column(target)?
+            .iter()
+            .map(|cell| !table.is_missing(cell))
+            .collect();
+        let missing = keep.iter().filter(|k| !**k).count();
+        if missing == keep.len() {
+            bail!(
+                "every row's target {target:?} is missing in {}: nothing to score",
+                args.data.display()
+            );
+        }
+        if missing > 0 {
+            eprintln!("skiff: warning: left out {missing} rows whose target {target:?} is missing");
+            table.retain_rows(&keep);
+        }
+    }
     let (outputs, inputs) = run_on_table(&model, &args.model, &table)?;
     let n_rows = inputs.rows;
     let output = |name: &str| -> Option<&Tensor> {
@@ -74,10 +94,19 @@ pub fn run(args: Args) -> Result<()> {
                 bail!("the model's cluster labels are not INT64");
             };
             let clusters: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-            let x = inputs
-                .features
-                .context("skiff eval scores clusterers with one [rows, features] input")?;
-            metrics::clustering(x.view(), &clusters, truth.as_deref())
+            // The silhouette needs the rows as numbers; a model with an input per column (text,
+            // gaps) is scored against --target alone.
+            if inputs.features.is_none() && truth.is_none() {
+                bail!(
+                    "{} reads a table with text or gaps, whose silhouette skiff eval cannot compute: pass --target to score it against true classes",
+                    args.model.display()
+                );
+            }
+            metrics::clustering(
+                inputs.features.as_ref().map(|x| x.view()),
+                &clusters,
+                truth.as_deref(),
+            )
         }
         other => bail!(
             "{} is a {other} model, which skiff eval does not score",

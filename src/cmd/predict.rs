@@ -79,7 +79,8 @@ pub struct TableInputs {
 /// gets the columns its feature names list (or every column, where it records none); a model
 /// with an input per column (skl2onnx's convention for data frames: [rows, 1] or [rows], named
 /// after the column) gets each column as its input's type: text for strings, numbers for
-/// numbers, with missing cells (empty, NA, NaN, null) as NaN in float inputs.
+/// numbers, with missing cells (empty, NA, NaN, null and pandas' other markers) as NaN in
+/// float inputs.
 pub fn input_from_table(
     model: &Model,
     path: &std::path::Path,
@@ -123,9 +124,6 @@ pub fn input_from_table(
     })
 }
 
-/// Cells that mean "no value" in a numeric column.
-const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL"];
-
 /// Column `input.name` of `table` as that input: [rows, 1] or [rows] of its type.
 fn column_input(
     input: &skiff_runtime::IoSpec,
@@ -165,7 +163,7 @@ fn column_input(
         )
     };
     let number = |row: usize, cell: &str| -> Result<f64> {
-        if MISSING.contains(&cell.trim()) {
+        if table.is_missing(cell.trim()) {
             return Ok(f64::NAN);
         }
         cell.trim().parse().map_err(|_| bad(row, cell, "a number"))

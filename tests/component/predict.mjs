@@ -15,8 +15,9 @@ const arrays = {
   bool: (v) => v.map(Boolean),
   int32: (v) => Int32Array.from(v),
   int64: (v) => BigInt64Array.from(v.map(BigInt)),
-  fp32: (v) => Float32Array.from(v),
-  fp64: (v) => Float64Array.from(v),
+  // null: a missing number (JSON has no NaN).
+  fp32: (v) => Float32Array.from(v, (x) => (x === null ? NaN : x)),
+  fp64: (v) => Float64Array.from(v, (x) => (x === null ? NaN : x)),
   bytes: (v) => v.map(String),
 };
 const plain = (v) => Array.from(v, (x) => (typeof x === 'bigint' ? Number(x) : x));

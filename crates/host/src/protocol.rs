@@ -524,7 +524,9 @@ enum Scalar {
     UInt(u64),
     Float(f64),
     Str(String),
-    /// `null` or an object: never a valid element.
+    /// `null`: a missing value, NaN in a float tensor (JSON has no NaN).
+    Null,
+    /// An object: never a valid element.
     Other,
 }
 
@@ -575,7 +577,7 @@ impl<'de> serde::de::Visitor<'de> for Flatten<'_> {
         Ok(())
     }
     fn visit_unit<E>(self) -> Result<(), E> {
-        self.0.push(Scalar::Other);
+        self.0.push(Scalar::Null);
         Ok(())
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
@@ -619,10 +621,11 @@ fn decode_json(name: &str, wire: Wire, data: FlatData) -> Result<Elements, ApiEr
                     Scalar::Float(f) => Some(f),
                     Scalar::Int(i) => Some(i as f64),
                     Scalar::UInt(u) => Some(u as f64),
+                    Scalar::Null => Some(f64::NAN),
                     _ => None,
                 })
                 .collect::<Option<_>>()
-                .ok_or_else(|| bad("a number"))?,
+                .ok_or_else(|| bad("a number (or null for a missing value)"))?,
         ),
         _ => Elements::Int(
             flat.into_iter()

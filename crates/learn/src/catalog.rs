@@ -110,6 +110,9 @@ pub trait Algorithm: Send + Sync {
     fn summary(&self) -> &'static str;
     /// The hyperparameters as they are now, as a JSON object.
     fn hyperparameters(&self) -> serde_json::Value;
+    /// Whether its results depend on the features' scales (distances, penalties), so a
+    /// table's numeric columns are standardised for it by default.
+    fn needs_scaling(&self) -> bool;
     /// Sets a hyperparameter from text (see [`Params::set`]).
     fn set(&mut self, name: &str, value: &str) -> Result<()>;
     /// Fits rows `x` to `y`.
@@ -135,6 +138,9 @@ pub trait Algorithm: Send + Sync {
 pub(crate) trait Estimator: Params {
     const TASK: Task;
     const SUMMARY: &'static str;
+    /// Whether its results depend on the features' scales (distances, penalties), so a
+    /// table's numeric columns are standardised for it by default.
+    const NEEDS_SCALING: bool = false;
     type Model: Fitted + 'static;
     fn fit_classes(&self, _x: ArrayView2<'_, f64>, _y: &ClassTarget) -> Result<Self::Model> {
         unreachable!("only classifiers fit classes")
@@ -162,6 +168,10 @@ impl<E: Estimator> Algorithm for E {
 
     fn hyperparameters(&self) -> serde_json::Value {
         self.to_json()
+    }
+
+    fn needs_scaling(&self) -> bool {
+        E::NEEDS_SCALING
     }
 
     fn set(&mut self, name: &str, value: &str) -> Result<()> {

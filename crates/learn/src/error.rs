@@ -50,6 +50,9 @@ pub enum Error {
     /// The table could not be read, or a column is missing or not numeric.
     #[error(transparent)]
     Data(#[from] skiff_data::Error),
+    /// A column does not suit its preprocessing step, or holds a value the step refuses.
+    #[error("{0}")]
+    Column(String),
     /// The optimiser failed.
     #[error("fit failed: {0}")]
     Fit(String),

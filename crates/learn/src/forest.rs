@@ -13,8 +13,8 @@ use crate::check::check_data;
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::params::{self, Params};
 use crate::tree::{
-    ClassCriterion, Criterion, Data, Growth, RegressionCriterion, Target, Tree, check_columns,
-    check_growth, check_regression_target, ensemble_index, ensemble_mean, ensemble_proba, grow,
+    ClassCriterion, Criterion, Data, Growth, RegressionCriterion, Target, Tree, TreeGrowth,
+    check_columns, check_regression_target, ensemble_index, ensemble_mean, ensemble_proba, grow,
     write_classifier, write_regressor,
 };
 use crate::{Error, Export, Result, Task};
@@ -205,12 +205,9 @@ pub struct RandomForestClassifierParams {
     pub n_estimators: usize,
     /// Split quality measure (default gini).
     pub criterion: ClassCriterion,
-    /// Maximum depth of each tree; `None` grows until leaves are pure or too small (default).
-    pub max_depth: Option<usize>,
-    /// Fewest rows a node needs to be split (default 2).
-    pub min_samples_split: usize,
-    /// Fewest rows in each leaf (default 1).
-    pub min_samples_leaf: usize,
+    /// `max_depth`, `min_samples_split` and `min_samples_leaf`.
+    #[serde(flatten)]
+    pub growth: TreeGrowth,
     /// Features each node looks at (default sqrt).
     pub max_features: MaxFeatures,
     /// Grow each tree on a bootstrap sample of the rows (default true).
@@ -224,9 +221,7 @@ impl Default for RandomForestClassifierParams {
         RandomForestClassifierParams {
             n_estimators: 100,
             criterion: ClassCriterion::Gini,
-            max_depth: None,
-            min_samples_split: 2,
-            min_samples_leaf: 1,
+            growth: TreeGrowth::default(),
             max_features: MaxFeatures::Sqrt,
             bootstrap: true,
             random_state: None,
@@ -244,19 +239,19 @@ macro_rules! forest_setters {
 
         /// Sets `max_depth`.
         pub fn max_depth(mut self, max_depth: Option<usize>) -> Self {
-            self.max_depth = max_depth;
+            self.growth.max_depth = max_depth;
             self
         }
 
         /// Sets `min_samples_split`.
         pub fn min_samples_split(mut self, n: usize) -> Self {
-            self.min_samples_split = n;
+            self.growth.min_samples_split = n;
             self
         }
 
         /// Sets `min_samples_leaf`.
         pub fn min_samples_leaf(mut self, n: usize) -> Self {
-            self.min_samples_leaf = n;
+            self.growth.min_samples_leaf = n;
             self
         }
 
@@ -284,21 +279,12 @@ macro_rules! forest_setters {
                 return Err(invalid_n_estimators("0"));
             }
             self.max_features.check()?;
-            check_growth(
-                self.max_depth,
-                self.min_samples_split,
-                self.min_samples_leaf,
-            )
+            self.growth.check()
         }
 
-        fn growth(&self, criterion: Criterion, n_features: usize) -> Result<Growth> {
-            Ok(Growth {
-                criterion,
-                max_depth: self.max_depth,
-                min_samples_split: self.min_samples_split,
-                min_samples_leaf: self.min_samples_leaf,
-                max_features: self.max_features.resolve(n_features)?,
-            })
+        fn tree_growth(&self, criterion: Criterion, n_features: usize) -> Result<Growth> {
+            let max_features = self.max_features.resolve(n_features)?;
+            Ok(self.growth.growth(criterion, max_features))
         }
     };
 }
@@ -320,7 +306,7 @@ impl RandomForestClassifierParams {
     ) -> Result<FittedRandomForestClassifier> {
         self.check()?;
         check_data(x, y.indices.len())?;
-        let growth = self.growth(self.criterion.criterion(), x.ncols())?;
+        let growth = self.tree_growth(self.criterion.criterion(), x.ncols())?;
         let data = Data::new(
             x,
             Target::Classes {
@@ -480,12 +466,9 @@ pub struct RandomForestRegressorParams {
     pub n_estimators: usize,
     /// Split quality measure (squared_error).
     pub criterion: RegressionCriterion,
-    /// Maximum depth of each tree; `None` grows until leaves are pure or too small (default).
-    pub max_depth: Option<usize>,
-    /// Fewest rows a node needs to be split (default 2).
-    pub min_samples_split: usize,
-    /// Fewest rows in each leaf (default 1).
-    pub min_samples_leaf: usize,
+    /// `max_depth`, `min_samples_split` and `min_samples_leaf`.
+    #[serde(flatten)]
+    pub growth: TreeGrowth,
     /// Features each node looks at (default 1.0: all of them).
     pub max_features: MaxFeatures,
     /// Grow each tree on a bootstrap sample of the rows (default true).
@@ -499,9 +482,7 @@ impl Default for RandomForestRegressorParams {
         RandomForestRegressorParams {
             n_estimators: 100,
             criterion: RegressionCriterion::SquaredError,
-            max_depth: None,
-            min_samples_split: 2,
-            min_samples_leaf: 1,
+            growth: TreeGrowth::default(),
             max_features: MaxFeatures::Fraction(1.0),
             bootstrap: true,
             random_state: None,
@@ -516,7 +497,7 @@ impl RandomForestRegressorParams {
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<FittedRandomForestRegressor> {
         self.check()?;
         check_regression_target(x, y)?;
-        let growth = self.growth(Criterion::SquaredError, x.ncols())?;
+        let growth = self.tree_growth(Criterion::SquaredError, x.ncols())?;
         let data = Data::new(x, Target::Values(y));
         let trees = grow_forest(
             &data,

@@ -124,6 +124,7 @@ impl Params for KMeansParams {
 impl Estimator for KMeansParams {
     const TASK: Task = Task::Clustering;
     const SUMMARY: &'static str = "k-means clustering (k-means++ seeding)";
+    const NEEDS_SCALING: bool = true;
     type Model = FittedKMeans;
     fn fit_rows(&self, x: ArrayView2<'_, f64>) -> Result<FittedKMeans> {
         self.fit(x)

@@ -184,6 +184,7 @@ impl Params for KnnRegressorParams {
 impl Estimator for KnnClassifierParams {
     const TASK: Task = Task::Classification;
     const SUMMARY: &'static str = "k-nearest neighbours vote (brute force)";
+    const NEEDS_SCALING: bool = true;
     type Model = FittedKnnClassifier;
     fn fit_classes(&self, x: ArrayView2<'_, f64>, y: &ClassTarget) -> Result<Self::Model> {
         self.fit(x, y)
@@ -193,6 +194,7 @@ impl Estimator for KnnClassifierParams {
 impl Estimator for KnnRegressorParams {
     const TASK: Task = Task::Regression;
     const SUMMARY: &'static str = "k-nearest neighbours average (brute force)";
+    const NEEDS_SCALING: bool = true;
     type Model = FittedKnnRegressor;
     fn fit_values(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Self::Model> {
         self.fit(x, y)

@@ -40,6 +40,7 @@ pub mod metrics;
 mod mixture;
 mod naive_bayes;
 mod params;
+pub mod preprocess;
 mod scale;
 mod tree;
 
@@ -49,7 +50,7 @@ pub use forest::{
     FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, RandomForestClassifier,
     RandomForestClassifierParams, RandomForestRegressor, RandomForestRegressorParams,
 };
-pub use job::{FitReport, FitSpec, fit_table};
+pub use job::{Encoding, FitReport, FitSpec, Plan, fit_plan, fit_table, plan};
 pub use kmeans::{FittedKMeans, KMeans, KMeansParams};
 pub use knn::{
     FittedKnnClassifier, FittedKnnRegressor, KnnClassifier, KnnClassifierParams, KnnParams,
@@ -65,6 +66,7 @@ pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegress
 pub use mixture::{CovarianceType, FittedGaussianMixture, GaussianMixture, GaussianMixtureParams};
 pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
 pub use params::Params;
+pub use preprocess::{ColumnTransformer, ImputeStrategy, SimpleImputerParams};
 pub use scale::{FittedScaler, Pipeline, Scale};
 use skiff_onnx::{Dim, ElemType, Graph, Model, metadata};
 
@@ -93,7 +95,7 @@ impl Task {
 pub use tree::{
     ClassCriterion, DecisionTreeClassifier, DecisionTreeClassifierParams, DecisionTreeRegressor,
     DecisionTreeRegressorParams, FittedDecisionTreeClassifier, FittedDecisionTreeRegressor,
-    RegressionCriterion, Tree, split_threshold,
+    RegressionCriterion, Tree, TreeGrowth, split_threshold,
 };
 
 /// What an exported model records about its training data.

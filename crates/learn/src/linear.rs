@@ -389,10 +389,11 @@ impl ElasticNetParams {
 }
 
 macro_rules! linear_estimator {
-    ($params:ty, $summary:literal) => {
+    ($params:ty, $summary:literal, $penalised:literal) => {
         impl Estimator for $params {
             const TASK: Task = Task::Regression;
             const SUMMARY: &'static str = $summary;
+            const NEEDS_SCALING: bool = $penalised;
             type Model = FittedLinearModel;
             fn fit_values(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<FittedLinearModel> {
                 self.fit(x, y)
@@ -401,18 +402,21 @@ macro_rules! linear_estimator {
     };
 }
 
-linear_estimator!(LinearRegressionParams, "Ordinary least squares");
+linear_estimator!(LinearRegressionParams, "Ordinary least squares", false);
 linear_estimator!(
     RidgeParams,
-    "Least squares with an L2 penalty (closed form)"
+    "Least squares with an L2 penalty (closed form)",
+    true
 );
 linear_estimator!(
     LassoParams,
-    "Least squares with an L1 penalty (coordinate descent)"
+    "Least squares with an L1 penalty (coordinate descent)",
+    true
 );
 linear_estimator!(
     ElasticNetParams,
-    "Least squares with L1 and L2 penalties (coordinate descent)"
+    "Least squares with L1 and L2 penalties (coordinate descent)",
+    true
 );
 
 /// A fitted linear regressor: `y = x·coef + intercept`.

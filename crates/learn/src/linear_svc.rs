@@ -88,6 +88,7 @@ impl Estimator for LinearSvcParams {
     const TASK: Task = Task::Classification;
     const SUMMARY: &'static str =
         "Linear SVM, one-vs-rest, squared hinge loss (dual coordinate descent)";
+    const NEEDS_SCALING: bool = true;
     type Model = FittedLinearSvc;
     fn fit_classes(&self, x: ArrayView2<'_, f64>, y: &ClassTarget) -> Result<FittedLinearSvc> {
         self.fit(x, y)

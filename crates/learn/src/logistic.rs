@@ -72,6 +72,7 @@ impl Params for LogisticRegressionParams {
 impl Estimator for LogisticRegressionParams {
     const TASK: Task = Task::Classification;
     const SUMMARY: &'static str = "Multinomial logistic regression (L2 penalty, L-BFGS)";
+    const NEEDS_SCALING: bool = true;
     type Model = FittedLogisticRegression;
     fn fit_classes(
         &self,

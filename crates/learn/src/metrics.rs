@@ -24,15 +24,15 @@ pub fn regression(truth: &[f64], predicted: &[f64]) -> Vec<(&'static str, f64)> 
     ]
 }
 
-/// The metrics `skiff eval` reports for a clusterer: the silhouette of rows `x` (where it is
-/// defined), and the adjusted Rand index against `truth` where there is one.
+/// The metrics `skiff eval` reports for a clusterer: the silhouette of rows `x` (where they are
+/// given and it is defined), and the adjusted Rand index against `truth` where there is one.
 pub fn clustering<T: AsRef<str>>(
-    x: ArrayView2<'_, f64>,
+    x: Option<ArrayView2<'_, f64>>,
     clusters: &[usize],
     truth: Option<&[T]>,
 ) -> Vec<(&'static str, f64)> {
     let mut scores = Vec::new();
-    if let Some(s) = silhouette(x, clusters) {
+    if let Some(s) = x.and_then(|x| silhouette(x, clusters)) {
         scores.push(("silhouette", s));
     }
     if let Some(truth) = truth {

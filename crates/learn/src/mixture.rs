@@ -259,6 +259,7 @@ impl Params for GaussianMixtureParams {
 impl Estimator for GaussianMixtureParams {
     const TASK: Task = Task::Clustering;
     const SUMMARY: &'static str = "Gaussian mixture (EM, k-means initialisation)";
+    const NEEDS_SCALING: bool = true;
     type Model = FittedGaussianMixture;
     fn fit_rows(&self, x: ArrayView2<'_, f64>) -> Result<FittedGaussianMixture> {
         self.fit(x)

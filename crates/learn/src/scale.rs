@@ -16,6 +16,8 @@ pub enum Scale {
     Standard,
     /// Into [0, 1] (scikit-learn's `MinMaxScaler`).
     MinMax,
+    /// Less the median, over the interquartile range (scikit-learn's `RobustScaler`).
+    Robust,
 }
 
 impl Scale {
@@ -24,6 +26,7 @@ impl Scale {
         match self {
             Scale::Standard => "standard-scaler",
             Scale::MinMax => "min-max-scaler",
+            Scale::Robust => "robust-scaler",
         }
     }
 
@@ -38,6 +41,9 @@ impl Scale {
     /// assert_eq!(scaler.transform(x.view()), array![[-1.0, 0.0], [1.0, 0.0]]);
     /// let scaler = Scale::MinMax.fit(x.view()).unwrap();
     /// assert_eq!(scaler.transform(x.view()), array![[0.0, 0.0], [1.0, 0.0]]);
+    /// let x = array![[1.0], [2.0], [3.0], [4.0], [100.0]];
+    /// let scaler = Scale::Robust.fit(x.view()).unwrap();
+    /// assert_eq!(scaler.transform(x.view()), array![[-1.0], [-0.5], [0.0], [0.5], [48.5]]);
     /// ```
     pub fn fit(self, x: ArrayView2<'_, f64>) -> Result<FittedScaler> {
         check_data(x, x.nrows())?;
@@ -55,6 +61,17 @@ impl Scale {
                 let range = (&max - &min).mapv(nonzero);
                 (min, range.mapv(|r| 1.0 / r))
             }
+            Scale::Robust => {
+                let mut median = Vec::with_capacity(x.ncols());
+                let mut iqr = Vec::with_capacity(x.ncols());
+                for column in x.axis_iter(Axis(1)) {
+                    let mut sorted = column.to_vec();
+                    sorted.sort_by(f64::total_cmp);
+                    median.push(percentile(&sorted, 50.0));
+                    iqr.push(1.0 / nonzero(percentile(&sorted, 75.0) - percentile(&sorted, 25.0)));
+                }
+                (Array1::from(median), Array1::from(iqr))
+            }
         };
         Ok(FittedScaler {
             kind: self,
@@ -62,6 +79,13 @@ impl Scale {
             scale,
         })
     }
+}
+
+/// The `q`th percentile of sorted values, interpolated linearly as numpy does by default.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let position = q / 100.0 * (sorted.len() - 1) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
 }
 
 /// A fitted scaler: `(x - offset) * scale`, per feature.
@@ -90,10 +114,10 @@ impl FittedScaler {
         g.node(
             "Sub",
             &[x, &offset],
-            &["centred"],
+            &["scaler_centred"],
             Vec::<(&str, Attr)>::new(),
         );
-        g.node("Mul", &["centred", &scale], &[output], vec![]);
+        g.node("Mul", &["scaler_centred", &scale], &[output], vec![]);
     }
 }
 

@@ -17,5 +17,11 @@ pub const TASK: &str = "skiff.task";
 pub const HYPERPARAMETERS: &str = "skiff.hyperparameters";
 /// The skiff version that trained the model.
 pub const VERSION: &str = "skiff.version";
+/// JSON object `{"numeric": [...], "categorical": [...]}`: how each input column was read,
+/// for models with one input per column.
+pub const COLUMNS: &str = "skiff.columns";
+/// JSON object of the preprocessing steps in front of the estimator and their
+/// hyperparameters, for models with one input per column.
+pub const PREPROCESSING: &str = "skiff.preprocessing";
 /// JSON object `{"name": ..., "value": ...}`: the metric measured on the training data.
 pub const TRAINING_METRIC: &str = "skiff.training_metric";

@@ -44,12 +44,9 @@ impl DecisionTreeClassifier {
 pub struct DecisionTreeClassifierParams {
     /// Split quality measure (default gini).
     pub criterion: ClassCriterion,
-    /// Maximum depth; `None` grows until leaves are pure or too small (default).
-    pub max_depth: Option<usize>,
-    /// Fewest rows a node needs to be split (default 2).
-    pub min_samples_split: usize,
-    /// Fewest rows in each leaf (default 1).
-    pub min_samples_leaf: usize,
+    /// `max_depth`, `min_samples_split` and `min_samples_leaf`.
+    #[serde(flatten)]
+    pub growth: TreeGrowth,
     /// Seed of the order features are searched in, which breaks ties (default None).
     pub random_state: Option<u64>,
 }
@@ -58,9 +55,7 @@ impl Default for DecisionTreeClassifierParams {
     fn default() -> Self {
         DecisionTreeClassifierParams {
             criterion: ClassCriterion::Gini,
-            max_depth: None,
-            min_samples_split: 2,
-            min_samples_leaf: 1,
+            growth: TreeGrowth::default(),
             random_state: None,
         }
     }
@@ -75,19 +70,19 @@ impl DecisionTreeClassifierParams {
 
     /// Sets `max_depth`.
     pub fn max_depth(mut self, max_depth: Option<usize>) -> Self {
-        self.max_depth = max_depth;
+        self.growth.max_depth = max_depth;
         self
     }
 
     /// Sets `min_samples_split`.
     pub fn min_samples_split(mut self, n: usize) -> Self {
-        self.min_samples_split = n;
+        self.growth.min_samples_split = n;
         self
     }
 
     /// Sets `min_samples_leaf`.
     pub fn min_samples_leaf(mut self, n: usize) -> Self {
-        self.min_samples_leaf = n;
+        self.growth.min_samples_leaf = n;
         self
     }
 
@@ -99,11 +94,7 @@ impl DecisionTreeClassifierParams {
 
     /// Checks every hyperparameter; `fit` calls this first.
     fn validate(&self) -> Result<()> {
-        check_growth(
-            self.max_depth,
-            self.min_samples_split,
-            self.min_samples_leaf,
-        )
+        self.growth.check()
     }
 
     /// Fits the tree to rows `x` and their classes `y`.
@@ -122,13 +113,7 @@ impl DecisionTreeClassifierParams {
                 n_classes,
             },
         );
-        let growth = Growth {
-            criterion: self.criterion.criterion(),
-            max_depth: self.max_depth,
-            min_samples_split: self.min_samples_split,
-            min_samples_leaf: self.min_samples_leaf,
-            max_features: x.ncols(),
-        };
+        let growth = self.growth.growth(self.criterion.criterion(), x.ncols());
         let weights = vec![1.0; x.nrows()];
         let mut rng = tree_rng(self.random_state);
         let tree = grow(&data, &weights, &growth, rng.as_mut());
@@ -282,21 +267,16 @@ impl DecisionTreeRegressor {
 pub struct DecisionTreeRegressorParams {
     /// Split quality measure (squared_error).
     pub criterion: RegressionCriterion,
-    /// Maximum depth; `None` grows until leaves are pure or too small (default).
-    pub max_depth: Option<usize>,
-    /// Fewest rows a node needs to be split (default 2).
-    pub min_samples_split: usize,
-    /// Fewest rows in each leaf (default 1).
-    pub min_samples_leaf: usize,
+    /// `max_depth`, `min_samples_split` and `min_samples_leaf`.
+    #[serde(flatten)]
+    pub growth: TreeGrowth,
 }
 
 impl Default for DecisionTreeRegressorParams {
     fn default() -> Self {
         DecisionTreeRegressorParams {
             criterion: RegressionCriterion::SquaredError,
-            max_depth: None,
-            min_samples_split: 2,
-            min_samples_leaf: 1,
+            growth: TreeGrowth::default(),
         }
     }
 }
@@ -304,29 +284,25 @@ impl Default for DecisionTreeRegressorParams {
 impl DecisionTreeRegressorParams {
     /// Sets `max_depth`.
     pub fn max_depth(mut self, max_depth: Option<usize>) -> Self {
-        self.max_depth = max_depth;
+        self.growth.max_depth = max_depth;
         self
     }
 
     /// Sets `min_samples_split`.
     pub fn min_samples_split(mut self, n: usize) -> Self {
-        self.min_samples_split = n;
+        self.growth.min_samples_split = n;
         self
     }
 
     /// Sets `min_samples_leaf`.
     pub fn min_samples_leaf(mut self, n: usize) -> Self {
-        self.min_samples_leaf = n;
+        self.growth.min_samples_leaf = n;
         self
     }
 
     /// Checks every hyperparameter; `fit` calls this first.
     fn validate(&self) -> Result<()> {
-        check_growth(
-            self.max_depth,
-            self.min_samples_split,
-            self.min_samples_leaf,
-        )
+        self.growth.check()
     }
 
     /// Fits the tree to rows `x` and their targets `y`.
@@ -334,13 +310,7 @@ impl DecisionTreeRegressorParams {
         self.check()?;
         check_regression_target(x, y)?;
         let data = Data::new(x, Target::Values(y));
-        let growth = Growth {
-            criterion: Criterion::SquaredError,
-            max_depth: self.max_depth,
-            min_samples_split: self.min_samples_split,
-            min_samples_leaf: self.min_samples_leaf,
-            max_features: x.ncols(),
-        };
+        let growth = self.growth.growth(Criterion::SquaredError, x.ncols());
         let weights = vec![1.0; x.nrows()];
         let tree = grow(&data, &weights, &growth, None);
         Ok(FittedDecisionTreeRegressor {
@@ -463,11 +433,15 @@ mod tests {
         p.set("random_state", "7").unwrap();
         assert_eq!(p.criterion, ClassCriterion::Entropy);
         assert_eq!(
-            (p.max_depth, p.min_samples_leaf, p.random_state),
+            (
+                p.growth.max_depth,
+                p.growth.min_samples_leaf,
+                p.random_state
+            ),
             (Some(4), 3, Some(7))
         );
         p.set("max_depth", "None").unwrap();
-        assert_eq!(p.max_depth, None);
+        assert_eq!(p.growth.max_depth, None);
         let err = p.set("max_features", "2").unwrap_err().to_string();
         assert!(
             err.contains("criterion, max_depth, min_samples_leaf, min_samples_split, random_state"),

@@ -58,33 +58,65 @@ pub enum RegressionCriterion {
     SquaredError,
 }
 
-pub(crate) fn check_growth(
-    max_depth: Option<usize>,
-    min_samples_split: usize,
-    min_samples_leaf: usize,
-) -> Result<()> {
-    if max_depth == Some(0) {
-        return Err(params::invalid(
-            "max_depth",
-            0,
-            "a positive integer or None",
-        ));
+/// How deep and how finely a tree grows: the hyperparameters every tree estimator shares
+/// (flattened into each one's, so they keep scikit-learn's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TreeGrowth {
+    /// Maximum depth; `None` grows until leaves are pure or too small (default).
+    pub max_depth: Option<usize>,
+    /// Fewest rows a node needs to be split (default 2).
+    pub min_samples_split: usize,
+    /// Fewest rows in each leaf (default 1).
+    pub min_samples_leaf: usize,
+}
+
+impl Default for TreeGrowth {
+    fn default() -> Self {
+        TreeGrowth {
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+        }
     }
-    if min_samples_split < 2 {
-        return Err(params::invalid(
-            "min_samples_split",
-            min_samples_split,
-            "an integer of at least 2",
-        ));
+}
+
+impl TreeGrowth {
+    /// Checks each value's range.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.max_depth == Some(0) {
+            return Err(params::invalid(
+                "max_depth",
+                0,
+                "a positive integer or None",
+            ));
+        }
+        if self.min_samples_split < 2 {
+            return Err(params::invalid(
+                "min_samples_split",
+                self.min_samples_split,
+                "an integer of at least 2",
+            ));
+        }
+        if self.min_samples_leaf < 1 {
+            return Err(params::invalid(
+                "min_samples_leaf",
+                self.min_samples_leaf,
+                "an integer of at least 1",
+            ));
+        }
+        Ok(())
     }
-    if min_samples_leaf < 1 {
-        return Err(params::invalid(
-            "min_samples_leaf",
-            min_samples_leaf,
-            "an integer of at least 1",
-        ));
+
+    /// How one tree grows with these values, `criterion` and `max_features` features a node.
+    pub(crate) fn growth(&self, criterion: Criterion, max_features: usize) -> Growth {
+        Growth {
+            criterion,
+            max_depth: self.max_depth,
+            min_samples_split: self.min_samples_split,
+            min_samples_leaf: self.min_samples_leaf,
+            max_features,
+        }
     }
-    Ok(())
 }
 
 pub(crate) fn check_regression_target(x: ArrayView2<'_, f64>, y: &[f64]) -> Result<()> {
