@@ -1,4 +1,6 @@
-//! Linear regression and its penalised forms: ordinary least squares (`linfa-linear`), ridge
+//! Linear regression and its penalised forms: ordinary least squares (the minimum-norm
+//! least-squares solution by SVD with `linfa-linalg`, as scipy's `lstsq` gives scikit-learn,
+//! so collinear features such as one-hot columns beside an intercept fit), ridge
 //! (its closed form, solved by Cholesky with `linfa-linalg`), lasso and elastic net
 //! (coordinate descent, `linfa-elasticnet`, whose objective is scikit-learn's:
 //! `1/(2n)·‖y − Xw‖² + α·l1_ratio·‖w‖₁ + α/2·(1 − l1_ratio)·‖w‖²`).
@@ -265,18 +267,27 @@ fn prepare<P: Params>(params: &P, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<(
 impl LinearRegressionParams {
     /// Fits rows `x` to targets `y`.
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<FittedLinearModel> {
+        use linfa_linalg::svd::SVD;
         prepare(self, x, y)?;
-        let dataset = Dataset::new(x.to_owned(), Array1::from(y.to_vec()));
-        let fitted = linfa_linear::LinearRegression::new()
-            .with_intercept(self.fit_intercept)
-            .fit(&dataset)
-            .map_err(|e| Error::Fit(format!("{e}: are some features copies of others?")))?;
-        FittedLinearModel::new(
-            Self::ALGORITHM,
-            fitted.params().to_owned(),
-            fitted.intercept(),
-            self.to_json(),
-        )
+        let data = centred(x, y, self.fit_intercept);
+        let (u, sigma, vt) = data
+            .x
+            .svd(true, true)
+            .map_err(|e| Error::Fit(format!("least squares: {e}")))?;
+        let (u, vt) = (u.expect("asked for U"), vt.expect("asked for Vt"));
+        // Singular values below numpy's default cut-off count as zero: the solution of least
+        // norm among the equally good ones, as lstsq gives for collinear features.
+        let largest = sigma.iter().copied().fold(0.0, f64::max);
+        let cutoff = f64::EPSILON * x.nrows().max(x.ncols()) as f64 * largest;
+        let projected = u.t().dot(&data.y);
+        let scaled: Array1<f64> = projected
+            .iter()
+            .zip(&sigma)
+            .map(|(p, &s)| if s > cutoff { p / s } else { 0.0 })
+            .collect();
+        let coef = vt.t().dot(&scaled);
+        let intercept = data.intercept(&coef);
+        FittedLinearModel::new(Self::ALGORITHM, coef, intercept, self.to_json())
     }
 }
 
@@ -509,6 +520,28 @@ impl Export for FittedLinearModel {
 mod tests {
     use super::*;
     use ndarray::{Array2, array};
+
+    #[test]
+    fn collinear_one_hot_columns_get_the_least_norm_solution() {
+        // Two one-hot columns always sum to 1, the intercept's column: any shift between them
+        // and the intercept fits as well; lstsq's answer splits it evenly.
+        let x = array![
+            [1.0, 0.0, 1.0],
+            [0.0, 1.0, 2.0],
+            [1.0, 0.0, 3.0],
+            [0.0, 1.0, 5.0]
+        ];
+        let y = [3.0, 6.0, 7.0, 12.0];
+        let model = LinearRegression::params().fit(x.view(), &y).unwrap();
+        let coef = &model.coef;
+        assert!((coef[0] + coef[1]).abs() < 1e-9, "{coef}");
+        assert!((coef[1] - coef[0] - 1.0).abs() < 1e-9, "{coef}");
+        assert!((coef[2] - 2.0).abs() < 1e-9, "{coef}");
+        let predicted = model.predict(x.view());
+        for (p, t) in predicted.iter().zip(y) {
+            assert!((p - t).abs() < 1e-9, "{p} vs {t}");
+        }
+    }
 
     fn data() -> (Array2<f64>, Vec<f64>) {
         let x = array![
