@@ -121,16 +121,9 @@ impl Plan {
 }
 
 fn columns_json(columns: &[(String, Kind)], dropped: &[String]) -> serde_json::Value {
-    let names = |kind: Kind| -> Vec<&str> {
-        columns
-            .iter()
-            .filter(|(_, k)| *k == kind)
-            .map(|(n, _)| n.as_str())
-            .collect()
-    };
     serde_json::json!({
-        "numeric": names(Kind::Numeric),
-        "categorical": names(Kind::Categorical),
+        "numeric": preprocess::names_of(columns, Kind::Numeric),
+        "categorical": preprocess::names_of(columns, Kind::Categorical),
         "dropped": dropped,
     })
 }

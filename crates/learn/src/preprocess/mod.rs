@@ -80,14 +80,10 @@ impl ColumnTransformer {
 
     /// The steps, one a line, for `skiff fit --print-pipeline`.
     pub fn describe(&self, columns: &[(String, Kind)]) -> String {
-        let names = |kind: Kind| -> Vec<&str> {
-            columns
-                .iter()
-                .filter(|(_, k)| *k == kind)
-                .map(|(n, _)| n.as_str())
-                .collect()
-        };
-        let (numeric, text) = (names(Kind::Numeric), names(Kind::Categorical));
+        let (numeric, text) = (
+            names_of(columns, Kind::Numeric),
+            names_of(columns, Kind::Categorical),
+        );
         let mut lines = Vec::new();
         if !numeric.is_empty() {
             lines.push(format!("numeric columns: {}", numeric.join(", ")));
@@ -265,12 +261,7 @@ impl FittedColumnTransformer {
         }
         let mut parts = Vec::new();
         if let Some(numeric) = &self.numeric {
-            let inputs: Vec<&str> = self
-                .columns
-                .iter()
-                .filter(|(_, k)| *k == Kind::Numeric)
-                .map(|(n, _)| n.as_str())
-                .collect();
+            let inputs = names_of(&self.columns, Kind::Numeric);
             let joined = "pre_numbers".to_string();
             g.node("Concat", &inputs, &[&joined], vec![("axis", Attr::Int(1))]);
             let filled = "pre_numbers_filled";
@@ -283,11 +274,7 @@ impl FittedColumnTransformer {
                 None => parts.push(filled.to_string()),
             }
         }
-        let texts = self
-            .columns
-            .iter()
-            .filter(|(_, k)| *k == Kind::Categorical)
-            .map(|(n, _)| n);
+        let texts = names_of(&self.columns, Kind::Categorical);
         for (i, (text, name)) in self.categorical.iter().zip(texts).enumerate() {
             let encoded = format!("pre_text{i}");
             text.encoder
@@ -297,6 +284,15 @@ impl FittedColumnTransformer {
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         g.node("Concat", &parts, &[output], vec![("axis", Attr::Int(1))]);
     }
+}
+
+/// The names of the columns of `kind`, in order.
+pub fn names_of(columns: &[(String, Kind)], kind: Kind) -> Vec<&str> {
+    columns
+        .iter()
+        .filter(|(_, k)| *k == kind)
+        .map(|(n, _)| n.as_str())
+        .collect()
 }
 
 /// Columns of `table`, each read as the kind given.
