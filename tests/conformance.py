@@ -1,9 +1,13 @@
 """The Python side of the conformance suite (tests/all/conformance.rs).
 
 Reads a JSON list of cases on stdin; for each, runs the exported model in ONNX Runtime on
-the test rows and fits scikit-learn's estimator (the case's `sklearn` expression) on the
-same training rows, then prints, as one JSON object keyed by case id, ONNX Runtime's
-outputs and scikit-learn's test metric (accuracy, R2, or the adjusted Rand index).
+the test rows (the case's `inputs`, as skiff fed them to its own engines; null for a missing
+number) and fits scikit-learn's estimator (the case's `sklearn` expression) on the same
+training rows, then prints, as one JSON object keyed by case id, ONNX Runtime's outputs and
+scikit-learn's test metric (accuracy, R2, or the adjusted Rand index).
+
+Tables of numbers are read as a matrix; tables with text or gaps as pandas reads them, rows
+without a target left out, for a ColumnTransformer pipeline.
 """
 import csv
 import json
@@ -11,13 +15,21 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 from sklearn import cluster, linear_model, mixture, naive_bayes, neighbors, svm, tree, ensemble
-from sklearn import pipeline, preprocessing
+from sklearn import compose, impute, pipeline, preprocessing
 from sklearn.metrics import accuracy_score, adjusted_rand_score, r2_score
 
 NAMESPACE = {}
-for module in (cluster, linear_model, mixture, naive_bayes, neighbors, svm, tree, ensemble, pipeline, preprocessing):
+for module in (cluster, linear_model, mixture, naive_bayes, neighbors, svm, tree, ensemble, compose, impute,
+               pipeline, preprocessing):
     NAMESPACE.update({k: getattr(module, k) for k in dir(module) if not k.startswith("_")})
+
+
+def read_frame(path, target, drop):
+    frame = pd.read_csv(path)
+    frame = frame[frame[target].notna()]
+    return frame.drop(columns=[target] + drop), [str(v) for v in frame[target]]
 
 
 def read(path, target):
@@ -32,11 +44,18 @@ def read(path, target):
 def main():
     results = {}
     for case in json.load(sys.stdin):
-        x_train, y_train = read(case["train"], case["target"])
-        x_test, y_test = read(case["test"], case["target"])
+        if "ColumnTransformer" in case["sklearn"]:
+            x_train, y_train = read_frame(case["train"], case["target"], case["drop"])
+            x_test, y_test = read_frame(case["test"], case["target"], case["drop"])
+        else:
+            x_train, y_train = read(case["train"], case["target"])
+            x_test, y_test = read(case["test"], case["target"])
         session = ort.InferenceSession(case["model"], providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
-        outputs = session.run(None, {session.get_inputs()[0].name: x_test.astype(np.float32)})
+        types = {"FP32": np.float32, "BYTES": object}
+        feeds = {i["name"]: np.array(i["data"], dtype=types[i["datatype"]]).reshape(i["shape"])
+                 for i in case["inputs"]}
+        outputs = session.run(None, feeds)
         onnx = {name: np.asarray(value).tolist() for name, value in zip(names, outputs)}
         model = eval(case["sklearn"], NAMESPACE)
         task = case["task"]

@@ -36,10 +36,29 @@ fn missing_target_column() {
 }
 
 #[test]
-fn non_numeric_feature_names_row_and_column() {
+fn text_in_a_column_forced_numeric_names_row_column_and_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let out = fit_csv(dir.path(), "a,b,y\n1,2,x\n3,4,z\n5,six,x\n", "y");
-    fails_with(out, &["line 4", "column \"b\"", "\"six\""]);
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, "a,b,y\n1,2,x\n3,4,z\n5,six,x\n").unwrap();
+    let out = skiff()
+        .args([
+            "fit",
+            "gaussian-nb",
+            "--numeric",
+            "b",
+            "--target",
+            "y",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("-o")
+        .arg(dir.path().join("model.onnx"))
+        .output()
+        .unwrap();
+    fails_with(
+        out,
+        &["line 4", "column \"b\"", "\"six\"", "--categorical b"],
+    );
     assert_only_files(dir.path(), &["data.csv"]);
 }
 
@@ -118,9 +137,9 @@ fn failed_fit_keeps_the_previous_model() {
     let model = iris_model(dir.path());
     let before = std::fs::read(&model).unwrap();
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "a,y\n1,x\nbad,y\n").unwrap();
+    std::fs::write(&bad, "a,y\n1,x\n2,x\n").unwrap();
     let out = fit(&bad, "y", &model);
-    fails_with(out, &["\"bad\""]);
+    fails_with(out, &["single class"]);
     assert_eq!(
         std::fs::read(&model).unwrap(),
         before,
@@ -187,14 +206,14 @@ fn more_clusters_than_rows() {
 }
 
 #[test]
-fn nan_and_infinite_values_are_errors_that_name_the_cell() {
+fn infinite_values_are_errors_that_name_the_cell() {
     let dir = tempfile::tempdir().unwrap();
     for (csv, algorithm, target, needles) in [
         (
-            "a,b,y\n1,2,x\n3,nan,z\n",
+            "a,b,c,y\n1,2,p,x\n3,-inf,q,z\n",
             "gaussian-nb",
             "y",
-            &["line 3", "\"nan\""][..],
+            &["line 3", "\"-inf\"", "column \"b\"", "--na-values"][..],
         ),
         (
             "a,b,y\n1,inf,1.5\n3,4,2.5\n",

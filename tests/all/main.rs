@@ -16,6 +16,7 @@ mod k8s;
 mod onnxruntime;
 mod registry_faults;
 mod serve;
+mod tables;
 mod tree_ops;
 mod zoo;
 

@@ -43,3 +43,23 @@ write("diabetes", diabetes.data, [repr(float(v)) for v in diabetes.target], clea
 
 x, y = datasets.make_blobs(n_samples=600, centers=4, n_features=5, cluster_std=1.5, random_state=0)
 write("blobs", np.round(x, 6), [int(v) for v in y], [f"x{i}" for i in range(5)], "blob", True)
+
+
+# Tables with text columns and gaps, written as their packages ship them (gaps as NA in
+# palmerpenguins' CSV, empty cells for vega_datasets' cars, whose Name column names rows).
+import palmerpenguins  # noqa: E402  (PyPI palmerpenguins 0.1.6)
+import vega_datasets  # noqa: E402  (PyPI vega_datasets 0.9.0)
+
+
+def write_frame(name, frame, stratify, na_rep):
+    train, test = train_test_split(frame, test_size=0.25, random_state=0, stratify=frame[stratify])
+    folder = here / name
+    folder.mkdir(exist_ok=True)
+    for part, rows in (("train", train), ("test", test)):
+        rows.to_csv(folder / f"{part}.csv", index=False, na_rep=na_rep)
+
+
+write_frame("penguins", palmerpenguins.load_penguins(), "species", "NA")
+cars = vega_datasets.data.cars()
+cars["Year"] = cars["Year"].dt.year
+write_frame("cars", cars, "Origin", "")
