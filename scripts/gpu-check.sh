@@ -105,6 +105,8 @@ for i, c in enumerate(json.load(open("tests/conformance.json"))):
         args += ["--set", f"{k}={v}"]
     if c.get("scale"):
         args += ["--scale", c["scale"]]
+    for column in c.get("drop", []):
+        args += ["--drop", column]
     name = f"{c['estimator']}-{c['dataset'].rsplit('/', 1)[-1]}-{i}"
     print("\t".join([name, f"{c['dataset']}/test.csv"] + args))
 EOF

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 pub struct Args {
     /// The model (ONNX)
     model: PathBuf,
-    /// Rows to run: CSV with a header row, columns matched by the model's feature names
-    /// (default: uniform random values in [-2, 2) for each feature)
+    /// Rows to run: CSV with a header row, columns matched by the model's feature names, or to
+    /// its inputs by name for a model with an input per column (default: uniform random values
+    /// in [-2, 2) for each feature of a model with one FP32 input)
     #[arg(long)]
     data: Option<PathBuf>,
     /// Backends to compare; the first is the reference the others must agree with
@@ -63,19 +64,13 @@ pub fn run(args: Args) -> Result<()> {
         models.push(model);
     }
     let rows = match &args.data {
-        Some(path) => {
-            let inputs = input_from_table(&models[0], &args.model, &Table::from_path(path)?)?;
-            let [rows] = <[Tensor; 1]>::try_from(inputs.tensors).map_err(|_| {
-                anyhow::anyhow!("skiff bench runs models with one input; this one takes several")
-            })?;
-            rows
-        }
-        None => random_rows(&models[0], &args)?,
+        Some(path) => input_from_table(&models[0], &args.model, &Table::from_path(path)?)?.tensors,
+        None => vec![random_rows(&models[0], &args)?],
     };
     let disagreements = check_agreement(&models, &rows, args.json)?;
     if !args.check_only {
         for &batch in &args.batch_sizes {
-            let input = repeat_rows(&rows, batch);
+            let input: Vec<Tensor> = rows.iter().map(|t| repeat_rows(t, batch)).collect();
             for model in &models {
                 let (runs, elapsed, median) =
                     time_runs(model, &input, Duration::from_secs_f64(args.seconds))?;
@@ -133,11 +128,11 @@ fn report(json: bool, value: serde_json::Value) -> Result<()> {
 
 /// Runs every model on `rows` and compares each with the first; returns how many outputs
 /// differ.
-fn check_agreement(models: &[Model], rows: &Tensor, json: bool) -> Result<usize> {
-    let reference = models[0].run(vec![rows.clone()])?;
+fn check_agreement(models: &[Model], rows: &[Tensor], json: bool) -> Result<usize> {
+    let reference = models[0].run(rows.to_vec())?;
     let mut disagreements = 0;
     for model in &models[1..] {
-        let outputs = model.run(vec![rows.clone()])?;
+        let outputs = model.run(rows.to_vec())?;
         let mut max_difference = 0.0f64;
         let mut agrees = true;
         for (want, got) in reference.iter().zip(&outputs) {
@@ -160,7 +155,7 @@ fn check_agreement(models: &[Model], rows: &Tensor, json: bool) -> Result<usize>
                 "event": "agreement",
                 "backend": model.backend(),
                 "reference": models[0].backend(),
-                "rows": rows.shape[0],
+                "rows": rows[0].shape[0],
                 "agrees": agrees,
                 "max_abs_difference": max_difference,
             }),
@@ -204,33 +199,43 @@ fn random_rows(model: &Model, args: &Args) -> Result<Tensor> {
     Ok(Tensor::new(vec![n, width], TensorData::Fp32(data))?)
 }
 
-/// `batch` rows: the rows of `rows`, repeated as often as needed.
+/// `batch` rows: the rows of `rows` (along its first axis), repeated as often as needed.
 fn repeat_rows(rows: &Tensor, batch: usize) -> Tensor {
-    let (n, width) = (rows.shape[0], rows.shape[1]);
-    let TensorData::Fp32(values) = &rows.data else {
-        unreachable!("inputs are FP32 [rows, features]")
+    fn repeat<T: Clone>(values: &[T], n: usize, batch: usize) -> Vec<T> {
+        let width = values.len() / n.max(1);
+        (0..batch)
+            .flat_map(|i| &values[(i % n) * width..(i % n + 1) * width])
+            .cloned()
+            .collect()
+    }
+    let n = rows.shape[0];
+    let data = match &rows.data {
+        TensorData::Bool(v) => TensorData::Bool(repeat(v, n, batch)),
+        TensorData::Int32(v) => TensorData::Int32(repeat(v, n, batch)),
+        TensorData::Int64(v) => TensorData::Int64(repeat(v, n, batch)),
+        TensorData::Fp32(v) => TensorData::Fp32(repeat(v, n, batch)),
+        TensorData::Fp64(v) => TensorData::Fp64(repeat(v, n, batch)),
+        TensorData::Bytes(v) => TensorData::Bytes(repeat(v, n, batch)),
     };
-    let data = (0..batch)
-        .flat_map(|i| &values[(i % n) * width..(i % n + 1) * width])
-        .copied()
-        .collect();
-    Tensor::new(vec![batch, width], TensorData::Fp32(data)).expect("shape fits the data")
+    let mut shape = rows.shape.clone();
+    shape[0] = batch;
+    Tensor::new(shape, data).expect("shape fits the data")
 }
 
 /// Runs `model` on `input` for about `budget` (at least 3 times, after one warm-up run);
 /// returns the runs, the time they took, and the median time of one.
 fn time_runs(
     model: &Model,
-    input: &Tensor,
+    input: &[Tensor],
     budget: Duration,
 ) -> Result<(usize, Duration, Duration)> {
-    model.run(vec![input.clone()])?;
+    model.run(input.to_vec())?;
     let mut times = Vec::new();
     let started = Instant::now();
     while times.len() < 3 || started.elapsed() < budget {
-        let copy = input.clone();
+        let copy = input.to_vec();
         let run_started = Instant::now();
-        model.run(vec![copy])?;
+        model.run(copy)?;
         times.push(run_started.elapsed());
     }
     let elapsed: Duration = times.iter().sum();
