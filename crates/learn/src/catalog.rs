@@ -113,6 +113,13 @@ pub trait Algorithm: Send + Sync {
     /// Whether its results depend on the features' scales (distances, penalties), so a
     /// table's numeric columns are standardised for it by default.
     fn needs_scaling(&self) -> bool;
+    /// Whether it takes gaps (NaN) and category codes as they are, as scikit-learn's
+    /// histogram gradient boosting does: a table's gaps then reach it unfilled and its text
+    /// columns as ordinal codes.
+    fn takes_gaps_and_categories(&self) -> bool;
+    /// Tells it which features hold category codes (a table's ordinal-encoded text columns),
+    /// for estimators that treat them as categories (`categorical_features="from_dtype"`).
+    fn set_categorical(&mut self, features: &[usize]);
     /// Sets a hyperparameter from text (see [`Params::set`]).
     fn set(&mut self, name: &str, value: &str) -> Result<()>;
     /// Fits rows `x` to `y`.
@@ -141,7 +148,11 @@ pub(crate) trait Estimator: Params {
     /// Whether its results depend on the features' scales (distances, penalties), so a
     /// table's numeric columns are standardised for it by default.
     const NEEDS_SCALING: bool = false;
+    /// Whether it takes gaps (NaN) and category codes as they are.
+    const TAKES_GAPS_AND_CATEGORIES: bool = false;
     type Model: Fitted + 'static;
+    /// See [`Algorithm::set_categorical`].
+    fn set_categorical(&mut self, _features: &[usize]) {}
     fn fit_classes(&self, _x: ArrayView2<'_, f64>, _y: &ClassTarget) -> Result<Self::Model> {
         unreachable!("only classifiers fit classes")
     }
@@ -174,6 +185,14 @@ impl<E: Estimator> Algorithm for E {
         E::NEEDS_SCALING
     }
 
+    fn takes_gaps_and_categories(&self) -> bool {
+        E::TAKES_GAPS_AND_CATEGORIES
+    }
+
+    fn set_categorical(&mut self, features: &[usize]) {
+        Estimator::set_categorical(self, features)
+    }
+
     fn set(&mut self, name: &str, value: &str) -> Result<()> {
         Params::set(self, name, value)
     }
@@ -195,6 +214,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::LinearSvcParams::default()),
         Box::new(crate::DecisionTreeClassifierParams::default()),
         Box::new(crate::RandomForestClassifierParams::default()),
+        Box::new(crate::HistGradientBoostingClassifierParams::default()),
         Box::new(crate::GaussianNbParams::default()),
         Box::new(crate::KnnClassifierParams::default()),
         Box::new(crate::LinearRegressionParams::default()),
@@ -203,6 +223,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::ElasticNetParams::default()),
         Box::new(crate::DecisionTreeRegressorParams::default()),
         Box::new(crate::RandomForestRegressorParams::default()),
+        Box::new(crate::HistGradientBoostingRegressorParams::default()),
         Box::new(crate::KnnRegressorParams::default()),
         Box::new(crate::KMeansParams::default()),
         Box::new(crate::GaussianMixtureParams::default()),

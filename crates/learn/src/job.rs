@@ -282,10 +282,21 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
         } else {
             spec.scale.or(default_scale)
         });
-        if let Some(strategy) = spec.impute {
-            t.num_imputer.strategy = strategy;
+        // Estimators that take gaps and categories as they are (histogram gradient boosting)
+        // get the gaps as NaN and each text column as one column of category codes, unless
+        // told otherwise.
+        let native = algorithm.takes_gaps_and_categories();
+        let sets = |wanted: &str| step_settings.iter().any(|(step, _, _)| *step == wanted);
+        if native && spec.impute.is_none() && !sets("num_imputer") {
+            t.num_imputer = None;
         }
-        if spec.encode == Some(Encoding::Ordinal) {
+        if native && !sets("cat_imputer") {
+            t.cat_imputer = None;
+        }
+        if let Some(strategy) = spec.impute {
+            t.num_imputer.get_or_insert_with(Default::default).strategy = strategy;
+        }
+        if spec.encode == Some(Encoding::Ordinal) || (native && spec.encode.is_none()) {
             t.encoder = Encoder::Ordinal(OrdinalEncoderParams {
                 handle_unknown: preprocess::OrdinalUnknown::UseEncodedValue,
                 unknown_value: Some(-1.0),
@@ -374,7 +385,7 @@ pub fn fit_plan(table: &Table, plan: Plan) -> Result<FitReport> {
         )));
     }
     let preprocessing = plan.preprocessing_json();
-    let algorithm = plan.algorithm;
+    let mut algorithm = plan.algorithm;
     let y = match &plan.target {
         Some(target) => {
             let cells = table.column(target)?;
@@ -389,6 +400,9 @@ pub fn fit_plan(table: &Table, plan: Plan) -> Result<FitReport> {
             let columns = preprocess::read_columns(&table, &plan.columns)?;
             let fitted = t.fit(&columns, table.na_values())?;
             let x = fitted.transform(&columns)?;
+            if let Encoder::Ordinal(_) = t.encoder {
+                algorithm.set_categorical(&fitted.category_codes());
+            }
             (algorithm.fit(x.view(), &y)?, Some(fitted), x)
         }
         None => {

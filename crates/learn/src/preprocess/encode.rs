@@ -346,19 +346,38 @@ impl FittedEncoder {
         Ok(())
     }
 
+    /// Writes the encoding of a missing cell into `out` (`width` zeros on entry): NaN
+    /// (ordinal, scikit-learn's `encoded_missing_value`), all zeros (one-hot).
+    pub fn encode_missing(&self, out: &mut [f64]) {
+        if !self.one_hot {
+            out[0] = f64::NAN;
+        }
+    }
+
     /// Adds the nodes encoding `input` (string [N, 1]) into `output` (float [N, width]),
-    /// with `fill` standing for every cell in `missing`.
-    pub fn write(&self, g: &mut Graph, input: &str, missing: &[String], fill: &str, output: &str) {
+    /// with `fill` standing for every cell in `missing`, or with those cells encoded as
+    /// missing (see [`FittedEncoder::encode_missing`]) where there is no fill.
+    pub fn write(
+        &self,
+        g: &mut Graph,
+        input: &str,
+        missing: &[String],
+        fill: Option<&str>,
+        output: &str,
+    ) {
+        // Codes: a category's column or code; -1 unseen, -2 dropped, -3 missing (NaN).
+        const MISSING: i64 = -3;
         let mut keys = self.categories.clone();
         let mut codes: Vec<i64> = self
             .codes
             .iter()
             .map(|c| c.map_or(-2, |c| c as i64))
             .collect();
-        let fill_code = self
-            .categories
-            .binary_search_by(|c| c.as_str().cmp(fill))
-            .map_or(-1, |i| codes[i]);
+        let fill_code = fill.map_or(MISSING, |fill| {
+            self.categories
+                .binary_search_by(|c| c.as_str().cmp(fill))
+                .map_or(-1, |i| codes[i])
+        });
         for marker in missing {
             if self.categories.binary_search(marker).is_err() && !keys.contains(marker) {
                 keys.push(marker.clone());
@@ -384,7 +403,12 @@ impl FittedEncoder {
                     ("keys_strings", Attr::Strings(keys)),
                     (
                         "values_floats",
-                        Attr::Floats(codes.iter().map(|&c| c as f32).collect()),
+                        Attr::Floats(
+                            codes
+                                .iter()
+                                .map(|&c| if c == MISSING { f32::NAN } else { c as f32 })
+                                .collect(),
+                        ),
                     ),
                     ("default_float", Attr::Float(unknown)),
                 ],
@@ -406,7 +430,10 @@ impl FittedEncoder {
         // Unseen categories (-1) and a dropped one (-2) are all zeros; with
         // handle_unknown=error and no dropped column, an unseen one is an error, as in
         // scikit-learn.
-        let refuse = self.unknown == Unknown::Error && self.codes.iter().all(Option::is_some);
+        // Missing cells left unfilled (-3) are all zeros too, so then nothing is refused.
+        let refuse = fill.is_some()
+            && self.unknown == Unknown::Error
+            && self.codes.iter().all(Option::is_some);
         g.ml_node(
             "OneHotEncoder",
             &[&coded],

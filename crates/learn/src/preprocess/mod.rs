@@ -26,12 +26,14 @@ use skiff_onnx::{Attr, Dim, ElemType, Graph};
 /// columns first), as scikit-learn's `ColumnTransformer` does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnTransformer {
-    /// Fills gaps in numeric columns (`num_imputer`).
-    pub num_imputer: SimpleImputerParams,
+    /// Fills gaps in numeric columns (`num_imputer`); None passes them on as NaN, for
+    /// estimators that take gaps as they are.
+    pub num_imputer: Option<SimpleImputerParams>,
     /// Scales the imputed numeric columns, where set (`scaler`).
     pub scaler: Option<Scale>,
-    /// Fills gaps in text columns (`cat_imputer`).
-    pub cat_imputer: SimpleImputerParams,
+    /// Fills gaps in text columns (`cat_imputer`); None encodes them as missing (NaN codes
+    /// from an ordinal encoder, all zeros from a one-hot one).
+    pub cat_imputer: Option<SimpleImputerParams>,
     /// Turns text into numbers (`encoder`).
     pub encoder: Encoder,
 }
@@ -45,9 +47,11 @@ impl ColumnTransformer {
     /// encoded, unseen categories ignored.
     pub fn new(scaler: Option<Scale>) -> Self {
         ColumnTransformer {
-            num_imputer: SimpleImputerParams::with_strategy(ImputeStrategy::Median),
+            num_imputer: Some(SimpleImputerParams::with_strategy(ImputeStrategy::Median)),
             scaler,
-            cat_imputer: SimpleImputerParams::with_strategy(ImputeStrategy::MostFrequent),
+            cat_imputer: Some(SimpleImputerParams::with_strategy(
+                ImputeStrategy::MostFrequent,
+            )),
             encoder: Encoder::OneHot(OneHotEncoderParams {
                 handle_unknown: OneHotUnknown::Ignore,
                 ..Default::default()
@@ -58,8 +62,16 @@ impl ColumnTransformer {
     /// Sets hyperparameter `name` of step `step` (one of [`STEPS`]) from text.
     pub fn set(&mut self, step: &str, name: &str, value: &str) -> Result<()> {
         match step {
-            "num_imputer" => self.num_imputer.set(name, value),
-            "cat_imputer" => self.cat_imputer.set(name, value),
+            "num_imputer" => self
+                .num_imputer
+                .get_or_insert_with(|| SimpleImputerParams::with_strategy(ImputeStrategy::Median))
+                .set(name, value),
+            "cat_imputer" => self
+                .cat_imputer
+                .get_or_insert_with(|| {
+                    SimpleImputerParams::with_strategy(ImputeStrategy::MostFrequent)
+                })
+                .set(name, value),
             "encoder" => self.encoder.set(name, value),
             _ => Err(Error::Column(format!(
                 "no preprocessing step {step:?} (steps: {})",
@@ -71,9 +83,9 @@ impl ColumnTransformer {
     /// The steps and their hyperparameters, as a JSON object.
     pub fn to_json(&self) -> Value {
         json!({
-            "num_imputer": self.num_imputer.to_json(),
+            "num_imputer": self.num_imputer.as_ref().map(Params::to_json),
             "scaler": self.scaler.map(Scale::as_str),
-            "cat_imputer": self.cat_imputer.to_json(),
+            "cat_imputer": self.cat_imputer.as_ref().map(Params::to_json),
             "encoder": { self.encoder.name(): self.encoder.to_json() },
         })
     }
@@ -88,9 +100,8 @@ impl ColumnTransformer {
         if !numeric.is_empty() {
             lines.push(format!("numeric columns: {}", numeric.join(", ")));
             lines.push(format!(
-                "  num_imputer  {} {}",
-                SimpleImputerParams::ALGORITHM,
-                self.num_imputer.to_json()
+                "  num_imputer  {}",
+                imputer_line(&self.num_imputer)
             ));
             lines.push(format!(
                 "  scaler       {}",
@@ -100,9 +111,8 @@ impl ColumnTransformer {
         if !text.is_empty() {
             lines.push(format!("categorical columns: {}", text.join(", ")));
             lines.push(format!(
-                "  cat_imputer  {} {}",
-                SimpleImputerParams::ALGORITHM,
-                self.cat_imputer.to_json()
+                "  cat_imputer  {}",
+                imputer_line(&self.cat_imputer)
             ));
             lines.push(format!(
                 "  encoder      {} {}",
@@ -123,8 +133,15 @@ impl ColumnTransformer {
         let numeric = numeric_block(columns);
         let numeric = match numeric {
             Some(x) => {
-                let imputer = self.num_imputer.fit_numbers(x.view())?;
-                let filled = imputer.transform(x.view());
+                let imputer = self
+                    .num_imputer
+                    .as_ref()
+                    .map(|i| i.fit_numbers(x.view()))
+                    .transpose()?;
+                let filled = match &imputer {
+                    Some(imputer) => imputer.transform(x.view()),
+                    None => x,
+                };
                 let scaler = self.scaler.map(|s| s.fit(filled.view())).transpose()?;
                 Some(FittedNumeric { imputer, scaler })
             }
@@ -135,10 +152,14 @@ impl ColumnTransformer {
             let Values::Text(cells) = values else {
                 continue;
             };
-            let fill = self.cat_imputer.fit_text(name, cells)?;
+            let fill = self
+                .cat_imputer
+                .as_ref()
+                .map(|i| i.fit_text(name, cells))
+                .transpose()?;
             let filled: Vec<&str> = cells
                 .iter()
-                .map(|c| c.as_deref().unwrap_or(&fill))
+                .filter_map(|c| c.as_deref().or(fill.as_deref()))
                 .collect();
             let encoder = self.encoder.fit(name, &filled)?;
             categorical.push(FittedText { fill, encoder });
@@ -167,11 +188,19 @@ pub(crate) fn numeric_block(columns: &[(String, Values)]) -> Option<Array2<f64>>
     }))
 }
 
+/// `SimpleImputer {...}`, or `passthrough` where gaps are passed on.
+fn imputer_line(imputer: &Option<SimpleImputerParams>) -> String {
+    match imputer {
+        Some(i) => format!("{} {}", SimpleImputerParams::ALGORITHM, i.to_json()),
+        None => "passthrough (gaps stay NaN)".into(),
+    }
+}
+
 /// The numeric columns' fitted steps.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FittedNumeric {
-    /// Fills gaps (and adds indicator columns where asked).
-    pub imputer: FittedImputer,
+    /// Fills gaps (and adds indicator columns where asked); None passes them on.
+    pub imputer: Option<FittedImputer>,
     /// Scales the imputed columns.
     pub scaler: Option<FittedScaler>,
 }
@@ -179,8 +208,8 @@ pub struct FittedNumeric {
 /// A text column's fitted steps.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FittedText {
-    /// What a missing cell becomes.
-    pub fill: String,
+    /// What a missing cell becomes; None encodes it as missing.
+    pub fill: Option<String>,
     /// The encoding of the filled column.
     pub encoder: FittedEncoder,
 }
@@ -201,12 +230,33 @@ pub struct FittedColumnTransformer {
 impl FittedColumnTransformer {
     /// How many features the estimator after it sees.
     pub fn n_outputs(&self) -> usize {
-        self.numeric.as_ref().map_or(0, |n| n.imputer.n_outputs())
-            + self
+        let numeric = names_of(&self.columns, Kind::Numeric).len();
+        self.numeric.as_ref().map_or(0, |n| {
+            n.imputer.as_ref().map_or(numeric, FittedImputer::n_outputs)
+        }) + self
+            .categorical
+            .iter()
+            .map(|t| t.encoder.width)
+            .sum::<usize>()
+    }
+
+    /// The features the estimator sees that hold a text column's ordinal codes.
+    pub fn category_codes(&self) -> Vec<usize> {
+        let numeric = self.n_outputs()
+            - self
                 .categorical
                 .iter()
                 .map(|t| t.encoder.width)
-                .sum::<usize>()
+                .sum::<usize>();
+        let mut at = numeric;
+        let mut codes = Vec::new();
+        for text in &self.categorical {
+            if !text.encoder.one_hot {
+                codes.push(at);
+            }
+            at += text.encoder.width;
+        }
+        codes
     }
 
     /// Reads this transformer's columns from `table`, each as the kind it was fitted on.
@@ -221,7 +271,10 @@ impl FittedColumnTransformer {
         let mut out = Array2::zeros((rows, self.n_outputs()));
         let mut at = 0;
         if let (Some(numeric), Some(x)) = (&self.numeric, numeric_block(columns)) {
-            let mut block = numeric.imputer.transform(x.view());
+            let mut block = match &numeric.imputer {
+                Some(imputer) => imputer.transform(x.view()),
+                None => x,
+            };
             if let Some(scaler) = &numeric.scaler {
                 block = scaler.transform(block.view());
             }
@@ -237,10 +290,11 @@ impl FittedColumnTransformer {
             let width = text.encoder.width;
             for (mut row, cell) in out.axis_iter_mut(Axis(0)).zip(cells) {
                 let slot = row.as_slice_mut().expect("standard layout");
-                text.encoder.encode(
-                    cell.as_deref().unwrap_or(&text.fill),
-                    &mut slot[at..at + width],
-                )?;
+                let slot = &mut slot[at..at + width];
+                match cell.as_deref().or(text.fill.as_deref()) {
+                    Some(cell) => text.encoder.encode(cell, slot)?,
+                    None => text.encoder.encode_missing(slot),
+                }
             }
             at += width;
         }
@@ -264,8 +318,13 @@ impl FittedColumnTransformer {
             let inputs = names_of(&self.columns, Kind::Numeric);
             let joined = "pre_numbers".to_string();
             g.node("Concat", &inputs, &[&joined], vec![("axis", Attr::Int(1))]);
-            let filled = "pre_numbers_filled";
-            numeric.imputer.write(g, &joined, filled);
+            let filled = match &numeric.imputer {
+                Some(imputer) => {
+                    imputer.write(g, &joined, "pre_numbers_filled");
+                    "pre_numbers_filled"
+                }
+                None => joined.as_str(),
+            };
             match &numeric.scaler {
                 Some(scaler) => {
                     scaler.write(g, filled, "pre_numbers_scaled");
@@ -278,7 +337,7 @@ impl FittedColumnTransformer {
         for (i, (text, name)) in self.categorical.iter().zip(texts).enumerate() {
             let encoded = format!("pre_text{i}");
             text.encoder
-                .write(g, name, &self.missing, &text.fill, &encoded);
+                .write(g, name, &self.missing, text.fill.as_deref(), &encoded);
             parts.push(encoded);
         }
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
