@@ -22,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+mod boost;
 mod catalog;
 mod check;
 mod classifier;
@@ -44,6 +45,13 @@ pub mod preprocess;
 mod scale;
 mod tree;
 
+pub use boost::{
+    Boosted, Boosting, CategoricalFeatures, ClassLoss, EarlyStopping, FeatureBins,
+    FittedHistGradientBoostingClassifier, FittedHistGradientBoostingRegressor,
+    HistGradientBoostingClassifier, HistGradientBoostingClassifierParams,
+    HistGradientBoostingRegressor, HistGradientBoostingRegressorParams, Node as BoostNode,
+    RegressionLoss, Rule as SplitRule, Tree as BoostTree,
+};
 pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
 pub use forest::{

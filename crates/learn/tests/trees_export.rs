@@ -10,8 +10,9 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use skiff_learn::{
-    ClassTarget, DecisionTreeClassifier, DecisionTreeRegressor, Export, ExportInfo, MaxFeatures,
-    RandomForestClassifier, RandomForestRegressor,
+    CategoricalFeatures, ClassTarget, DecisionTreeClassifier, DecisionTreeRegressor, Export,
+    ExportInfo, HistGradientBoostingClassifier, HistGradientBoostingRegressor, MaxFeatures,
+    RandomForestClassifier, RandomForestRegressor, RegressionLoss,
 };
 use skiff_runtime::{Tensor, TensorData};
 use std::path::{Path, PathBuf};
@@ -381,6 +382,88 @@ fn unused_and_constant_features_still_load_case(out: Option<&Path>) {
     );
 }
 
+/// Rows with gaps (NaN) in a numeric feature and a category-code feature, and the test rows
+/// beyond: gaps, negative codes and a code training never saw.
+fn gappy(n: usize, classes: usize) -> (Array2<f64>, ClassTarget, Vec<f64>, Array2<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| match j {
+        0 if i % 5 == 0 => f64::NAN,
+        0 => rng.random_range(-2.0..2.0),
+        1 if i % 11 == 0 => f64::NAN,
+        1 => (i % 6) as f64,
+        _ => rng.random_range(0.0..1.0),
+    });
+    let score = |r: ndarray::ArrayView1<'_, f64>| {
+        let a = if r[0].is_nan() { 1.5 } else { r[0] };
+        let b = if r[1].is_nan() || r[1] == 2.0 || r[1] == 5.0 {
+            1.0
+        } else {
+            -0.5
+        };
+        a + b + r[2]
+    };
+    let values: Vec<f64> = x.outer_iter().map(score).collect();
+    let labels: Vec<String> = values
+        .iter()
+        .map(|v| {
+            format!(
+                "k{}",
+                ((v + 3.0).max(0.0) as usize * classes / 7).min(classes - 1)
+            )
+        })
+        .collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let mut test = x.slice(ndarray::s![..40, ..]).to_owned();
+    for (i, mut row) in test.outer_iter_mut().enumerate() {
+        match i % 4 {
+            0 => row[1] = -1.0,
+            1 => row[1] = 9.0,
+            2 => row[0] = f64::NAN,
+            _ => {}
+        }
+    }
+    (x, ClassTarget::from_cells(&labels).unwrap(), values, test)
+}
+
+#[test]
+fn hist_gradient_boosting_runs_the_same_in_onnx() {
+    hist_gradient_boosting_runs_the_same_in_onnx_case(env_out().as_deref());
+}
+
+fn hist_gradient_boosting_runs_the_same_in_onnx_case(out: Option<&Path>) {
+    for classes in [2, 4] {
+        let (x, y, _, test) = gappy(600, classes);
+        let mut params = HistGradientBoostingClassifier::params();
+        params.boosting.categorical_features = Some(CategoricalFeatures::Indices(vec![1]));
+        params.boosting.max_iter = 30;
+        let m = params.fit(x.view(), &y).unwrap();
+        let bytes = m.to_onnx(&info(3)).to_bytes();
+        check_classifier(
+            out,
+            &format!("hist_gradient_boosting_classifier_{classes}"),
+            &bytes,
+            &test,
+            m.predict(test.view()).unwrap(),
+            m.predict_proba(test.view()).unwrap(),
+        );
+    }
+    for loss in [RegressionLoss::SquaredError, RegressionLoss::AbsoluteError] {
+        let (x, _, values, test) = gappy(600, 2);
+        let mut params = HistGradientBoostingRegressor::params();
+        params.loss = loss;
+        params.boosting.categorical_features = Some(CategoricalFeatures::Indices(vec![1]));
+        let m = params.fit(x.view(), &values).unwrap();
+        let bytes = m.to_onnx(&info(3)).to_bytes();
+        check_regressor(
+            out,
+            &format!("hist_gradient_boosting_regressor_{loss:?}"),
+            &bytes,
+            &test,
+            m.predict(test.view()).unwrap(),
+        );
+    }
+}
+
 #[test]
 fn onnxruntime_agrees_with_native_predictions() {
     let python = std::env::var_os("SKIFF_TEST_PYTHON").unwrap_or_else(|| {
@@ -395,6 +478,7 @@ fn onnxruntime_agrees_with_native_predictions() {
     decision_tree_regressor_runs_the_same_in_onnx_case(out);
     random_forest_regressor_runs_the_same_in_onnx_case(out);
     unused_and_constant_features_still_load_case(out);
+    hist_gradient_boosting_runs_the_same_in_onnx_case(out);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trees_onnxruntime.py");
     let result = std::process::Command::new(&python)
         .arg(&script)

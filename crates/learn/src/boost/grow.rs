@@ -1,0 +1,470 @@
+//! Growing one tree on binned features from gradients and hessians, as scikit-learn's
+//! `TreeGrower` does: best-first (the leaf whose split gains most is split next) up to
+//! `max_leaf_nodes`, histograms of gradients per feature and bin (the larger child's as its
+//! parent's minus its sibling's), and for each feature the best bin threshold with missing
+//! values tried on either side, or the best set of categories.
+
+use super::bins::FeatureBins;
+use super::trees::{Node, Rule, Tree};
+use rayon::prelude::*;
+
+/// Fewest hessian-weighted rows a category needs to be a candidate for the left side, and
+/// the smoothing of its value (scikit-learn's `MIN_CAT_SUPPORT`).
+const MIN_CAT_SUPPORT: f64 = 10.0;
+/// A child whose hessians sum to less is not made (scikit-learn's `min_hessian_to_split`).
+const MIN_HESSIAN_TO_SPLIT: f64 = 1e-3;
+
+/// How a tree grows.
+pub(crate) struct GrowOptions {
+    pub max_leaf_nodes: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub min_samples_leaf: usize,
+    pub l2_regularization: f64,
+    pub shrinkage: f64,
+    /// The bin of missing values (`max_bins`); histograms have one more bin than this.
+    pub missing: u8,
+}
+
+/// One bin's sums.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bin {
+    g: f64,
+    h: f64,
+    n: u32,
+}
+
+/// A node's split: where rows go, and what it gains.
+#[derive(Debug, Clone)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    /// Numeric: rows in bins up to this one go left.
+    bin: usize,
+    /// Categorical: the bins that go left (the missing bin included where missing go left).
+    left_bins: Option<Vec<bool>>,
+    missing_left: bool,
+}
+
+/// A node still open to splitting.
+struct Open {
+    id: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    sum_g: f64,
+    sum_h: f64,
+    hist: Vec<Bin>,
+    split: Option<Split>,
+}
+
+/// A grown tree, and which training rows each leaf holds.
+pub(crate) struct Grown {
+    pub tree: Tree,
+    /// Row indices, grouped by leaf.
+    pub rows: Vec<u32>,
+    /// Each leaf: its node and its range in `rows`.
+    pub leaves: Vec<(usize, usize, usize)>,
+}
+
+/// Grows a tree on `binned` (feature-major bins of the training rows) fitting `gradients`
+/// and `hessians`.
+pub(crate) fn grow(
+    binned: &[Vec<u8>],
+    bins: &[FeatureBins],
+    gradients: &[f32],
+    hessians: &[f32],
+    options: &GrowOptions,
+) -> Grown {
+    let grower = Grower {
+        binned,
+        bins,
+        gradients,
+        hessians,
+        options,
+        width: options.missing as usize + 1,
+    };
+    grower.grow()
+}
+
+struct Grower<'a> {
+    binned: &'a [Vec<u8>],
+    bins: &'a [FeatureBins],
+    gradients: &'a [f32],
+    hessians: &'a [f32],
+    options: &'a GrowOptions,
+    /// Bins per feature in a histogram, the missing bin included.
+    width: usize,
+}
+
+impl Grower<'_> {
+    fn grow(&self) -> Grown {
+        let n = self.gradients.len();
+        let mut rows: Vec<u32> = (0..n as u32).collect();
+        let mut nodes = vec![Node::Leaf { value: 0.0 }];
+        let mut leaves = Vec::new();
+        let hist = self.histogram(&rows);
+        let (sum_g, sum_h) = self.sums(&rows);
+        let mut open = vec![Open {
+            id: 0,
+            start: 0,
+            end: n,
+            depth: 0,
+            sum_g,
+            sum_h,
+            hist,
+            split: None,
+        }];
+        if self.splittable(n, 0, sum_h) {
+            open[0].split = self.best_split(&open[0]);
+        }
+        let mut n_leaves = 1;
+        loop {
+            // The open node whose split gains most, the first of equals.
+            let best = open
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| o.split.as_ref().map(|s| (i, s.gain)))
+                .fold(None, |best: Option<(usize, f64)>, (i, gain)| match best {
+                    Some((_, g)) if g >= gain => best,
+                    _ => Some((i, gain)),
+                });
+            let Some((at, _)) = best else { break };
+            let node = open.swap_remove(at);
+            let split = node.split.clone().expect("chosen for its split");
+            let (left, right) = self.apply(&node, &split, &mut rows, &mut nodes);
+            n_leaves += 1;
+            if self.options.max_leaf_nodes == Some(n_leaves) {
+                open.push(left);
+                open.push(right);
+                break;
+            }
+            for child in self.open_children(node, left, right, &rows) {
+                open.push(child);
+            }
+            // Children that cannot split become leaves now.
+            let (keep, done): (Vec<Open>, Vec<Open>) =
+                open.into_iter().partition(|o| o.split.is_some());
+            for leaf in done {
+                self.finish_leaf(&leaf, &mut nodes, &mut leaves);
+            }
+            open = keep;
+        }
+        for leaf in open {
+            self.finish_leaf(&leaf, &mut nodes, &mut leaves);
+        }
+        Grown {
+            tree: Tree { nodes },
+            rows,
+            leaves,
+        }
+    }
+
+    fn finish_leaf(
+        &self,
+        node: &Open,
+        nodes: &mut [Node],
+        leaves: &mut Vec<(usize, usize, usize)>,
+    ) {
+        let value = self.value(node.sum_g, node.sum_h) * self.options.shrinkage;
+        nodes[node.id] = Node::Leaf { value };
+        leaves.push((node.id, node.start, node.end));
+    }
+
+    fn value(&self, g: f64, h: f64) -> f64 {
+        -g / (h + self.options.l2_regularization + 1e-15)
+    }
+
+    fn splittable(&self, n: usize, depth: usize, sum_h: f64) -> bool {
+        n >= 2 * self.options.min_samples_leaf
+            && self.options.max_depth.is_none_or(|d| depth < d)
+            && sum_h >= MIN_HESSIAN_TO_SPLIT
+    }
+
+    fn sums(&self, rows: &[u32]) -> (f64, f64) {
+        rows.iter().fold((0.0, 0.0), |(g, h), &i| {
+            (
+                g + self.gradients[i as usize] as f64,
+                h + self.hessians[i as usize] as f64,
+            )
+        })
+    }
+
+    /// Every feature's histogram over `rows`, feature-major.
+    fn histogram(&self, rows: &[u32]) -> Vec<Bin> {
+        let mut hist = vec![Bin::default(); self.binned.len() * self.width];
+        hist.par_chunks_mut(self.width)
+            .zip(self.binned.par_iter())
+            .for_each(|(hist, column)| {
+                for &i in rows {
+                    let i = i as usize;
+                    let bin = &mut hist[column[i] as usize];
+                    bin.g += self.gradients[i] as f64;
+                    bin.h += self.hessians[i] as f64;
+                    bin.n += 1;
+                }
+            });
+        hist
+    }
+
+    /// Splits `node`'s rows by `split` (left first) and makes its two children.
+    fn apply(
+        &self,
+        node: &Open,
+        split: &Split,
+        rows: &mut [u32],
+        nodes: &mut Vec<Node>,
+    ) -> (Open, Open) {
+        let column = &self.binned[split.feature];
+        let missing = self.options.missing;
+        let goes_left = |bin: u8| match &split.left_bins {
+            Some(left) => left[bin as usize],
+            None if bin == missing => split.missing_left,
+            None => (bin as usize) <= split.bin,
+        };
+        let slice = &mut rows[node.start..node.end];
+        let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+        for &i in slice.iter() {
+            if goes_left(column[i as usize]) {
+                left.push(i);
+            } else {
+                right.push(i);
+            }
+        }
+        slice[..left.len()].copy_from_slice(&left);
+        slice[left.len()..].copy_from_slice(&right);
+        let feature_bins = &self.bins[split.feature];
+        // Missing values not seen in training go where most rows went.
+        let missing_left = if feature_bins.has_missing {
+            split.missing_left
+        } else {
+            left.len() > right.len()
+        };
+        let rule = match &split.left_bins {
+            Some(left_bins) => Rule::OneOf(
+                feature_bins
+                    .edges
+                    .iter()
+                    .enumerate()
+                    .filter(|(b, _)| left_bins[*b])
+                    .map(|(_, &code)| code)
+                    .collect(),
+            ),
+            None if split.bin + 1 >= feature_bins.n_bins() => Rule::AtMost(f32::INFINITY),
+            None => Rule::AtMost(feature_bins.edges[split.bin]),
+        };
+        let (left_id, right_id) = (nodes.len(), nodes.len() + 1);
+        nodes.push(Node::Leaf { value: 0.0 });
+        nodes.push(Node::Leaf { value: 0.0 });
+        nodes[node.id] = Node::Split {
+            feature: split.feature,
+            rule,
+            missing_left,
+            left: left_id,
+            right: right_id,
+        };
+        let mid = node.start + left.len();
+        let (lg, lh) = self.sums(&left);
+        let (rg, rh) = (node.sum_g - lg, node.sum_h - lh);
+        let child = |id, start, end, sum_g, sum_h| Open {
+            id,
+            start,
+            end,
+            depth: node.depth + 1,
+            sum_g,
+            sum_h,
+            hist: Vec::new(),
+            split: None,
+        };
+        (
+            child(left_id, node.start, mid, lg, lh),
+            child(right_id, mid, node.end, rg, rh),
+        )
+    }
+
+    /// The children with their histograms and best splits, where they can split.
+    fn open_children(
+        &self,
+        parent: Open,
+        mut left: Open,
+        mut right: Open,
+        rows: &[u32],
+    ) -> [Open; 2] {
+        let can = |o: &Open| self.splittable(o.end - o.start, o.depth, o.sum_h);
+        if can(&left) || can(&right) {
+            let (small, large) = if left.end - left.start <= right.end - right.start {
+                (&mut left, &mut right)
+            } else {
+                (&mut right, &mut left)
+            };
+            small.hist = self.histogram(&rows[small.start..small.end]);
+            large.hist = parent
+                .hist
+                .iter()
+                .zip(&small.hist)
+                .map(|(p, s)| Bin {
+                    g: p.g - s.g,
+                    h: p.h - s.h,
+                    n: p.n - s.n,
+                })
+                .collect();
+            for child in [&mut left, &mut right] {
+                if can(child) {
+                    child.split = self.best_split(child);
+                }
+            }
+        }
+        [left, right]
+    }
+
+    /// The best split of `node` over all features: the highest gain, the first feature of
+    /// equals; None where no split gains anything.
+    fn best_split(&self, node: &Open) -> Option<Split> {
+        let n = node.end - node.start;
+        let candidates: Vec<Option<Split>> = (0..self.bins.len())
+            .into_par_iter()
+            .map(|j| {
+                let hist = &node.hist[j * self.width..(j + 1) * self.width];
+                if self.bins[j].categorical {
+                    self.best_categories(j, hist, n, node.sum_g, node.sum_h)
+                } else {
+                    self.best_threshold(j, hist, n, node.sum_g, node.sum_h)
+                }
+            })
+            .collect();
+        candidates
+            .into_iter()
+            .flatten()
+            .fold(None, |best: Option<Split>, s| match best {
+                Some(b) if b.gain >= s.gain => Some(b),
+                _ => Some(s),
+            })
+    }
+
+    /// The gain of a split into sums (gl, hl) and (gr, hr) of a node whose sums are (g, h).
+    fn gain(&self, (gl, hl): (f64, f64), (gr, hr): (f64, f64), (g, h): (f64, f64)) -> f64 {
+        let loss = |g: f64, h: f64| g * self.value(g, h);
+        loss(g, h) - loss(gl, hl) - loss(gr, hr)
+    }
+
+    fn allowed(&self, n_left: usize, n_right: usize, hl: f64, hr: f64) -> Constraint {
+        let min = self.options.min_samples_leaf;
+        if n_left < min || hl < MIN_HESSIAN_TO_SPLIT {
+            Constraint::TooFewLeft
+        } else if n_right < min || hr < MIN_HESSIAN_TO_SPLIT {
+            Constraint::TooFewRight
+        } else {
+            Constraint::Ok
+        }
+    }
+
+    /// The best threshold of numeric feature `j`: bins scanned left to right with missing
+    /// values on the right, then (where training had missing values) right to left with them
+    /// on the left.
+    fn best_threshold(&self, j: usize, hist: &[Bin], n: usize, g: f64, h: f64) -> Option<Split> {
+        let fb = &self.bins[j];
+        let n_bins = fb.n_bins();
+        let has_missing = fb.has_missing;
+        let mut best: Option<Split> = None;
+        let mut consider = |gain: f64, bin: usize, missing_left: bool| {
+            if gain > 0.0 && best.as_ref().is_none_or(|b| gain > b.gain) {
+                best = Some(Split {
+                    gain,
+                    feature: j,
+                    bin,
+                    left_bins: None,
+                    missing_left,
+                });
+            }
+        };
+        let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0usize);
+        let end = (n_bins - 1 + usize::from(has_missing)).min(n_bins);
+        for (bin, b) in hist.iter().enumerate().take(end) {
+            gl += b.g;
+            hl += b.h;
+            nl += b.n as usize;
+            match self.allowed(nl, n - nl, hl, h - hl) {
+                Constraint::TooFewLeft => continue,
+                Constraint::TooFewRight => break,
+                Constraint::Ok => {}
+            }
+            consider(self.gain((gl, hl), (g - gl, h - hl), (g, h)), bin, false);
+        }
+        if has_missing && n_bins >= 2 {
+            let (mut gr, mut hr, mut nr) = (0.0, 0.0, 0usize);
+            for bin in (0..n_bins - 1).rev() {
+                let b = &hist[bin + 1];
+                gr += b.g;
+                hr += b.h;
+                nr += b.n as usize;
+                match self.allowed(n - nr, nr, h - hr, hr) {
+                    Constraint::TooFewRight => continue,
+                    Constraint::TooFewLeft => break,
+                    Constraint::Ok => {}
+                }
+                consider(self.gain((g - gr, h - hr), (gr, hr), (g, h)), bin, true);
+            }
+        }
+        best
+    }
+
+    /// The best set of categories of feature `j` to send left: categories (and missing
+    /// values) with enough support, sorted by their smoothed mean gradient, taken from
+    /// either end up to half of them.
+    fn best_categories(&self, j: usize, hist: &[Bin], n: usize, g: f64, h: f64) -> Option<Split> {
+        let fb = &self.bins[j];
+        let missing = self.options.missing as usize;
+        let support = n as f64 / h;
+        let mut used: Vec<(usize, f64)> = (0..fb.n_bins())
+            .chain(fb.has_missing.then_some(missing))
+            .filter(|&b| hist[b].h * support >= MIN_CAT_SUPPORT)
+            .map(|b| (b, hist[b].g / (hist[b].h + MIN_CAT_SUPPORT)))
+            .collect();
+        if used.len() <= 1 {
+            return None;
+        }
+        used.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut best: Option<(f64, usize, bool)> = None; // gain, how many, from the end
+        for from_end in [false, true] {
+            let middle = used.len().div_ceil(2) - usize::from(from_end);
+            let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0usize);
+            for i in 0..middle {
+                let (bin, _) = used[if from_end { used.len() - 1 - i } else { i }];
+                gl += hist[bin].g;
+                hl += hist[bin].h;
+                nl += hist[bin].n as usize;
+                match self.allowed(nl, n - nl, hl, h - hl) {
+                    Constraint::TooFewLeft => continue,
+                    Constraint::TooFewRight => break,
+                    Constraint::Ok => {}
+                }
+                let gain = self.gain((gl, hl), (g - gl, h - hl), (g, h));
+                if gain > 0.0 && best.is_none_or(|b| gain > b.0) {
+                    best = Some((gain, i + 1, from_end));
+                }
+            }
+        }
+        let (gain, count, from_end) = best?;
+        let mut left_bins = vec![false; self.width];
+        let chosen: Box<dyn Iterator<Item = &(usize, f64)>> = if from_end {
+            Box::new(used.iter().rev().take(count))
+        } else {
+            Box::new(used.iter().take(count))
+        };
+        for &(bin, _) in chosen {
+            left_bins[bin] = true;
+        }
+        Some(Split {
+            gain,
+            feature: j,
+            bin: 0,
+            missing_left: left_bins[missing],
+            left_bins: Some(left_bins),
+        })
+    }
+}
+
+enum Constraint {
+    Ok,
+    TooFewLeft,
+    TooFewRight,
+}

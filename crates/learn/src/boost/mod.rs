@@ -1,0 +1,947 @@
+//! Histogram gradient boosting: scikit-learn's `HistGradientBoostingClassifier` and
+//! `HistGradientBoostingRegressor`.
+//!
+//! Features are binned once ([`bins`]); each iteration fits one tree per raw score (one, or
+//! one per class for more than two classes) to the loss's gradients and hessians ([`grow`]),
+//! leaf-wise up to `max_leaf_nodes`, and adds it, shrunk by `learning_rate`. Gaps (NaN) are
+//! a bin of their own and each split learns where they go; features named categorical hold
+//! category codes and split on sets of categories. Early stopping (on above 10,000 rows by
+//! default) holds out `validation_fraction` of the rows and stops when the loss on them has
+//! not improved by `tol` for `n_iter_no_change` iterations.
+//!
+//! Histograms are built and splits searched over features in parallel; every sum is taken in
+//! one thread in row order, so a seed gives the same model whatever the thread count.
+//!
+//! The model exports as one `TreeEnsembleRegressor` computing the raw scores (the baseline
+//! in `base_values`), then a sigmoid (as a softmax of `[0, score]`) or a softmax for
+//! classifiers. Natively the scores are summed as that op sums them (float32, tree by tree),
+//! so labels agree with the graph's.
+
+mod bins;
+mod grow;
+mod trees;
+
+pub use bins::FeatureBins;
+pub use trees::{Node, Rule, Tree};
+
+use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::classifier::{argmax_rows, classifier_outputs, softmax_rows};
+use crate::labels::{ClassLabels, ClassTarget};
+use crate::params::{self, Params};
+use crate::{Error, Export, Result, Task};
+use grow::{GrowOptions, grow};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use skiff_onnx::{Attr, Dim, ElemType, Graph};
+
+// Hyperparameters
+// ---------------------------------------------------------------------------------------------
+
+/// Whether to stop early: `"auto"` (on above 10,000 rows), `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub enum EarlyStopping {
+    /// On where there are more than 10,000 rows (default).
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl TryFrom<Value> for EarlyStopping {
+    type Error = String;
+    fn try_from(value: Value) -> std::result::Result<Self, String> {
+        match value {
+            Value::String(s) if s == "auto" => Ok(EarlyStopping::Auto),
+            Value::Bool(true) => Ok(EarlyStopping::On),
+            Value::Bool(false) => Ok(EarlyStopping::Off),
+            _ => Err("expected \"auto\", true or false".into()),
+        }
+    }
+}
+
+impl From<EarlyStopping> for Value {
+    fn from(e: EarlyStopping) -> Value {
+        match e {
+            EarlyStopping::Auto => Value::from("auto"),
+            EarlyStopping::On => Value::Bool(true),
+            EarlyStopping::Off => Value::Bool(false),
+        }
+    }
+}
+
+/// Which features hold category codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub enum CategoricalFeatures {
+    /// A table's text columns (default): `skiff fit` encodes each as one column of codes and
+    /// names those columns.
+    FromDtype,
+    /// These feature indices.
+    Indices(Vec<usize>),
+}
+
+impl TryFrom<Value> for CategoricalFeatures {
+    type Error = String;
+    fn try_from(value: Value) -> std::result::Result<Self, String> {
+        let expected = || "expected \"from_dtype\" or feature indices such as 0,3".to_string();
+        match value {
+            Value::String(s) if s == "from_dtype" => Ok(CategoricalFeatures::FromDtype),
+            Value::String(s) => s
+                .split(',')
+                .map(|i| i.trim().parse::<usize>().map_err(|_| expected()))
+                .collect::<std::result::Result<_, _>>()
+                .map(CategoricalFeatures::Indices),
+            Value::Number(n) => n
+                .as_u64()
+                .map(|i| CategoricalFeatures::Indices(vec![i as usize]))
+                .ok_or_else(expected),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_u64().map(|i| i as usize).ok_or_else(expected))
+                .collect::<std::result::Result<_, _>>()
+                .map(CategoricalFeatures::Indices),
+            _ => Err(expected()),
+        }
+    }
+}
+
+impl From<CategoricalFeatures> for Value {
+    fn from(c: CategoricalFeatures) -> Value {
+        match c {
+            CategoricalFeatures::FromDtype => Value::from("from_dtype"),
+            CategoricalFeatures::Indices(i) => Value::from(i),
+        }
+    }
+}
+
+/// The hyperparameters both estimators share, named as in scikit-learn (flattened into each
+/// one's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Boosting {
+    /// Shrinkage of each tree's leaves (default 0.1).
+    pub learning_rate: f64,
+    /// Boosting iterations, at most (default 100).
+    pub max_iter: usize,
+    /// Leaves of a tree, at most (default 31; None: no limit).
+    pub max_leaf_nodes: Option<usize>,
+    /// Depth of a tree, at most (default None).
+    pub max_depth: Option<usize>,
+    /// Fewest rows in a leaf (default 20).
+    pub min_samples_leaf: usize,
+    /// L2 penalty on leaf values (default 0).
+    pub l2_regularization: f64,
+    /// Bins for a feature's values, at most, 2 to 255 (default 255); missing values get one
+    /// more.
+    pub max_bins: usize,
+    /// Features holding category codes (default `"from_dtype"`: a table's text columns; None:
+    /// none).
+    pub categorical_features: Option<CategoricalFeatures>,
+    /// Stop when the validation loss stops improving (default `"auto"`).
+    pub early_stopping: EarlyStopping,
+    /// Share of rows held out for early stopping (default 0.1; None: the training loss).
+    pub validation_fraction: Option<f64>,
+    /// Iterations without improvement before stopping (default 10).
+    pub n_iter_no_change: usize,
+    /// The improvement that counts (default 1e-7).
+    pub tol: f64,
+    /// Seed of the binning subsample and the validation split (default None: random).
+    pub random_state: Option<u64>,
+}
+
+impl Default for Boosting {
+    fn default() -> Self {
+        Boosting {
+            learning_rate: 0.1,
+            max_iter: 100,
+            max_leaf_nodes: Some(31),
+            max_depth: None,
+            min_samples_leaf: 20,
+            l2_regularization: 0.0,
+            max_bins: 255,
+            categorical_features: Some(CategoricalFeatures::FromDtype),
+            early_stopping: EarlyStopping::Auto,
+            validation_fraction: Some(0.1),
+            n_iter_no_change: 10,
+            tol: 1e-7,
+            random_state: None,
+        }
+    }
+}
+
+impl Boosting {
+    fn check(&self) -> Result<()> {
+        params::positive("learning_rate", self.learning_rate)?;
+        if self.max_iter < 1 {
+            return Err(params::invalid("max_iter", 0, "an integer of at least 1"));
+        }
+        if let Some(n) = self.max_leaf_nodes.filter(|&n| n < 2) {
+            return Err(params::invalid(
+                "max_leaf_nodes",
+                n,
+                "an integer of at least 2, or None",
+            ));
+        }
+        if self.max_depth == Some(0) {
+            return Err(params::invalid(
+                "max_depth",
+                0,
+                "a positive integer or None",
+            ));
+        }
+        if self.min_samples_leaf < 1 {
+            return Err(params::invalid(
+                "min_samples_leaf",
+                0,
+                "an integer of at least 1",
+            ));
+        }
+        params::non_negative("l2_regularization", self.l2_regularization)?;
+        if !(2..=255).contains(&self.max_bins) {
+            return Err(params::invalid(
+                "max_bins",
+                self.max_bins,
+                "an integer from 2 to 255",
+            ));
+        }
+        if let Some(f) = self
+            .validation_fraction
+            .filter(|f| !(f.is_finite() && *f > 0.0 && *f < 1.0))
+        {
+            return Err(params::invalid(
+                "validation_fraction",
+                f,
+                "a number between 0 and 1 (exclusive), or None",
+            ));
+        }
+        if self.n_iter_no_change < 1 {
+            return Err(params::invalid(
+                "n_iter_no_change",
+                0,
+                "an integer of at least 1",
+            ));
+        }
+        params::non_negative("tol", self.tol)
+    }
+
+    fn set_categorical(&mut self, features: &[usize]) {
+        if self.categorical_features == Some(CategoricalFeatures::FromDtype) {
+            self.categorical_features = Some(CategoricalFeatures::Indices(features.to_vec()));
+        }
+    }
+
+    /// Which of `n_features` features are categorical.
+    fn categorical_mask(&self, n_features: usize) -> Result<Vec<bool>> {
+        let mut mask = vec![false; n_features];
+        if let Some(CategoricalFeatures::Indices(indices)) = &self.categorical_features {
+            for &i in indices {
+                if i >= n_features {
+                    return Err(params::invalid(
+                        "categorical_features",
+                        i,
+                        &format!("feature indices below {n_features}"),
+                    ));
+                }
+                mask[i] = true;
+            }
+        }
+        Ok(mask)
+    }
+}
+
+/// The loss of a classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassLoss {
+    /// Binomial or multinomial log loss (default and only choice).
+    #[default]
+    LogLoss,
+}
+
+/// The loss of a regressor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionLoss {
+    /// Half the squared error (default).
+    #[default]
+    SquaredError,
+    /// The absolute error; leaves take the median residual of their rows.
+    AbsoluteError,
+}
+
+// The boosting loop
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    Binary,
+    Multinomial(usize),
+    Squared,
+    Absolute,
+}
+
+impl Loss {
+    fn n_scores(self) -> usize {
+        match self {
+            Loss::Multinomial(k) => k,
+            _ => 1,
+        }
+    }
+
+    /// The constant raw scores that minimise the loss.
+    fn baseline(self, y: &[f64]) -> Vec<f64> {
+        let eps = f64::EPSILON;
+        match self {
+            Loss::Binary => {
+                let p = (y.iter().sum::<f64>() / y.len() as f64).clamp(eps, 1.0 - eps);
+                vec![(p / (1.0 - p)).ln()]
+            }
+            Loss::Multinomial(k) => {
+                let mut logs = vec![0.0; k];
+                for &c in y {
+                    logs[c as usize] += 1.0;
+                }
+                for v in &mut logs {
+                    *v = (*v / y.len() as f64).clamp(eps, 1.0 - eps).ln();
+                }
+                let mean = logs.iter().sum::<f64>() / k as f64;
+                logs.iter().map(|v| v - mean).collect()
+            }
+            Loss::Squared => vec![y.iter().sum::<f64>() / y.len() as f64],
+            Loss::Absolute => vec![median(y.to_vec())],
+        }
+    }
+
+    /// Gradients and hessians of each raw score (score-major: `[k * n + i]`).
+    fn gradients(self, y: &[f64], raw: &Array2<f64>, g: &mut [f32], h: &mut [f32]) {
+        let n = y.len();
+        match self {
+            Loss::Multinomial(k) => {
+                let rows: Vec<(Vec<f32>, Vec<f32>)> = raw
+                    .axis_iter(Axis(0))
+                    .into_par_iter()
+                    .zip(y.par_iter())
+                    .map(|(r, &c)| {
+                        let max = r.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                        let e: Vec<f64> = r.iter().map(|v| (v - max).exp()).collect();
+                        let sum: f64 = e.iter().sum();
+                        let p: Vec<f64> = e.iter().map(|v| v / sum).collect();
+                        (
+                            (0..k)
+                                .map(|j| (p[j] - f64::from(j == c as usize)) as f32)
+                                .collect(),
+                            p.iter().map(|p| (p * (1.0 - p)) as f32).collect(),
+                        )
+                    })
+                    .collect();
+                for (i, (gi, hi)) in rows.into_iter().enumerate() {
+                    for j in 0..k {
+                        g[j * n + i] = gi[j];
+                        h[j * n + i] = hi[j];
+                    }
+                }
+            }
+            _ => {
+                let raw = raw.column(0);
+                g.par_iter_mut()
+                    .zip(h.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(i, (g, h))| {
+                        let (r, y) = (raw[i], y[i]);
+                        (*g, *h) = match self {
+                            Loss::Binary => {
+                                let p = sigmoid(r);
+                                ((p - y) as f32, (p * (1.0 - p)) as f32)
+                            }
+                            Loss::Squared => ((r - y) as f32, 1.0),
+                            _ => (if r > y { 1.0 } else { -1.0 }, 1.0),
+                        };
+                    });
+            }
+        }
+    }
+
+    /// The mean loss of raw scores `raw` for targets `y`.
+    fn mean(self, y: &[f64], raw: &Array2<f64>) -> f64 {
+        let total: f64 = raw
+            .axis_iter(Axis(0))
+            .zip(y)
+            .map(|(r, &y)| match self {
+                Loss::Binary => log1p_exp(r[0]) - y * r[0],
+                Loss::Multinomial(_) => {
+                    let max = r.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    max + r.iter().map(|v| (v - max).exp()).sum::<f64>().ln() - r[y as usize]
+                }
+                Loss::Squared => 0.5 * (y - r[0]).powi(2),
+                Loss::Absolute => (y - r[0]).abs(),
+            })
+            .sum();
+        total / y.len() as f64
+    }
+}
+
+fn sigmoid(r: f64) -> f64 {
+    1.0 / (1.0 + (-r).exp())
+}
+
+/// `ln(1 + e^r)` without overflow.
+fn log1p_exp(r: f64) -> f64 {
+    if r > 0.0 {
+        r + (-r).exp().ln_1p()
+    } else {
+        r.exp().ln_1p()
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A fitted boosted ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Boosted {
+    /// The trees, iteration by iteration, each iteration's one per raw score.
+    pub trees: Vec<Tree>,
+    /// Raw scores: 1, or one per class for more than two classes.
+    pub n_scores: usize,
+    /// The raw scores before any tree.
+    pub baseline: Vec<f64>,
+    /// How each feature was binned.
+    pub bins: Vec<FeatureBins>,
+    /// Which features are categorical.
+    pub categorical: Vec<bool>,
+    /// Iterations run (fewer than `max_iter` where early stopping stopped them).
+    pub n_iter: usize,
+    /// The training loss before the first iteration and after each.
+    pub train_loss: Vec<f64>,
+    /// The validation loss likewise, where early stopping held rows out.
+    pub validation_loss: Vec<f64>,
+}
+
+impl Boosted {
+    /// The raw scores of each row, [N, n_scores], summed as the exported op sums them:
+    /// float32, tree after tree, then the baseline.
+    pub fn raw(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let k = self.n_scores;
+        let rows: Vec<Vec<f64>> = x
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .map(|row| {
+                let mut sums = vec![0f32; k];
+                for (t, tree) in self.trees.iter().enumerate() {
+                    sums[t % k] += tree.predict(|f| row[f], &self.bins) as f32;
+                }
+                sums.iter()
+                    .zip(&self.baseline)
+                    .map(|(&s, &b)| (s + b as f32) as f64)
+                    .collect()
+            })
+            .collect();
+        Array2::from_shape_fn((x.nrows(), k), |(i, j)| rows[i][j])
+    }
+
+    /// Adds the `TreeEnsembleRegressor` computing the raw scores of `x` into `output`.
+    fn write(&self, g: &mut Graph, x: &str, output: &str) {
+        g.ml_node(
+            "TreeEnsembleRegressor",
+            &[x],
+            &[output],
+            trees::ensemble_attrs(&self.trees, self.n_scores, &self.baseline, &self.bins),
+        );
+    }
+}
+
+/// Checks rows `x` (NaN allowed, as gaps) against `n` targets.
+fn check_rows(x: ArrayView2<'_, f64>, n: usize) -> Result<()> {
+    if x.nrows() == 0 || x.ncols() == 0 {
+        return Err(Error::Shape(format!(
+            "need at least one row and one feature, got {}x{}",
+            x.nrows(),
+            x.ncols()
+        )));
+    }
+    if x.nrows() != n {
+        return Err(Error::Shape(format!(
+            "{} rows of features but {n} targets",
+            x.nrows()
+        )));
+    }
+    if x.iter().any(|v| v.is_infinite()) {
+        return Err(Error::NonFinite);
+    }
+    Ok(())
+}
+
+/// Rows held out for early stopping: `fraction` of them (rounded up), drawn with `rng`, in
+/// each class's proportion for classifiers. Returns (training rows, validation rows).
+fn validation_split(
+    y: &[f64],
+    fraction: f64,
+    stratify: bool,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let n = y.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let n_val = ((fraction * n as f64).ceil() as usize).clamp(1, n - 1);
+    let mut held = vec![false; n];
+    if stratify {
+        let mut classes: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+        for &i in &order {
+            classes.entry(y[i] as u64).or_default().push(i);
+        }
+        for rows in classes.values() {
+            let take = (fraction * rows.len() as f64).round() as usize;
+            for &i in rows.iter().take(take.min(rows.len().saturating_sub(1))) {
+                held[i] = true;
+            }
+        }
+    } else {
+        for &i in order.iter().take(n_val) {
+            held[i] = true;
+        }
+    }
+    (0..n).partition(|&i| !held[i])
+}
+
+/// Boosts trees on rows `x` for targets `y` (class indices as numbers for classifiers).
+fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Boosted> {
+    params.check()?;
+    check_rows(x, y.len())?;
+    let categorical = params.categorical_mask(x.ncols())?;
+    let seed = params.random_state.unwrap_or_else(params::random_seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let early = match params.early_stopping {
+        EarlyStopping::Auto => x.nrows() > 10_000,
+        EarlyStopping::On => true,
+        EarlyStopping::Off => false,
+    };
+    let stratify = matches!(loss, Loss::Binary | Loss::Multinomial(_));
+    let split = match params.validation_fraction {
+        Some(f) if early && x.nrows() >= 2 => Some(validation_split(y, f, stratify, &mut rng)),
+        _ => None,
+    };
+    let selected = split.as_ref().map(|(train, _)| x.select(Axis(0), train));
+    let x_train = selected.as_ref().map_or(x.view(), |s| s.view());
+    let y_train: Vec<f64> = match &split {
+        Some((train, _)) => train.iter().map(|&i| y[i]).collect(),
+        None => y.to_vec(),
+    };
+    let val = split.as_ref().map(|(_, val)| {
+        (
+            x.select(Axis(0), val),
+            val.iter().map(|&i| y[i]).collect::<Vec<f64>>(),
+        )
+    });
+    let missing = params.max_bins as u8;
+    let bins = bins::fit_bins(x_train, &categorical, params.max_bins, &mut rng)?;
+    let binned = bins::bin_columns(x_train, &bins, missing);
+    let n = y_train.len();
+    let k = loss.n_scores();
+    let baseline = loss.baseline(&y_train);
+    let mut raw = Array2::from_shape_fn((n, k), |(_, j)| baseline[j]);
+    let mut raw_val = val
+        .as_ref()
+        .map(|(xv, _)| Array2::from_shape_fn((xv.nrows(), k), |(_, j)| baseline[j]));
+    let options = GrowOptions {
+        max_leaf_nodes: params.max_leaf_nodes,
+        max_depth: params.max_depth,
+        min_samples_leaf: params.min_samples_leaf,
+        l2_regularization: params.l2_regularization,
+        shrinkage: params.learning_rate,
+        missing,
+    };
+    let mut model = Boosted {
+        trees: Vec::new(),
+        n_scores: k,
+        baseline,
+        bins,
+        categorical,
+        n_iter: 0,
+        train_loss: vec![loss.mean(&y_train, &raw)],
+        validation_loss: Vec::new(),
+    };
+    if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
+        model.validation_loss.push(loss.mean(yv, rv));
+    }
+    let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
+    for _ in 0..params.max_iter {
+        loss.gradients(&y_train, &raw, &mut g, &mut h);
+        for j in 0..k {
+            let mut grown = grow(
+                &binned,
+                &model.bins,
+                &g[j * n..(j + 1) * n],
+                &h[j * n..(j + 1) * n],
+                &options,
+            );
+            for &(node, start, end) in &grown.leaves {
+                let rows = &grown.rows[start..end];
+                if let Loss::Absolute = loss {
+                    let residuals = rows
+                        .iter()
+                        .map(|&i| y_train[i as usize] - raw[[i as usize, 0]])
+                        .collect();
+                    grown.tree.nodes[node] = Node::Leaf {
+                        value: params.learning_rate * median(residuals),
+                    };
+                }
+                let Node::Leaf { value } = grown.tree.nodes[node] else {
+                    unreachable!("a leaf")
+                };
+                for &i in rows {
+                    raw[[i as usize, j]] += value;
+                }
+            }
+            if let (Some((xv, _)), Some(rv)) = (&val, &mut raw_val) {
+                let tree = &grown.tree;
+                let bins = &model.bins;
+                rv.column_mut(j)
+                    .iter_mut()
+                    .zip(xv.axis_iter(Axis(0)))
+                    .for_each(|(r, row)| *r += tree.predict(|f| row[f], bins));
+            }
+            model.trees.push(grown.tree);
+        }
+        model.n_iter += 1;
+        model.train_loss.push(loss.mean(&y_train, &raw));
+        if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
+            model.validation_loss.push(loss.mean(yv, rv));
+        }
+        if early {
+            let scores = if val.is_some() {
+                &model.validation_loss
+            } else {
+                &model.train_loss
+            };
+            if should_stop(scores, params.n_iter_no_change, params.tol) {
+                break;
+            }
+        }
+    }
+    Ok(model)
+}
+
+/// scikit-learn's `_should_stop` on losses: none of the last `n_iter_no_change` is lower
+/// than the one before them by more than `tol`.
+fn should_stop(losses: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
+    let reference = n_iter_no_change + 1;
+    if losses.len() < reference {
+        return false;
+    }
+    let before = losses[losses.len() - reference] - tol;
+    !losses[losses.len() - reference + 1..]
+        .iter()
+        .any(|&l| l < before)
+}
+
+// HistGradientBoostingClassifier
+// ---------------------------------------------------------------------------------------------
+
+/// Histogram gradient boosting for classes (scikit-learn's `HistGradientBoostingClassifier`).
+///
+/// ```
+/// use skiff_learn::{ClassTarget, HistGradientBoostingClassifier};
+/// use ndarray::Array2;
+///
+/// let x = Array2::from_shape_fn((200, 2), |(i, j)| if j == 0 { (i % 20) as f64 } else { f64::NAN });
+/// let cells: Vec<&str> = (0..200).map(|i| if i % 20 < 10 { "low" } else { "high" }).collect();
+/// let y = ClassTarget::from_cells(&cells).unwrap();
+/// let model = HistGradientBoostingClassifier::params().fit(x.view(), &y).unwrap();
+/// assert_eq!(model.predict(x.view()).unwrap(), cells);
+/// ```
+pub struct HistGradientBoostingClassifier;
+
+impl HistGradientBoostingClassifier {
+    /// Hyperparameters with scikit-learn's defaults.
+    pub fn params() -> HistGradientBoostingClassifierParams {
+        HistGradientBoostingClassifierParams::default()
+    }
+}
+
+/// Hyperparameters of [`HistGradientBoostingClassifier`], named as in scikit-learn.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HistGradientBoostingClassifierParams {
+    /// The loss (log_loss).
+    pub loss: ClassLoss,
+    /// The boosting hyperparameters.
+    #[serde(flatten)]
+    pub boosting: Boosting,
+}
+
+impl HistGradientBoostingClassifierParams {
+    /// Fits rows `x` (NaN for gaps) to classes `y`.
+    pub fn fit(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &ClassTarget,
+    ) -> Result<FittedHistGradientBoostingClassifier> {
+        let n_classes = y.classes.len();
+        let loss = if n_classes <= 2 {
+            Loss::Binary
+        } else {
+            Loss::Multinomial(n_classes)
+        };
+        let targets: Vec<f64> = y.indices.iter().map(|&c| c as f64).collect();
+        let model = boost(&self.boosting, loss, x, &targets)?;
+        Ok(FittedHistGradientBoostingClassifier {
+            model,
+            classes: y.classes.clone(),
+            n_features: x.ncols(),
+            params: self.clone(),
+        })
+    }
+}
+
+/// A fitted [`HistGradientBoostingClassifier`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedHistGradientBoostingClassifier {
+    /// The trees.
+    pub model: Boosted,
+    /// The classes, in the column order of the probabilities.
+    pub classes: ClassLabels,
+    /// How many features a row has.
+    pub n_features: usize,
+    /// The hyperparameters it was fitted with.
+    pub params: HistGradientBoostingClassifierParams,
+}
+
+impl FittedHistGradientBoostingClassifier {
+    /// Each row's class scores: `[0, raw]` for two classes, the raw scores for more.
+    fn class_scores(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        crate::tree::check_columns(x, self.n_features)?;
+        let raw = self.model.raw(x);
+        Ok(if self.model.n_scores == 1 {
+            Array2::from_shape_fn(
+                (x.nrows(), 2),
+                |(i, j)| if j == 0 { 0.0 } else { raw[[i, 0]] },
+            )
+        } else {
+            raw
+        })
+    }
+
+    /// Class probabilities, rows × classes.
+    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        let mut scores = self.class_scores(x)?;
+        softmax_rows(&mut scores);
+        Ok(scores)
+    }
+
+    /// The predicted class of each row, as text.
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<String>> {
+        Ok(argmax_rows(&self.class_scores(x)?)
+            .into_iter()
+            .map(|i| self.classes.name(i))
+            .collect())
+    }
+}
+
+impl Params for HistGradientBoostingClassifierParams {
+    const ALGORITHM: &'static str = "hist-gradient-boosting-classifier";
+    fn check(&self) -> Result<()> {
+        self.boosting.check()
+    }
+}
+
+impl Estimator for HistGradientBoostingClassifierParams {
+    const TASK: Task = Task::Classification;
+    const SUMMARY: &'static str =
+        "histogram gradient boosting (255 bins, leaf-wise trees, native gaps and categories)";
+    const TAKES_GAPS_AND_CATEGORIES: bool = true;
+    type Model = FittedHistGradientBoostingClassifier;
+    fn set_categorical(&mut self, features: &[usize]) {
+        self.boosting.set_categorical(features);
+    }
+    fn fit_classes(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &ClassTarget,
+    ) -> Result<FittedHistGradientBoostingClassifier> {
+        self.fit(x, y)
+    }
+}
+
+impl Fitted for FittedHistGradientBoostingClassifier {
+    fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
+        Predictions::Classes(argmax_rows(
+            &self.class_scores(x).expect("the model's features"),
+        ))
+    }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        self.predict_proba(x).expect("the model's features")
+    }
+}
+
+impl Export for FittedHistGradientBoostingClassifier {
+    fn algorithm(&self) -> &str {
+        HistGradientBoostingClassifierParams::ALGORITHM
+    }
+    fn hyperparameters(&self) -> Value {
+        self.params.to_json()
+    }
+    fn task(&self) -> Task {
+        Task::Classification
+    }
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+    fn classes(&self) -> Option<&ClassLabels> {
+        Some(&self.classes)
+    }
+    fn write(&self, g: &mut Graph, x: &str) {
+        self.model.write(g, x, "boost_raw");
+        if self.model.n_scores == 1 {
+            // softmax([0, s]) is [1 - σ(s), σ(s)], and ArgMax gives ties to the first class,
+            // as scikit-learn's predict does.
+            g.node("Sub", &["boost_raw", "boost_raw"], &["boost_zero"], vec![]);
+            g.node(
+                "Concat",
+                &["boost_zero", "boost_raw"],
+                &["boost_scores"],
+                vec![("axis", Attr::Int(1))],
+            );
+            classifier_outputs(g, &self.classes, "boost_scores", true);
+        } else {
+            classifier_outputs(g, &self.classes, "boost_raw", true);
+        }
+    }
+}
+
+// HistGradientBoostingRegressor
+// ---------------------------------------------------------------------------------------------
+
+/// Histogram gradient boosting for numbers (scikit-learn's `HistGradientBoostingRegressor`).
+pub struct HistGradientBoostingRegressor;
+
+impl HistGradientBoostingRegressor {
+    /// Hyperparameters with scikit-learn's defaults.
+    pub fn params() -> HistGradientBoostingRegressorParams {
+        HistGradientBoostingRegressorParams::default()
+    }
+}
+
+/// Hyperparameters of [`HistGradientBoostingRegressor`], named as in scikit-learn.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HistGradientBoostingRegressorParams {
+    /// The loss (default squared_error).
+    pub loss: RegressionLoss,
+    /// The boosting hyperparameters.
+    #[serde(flatten)]
+    pub boosting: Boosting,
+}
+
+impl HistGradientBoostingRegressorParams {
+    /// Fits rows `x` (NaN for gaps) to numbers `y`.
+    pub fn fit(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[f64],
+    ) -> Result<FittedHistGradientBoostingRegressor> {
+        if y.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Target(
+                "the target holds NaN or infinite values: leave those rows out".into(),
+            ));
+        }
+        let loss = match self.loss {
+            RegressionLoss::SquaredError => Loss::Squared,
+            RegressionLoss::AbsoluteError => Loss::Absolute,
+        };
+        let model = boost(&self.boosting, loss, x, y)?;
+        Ok(FittedHistGradientBoostingRegressor {
+            model,
+            n_features: x.ncols(),
+            params: self.clone(),
+        })
+    }
+}
+
+/// A fitted [`HistGradientBoostingRegressor`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedHistGradientBoostingRegressor {
+    /// The trees.
+    pub model: Boosted,
+    /// How many features a row has.
+    pub n_features: usize,
+    /// The hyperparameters it was fitted with.
+    pub params: HistGradientBoostingRegressorParams,
+}
+
+impl FittedHistGradientBoostingRegressor {
+    /// The prediction for each row.
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
+        crate::tree::check_columns(x, self.n_features)?;
+        Ok(self.model.raw(x).column(0).to_vec())
+    }
+}
+
+impl Params for HistGradientBoostingRegressorParams {
+    const ALGORITHM: &'static str = "hist-gradient-boosting-regressor";
+    fn check(&self) -> Result<()> {
+        self.boosting.check()
+    }
+}
+
+impl Estimator for HistGradientBoostingRegressorParams {
+    const TASK: Task = Task::Regression;
+    const SUMMARY: &'static str =
+        "histogram gradient boosting (255 bins, leaf-wise trees, native gaps and categories)";
+    const TAKES_GAPS_AND_CATEGORIES: bool = true;
+    type Model = FittedHistGradientBoostingRegressor;
+    fn set_categorical(&mut self, features: &[usize]) {
+        self.boosting.set_categorical(features);
+    }
+    fn fit_values(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: &[f64],
+    ) -> Result<FittedHistGradientBoostingRegressor> {
+        self.fit(x, y)
+    }
+}
+
+impl Fitted for FittedHistGradientBoostingRegressor {
+    fn predict_rows(&self, x: ArrayView2<'_, f64>) -> Predictions {
+        Predictions::Values(self.predict(x).expect("the model's features"))
+    }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        self.model.raw(x)
+    }
+}
+
+impl Export for FittedHistGradientBoostingRegressor {
+    fn algorithm(&self) -> &str {
+        HistGradientBoostingRegressorParams::ALGORITHM
+    }
+    fn hyperparameters(&self) -> Value {
+        self.params.to_json()
+    }
+    fn task(&self) -> Task {
+        Task::Regression
+    }
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+    fn write(&self, g: &mut Graph, x: &str) {
+        self.model.write(g, x, "variable");
+        g.output("variable", ElemType::Float, &[Dim::batch(), Dim::Fixed(1)]);
+    }
+}
+
+#[cfg(test)]
+mod tests;
