@@ -197,6 +197,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::RandomForestClassifierParams::default()),
         Box::new(crate::GaussianNbParams::default()),
         Box::new(crate::KnnClassifierParams::default()),
+        Box::new(crate::MlpClassifierParams::default()),
         Box::new(crate::LinearRegressionParams::default()),
         Box::new(crate::RidgeParams::default()),
         Box::new(crate::LassoParams::default()),
@@ -204,6 +205,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::DecisionTreeRegressorParams::default()),
         Box::new(crate::RandomForestRegressorParams::default()),
         Box::new(crate::KnnRegressorParams::default()),
+        Box::new(crate::MlpRegressorParams::default()),
         Box::new(crate::KMeansParams::default()),
         Box::new(crate::GaussianMixtureParams::default()),
     ]
