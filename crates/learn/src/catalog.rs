@@ -217,6 +217,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::HistGradientBoostingClassifierParams::default()),
         Box::new(crate::GaussianNbParams::default()),
         Box::new(crate::KnnClassifierParams::default()),
+        Box::new(crate::MlpClassifierParams::default()),
         Box::new(crate::LinearRegressionParams::default()),
         Box::new(crate::RidgeParams::default()),
         Box::new(crate::LassoParams::default()),
@@ -225,6 +226,7 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::RandomForestRegressorParams::default()),
         Box::new(crate::HistGradientBoostingRegressorParams::default()),
         Box::new(crate::KnnRegressorParams::default()),
+        Box::new(crate::MlpRegressorParams::default()),
         Box::new(crate::KMeansParams::default()),
         Box::new(crate::GaussianMixtureParams::default()),
     ]

@@ -2,7 +2,8 @@
 //! (without bounds): ten correction pairs, a first step of `1/‖g‖`, a line search for the
 //! strong Wolfe conditions (sufficient decrease 1e-3, curvature 0.9, at most 50 evaluations),
 //! and scikit-learn's stopping rule: the largest gradient component at most `gtol`, or a
-//! relative decrease of the objective at most `ftol`.
+//! relative decrease of the objective at most `ftol`; and scipy's `maxfun`, which the MLPs'
+//! `max_fun` sets.
 //!
 //! Starting from the same point with the same rules, it follows scikit-learn's path closely
 //! enough that a model stopped at `max_iter` before converging (unscaled features) predicts
@@ -21,6 +22,9 @@ pub(crate) struct Options {
     pub gtol: f64,
     /// Converged when `(f_old - f) / max(|f_old|, |f|, 1)` is at most this.
     pub ftol: f64,
+    /// Stop once the objective has been evaluated more than this many times (scipy's
+    /// `maxfun`), checked after each iteration as scipy checks it.
+    pub max_fun: u64,
 }
 
 impl Options {
@@ -30,6 +34,19 @@ impl Options {
             max_iter,
             gtol: tol,
             ftol: 64.0 * f64::EPSILON,
+            max_fun: u64::MAX,
+        }
+    }
+
+    /// scipy's defaults for `minimize(method="L-BFGS-B")` with `maxiter`, `gtol` and
+    /// `maxfun` given, as `MLPClassifier` and `MLPRegressor` call it: `ftol` is
+    /// `factr·eps`, 2.2e-9.
+    pub fn scipy(max_iter: u64, gtol: f64, max_fun: u64) -> Options {
+        Options {
+            max_iter,
+            gtol,
+            ftol: 1e7 * f64::EPSILON,
+            max_fun,
         }
     }
 }
@@ -41,6 +58,8 @@ pub(crate) enum Stop {
     Converged,
     /// It ran `max_iter` iterations.
     MaxIter,
+    /// It evaluated the objective more than `max_fun` times.
+    MaxFun,
     /// No step along the search direction decreased the objective (rounding at the optimum,
     /// or a badly conditioned problem).
     LineSearch,
@@ -72,6 +91,11 @@ pub(crate) fn minimize(
     x0: Array1<f64>,
     options: Options,
 ) -> Outcome {
+    let evaluations = std::cell::Cell::new(0u64);
+    let mut objective = |x: &Array1<f64>, g: &mut Array1<f64>| {
+        evaluations.set(evaluations.get() + 1);
+        objective(x, g)
+    };
     let mut x = x0;
     let mut g = Array1::zeros(x.len());
     let mut f = objective(&x, &mut g);
@@ -121,6 +145,9 @@ pub(crate) fn minimize(
             || (f_old - f) <= options.ftol * f_old.abs().max(f.abs()).max(1.0)
         {
             return outcome(x, iter, Stop::Converged);
+        }
+        if iter < options.max_iter && evaluations.get() > options.max_fun {
+            return outcome(x, iter, Stop::MaxFun);
         }
     }
     outcome(x, options.max_iter, Stop::MaxIter)
@@ -290,6 +317,17 @@ mod tests {
         assert_eq!((out.stop, out.n_iter), (Stop::MaxIter, 3));
         let f = rosenbrock(&out.x, &mut Array1::zeros(2));
         assert!(f < 24.2, "the objective decreased from 24.2 to {f}");
+    }
+
+    #[test]
+    fn stops_after_max_fun_evaluations() {
+        let options = Options {
+            max_fun: 5,
+            ..Options::scikit_learn(200, 1e-8)
+        };
+        let out = minimize(rosenbrock, array![-1.2, 1.0], options);
+        assert_eq!(out.stop, Stop::MaxFun, "{out:?}");
+        assert!(out.n_iter < 5, "{out:?}");
     }
 
     #[test]

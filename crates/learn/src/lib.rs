@@ -4,6 +4,18 @@
 //! `fit` validates them in one place and returns a `FittedFoo`; every fitted type implements
 //! [`Export`], which writes the ONNX graph that skiff's runtime, tract and ONNX Runtime run.
 //!
+//! The estimators, by CLI name ([`catalog`] lists them):
+//!
+//! - classifiers: `logistic-regression` ([`LogisticRegression`]), `linear-svc`
+//!   ([`LinearSvc`]), `decision-tree-classifier` ([`DecisionTreeClassifier`]),
+//!   `random-forest-classifier` ([`RandomForestClassifier`]), `gaussian-nb` ([`GaussianNb`]),
+//!   `knn-classifier` ([`KnnClassifier`]), `mlp-classifier` ([`MlpClassifier`]);
+//! - regressors: `linear-regression` ([`LinearRegression`]), `ridge` ([`Ridge`]), `lasso`
+//!   ([`Lasso`]), `elastic-net` ([`ElasticNet`]), `decision-tree-regressor`
+//!   ([`DecisionTreeRegressor`]), `random-forest-regressor` ([`RandomForestRegressor`]),
+//!   `knn-regressor` ([`KnnRegressor`]), `mlp-regressor` ([`MlpRegressor`]);
+//! - clusterers: `kmeans` ([`KMeans`]), `gaussian-mixture` ([`GaussianMixture`]).
+//!
 //! ```
 //! use skiff_learn::{ClassTarget, Export, ExportInfo, LogisticRegression};
 //!
@@ -39,6 +51,7 @@ mod linear_svc;
 mod logistic;
 pub mod metrics;
 mod mixture;
+mod mlp;
 mod naive_bayes;
 mod params;
 pub mod preprocess;
@@ -72,6 +85,10 @@ pub use linear::{
 pub use linear_svc::{FittedLinearSvc, LinearSvc, LinearSvcParams};
 pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegressionParams};
 pub use mixture::{CovarianceType, FittedGaussianMixture, GaussianMixture, GaussianMixtureParams};
+pub use mlp::{
+    Activation, FittedMlpClassifier, FittedMlpRegressor, LearningRate, MlpClassifier,
+    MlpClassifierParams, MlpParams, MlpRegressor, MlpRegressorParams, Solver,
+};
 pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
 pub use params::Params;
 pub use preprocess::{ColumnTransformer, ImputeStrategy, SimpleImputerParams};
@@ -195,5 +212,7 @@ mod tests {
         assert_auto::<crate::FittedDecisionTreeRegressor>();
         assert_auto::<crate::FittedRandomForestClassifier>();
         assert_auto::<crate::FittedRandomForestRegressor>();
+        assert_auto::<crate::FittedMlpClassifier>();
+        assert_auto::<crate::FittedMlpRegressor>();
     }
 }
