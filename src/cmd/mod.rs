@@ -18,6 +18,7 @@ pub mod predict;
 pub mod pull;
 pub mod push;
 pub mod serve;
+pub mod table;
 
 use anyhow::Context;
 use skiff_runtime::{BackendKind, BackendOptions, GraphOptimization};
