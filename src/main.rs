@@ -28,6 +28,10 @@ enum Command {
     Algorithms(cmd::algorithms::Args),
     /// Score an ONNX model on a CSV file with true targets
     Eval(cmd::eval::Args),
+    /// Cross-validate an estimator on a CSV file: its score on each fold, fitted on the others
+    Cv(cmd::cv::Args),
+    /// Search hyperparameters by cross-validation and write the best model as ONNX
+    Tune(cmd::tune::Args),
     /// Predict with an ONNX model on a CSV file
     Predict(cmd::predict::Args),
     /// Serve models over the Open Inference Protocol (KServe v2 REST)
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         Command::Algorithms(args) => cmd::algorithms::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Cv(args) => cmd::cv::run(args),
+        Command::Tune(args) => cmd::tune::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Serve(args) => cmd::serve::run(args),

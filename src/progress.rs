@@ -1,4 +1,5 @@
-//! Progress bars for blob transfers, on stderr when it is a terminal.
+//! Progress bars for blob transfers and for the fits of cross-validation and searches, on
+//! stderr when it is a terminal.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use skiff_pack::registry::{Progress, ProgressSink, PushOptions};
@@ -69,5 +70,34 @@ pub fn registry_options(insecure: bool) -> PushOptions {
         insecure,
         progress,
         ..PushOptions::default()
+    }
+}
+
+/// A bar of fits done (`skiff cv`, `skiff tune`); draws nothing unless stderr is a terminal.
+pub struct FitBar(Option<ProgressBar>);
+
+impl FitBar {
+    pub fn new() -> Self {
+        FitBar(std::io::stderr().is_terminal().then(|| {
+            let style = ProgressStyle::with_template("fits [{bar:30}] {pos}/{len} {elapsed}")
+                .expect("a valid template")
+                .progress_chars("=> ");
+            ProgressBar::new(0).with_style(style)
+        }))
+    }
+
+    /// `done` of `total` fits have finished.
+    pub fn update(&self, done: usize, total: usize) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
+
+    /// Takes the bar off the screen, before the results are printed.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
     }
 }

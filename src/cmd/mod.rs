@@ -9,6 +9,7 @@ macro_rules! say {
 
 pub mod algorithms;
 pub mod bench;
+pub mod cv;
 pub mod eval;
 pub mod fit;
 pub mod inspect;
@@ -17,7 +18,10 @@ pub mod pack;
 pub mod predict;
 pub mod pull;
 pub mod push;
+pub mod select;
 pub mod serve;
+pub mod table;
+pub mod tune;
 
 use anyhow::Context;
 use skiff_runtime::{BackendKind, BackendOptions, GraphOptimization};

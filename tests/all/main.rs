@@ -15,6 +15,7 @@ mod image;
 mod k8s;
 mod onnxruntime;
 mod registry_faults;
+mod select;
 mod serve;
 mod tables;
 mod tree_ops;

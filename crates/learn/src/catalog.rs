@@ -124,6 +124,8 @@ pub trait Algorithm: Send + Sync {
     fn set(&mut self, name: &str, value: &str) -> Result<()>;
     /// Fits rows `x` to `y`.
     fn fit(&self, x: ArrayView2<'_, f64>, y: &Target) -> Result<Box<dyn Fitted>>;
+    /// A copy, hyperparameters and all (a search fits one per candidate and fold).
+    fn clone_box(&self) -> Box<dyn Algorithm>;
     /// The metric `fit` reports on training data: accuracy, R², or none for clusterers.
     fn training_metric(
         &self,
@@ -204,6 +206,16 @@ impl<E: Estimator> Algorithm for E {
             Task::Clustering => self.fit_rows(x)?,
         };
         Ok(Box::new(model))
+    }
+
+    fn clone_box(&self) -> Box<dyn Algorithm> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Algorithm> {
+    fn clone(&self) -> Self {
+        self.clone_box()
     }
 }
 

@@ -53,6 +53,10 @@ pub enum Error {
     /// A column does not suit its preprocessing step, or holds a value the step refuses.
     #[error("{0}")]
     Column(String),
+    /// Cross-validation or a search cannot run as asked: too few rows or class members for the
+    /// folds, a scoring that does not suit the estimator, a bad grid.
+    #[error("{0}")]
+    Selection(String),
     /// The optimiser failed.
     #[error("fit failed: {0}")]
     Fit(String),

@@ -59,6 +59,7 @@ pub struct FitSpec {
 }
 
 /// What a fit will do, decided from the table and the spec before any fitting.
+#[derive(Clone)]
 pub struct Plan {
     /// The estimator with its hyperparameters.
     pub algorithm: Box<dyn Algorithm>,
@@ -74,7 +75,7 @@ pub struct Plan {
     pub scale: Option<Scale>,
     /// Rows left out because their target cell is missing.
     pub rows_without_target: Vec<bool>,
-    na_values: Vec<String>,
+    pub(crate) na_values: Vec<String>,
 }
 
 impl Plan {
@@ -356,6 +357,12 @@ pub fn fit_table(table: &Table, spec: &FitSpec) -> Result<FitReport> {
 
 /// Carries out `plan` on `table`.
 pub fn fit_plan(table: &Table, plan: Plan) -> Result<FitReport> {
+    fit_plan_with(table, plan, true)
+}
+
+/// [`fit_plan`], measuring the training metric only where `training_metric` (cross-validation
+/// scores held-out rows instead, and predicting every training row again would cost as much).
+pub(crate) fn fit_plan_with(table: &Table, plan: Plan, training_metric: bool) -> Result<FitReport> {
     let mut warnings = Vec::new();
     let skipped = plan.rows_without_target.iter().filter(|m| **m).count();
     let table = if skipped > 0 || plan.na_values != table.na_values() {
@@ -417,7 +424,11 @@ pub fn fit_plan(table: &Table, plan: Plan) -> Result<FitReport> {
             (model, None, x)
         }
     };
-    let training_metric = algorithm.training_metric(model.as_ref(), x.view(), &y);
+    let training_metric = if training_metric {
+        algorithm.training_metric(model.as_ref(), x.view(), &y)
+    } else {
+        None
+    };
     warnings.extend(model.warnings());
     Ok(FitReport {
         algorithm,

@@ -56,6 +56,7 @@ mod naive_bayes;
 mod params;
 pub mod preprocess;
 mod scale;
+pub mod select;
 mod tree;
 
 pub use boost::{
@@ -93,6 +94,10 @@ pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
 pub use params::Params;
 pub use preprocess::{ColumnTransformer, ImputeStrategy, SimpleImputerParams};
 pub use scale::{FittedScaler, Pipeline, Scale};
+pub use select::{
+    Candidate, CvReport, Fold, FoldResult, Folds, KFold, ParamGrid, Scoring, SearchReport,
+    SearchSpec, StratifiedKFold, cross_validate, cross_validate_with_progress, search,
+};
 use skiff_onnx::{Dim, ElemType, Graph, Model, metadata};
 
 /// What a model predicts.

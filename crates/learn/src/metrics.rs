@@ -68,10 +68,29 @@ pub fn accuracy(truth: &[usize], predicted: &[usize]) -> f64 {
 /// (scikit-learn's `f1_score(average="macro")`; a class with no true or predicted rows
 /// scores 0).
 pub fn macro_f1(truth: &[usize], predicted: &[usize]) -> f64 {
+    let per_class = f1_per_class(truth, predicted);
+    let sum: f64 = per_class.iter().map(|(f1, _)| f1).sum();
+    sum / per_class.len().max(1) as f64
+}
+
+/// F1 of each class present in `truth` or `predicted`, weighted by its number of true rows
+/// (scikit-learn's `f1_score(average="weighted")`).
+pub fn weighted_f1(truth: &[usize], predicted: &[usize]) -> f64 {
+    let per_class = f1_per_class(truth, predicted);
+    let support: f64 = per_class.iter().map(|(_, s)| s).sum();
+    if support == 0.0 {
+        return 0.0;
+    }
+    per_class.iter().map(|(f1, s)| f1 * s).sum::<f64>() / support
+}
+
+/// Per class present in `truth` or `predicted` (in index order): its F1 and its number of
+/// true rows.
+fn f1_per_class(truth: &[usize], predicted: &[usize]) -> Vec<(f64, f64)> {
     let mut classes: Vec<usize> = truth.iter().chain(predicted).copied().collect();
     classes.sort_unstable();
     classes.dedup();
-    let f1: f64 = classes
+    classes
         .iter()
         .map(|&c| {
             let tp = truth
@@ -81,14 +100,84 @@ pub fn macro_f1(truth: &[usize], predicted: &[usize]) -> f64 {
                 .count() as f64;
             let support = truth.iter().filter(|&&t| t == c).count() as f64;
             let chosen = predicted.iter().filter(|&&p| p == c).count() as f64;
-            if support + chosen == 0.0 {
+            let f1 = if support + chosen == 0.0 {
                 0.0
             } else {
                 2.0 * tp / (support + chosen)
-            }
+            };
+            (f1, support)
+        })
+        .collect()
+}
+
+/// The recall of each class with true rows, averaged (scikit-learn's
+/// `balanced_accuracy_score`; classes only predicted are left out, as it leaves them out
+/// with a warning).
+pub fn balanced_accuracy(truth: &[usize], predicted: &[usize]) -> f64 {
+    let mut classes: Vec<usize> = truth.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let recalls: f64 = classes
+        .iter()
+        .map(|&c| {
+            let support = truth.iter().filter(|&&t| t == c).count() as f64;
+            let hits = truth
+                .iter()
+                .zip(predicted)
+                .filter(|&(&t, &p)| t == c && p == c)
+                .count() as f64;
+            hits / support
         })
         .sum();
-    f1 / classes.len().max(1) as f64
+    recalls / classes.len().max(1) as f64
+}
+
+/// Mean negative log-likelihood of the true classes (scikit-learn's `log_loss`):
+/// `probabilities` holds a row per `truth` entry and a column per class index, clipped to
+/// [eps, 1 - eps] as scikit-learn clips them.
+pub fn log_loss(truth: &[usize], probabilities: ArrayView2<'_, f64>) -> f64 {
+    let eps = f64::EPSILON;
+    let total: f64 = truth
+        .iter()
+        .zip(probabilities.rows())
+        .map(|(&t, row)| {
+            -row.get(t)
+                .copied()
+                .unwrap_or(0.0)
+                .clamp(eps, 1.0 - eps)
+                .ln()
+        })
+        .sum();
+    total / truth.len().max(1) as f64
+}
+
+/// Area under the ROC curve of `scores` for rows whose truth is `positive` (scikit-learn's
+/// `roc_auc_score` for two classes: tied scores count half). `None` when every row is of one
+/// class, where it is undefined.
+pub fn roc_auc(positive: &[bool], scores: &[f64]) -> Option<f64> {
+    let n_pos = positive.iter().filter(|p| **p).count();
+    let n_neg = positive.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    // Mann-Whitney U from average ranks, which equals the trapezoidal area under the curve.
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum = 0.0;
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && scores[order[end]] == scores[order[start]] {
+            end += 1;
+        }
+        // Ranks start..end (1-based start+1..=end) share their average.
+        let average = (start + 1 + end) as f64 / 2.0;
+        let positives = order[start..end].iter().filter(|&&i| positive[i]).count();
+        rank_sum += average * positives as f64;
+        start = end;
+    }
+    let n_pos = n_pos as f64;
+    Some((rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg as f64))
 }
 
 /// Coefficient of determination; 1 is perfect, 0 is predicting the mean (scikit-learn's
@@ -109,16 +198,20 @@ pub fn r2(truth: &[f64], predicted: &[f64]) -> f64 {
     1.0 - residual / total
 }
 
-/// Root mean squared error.
-pub fn rmse(truth: &[f64], predicted: &[f64]) -> f64 {
+/// Mean squared error.
+pub fn mse(truth: &[f64], predicted: &[f64]) -> f64 {
     let n = truth.len().max(1) as f64;
-    (truth
+    truth
         .iter()
         .zip(predicted)
         .map(|(t, p)| (t - p).powi(2))
         .sum::<f64>()
-        / n)
-        .sqrt()
+        / n
+}
+
+/// Root mean squared error.
+pub fn rmse(truth: &[f64], predicted: &[f64]) -> f64 {
+    mse(truth, predicted).sqrt()
 }
 
 /// Mean absolute error.
@@ -209,6 +302,27 @@ mod tests {
         assert!((accuracy(&t, &p) - 4.0 / 6.0).abs() < 1e-12);
         // f1 per class: 0.5, 0.8, 0.6667
         assert!((macro_f1(&t, &p) - (0.5 + 0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        // f1_score(average="weighted"), balanced_accuracy_score.
+        assert!((weighted_f1(&t, &p) - 0.6555555555555556).abs() < 1e-12);
+        assert!((balanced_accuracy(&t, &p) - 0.6666666666666666).abs() < 1e-12);
+        assert!((weighted_f1(&[0, 0, 1], &[2, 2, 1]) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((balanced_accuracy(&[0, 0, 1], &[0, 2, 1]) - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn probabilistic_metrics_match_scikit_learn() {
+        // log_loss(["spam", "ham", "ham", "spam"], [[.1, .9], [.9, .1], [.8, .2], [.35, .65]])
+        let p = array![[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]];
+        assert!((log_loss(&[1, 0, 0, 1], p.view()) - 0.21616187468057912).abs() < 1e-12);
+        // A certain wrong answer costs -ln(eps), not infinity.
+        let q = array![[1.0, 0.0]];
+        assert!((log_loss(&[1], q.view()) + f64::EPSILON.ln()).abs() < 1e-9);
+        // roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) and with ties.
+        let auc = roc_auc(&[false, false, true, true], &[0.1, 0.4, 0.35, 0.8]).unwrap();
+        assert!((auc - 0.75).abs() < 1e-12);
+        let tied = roc_auc(&[false, true, false, true], &[0.5, 0.5, 0.2, 0.9]).unwrap();
+        assert!((tied - 0.875).abs() < 1e-12);
+        assert_eq!(roc_auc(&[true, true], &[0.1, 0.2]), None);
     }
 
     #[test]
@@ -218,6 +332,7 @@ mod tests {
         assert!((r2(&t, &p) - 0.9486081370449679).abs() < 1e-12);
         assert!((mae(&t, &p) - 0.5).abs() < 1e-12);
         assert!((rmse(&t, &p) - 0.375f64.sqrt()).abs() < 1e-12);
+        assert!((mse(&t, &p) - 0.375).abs() < 1e-12);
         assert_eq!(r2(&[1.0, 1.0], &[1.0, 1.0]), 1.0);
     }
 

@@ -147,10 +147,23 @@ impl FittedGaussianNb {
         jll
     }
 
-    /// Class probabilities, rows × classes.
+    /// Class probabilities, rows × classes: the exponential of each joint log-likelihood less
+    /// their log-sum-exp, as scikit-learn computes them (scipy's `logsumexp`: the largest
+    /// terms factored out, `log1p` of the rest). A row whose probability is nearly 1 rounds as
+    /// scikit-learn's does, which ranking scores such as ROC AUC see.
     pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut p = self.joint_log_likelihood(x);
-        crate::classifier::softmax_rows(&mut p);
+        for mut row in p.rows_mut() {
+            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            let at_max = row.iter().filter(|&&v| v == max).count() as f64;
+            let rest: f64 = row
+                .iter()
+                .filter(|&&v| v != max)
+                .map(|&v| (v - max).exp())
+                .sum();
+            let log_sum = (rest / at_max).ln_1p() + at_max.ln() + max;
+            row.mapv_inplace(|v| (v - log_sum).exp());
+        }
         p
     }
 

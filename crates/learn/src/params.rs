@@ -62,7 +62,7 @@ fn object<P: Serialize>(params: &P) -> Map<String, Value> {
 }
 
 /// Text as the JSON value it most likely means.
-fn parse(text: &str) -> Value {
+pub(crate) fn parse(text: &str) -> Value {
     let text = text.trim();
     match text {
         "None" | "none" | "null" => return Value::Null,

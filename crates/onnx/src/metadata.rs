@@ -25,3 +25,7 @@ pub const COLUMNS: &str = "skiff.columns";
 pub const PREPROCESSING: &str = "skiff.preprocessing";
 /// JSON object `{"name": ..., "value": ...}`: the metric measured on the training data.
 pub const TRAINING_METRIC: &str = "skiff.training_metric";
+/// JSON object: how a search chose the model's hyperparameters (`skiff tune`): the values
+/// chosen, the scoring, the mean and standard deviation of their cross-validated score, and how
+/// many candidates and folds were tried.
+pub const SEARCH: &str = "skiff.search";
