@@ -16,12 +16,12 @@ import sys
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
-from sklearn import cluster, linear_model, mixture, naive_bayes, neighbors, svm, tree, ensemble
+from sklearn import cluster, linear_model, mixture, naive_bayes, neighbors, neural_network, svm, tree, ensemble
 from sklearn import compose, impute, pipeline, preprocessing
 from sklearn.metrics import accuracy_score, adjusted_rand_score, r2_score
 
 NAMESPACE = {}
-for module in (cluster, linear_model, mixture, naive_bayes, neighbors, svm, tree, ensemble, compose, impute,
+for module in (cluster, linear_model, mixture, naive_bayes, neighbors, neural_network, svm, tree, ensemble, compose, impute,
                pipeline, preprocessing):
     NAMESPACE.update({k: getattr(module, k) for k in dir(module) if not k.startswith("_")})
 
