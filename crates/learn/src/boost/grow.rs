@@ -7,12 +7,13 @@
 use super::bins::FeatureBins;
 use super::trees::{Node, Rule, Tree};
 use rayon::prelude::*;
-
 /// Fewest hessian-weighted rows a category needs to be a candidate for the left side, and
 /// the smoothing of its value (scikit-learn's `MIN_CAT_SUPPORT`).
 const MIN_CAT_SUPPORT: f64 = 10.0;
 /// A child whose hessians sum to less is not made (scikit-learn's `min_hessian_to_split`).
 const MIN_HESSIAN_TO_SPLIT: f64 = 1e-3;
+/// Rows a thread partitions at once when a node splits.
+const PARTITION_CHUNK: usize = 16_384;
 
 /// How a tree grows.
 pub(crate) struct GrowOptions {
@@ -24,6 +25,9 @@ pub(crate) struct GrowOptions {
     /// The bin of missing values (`max_bins`); histograms have one more bin than this.
     pub missing: u8,
 }
+
+/// One feature's part of two children: their histograms and best splits.
+type ChildrenOf = (Vec<Bin>, Vec<Bin>, Option<Split>, Option<Split>);
 
 /// One bin's sums.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,6 +47,8 @@ struct Split {
     /// Categorical: the bins that go left (the missing bin included where missing go left).
     left_bins: Option<Vec<bool>>,
     missing_left: bool,
+    /// The left child's sums of gradients and hessians.
+    left_sums: (f64, f64),
 }
 
 /// A node still open to splitting.
@@ -67,12 +73,12 @@ pub(crate) struct Grown {
 }
 
 /// Grows a tree on `binned` (feature-major bins of the training rows) fitting `gradients`
-/// and `hessians`.
+/// and `hessians` (None where they are all 1).
 pub(crate) fn grow(
     binned: &[Vec<u8>],
     bins: &[FeatureBins],
     gradients: &[f32],
-    hessians: &[f32],
+    hessians: Option<&[f32]>,
     options: &GrowOptions,
 ) -> Grown {
     let grower = Grower {
@@ -90,7 +96,7 @@ struct Grower<'a> {
     binned: &'a [Vec<u8>],
     bins: &'a [FeatureBins],
     gradients: &'a [f32],
-    hessians: &'a [f32],
+    hessians: Option<&'a [f32]>,
     options: &'a GrowOptions,
     /// Bins per feature in a histogram, the missing bin included.
     width: usize,
@@ -181,29 +187,67 @@ impl Grower<'_> {
     }
 
     fn sums(&self, rows: &[u32]) -> (f64, f64) {
-        rows.iter().fold((0.0, 0.0), |(g, h), &i| {
-            (
-                g + self.gradients[i as usize] as f64,
-                h + self.hessians[i as usize] as f64,
-            )
-        })
+        let g = rows
+            .iter()
+            .map(|&i| self.gradients[i as usize] as f64)
+            .sum();
+        let h = match self.hessians {
+            Some(h) => rows.iter().map(|&i| h[i as usize] as f64).sum(),
+            None => rows.len() as f64,
+        };
+        (g, h)
     }
 
     /// Every feature's histogram over `rows`, feature-major.
     fn histogram(&self, rows: &[u32]) -> Vec<Bin> {
-        let mut hist = vec![Bin::default(); self.binned.len() * self.width];
-        hist.par_chunks_mut(self.width)
-            .zip(self.binned.par_iter())
-            .for_each(|(hist, column)| {
-                for &i in rows {
-                    let i = i as usize;
-                    let bin = &mut hist[column[i] as usize];
-                    bin.g += self.gradients[i] as f64;
-                    bin.h += self.hessians[i] as f64;
-                    bin.n += 1;
-                }
-            });
-        hist
+        let (g, h) = self.gather(rows);
+        let parts: Vec<Vec<Bin>> = (0..self.binned.len())
+            .into_par_iter()
+            .with_min_len(self.min_len(rows.len()))
+            .map(|j| self.feature_histogram(j, rows, &g, h.as_deref()))
+            .collect();
+        parts.concat()
+    }
+
+    /// The gradients (and hessians, unless constant) of `rows`, gathered once so that each
+    /// feature's pass reads them in order.
+    fn gather(&self, rows: &[u32]) -> (Vec<f32>, Option<Vec<f32>>) {
+        let gather = |v: &[f32]| -> Vec<f32> { rows.iter().map(|&i| v[i as usize]).collect() };
+        (gather(self.gradients), self.hessians.map(gather))
+    }
+
+    /// Features a thread takes at once: all of them for a node too small to be worth
+    /// sharing out.
+    fn min_len(&self, n_rows: usize) -> usize {
+        if n_rows * self.binned.len() < 100_000 {
+            self.binned.len().max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Feature `j`'s histogram over `rows`, whose gradients `g` and hessians `h` are
+    /// gathered.
+    fn feature_histogram(&self, j: usize, rows: &[u32], g: &[f32], h: Option<&[f32]>) -> Vec<Bin> {
+        let column = &self.binned[j];
+        let mut hist = [Bin::default(); 256];
+        let g = g.iter().copied();
+        let ones = std::iter::repeat(1.0);
+        if rows.len() == column.len() {
+            // The root: every row, in order.
+            let bins = column.iter().copied();
+            match h {
+                Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().map(|&h| h as f64)))),
+                None => accumulate(&mut hist, bins.zip(g.zip(ones))),
+            }
+        } else {
+            let bins = rows.iter().map(|&i| column[i as usize]);
+            match h {
+                Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().map(|&h| h as f64)))),
+                None => accumulate(&mut hist, bins.zip(g.zip(ones))),
+            }
+        }
+        hist[..self.width].to_vec()
     }
 
     /// Splits `node`'s rows by `split` (left first) and makes its two children.
@@ -216,28 +260,50 @@ impl Grower<'_> {
     ) -> (Open, Open) {
         let column = &self.binned[split.feature];
         let missing = self.options.missing;
-        let goes_left = |bin: u8| match &split.left_bins {
-            Some(left) => left[bin as usize],
-            None if bin == missing => split.missing_left,
-            None => (bin as usize) <= split.bin,
-        };
-        let slice = &mut rows[node.start..node.end];
-        let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
-        for &i in slice.iter() {
-            if goes_left(column[i as usize]) {
-                left.push(i);
-            } else {
-                right.push(i);
-            }
+        // Which bins go left, looked up by bin.
+        let mut goes_left = [false; 256];
+        for (bin, left) in goes_left.iter_mut().enumerate() {
+            *left = match &split.left_bins {
+                Some(left_bins) => left_bins[bin],
+                None if bin == missing as usize => split.missing_left,
+                None => bin <= split.bin,
+            };
         }
-        slice[..left.len()].copy_from_slice(&left);
-        slice[left.len()..].copy_from_slice(&right);
+        // Rows are partitioned in parallel chunks, each keeping its order, then laid out left
+        // then right, chunk by chunk: the same order whatever the thread count.
+        let slice = &mut rows[node.start..node.end];
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = slice
+            .par_chunks(PARTITION_CHUNK)
+            .map(|chunk| {
+                let (mut left, mut right) = (
+                    Vec::with_capacity(chunk.len()),
+                    Vec::with_capacity(chunk.len()),
+                );
+                for &i in chunk {
+                    if goes_left[column[i as usize] as usize] {
+                        left.push(i);
+                    } else {
+                        right.push(i);
+                    }
+                }
+                (left, right)
+            })
+            .collect();
+        let n_left: usize = parts.iter().map(|(l, _)| l.len()).sum();
+        let n_right = slice.len() - n_left;
+        let (mut at_left, mut at_right) = (0, n_left);
+        for (l, r) in &parts {
+            slice[at_left..at_left + l.len()].copy_from_slice(l);
+            slice[at_right..at_right + r.len()].copy_from_slice(r);
+            at_left += l.len();
+            at_right += r.len();
+        }
         let feature_bins = &self.bins[split.feature];
         // Missing values not seen in training go where most rows went.
         let missing_left = if feature_bins.has_missing {
             split.missing_left
         } else {
-            left.len() > right.len()
+            n_left > n_right
         };
         let rule = match &split.left_bins {
             Some(left_bins) => Rule::OneOf(
@@ -262,8 +328,8 @@ impl Grower<'_> {
             left: left_id,
             right: right_id,
         };
-        let mid = node.start + left.len();
-        let (lg, lh) = self.sums(&left);
+        let mid = node.start + n_left;
+        let (lg, lh) = split.left_sums;
         let (rg, rh) = (node.sum_g - lg, node.sum_h - lh);
         let child = |id, start, end, sum_g, sum_h| Open {
             id,
@@ -281,7 +347,9 @@ impl Grower<'_> {
         )
     }
 
-    /// The children with their histograms and best splits, where they can split.
+    /// The children with their histograms and best splits, where they can split: in one
+    /// pass over the features, each building the smaller child's histogram, taking the
+    /// larger's as the parent's minus it, and searching both for their best split.
     fn open_children(
         &self,
         parent: Open,
@@ -290,54 +358,79 @@ impl Grower<'_> {
         rows: &[u32],
     ) -> [Open; 2] {
         let can = |o: &Open| self.splittable(o.end - o.start, o.depth, o.sum_h);
-        if can(&left) || can(&right) {
-            let (small, large) = if left.end - left.start <= right.end - right.start {
-                (&mut left, &mut right)
-            } else {
-                (&mut right, &mut left)
-            };
-            small.hist = self.histogram(&rows[small.start..small.end]);
-            large.hist = parent
-                .hist
-                .iter()
-                .zip(&small.hist)
-                .map(|(p, s)| Bin {
-                    g: p.g - s.g,
-                    h: p.h - s.h,
-                    n: p.n - s.n,
-                })
-                .collect();
-            for child in [&mut left, &mut right] {
-                if can(child) {
-                    child.split = self.best_split(child);
-                }
-            }
+        let (can_left, can_right) = (can(&left), can(&right));
+        if !(can_left || can_right) {
+            return [left, right];
         }
+        let left_is_small = left.end - left.start <= right.end - right.start;
+        let small_rows = if left_is_small {
+            &rows[left.start..left.end]
+        } else {
+            &rows[right.start..right.end]
+        };
+        let (g, h) = self.gather(small_rows);
+        let per_feature: Vec<ChildrenOf> = (0..self.binned.len())
+            .into_par_iter()
+            .with_min_len(self.min_len(parent.end - parent.start))
+            .map(|j| {
+                let small = self.feature_histogram(j, small_rows, &g, h.as_deref());
+                let parent_hist = &parent.hist[j * self.width..(j + 1) * self.width];
+                let large: Vec<Bin> = parent_hist
+                    .iter()
+                    .zip(&small)
+                    .map(|(p, s)| Bin {
+                        g: p.g - s.g,
+                        h: p.h - s.h,
+                        n: p.n - s.n,
+                    })
+                    .collect();
+                let (lh, rh) = if left_is_small {
+                    (small, large)
+                } else {
+                    (large, small)
+                };
+                let ls = can_left
+                    .then(|| self.feature_split(j, &lh, &left))
+                    .flatten();
+                let rs = can_right
+                    .then(|| self.feature_split(j, &rh, &right))
+                    .flatten();
+                (lh, rh, ls, rs)
+            })
+            .collect();
+        let mut left_splits = Vec::with_capacity(per_feature.len());
+        let mut right_splits = Vec::with_capacity(per_feature.len());
+        left.hist.reserve(self.binned.len() * self.width);
+        right.hist.reserve(self.binned.len() * self.width);
+        for (lh, rh, ls, rs) in per_feature {
+            left.hist.extend(lh);
+            right.hist.extend(rh);
+            left_splits.push(ls);
+            right_splits.push(rs);
+        }
+        left.split = best_of(left_splits);
+        right.split = best_of(right_splits);
         [left, right]
     }
 
-    /// The best split of `node` over all features: the highest gain, the first feature of
-    /// equals; None where no split gains anything.
-    fn best_split(&self, node: &Open) -> Option<Split> {
+    /// Feature `j`'s best split of `node`, given its histogram there.
+    fn feature_split(&self, j: usize, hist: &[Bin], node: &Open) -> Option<Split> {
         let n = node.end - node.start;
+        if self.bins[j].categorical {
+            self.best_categories(j, hist, n, node.sum_g, node.sum_h)
+        } else {
+            self.best_threshold(j, hist, n, node.sum_g, node.sum_h)
+        }
+    }
+
+    /// The best split of `node` over all features.
+    fn best_split(&self, node: &Open) -> Option<Split> {
         let candidates: Vec<Option<Split>> = (0..self.bins.len())
             .into_par_iter()
-            .map(|j| {
-                let hist = &node.hist[j * self.width..(j + 1) * self.width];
-                if self.bins[j].categorical {
-                    self.best_categories(j, hist, n, node.sum_g, node.sum_h)
-                } else {
-                    self.best_threshold(j, hist, n, node.sum_g, node.sum_h)
-                }
-            })
+            .with_min_len(self.min_len(node.end - node.start))
+            .map(|j| self.feature_split(j, &node.hist[j * self.width..(j + 1) * self.width], node))
             .collect();
-        candidates
-            .into_iter()
-            .flatten()
-            .fold(None, |best: Option<Split>, s| match best {
-                Some(b) if b.gain >= s.gain => Some(b),
-                _ => Some(s),
-            })
+        best_of(candidates)
     }
 
     /// The gain of a split into sums (gl, hl) and (gr, hr) of a node whose sums are (g, h).
@@ -365,7 +458,7 @@ impl Grower<'_> {
         let n_bins = fb.n_bins();
         let has_missing = fb.has_missing;
         let mut best: Option<Split> = None;
-        let mut consider = |gain: f64, bin: usize, missing_left: bool| {
+        let mut consider = |gain: f64, bin: usize, missing_left: bool, left_sums| {
             if gain > 0.0 && best.as_ref().is_none_or(|b| gain > b.gain) {
                 best = Some(Split {
                     gain,
@@ -373,6 +466,7 @@ impl Grower<'_> {
                     bin,
                     left_bins: None,
                     missing_left,
+                    left_sums,
                 });
             }
         };
@@ -387,7 +481,12 @@ impl Grower<'_> {
                 Constraint::TooFewRight => break,
                 Constraint::Ok => {}
             }
-            consider(self.gain((gl, hl), (g - gl, h - hl), (g, h)), bin, false);
+            consider(
+                self.gain((gl, hl), (g - gl, h - hl), (g, h)),
+                bin,
+                false,
+                (gl, hl),
+            );
         }
         if has_missing && n_bins >= 2 {
             let (mut gr, mut hr, mut nr) = (0.0, 0.0, 0usize);
@@ -401,7 +500,12 @@ impl Grower<'_> {
                     Constraint::TooFewLeft => break,
                     Constraint::Ok => {}
                 }
-                consider(self.gain((g - gr, h - hr), (gr, hr), (g, h)), bin, true);
+                consider(
+                    self.gain((g - gr, h - hr), (gr, hr), (g, h)),
+                    bin,
+                    true,
+                    (g - gr, h - hr),
+                );
             }
         }
         best
@@ -423,7 +527,7 @@ impl Grower<'_> {
             return None;
         }
         used.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let mut best: Option<(f64, usize, bool)> = None; // gain, how many, from the end
+        let mut best: Option<(f64, usize, bool, (f64, f64))> = None; // gain, how many, from the end, sums
         for from_end in [false, true] {
             let middle = used.len().div_ceil(2) - usize::from(from_end);
             let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0usize);
@@ -439,11 +543,11 @@ impl Grower<'_> {
                 }
                 let gain = self.gain((gl, hl), (g - gl, h - hl), (g, h));
                 if gain > 0.0 && best.is_none_or(|b| gain > b.0) {
-                    best = Some((gain, i + 1, from_end));
+                    best = Some((gain, i + 1, from_end, (gl, hl)));
                 }
             }
         }
-        let (gain, count, from_end) = best?;
+        let (gain, count, from_end, left_sums) = best?;
         let mut left_bins = vec![false; self.width];
         let chosen: Box<dyn Iterator<Item = &(usize, f64)>> = if from_end {
             Box::new(used.iter().rev().take(count))
@@ -459,8 +563,31 @@ impl Grower<'_> {
             bin: 0,
             missing_left: left_bins[missing],
             left_bins: Some(left_bins),
+            left_sums,
         })
     }
+}
+
+/// Adds each row's gradient and hessian to its bin.
+#[inline(always)]
+fn accumulate(hist: &mut [Bin; 256], rows: impl Iterator<Item = (u8, (f32, f64))>) {
+    for (b, (g, h)) in rows {
+        let bin = &mut hist[b as usize];
+        bin.g += g as f64;
+        bin.h += h;
+        bin.n += 1;
+    }
+}
+
+/// The split that gains most, the first feature's of equals; None where none gains.
+fn best_of(candidates: Vec<Option<Split>>) -> Option<Split> {
+    candidates
+        .into_iter()
+        .flatten()
+        .fold(None, |best: Option<Split>, s| match best {
+            Some(b) if b.gain >= s.gain => Some(b),
+            _ => Some(s),
+        })
 }
 
 enum Constraint {

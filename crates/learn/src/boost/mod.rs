@@ -286,6 +286,11 @@ enum Loss {
 }
 
 impl Loss {
+    /// Whether every hessian is 1 (histograms then count rows instead of summing them).
+    fn constant_hessian(self) -> bool {
+        matches!(self, Loss::Squared | Loss::Absolute)
+    }
+
     fn n_scores(self) -> usize {
         match self {
             Loss::Multinomial(k) => k,
@@ -423,7 +428,8 @@ pub struct Boosted {
     pub categorical: Vec<bool>,
     /// Iterations run (fewer than `max_iter` where early stopping stopped them).
     pub n_iter: usize,
-    /// The training loss before the first iteration and after each.
+    /// The training loss before the first iteration and after each, where early stopping
+    /// ran.
     pub train_loss: Vec<f64>,
     /// The validation loss likewise, where early stopping held rows out.
     pub validation_loss: Vec<f64>,
@@ -571,9 +577,12 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
         bins,
         categorical,
         n_iter: 0,
-        train_loss: vec![loss.mean(&y_train, &raw)],
+        train_loss: Vec::new(),
         validation_loss: Vec::new(),
     };
+    if early {
+        model.train_loss.push(loss.mean(&y_train, &raw));
+    }
     if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
         model.validation_loss.push(loss.mean(yv, rv));
     }
@@ -581,11 +590,12 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
     for _ in 0..params.max_iter {
         loss.gradients(&y_train, &raw, &mut g, &mut h);
         for j in 0..k {
+            let hessians = (!loss.constant_hessian()).then(|| &h[j * n..(j + 1) * n]);
             let mut grown = grow(
                 &binned,
                 &model.bins,
                 &g[j * n..(j + 1) * n],
-                &h[j * n..(j + 1) * n],
+                hessians,
                 &options,
             );
             for &(node, start, end) in &grown.leaves {
@@ -617,7 +627,9 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
             model.trees.push(grown.tree);
         }
         model.n_iter += 1;
-        model.train_loss.push(loss.mean(&y_train, &raw));
+        if early {
+            model.train_loss.push(loss.mean(&y_train, &raw));
+        }
         if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
             model.validation_loss.push(loss.mean(yv, rv));
         }
