@@ -83,7 +83,58 @@ pub struct Table {
     source: String,
     headers: Vec<String>,
     rows: Vec<csv::StringRecord>,
-    na_values: Vec<String>,
+    na_values: NaValues,
+}
+
+/// The cells read as missing, with what lets most cells be told apart at a glance: the
+/// bytes missing markers start with and their lengths (a number like `0.25` starts with no
+/// marker's byte, and is never compared).
+#[derive(Debug, Clone)]
+struct NaValues {
+    values: Vec<String>,
+    first_bytes: [bool; 256],
+    lengths: u64,
+    longer: bool,
+}
+
+impl NaValues {
+    fn new(values: impl IntoIterator<Item = String>) -> NaValues {
+        let mut na = NaValues {
+            values: Vec::new(),
+            first_bytes: [false; 256],
+            lengths: 0,
+            longer: false,
+        };
+        na.extend(values);
+        na
+    }
+
+    fn extend(&mut self, values: impl IntoIterator<Item = String>) {
+        for v in values {
+            if let Some(&b) = v.as_bytes().first() {
+                self.first_bytes[b as usize] = true;
+            }
+            match v.len() {
+                n if n < 64 => self.lengths |= 1 << n,
+                _ => self.longer = true,
+            }
+            self.values.push(v);
+        }
+    }
+
+    fn contains(&self, cell: &str) -> bool {
+        let n = cell.len();
+        let length_possible = if n < 64 {
+            self.lengths & (1 << n) != 0
+        } else {
+            self.longer
+        };
+        let first_possible = cell
+            .as_bytes()
+            .first()
+            .is_none_or(|&b| self.first_bytes[b as usize]);
+        length_possible && first_possible && self.values.iter().any(|v| v == cell)
+    }
 }
 
 impl Table {
@@ -135,7 +186,7 @@ impl Table {
             source: source.to_string(),
             headers,
             rows,
-            na_values: NA_VALUES.iter().map(|v| v.to_string()).collect(),
+            na_values: NaValues::new(NA_VALUES.iter().map(|v| v.to_string())),
         })
     }
 
@@ -168,12 +219,13 @@ impl Table {
 
     /// The cells of column `name`, as text.
     pub fn column(&self, name: &str) -> Result<Vec<&str>> {
+        Ok(self.cells(name)?.collect())
+    }
+
+    /// The cells of column `name`, in row order, without collecting them.
+    pub fn cells(&self, name: &str) -> Result<impl Iterator<Item = &str> + '_> {
         let index = self.column_index(name)?;
-        Ok(self
-            .rows
-            .iter()
-            .map(|r| r.get(index).unwrap_or(""))
-            .collect())
+        Ok(self.rows.iter().map(move |r| r.get(index).unwrap_or("")))
     }
 
     /// Also reads these cells as missing (`--na-values`), besides [`NA_VALUES`].
@@ -183,12 +235,12 @@ impl Table {
 
     /// The cells read as missing: [`NA_VALUES`] and any added.
     pub fn na_values(&self) -> &[String] {
-        &self.na_values
+        &self.na_values.values
     }
 
     /// Whether `cell` is a missing value.
     pub fn is_missing(&self, cell: &str) -> bool {
-        self.na_values.iter().any(|v| v == cell)
+        self.na_values.contains(cell)
     }
 
     /// Keeps the data rows where `keep` is true, in order.
@@ -211,8 +263,7 @@ impl Table {
     /// What column `name` holds: numbers when every cell that is not missing is a number, text
     /// otherwise. A column with no values at all is an error.
     pub fn infer_kind(&self, name: &str) -> Result<Kind> {
-        let cells = self.column(name)?;
-        let mut present = cells.iter().filter(|c| !self.is_missing(c)).peekable();
+        let mut present = self.cells(name)?.filter(|c| !self.is_missing(c)).peekable();
         if present.peek().is_none() {
             return Err(Error::AllMissing {
                 source_name: self.source.clone(),
