@@ -2,7 +2,7 @@
 //! predictions natively and as an ONNX graph.
 
 use super::network::{Layout, Objective, Output, forward, write_layers};
-use super::train::{Trained, Truth, class_indices, train};
+use super::train::{Training, Truth, class_indices, train};
 use super::{Activation, MlpClassifierParams, MlpParams, MlpRegressorParams};
 use crate::catalog::{Fitted, Predictions};
 use crate::check::check_data;
@@ -40,10 +40,11 @@ fn fit_network(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let trained = train(params, algorithm, &objective, x, y, truth, &mut rng)?;
     let (coefs, intercepts) = layout.unpack(&trained.theta);
+    let training = trained.training;
     Ok(Network {
         coefs,
         intercepts,
-        trained,
+        training,
     })
 }
 
@@ -51,7 +52,7 @@ fn fit_network(
 struct Network {
     coefs: Vec<Array2<f64>>,
     intercepts: Vec<Array1<f64>>,
-    trained: Trained,
+    training: Training,
 }
 
 impl MlpClassifierParams {
@@ -91,7 +92,7 @@ impl MlpClassifierParams {
         let Network {
             coefs,
             intercepts,
-            trained,
+            training,
         } = fit_network(
             &self.0,
             Self::ALGORITHM,
@@ -105,14 +106,7 @@ impl MlpClassifierParams {
             intercepts,
             classes: y.classes.clone(),
             params: self.clone(),
-            n_iter: trained.n_iter,
-            loss: trained.loss,
-            loss_curve: trained.loss_curve,
-            validation_scores: trained.validation_scores,
-            best_validation_score: trained.best_validation_score,
-            best_loss: trained.best_loss,
-            converged: trained.converged,
-            warnings: trained.warnings,
+            training,
         })
     }
 }
@@ -134,7 +128,7 @@ impl MlpRegressorParams {
         let Network {
             coefs,
             intercepts,
-            trained,
+            training,
         } = fit_network(
             &self.0,
             Self::ALGORITHM,
@@ -147,14 +141,7 @@ impl MlpRegressorParams {
             coefs,
             intercepts,
             params: self.clone(),
-            n_iter: trained.n_iter,
-            loss: trained.loss,
-            loss_curve: trained.loss_curve,
-            validation_scores: trained.validation_scores,
-            best_validation_score: trained.best_validation_score,
-            best_loss: trained.best_loss,
-            converged: trained.converged,
-            warnings: trained.warnings,
+            training,
         })
     }
 }
@@ -184,26 +171,8 @@ pub struct FittedMlpClassifier {
     pub classes: ClassLabels,
     /// The hyperparameters it was fitted with.
     pub params: MlpClassifierParams,
-    /// Epochs (sgd, adam) or iterations (lbfgs) the solver ran (scikit-learn `n_iter_`).
-    pub n_iter: u64,
-    /// The loss at the end of training (scikit-learn `loss_`).
-    pub loss: f64,
-    /// The loss after each epoch of sgd or adam (scikit-learn `loss_curve_`); empty for
-    /// lbfgs.
-    pub loss_curve: Vec<f64>,
-    /// The held-out accuracy after each epoch with early stopping (scikit-learn
-    /// `validation_scores_`); empty without.
-    pub validation_scores: Vec<f64>,
-    /// The best of `validation_scores`, whose weights the model keeps (scikit-learn
-    /// `best_validation_score_`).
-    pub best_validation_score: Option<f64>,
-    /// The lowest epoch loss, for sgd and adam without early stopping (scikit-learn
-    /// `best_loss_`).
-    pub best_loss: Option<f64>,
-    /// Whether the solver stopped by its own rule before `max_iter` (or `max_fun`).
-    pub converged: bool,
-    /// What scikit-learn warns about for this fit (as [`Fitted::warnings`] returns it).
-    pub warnings: Vec<String>,
+    /// How training went (the loss curve, iterations, early stopping's scores).
+    pub training: Training,
 }
 
 impl FittedMlpClassifier {
@@ -286,26 +255,8 @@ pub struct FittedMlpRegressor {
     pub intercepts: Vec<Array1<f64>>,
     /// The hyperparameters it was fitted with.
     pub params: MlpRegressorParams,
-    /// Epochs (sgd, adam) or iterations (lbfgs) the solver ran (scikit-learn `n_iter_`).
-    pub n_iter: u64,
-    /// The loss at the end of training (scikit-learn `loss_`).
-    pub loss: f64,
-    /// The loss after each epoch of sgd or adam (scikit-learn `loss_curve_`); empty for
-    /// lbfgs.
-    pub loss_curve: Vec<f64>,
-    /// The held-out R² after each epoch with early stopping (scikit-learn
-    /// `validation_scores_`); empty without.
-    pub validation_scores: Vec<f64>,
-    /// The best of `validation_scores`, whose weights the model keeps (scikit-learn
-    /// `best_validation_score_`).
-    pub best_validation_score: Option<f64>,
-    /// The lowest epoch loss, for sgd and adam without early stopping (scikit-learn
-    /// `best_loss_`).
-    pub best_loss: Option<f64>,
-    /// Whether the solver stopped by its own rule before `max_iter` (or `max_fun`).
-    pub converged: bool,
-    /// What scikit-learn warns about for this fit (as [`Fitted::warnings`] returns it).
-    pub warnings: Vec<String>,
+    /// How training went (the loss curve, iterations, early stopping's scores).
+    pub training: Training,
 }
 
 impl FittedMlpRegressor {
@@ -348,7 +299,7 @@ impl Fitted for FittedMlpClassifier {
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
+        self.training.warnings.clone()
     }
 }
 
@@ -362,7 +313,7 @@ impl Fitted for FittedMlpRegressor {
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
+        self.training.warnings.clone()
     }
 }
 

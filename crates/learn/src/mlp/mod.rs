@@ -19,6 +19,7 @@ mod train;
 mod tests;
 
 pub use fitted::{FittedMlpClassifier, FittedMlpRegressor};
+pub use train::Training;
 
 use crate::catalog::Estimator;
 use crate::params::{self, Params};

@@ -91,11 +91,20 @@ fn every_solver_learns_iris() {
             assert_eq!(crate::classifier::argmax(row.iter().copied()), index);
         }
         if solver == Solver::Lbfgs {
-            assert!(model.loss_curve.is_empty());
+            assert!(model.training.loss_curve.is_empty());
         } else {
-            assert_eq!(model.loss_curve.len() as u64, model.n_iter);
-            assert!(model.loss_curve[model.loss_curve.len() - 1] < model.loss_curve[0]);
-            assert_eq!(model.loss, *model.loss_curve.last().unwrap());
+            assert_eq!(
+                model.training.loss_curve.len() as u64,
+                model.training.n_iter
+            );
+            assert!(
+                model.training.loss_curve[model.training.loss_curve.len() - 1]
+                    < model.training.loss_curve[0]
+            );
+            assert_eq!(
+                model.training.loss,
+                *model.training.loss_curve.last().unwrap()
+            );
         }
     }
 }
@@ -432,8 +441,8 @@ fn stopping_at_max_iter_warns_as_scikit_learn_does() {
         .random_state(Some(0))
         .fit(x.view(), &y)
         .unwrap();
-    assert_eq!(adam.n_iter, 3);
-    assert!(!adam.converged);
+    assert_eq!(adam.training.n_iter, 3);
+    assert!(!adam.training.converged);
     let warnings = Fitted::warnings(&adam);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
@@ -449,7 +458,7 @@ fn stopping_at_max_iter_warns_as_scikit_learn_does() {
         .random_state(Some(0))
         .fit(x.view(), &y)
         .unwrap();
-    assert_eq!(lbfgs.n_iter, 2);
+    assert_eq!(lbfgs.training.n_iter, 2);
     let warnings = Fitted::warnings(&lbfgs);
     assert!(
         warnings[0].starts_with("mlp-classifier: lbfgs failed to converge after 2 iteration(s)"),
@@ -462,7 +471,7 @@ fn stopping_at_max_iter_warns_as_scikit_learn_does() {
         .fit(x.view(), &y)
         .unwrap();
     assert!(Fitted::warnings(&limited)[0].contains("max_fun=3"));
-    assert!(limited.n_iter <= 3, "{}", limited.n_iter);
+    assert!(limited.training.n_iter <= 3, "{}", limited.training.n_iter);
 
     // Many epochs on easy data: the loss stops improving and training stops by itself.
     let (x, y, _, _) = iris();
@@ -474,12 +483,12 @@ fn stopping_at_max_iter_warns_as_scikit_learn_does() {
         .fit(x.view(), &y)
         .unwrap();
     assert!(
-        settled.converged && settled.n_iter < 2000,
+        settled.training.converged && settled.training.n_iter < 2000,
         "{}",
-        settled.n_iter
+        settled.training.n_iter
     );
     assert!(Fitted::warnings(&settled).is_empty());
-    assert!(settled.best_loss.unwrap() <= settled.loss);
+    assert!(settled.training.best_loss.unwrap() <= settled.training.loss);
 }
 
 #[test]
@@ -494,16 +503,20 @@ fn early_stopping_keeps_the_best_validation_weights() {
         .random_state(Some(1))
         .fit(x.view(), &y)
         .unwrap();
-    assert_eq!(model.validation_scores.len() as u64, model.n_iter);
+    assert_eq!(
+        model.training.validation_scores.len() as u64,
+        model.training.n_iter
+    );
     let best = model
+        .training
         .validation_scores
         .iter()
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
-    assert_eq!(model.best_validation_score, Some(best));
+    assert_eq!(model.training.best_validation_score, Some(best));
     assert!(best > 0.85, "{best}");
-    assert!(model.converged);
-    assert_eq!(model.best_loss, None);
+    assert!(model.training.converged);
+    assert_eq!(model.training.best_loss, None);
 
     let (rx, ry) = smooth(300, 5);
     let regressor = MlpRegressor::params()
@@ -514,7 +527,7 @@ fn early_stopping_keeps_the_best_validation_weights() {
         .random_state(Some(2))
         .fit(rx.view(), &ry)
         .unwrap();
-    assert!(regressor.best_validation_score.unwrap() > 0.8);
+    assert!(regressor.training.best_validation_score.unwrap() > 0.8);
 }
 
 #[test]

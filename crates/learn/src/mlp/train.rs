@@ -22,21 +22,30 @@ pub(crate) enum Truth<'a> {
 pub(crate) struct Trained {
     /// Every weight, as `Layout` lays them out.
     pub theta: Vec<f64>,
-    /// Epochs (sgd, adam) or iterations (lbfgs).
+    /// How training went.
+    pub training: Training,
+}
+
+/// How a network's training went: scikit-learn's `n_iter_`, `loss_`, `loss_curve_`,
+/// `validation_scores_`, `best_validation_score_` and `best_loss_`, kept for training logs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Training {
+    /// Epochs (sgd, adam) or iterations (lbfgs) the solver ran.
     pub n_iter: u64,
     /// The loss at the end (sgd, adam: of the last epoch).
     pub loss: f64,
-    /// The loss of each epoch (sgd, adam).
+    /// The loss after each epoch of sgd or adam; empty for lbfgs.
     pub loss_curve: Vec<f64>,
-    /// The validation score after each epoch (early stopping).
+    /// The held-out score (accuracy or R²) after each epoch with early stopping; empty
+    /// without.
     pub validation_scores: Vec<f64>,
-    /// The best validation score (early stopping).
+    /// The best of `validation_scores`, whose weights the model keeps.
     pub best_validation_score: Option<f64>,
-    /// The lowest epoch loss (sgd and adam without early stopping).
+    /// The lowest epoch loss, for sgd and adam without early stopping.
     pub best_loss: Option<f64>,
-    /// Whether it stopped by its own rule rather than at `max_iter` or `max_fun`.
+    /// Whether the solver stopped by its own rule before `max_iter` (or `max_fun`).
     pub converged: bool,
-    /// What scikit-learn would have warned about.
+    /// What scikit-learn warns about for this fit (as `Fitted::warnings` returns it).
     pub warnings: Vec<String>,
 }
 
@@ -113,14 +122,16 @@ fn lbfgs_fit(
     };
     Trained {
         theta,
-        n_iter,
-        loss,
-        loss_curve: Vec::new(),
-        validation_scores: Vec::new(),
-        best_validation_score: None,
-        best_loss: None,
-        converged: warning.is_none(),
-        warnings: warning.into_iter().collect(),
+        training: Training {
+            n_iter,
+            loss,
+            loss_curve: Vec::new(),
+            validation_scores: Vec::new(),
+            best_validation_score: None,
+            best_loss: None,
+            converged: warning.is_none(),
+            warnings: warning.into_iter().collect(),
+        },
     }
 }
 
@@ -212,14 +223,16 @@ fn stochastic(
     }
     Ok(Trained {
         theta,
-        n_iter: record.n_iter,
-        loss: record.loss_curve.last().copied().unwrap_or(f64::NAN),
-        loss_curve: record.loss_curve,
-        validation_scores: record.validation_scores,
-        best_validation_score: held_out.is_some().then_some(record.best_score),
-        best_loss: (!params.early_stopping).then_some(record.best_loss),
-        converged: stopped,
-        warnings,
+        training: Training {
+            n_iter: record.n_iter,
+            loss: record.loss_curve.last().copied().unwrap_or(f64::NAN),
+            loss_curve: record.loss_curve,
+            validation_scores: record.validation_scores,
+            best_validation_score: held_out.is_some().then_some(record.best_score),
+            best_loss: (!params.early_stopping).then_some(record.best_loss),
+            converged: stopped,
+            warnings,
+        },
     })
 }
 
