@@ -26,9 +26,6 @@ pub(crate) struct GrowOptions {
     pub missing: u8,
 }
 
-/// One feature's part of two children: their histograms and best splits.
-type ChildrenOf = (Vec<Bin>, Vec<Bin>, Option<Split>, Option<Split>);
-
 /// One bin's sums.
 #[derive(Debug, Clone, Copy, Default)]
 struct Bin {
@@ -201,12 +198,12 @@ impl Grower<'_> {
     /// Every feature's histogram over `rows`, feature-major.
     fn histogram(&self, rows: &[u32]) -> Vec<Bin> {
         let (g, h) = self.gather(rows);
-        let parts: Vec<Vec<Bin>> = (0..self.binned.len())
-            .into_par_iter()
+        let mut hist = vec![Bin::default(); self.binned.len() * self.width];
+        hist.par_chunks_mut(self.width)
+            .enumerate()
             .with_min_len(self.min_len(rows.len()))
-            .map(|j| self.feature_histogram(j, rows, &g, h.as_deref()))
-            .collect();
-        parts.concat()
+            .for_each(|(j, hist)| self.fill_histogram(j, rows, &g, h.as_deref(), hist));
+        hist
     }
 
     /// The gradients (and hessians, unless constant) of `rows`, gathered once so that each
@@ -226,9 +223,16 @@ impl Grower<'_> {
         }
     }
 
-    /// Feature `j`'s histogram over `rows`, whose gradients `g` and hessians `h` are
-    /// gathered.
-    fn feature_histogram(&self, j: usize, rows: &[u32], g: &[f32], h: Option<&[f32]>) -> Vec<Bin> {
+    /// Adds feature `j`'s histogram over `rows`, whose gradients `g` and hessians `h` are
+    /// gathered, into `out` (zeros on entry).
+    fn fill_histogram(
+        &self,
+        j: usize,
+        rows: &[u32],
+        g: &[f32],
+        h: Option<&[f32]>,
+        out: &mut [Bin],
+    ) {
         let column = &self.binned[j];
         let mut hist = [Bin::default(); 256];
         let g = g.iter().copied();
@@ -247,7 +251,7 @@ impl Grower<'_> {
                 None => accumulate(&mut hist, bins.zip(g.zip(ones))),
             }
         }
-        hist[..self.width].to_vec()
+        out.copy_from_slice(&hist[..self.width]);
     }
 
     /// Splits `node`'s rows by `split` (left first) and makes its two children.
@@ -369,66 +373,71 @@ impl Grower<'_> {
             &rows[right.start..right.end]
         };
         let (g, h) = self.gather(small_rows);
-        let per_feature: Vec<ChildrenOf> = (0..self.binned.len())
-            .into_par_iter()
+        // The parent's histograms become the larger child's, less the smaller's.
+        let mut small_hist = vec![Bin::default(); self.binned.len() * self.width];
+        let mut large_hist = parent.hist;
+        let (small_node, large_node) = if left_is_small {
+            (&left, &right)
+        } else {
+            (&right, &left)
+        };
+        let (can_small, can_large) = if left_is_small {
+            (can_left, can_right)
+        } else {
+            (can_right, can_left)
+        };
+        let (small_sums, large_sums) = (sums_of(small_node), sums_of(large_node));
+        let splits: Vec<(Option<Split>, Option<Split>)> = small_hist
+            .par_chunks_mut(self.width)
+            .zip(large_hist.par_chunks_mut(self.width))
+            .enumerate()
             .with_min_len(self.min_len(parent.end - parent.start))
-            .map(|j| {
-                let small = self.feature_histogram(j, small_rows, &g, h.as_deref());
-                let parent_hist = &parent.hist[j * self.width..(j + 1) * self.width];
-                let large: Vec<Bin> = parent_hist
-                    .iter()
-                    .zip(&small)
-                    .map(|(p, s)| Bin {
-                        g: p.g - s.g,
-                        h: p.h - s.h,
-                        n: p.n - s.n,
-                    })
-                    .collect();
-                let (lh, rh) = if left_is_small {
-                    (small, large)
-                } else {
-                    (large, small)
-                };
-                let ls = can_left
-                    .then(|| self.feature_split(j, &lh, &left))
-                    .flatten();
-                let rs = can_right
-                    .then(|| self.feature_split(j, &rh, &right))
-                    .flatten();
-                (lh, rh, ls, rs)
+            .map(|(j, (small, large))| {
+                self.fill_histogram(j, small_rows, &g, h.as_deref(), small);
+                for (l, s) in large.iter_mut().zip(small.iter()) {
+                    l.g -= s.g;
+                    l.h -= s.h;
+                    l.n -= s.n;
+                }
+                let split =
+                    |hist: &[Bin], (n, sum_g, sum_h)| self.feature_split(j, hist, n, sum_g, sum_h);
+                (
+                    can_small.then(|| split(small, small_sums)).flatten(),
+                    can_large.then(|| split(large, large_sums)).flatten(),
+                )
             })
             .collect();
-        let mut left_splits = Vec::with_capacity(per_feature.len());
-        let mut right_splits = Vec::with_capacity(per_feature.len());
-        left.hist.reserve(self.binned.len() * self.width);
-        right.hist.reserve(self.binned.len() * self.width);
-        for (lh, rh, ls, rs) in per_feature {
-            left.hist.extend(lh);
-            right.hist.extend(rh);
-            left_splits.push(ls);
-            right_splits.push(rs);
+        let (small_splits, large_splits): (Vec<_>, Vec<_>) = splits.into_iter().unzip();
+        let (small_split, large_split) = (best_of(small_splits), best_of(large_splits));
+        if left_is_small {
+            (left.hist, left.split, right.hist, right.split) =
+                (small_hist, small_split, large_hist, large_split);
+        } else {
+            (right.hist, right.split, left.hist, left.split) =
+                (small_hist, small_split, large_hist, large_split);
         }
-        left.split = best_of(left_splits);
-        right.split = best_of(right_splits);
         [left, right]
     }
 
-    /// Feature `j`'s best split of `node`, given its histogram there.
-    fn feature_split(&self, j: usize, hist: &[Bin], node: &Open) -> Option<Split> {
-        let n = node.end - node.start;
+    /// Feature `j`'s best split of a node of `n` rows whose sums are `g` and `h`, given its
+    /// histogram there.
+    fn feature_split(&self, j: usize, hist: &[Bin], n: usize, g: f64, h: f64) -> Option<Split> {
         if self.bins[j].categorical {
-            self.best_categories(j, hist, n, node.sum_g, node.sum_h)
+            self.best_categories(j, hist, n, g, h)
         } else {
-            self.best_threshold(j, hist, n, node.sum_g, node.sum_h)
+            self.best_threshold(j, hist, n, g, h)
         }
     }
 
     /// The best split of `node` over all features.
     fn best_split(&self, node: &Open) -> Option<Split> {
-        let candidates: Vec<Option<Split>> = (0..self.bins.len())
-            .into_par_iter()
-            .with_min_len(self.min_len(node.end - node.start))
-            .map(|j| self.feature_split(j, &node.hist[j * self.width..(j + 1) * self.width], node))
+        let (n, g, h) = sums_of(node);
+        let candidates: Vec<Option<Split>> = node
+            .hist
+            .par_chunks(self.width)
+            .enumerate()
+            .with_min_len(self.min_len(n))
+            .map(|(j, hist)| self.feature_split(j, hist, n, g, h))
             .collect();
         best_of(candidates)
     }
@@ -566,6 +575,11 @@ impl Grower<'_> {
             left_sums,
         })
     }
+}
+
+/// A node's rows and sums of gradients and hessians.
+fn sums_of(node: &Open) -> (usize, f64, f64) {
+    (node.end - node.start, node.sum_g, node.sum_h)
 }
 
 /// Adds each row's gradient and hessian to its bin.

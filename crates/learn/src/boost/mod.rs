@@ -439,22 +439,25 @@ impl Boosted {
     /// The raw scores of each row, [N, n_scores], summed as the exported op sums them:
     /// float32, tree after tree, then the baseline.
     pub fn raw(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        // Chunks of rows in parallel; within one, tree after tree over its rows, so a tree
+        // stays in cache while the rows pass through it, and each row's sum still adds the
+        // trees in order.
+        const CHUNK: usize = 1024;
         let k = self.n_scores;
-        let rows: Vec<Vec<f64>> = x
-            .axis_iter(Axis(0))
-            .into_par_iter()
-            .map(|row| {
-                let mut sums = vec![0f32; k];
+        let mut sums = vec![0f32; x.nrows() * k];
+        sums.par_chunks_mut(CHUNK * k)
+            .enumerate()
+            .for_each(|(c, sums)| {
+                let rows = x.slice(ndarray::s![c * CHUNK..c * CHUNK + sums.len() / k, ..]);
                 for (t, tree) in self.trees.iter().enumerate() {
-                    sums[t % k] += tree.predict(|f| row[f], &self.bins) as f32;
+                    for (row, s) in rows.outer_iter().zip(sums.chunks_mut(k)) {
+                        s[t % k] += tree.predict(|f| row[f], &self.bins) as f32;
+                    }
                 }
-                sums.iter()
-                    .zip(&self.baseline)
-                    .map(|(&s, &b)| (s + b as f32) as f64)
-                    .collect()
-            })
-            .collect();
-        Array2::from_shape_fn((x.nrows(), k), |(i, j)| rows[i][j])
+            });
+        Array2::from_shape_fn((x.nrows(), k), |(i, j)| {
+            (sums[i * k + j] + self.baseline[j] as f32) as f64
+        })
     }
 
     /// Adds the `TreeEnsembleRegressor` computing the raw scores of `x` into `output`.
