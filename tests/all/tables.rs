@@ -303,5 +303,30 @@ fn bad_tables_get_one_line_errors_that_name_the_column_and_the_fix() {
         fit_with(&train, &["--set", "scaler.with_mean=false"]),
         &["scaler", "num_imputer"],
     );
-    assert_only_files(dir.path(), &["notes.csv", "tag.csv", "m.onnx"]);
+    // Gradient boosting's histograms hold 255 categories of a column, no more.
+    let many = with_columns("code", &|i| format!("c{}", i.min(256)));
+    let boost = |extra: &[&str]| {
+        skiff()
+            .args(["fit", "hist-gradient-boosting-classifier", "--data"])
+            .arg(&many)
+            .args(["--target", "species", "-o"])
+            .arg(dir.path().join("gbm.onnx"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    fails_with(
+        boost(&[]),
+        &[
+            "\"code\"",
+            "257 categories",
+            "--encode onehot",
+            "--drop code",
+        ],
+    );
+    ok(boost(&["--drop", "code"]));
+    assert_only_files(
+        dir.path(),
+        &["notes.csv", "tag.csv", "code.csv", "m.onnx", "gbm.onnx"],
+    );
 }

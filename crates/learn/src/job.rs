@@ -228,8 +228,7 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
     let task = algorithm.task();
     let rows_without_target = match (&spec.target, task) {
         (Some(target), Task::Classification | Task::Regression) => table
-            .column(target)?
-            .iter()
+            .cells(target)?
             .map(|cell| table.is_missing(cell))
             .collect(),
         (Some(target), Task::Clustering) => {
@@ -270,7 +269,7 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
         if kind == Kind::Categorical && !spec.categorical.contains(&name) {
             check_not_an_identifier(&table, &name)?;
         }
-        gaps |= table.column(&name)?.iter().any(|c| table.is_missing(c));
+        gaps |= table.cells(&name)?.any(|c| table.is_missing(c));
         columns.push((name, kind));
     }
     let text = columns.iter().any(|(_, k)| *k == Kind::Categorical);
@@ -349,6 +348,22 @@ fn check_not_an_identifier(table: &Table, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A histogram holds at most 255 categories of a column; one with more is named with the
+/// fixes.
+fn check_category_counts(fitted: &FittedColumnTransformer) -> Result<()> {
+    for text in &fitted.categorical {
+        let n = text.encoder.categories.len();
+        if n > 255 {
+            let column = &text.encoder.column;
+            return Err(Error::Column(format!(
+                "column {column:?} has {n} categories, more than the 255 gradient boosting bins \
+                 hold: encode it one-hot (--encode onehot) or leave it out (--drop {column})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Fits `spec` on `table`.
 pub fn fit_table(table: &Table, spec: &FitSpec) -> Result<FitReport> {
     let plan = plan(table, spec)?;
@@ -408,6 +423,9 @@ pub(crate) fn fit_plan_with(table: &Table, plan: Plan, training_metric: bool) ->
             let fitted = t.fit(&columns, table.na_values())?;
             let x = fitted.transform(&columns)?;
             if let Encoder::Ordinal(_) = t.encoder {
+                if algorithm.takes_gaps_and_categories() {
+                    check_category_counts(&fitted)?;
+                }
                 algorithm.set_categorical(&fitted.category_codes());
             }
             (algorithm.fit(x.view(), &y)?, Some(fitted), x)

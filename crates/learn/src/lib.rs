@@ -88,7 +88,7 @@ pub use logistic::{FittedLogisticRegression, LogisticRegression, LogisticRegress
 pub use mixture::{CovarianceType, FittedGaussianMixture, GaussianMixture, GaussianMixtureParams};
 pub use mlp::{
     Activation, FittedMlpClassifier, FittedMlpRegressor, LearningRate, MlpClassifier,
-    MlpClassifierParams, MlpParams, MlpRegressor, MlpRegressorParams, Solver,
+    MlpClassifierParams, MlpParams, MlpRegressor, MlpRegressorParams, Solver, Training,
 };
 pub use naive_bayes::{FittedGaussianNb, GaussianNb, GaussianNbParams};
 pub use params::Params;
