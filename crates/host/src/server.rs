@@ -239,6 +239,7 @@ async fn run(
     let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
     let listener = shutdown::Closable::new(listener, stop_rx);
     let mut open = listener.open_connections();
+    let mut closed = listener.closed();
     let lifecycle = state.clone();
     let drained = async move {
         if let Stop::Now = stop.await {
@@ -247,8 +248,10 @@ async fn run(
         lifecycle.draining.store(true, Ordering::SeqCst);
         tracing::info!(drain = ?lifecycle.options.drain, "shutting down: readiness is now 503, draining");
         tokio::time::sleep(lifecycle.options.drain).await;
-        lifecycle.closing.store(true, Ordering::SeqCst);
         stop_accepting.send_replace(true);
+        // Responses say `Connection: close` only once new connections are refused.
+        let _ = tokio::time::timeout(CLOSE_GRACE, closed.wait_for(|c| *c)).await;
+        lifecycle.closing.store(true, Ordering::SeqCst);
         tracing::info!(
             open = *open.borrow(),
             "no longer accepting connections; each open one closes after its next response"

@@ -4,8 +4,9 @@
 //! do so just as the client writes its next request on it, and that request is lost. So the
 //! server does not close connections under its clients. Once the drain is over it closes its
 //! listening socket (new connections are refused, which clients see as "not accepted"), and
-//! answers the next request on each open connection with `Connection: close`, after which the
-//! connection ends. Only a connection still idle [`CLOSE_GRACE`] later is closed by the server.
+//! only then answers the next request on each open connection with `Connection: close`, after
+//! which the connection ends: a client told to reconnect before the socket was gone could
+//! land in its backlog and be reset. Only a connection still idle [`CLOSE_GRACE`] later is closed by the server.
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ pub(crate) struct Closable {
     local_addr: io::Result<SocketAddr>,
     stop: watch::Receiver<bool>,
     open: Arc<watch::Sender<usize>>,
+    closed: Arc<watch::Sender<bool>>,
 }
 
 impl Closable {
@@ -38,7 +40,15 @@ impl Closable {
             listener: Some(listener),
             stop,
             open: Arc::new(watch::channel(0).0),
+            closed: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Turns true once the listening socket is gone, so new connections are refused: only
+    /// then may responses tell clients to reconnect, or a client could reconnect into the
+    /// socket's backlog just before it closes and have its request reset.
+    pub(crate) fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
     }
 
     /// Watches the number of open connections.
@@ -60,6 +70,7 @@ impl axum::serve::Listener for Closable {
                 accepted = listener.accept() => accepted,
                 _ = self.stop.wait_for(|stop| *stop) => {
                     self.listener = None;
+                    self.closed.send_replace(true);
                     continue;
                 }
             };
