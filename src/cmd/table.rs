@@ -30,11 +30,12 @@ pub struct TableArgs {
     #[arg(long = "na-values", value_name = "TEXT")]
     na_values: Vec<String>,
     /// How gaps in numeric columns are filled (default median; text columns take their most
-    /// frequent value)
+    /// frequent value; gradient boosting takes gaps as they are unless this is given)
     #[arg(long, value_enum)]
     impute: Option<ImputeArg>,
     /// How text columns become numbers (default onehot: a column per category, unseen ones
-    /// all zeros; ordinal: one column of codes, unseen ones -1)
+    /// all zeros; ordinal: one column of codes, unseen ones -1, the default for gradient
+    /// boosting, which splits on them as categories)
     #[arg(long, value_enum)]
     encode: Option<EncodeArg>,
 }

@@ -7,7 +7,9 @@
 //! asked) and exports with one input `X`. A table with text or gaps gets a
 //! [`ColumnTransformer`] (numbers: median imputation, then standardisation where the
 //! estimator needs it; text: most-frequent imputation, then one-hot encoding) and exports with
-//! one input per column.
+//! one input per column. Estimators that take gaps and categories as they are (gradient
+//! boosting) get the gaps as NaN and each text column as one column of ordinal codes, which
+//! they are told hold categories.
 
 use crate::catalog::{Algorithm, Fitted, Target};
 use crate::preprocess::{
@@ -52,9 +54,10 @@ pub struct FitSpec {
     pub drop: Vec<String>,
     /// Cells read as missing besides [`skiff_data::NA_VALUES`].
     pub na_values: Vec<String>,
-    /// How numeric gaps are filled (default median).
+    /// How numeric gaps are filled (default median; none for estimators that take gaps).
     pub impute: Option<ImputeStrategy>,
-    /// How text columns are encoded (default one-hot).
+    /// How text columns are encoded (default one-hot; ordinal for estimators that take
+    /// categories).
     pub encode: Option<Encoding>,
 }
 
