@@ -5,6 +5,15 @@ use ndarray::ArrayView2;
 
 /// Checks that `x` has rows and features, one row per target, and only finite values.
 pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
+    check_gappy_data(x, n_targets)?;
+    if x.iter().any(|v| v.is_nan()) {
+        return Err(Error::NonFinite);
+    }
+    Ok(())
+}
+
+/// As [`check_data`], with NaN allowed as a gap, for estimators that take gaps as they are.
+pub(crate) fn check_gappy_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
     if x.nrows() == 0 || x.ncols() == 0 {
         return Err(Error::Shape(format!(
             "need at least one row and one feature, got {}x{}",
@@ -19,7 +28,7 @@ pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()>
             n_targets
         )));
     }
-    if x.iter().any(|v| !v.is_finite()) {
+    if x.iter().any(|v| v.is_infinite()) {
         return Err(Error::NonFinite);
     }
     Ok(())

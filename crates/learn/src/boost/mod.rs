@@ -471,27 +471,6 @@ impl Boosted {
     }
 }
 
-/// Checks rows `x` (NaN allowed, as gaps) against `n` targets.
-fn check_rows(x: ArrayView2<'_, f64>, n: usize) -> Result<()> {
-    if x.nrows() == 0 || x.ncols() == 0 {
-        return Err(Error::Shape(format!(
-            "need at least one row and one feature, got {}x{}",
-            x.nrows(),
-            x.ncols()
-        )));
-    }
-    if x.nrows() != n {
-        return Err(Error::Shape(format!(
-            "{} rows of features but {n} targets",
-            x.nrows()
-        )));
-    }
-    if x.iter().any(|v| v.is_infinite()) {
-        return Err(Error::NonFinite);
-    }
-    Ok(())
-}
-
 /// Rows held out for early stopping: `fraction` of them (rounded up), drawn with `rng`, in
 /// each class's proportion for classifiers. Returns (training rows, validation rows).
 fn validation_split(
@@ -529,7 +508,7 @@ fn validation_split(
 /// Boosts trees on rows `x` for targets `y` (class indices as numbers for classifiers).
 fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Boosted> {
     params.check()?;
-    check_rows(x, y.len())?;
+    crate::check::check_gappy_data(x, y.len())?;
     let categorical = params.categorical_mask(x.ncols())?;
     let seed = params.random_state.unwrap_or_else(params::random_seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
