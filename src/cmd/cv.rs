@@ -30,6 +30,8 @@ pub struct Args {
     scoring: Vec<String>,
     #[command(flatten)]
     table: super::table::TableArgs,
+    #[command(flatten)]
+    track: super::track::TrackArgs,
     /// Print the scores as JSON: mean, standard deviation and each fold's, with fit times
     #[arg(long)]
     json: bool,
@@ -60,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
     bar.clear();
     let report = report?;
     warn(&report.warnings);
+    super::track::record(&args.track, &super::track::cv_run(&report, &args.data))?;
     if args.json {
         return super::print_json(&report.to_json());
     }

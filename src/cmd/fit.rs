@@ -20,6 +20,8 @@ pub struct Args {
     output: Option<PathBuf>,
     #[command(flatten)]
     table: super::table::TableArgs,
+    #[command(flatten)]
+    track: super::track::TrackArgs,
     /// Show the columns' kinds and the pipeline's steps with their hyperparameters, and stop
     #[arg(long)]
     print_pipeline: bool,
@@ -56,6 +58,7 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = report.to_onnx().to_bytes();
     skiff_data::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
+    super::track::record(&args.track, &super::track::fit_run(&report, &args.data))?;
 
     let (algorithm, model, metric) = (&report.algorithm, &report.model, report.training_metric);
     let rows = report.rows;

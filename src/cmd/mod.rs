@@ -21,6 +21,7 @@ pub mod push;
 pub mod select;
 pub mod serve;
 pub mod table;
+pub mod track;
 pub mod tune;
 
 use anyhow::Context;

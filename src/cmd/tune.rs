@@ -43,6 +43,8 @@ pub struct Args {
     output: PathBuf,
     #[command(flatten)]
     table: super::table::TableArgs,
+    #[command(flatten)]
+    track: super::track::TrackArgs,
     /// Print the candidates and the best as JSON
     #[arg(long)]
     json: bool,
@@ -84,6 +86,7 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = report.to_onnx().expect("refitted").to_bytes();
     skiff_data::write_atomic(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+    super::track::record(&args.track, &super::track::tune_run(&report, &args.data))?;
 
     if args.json {
         let mut summary = report.to_json();

@@ -97,6 +97,32 @@ pub trait Fitted: Export + Send + Sync {
     fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
+    /// How training went, step by step, for training logs (TensorBoard, MLflow): a network's
+    /// loss per epoch, boosting's loss per iteration; empty for estimators fitted in one go.
+    fn curves(&self) -> Vec<Curve> {
+        Vec::new()
+    }
+}
+
+/// One quantity recorded during training, e.g. `loss` per epoch: `(step, value)` pairs in step
+/// order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// What was recorded, e.g. `loss`, `validation_score`.
+    pub name: String,
+    /// The values, each with its step (epoch, iteration, tree count), steps increasing.
+    pub points: Vec<(u64, f64)>,
+}
+
+impl Curve {
+    /// A curve of `values` at steps 1, 2, ...: scikit-learn's per-epoch and per-iteration
+    /// lists (`loss_curve_`, `train_score_`).
+    pub fn from_values(name: &str, values: &[f64]) -> Curve {
+        Curve {
+            name: name.to_string(),
+            points: (1..).zip(values.iter().copied()).collect(),
+        }
+    }
 }
 
 /// An estimator, by name, with its hyperparameters: what `skiff fit` and `skiff algorithms`

@@ -66,7 +66,7 @@ pub use boost::{
     HistGradientBoostingRegressor, HistGradientBoostingRegressorParams, Node as BoostNode,
     RegressionLoss, Rule as SplitRule, Tree as BoostTree,
 };
-pub use catalog::{Algorithm, Fitted, Predictions, Target, algorithm, catalog};
+pub use catalog::{Algorithm, Curve, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
 pub use forest::{
     FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, RandomForestClassifier,

@@ -166,6 +166,10 @@ impl Fitted for Pipeline {
     fn warnings(&self) -> Vec<String> {
         self.model.warnings()
     }
+
+    fn curves(&self) -> Vec<crate::Curve> {
+        self.model.curves()
+    }
 }
 
 impl Export for Pipeline {

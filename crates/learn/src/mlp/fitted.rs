@@ -301,6 +301,10 @@ impl Fitted for FittedMlpClassifier {
     fn warnings(&self) -> Vec<String> {
         self.training.warnings.clone()
     }
+
+    fn curves(&self) -> Vec<crate::Curve> {
+        self.training.curves()
+    }
 }
 
 impl Fitted for FittedMlpRegressor {
@@ -314,6 +318,10 @@ impl Fitted for FittedMlpRegressor {
 
     fn warnings(&self) -> Vec<String> {
         self.training.warnings.clone()
+    }
+
+    fn curves(&self) -> Vec<crate::Curve> {
+        self.training.curves()
     }
 }
 

@@ -49,6 +49,28 @@ pub struct Training {
     pub warnings: Vec<String>,
 }
 
+impl Training {
+    /// The loss per epoch and, with early stopping, the held-out score per epoch (lbfgs, which
+    /// has no epochs, records its final loss at its last iteration).
+    pub fn curves(&self) -> Vec<crate::Curve> {
+        let mut curves = vec![if self.loss_curve.is_empty() {
+            crate::Curve {
+                name: "loss".into(),
+                points: vec![(self.n_iter, self.loss)],
+            }
+        } else {
+            crate::Curve::from_values("loss", &self.loss_curve)
+        }];
+        if !self.validation_scores.is_empty() {
+            curves.push(crate::Curve::from_values(
+                "validation_score",
+                &self.validation_scores,
+            ));
+        }
+        curves
+    }
+}
+
 /// Trains weights for rows `x` and targets `y` (rows × outputs: 0/1 columns for classes, the
 /// values for a regressor), starting from Glorot-uniform weights drawn from `rng`.
 pub(crate) fn train(
