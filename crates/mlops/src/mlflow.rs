@@ -1,1 +1,0 @@
-//! MLflow: runs on a tracking server over its REST API, and MLmodel directories.

@@ -1,0 +1,8 @@
+//! MLflow: runs and registered models on a tracking server, over its REST API ([`Client`]).
+//!
+//! MLflow 3.13 and later refuse the old `mlruns/` file store, so skiff speaks only to a
+//! tracking server (`mlflow server`), as MLflow's own client does with an `http(s)://` URI.
+
+mod client;
+
+pub use client::Client;
