@@ -58,7 +58,8 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = report.to_onnx().to_bytes();
     skiff_data::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
-    super::track::record(&args.track, &super::track::fit_run(&report, &args.data))?;
+    let run = super::track::fit_run(&report, &args.data);
+    super::track::record(&args.track, &run)?;
 
     let (algorithm, model, metric) = (&report.algorithm, &report.model, report.training_metric);
     let rows = report.rows;
@@ -80,6 +81,13 @@ pub fn run(args: Args) -> Result<()> {
         });
         if let Some(classes) = &classes {
             summary["classes"] = serde_json::json!(classes);
+        }
+        if !run.curves.is_empty() {
+            summary["curves"] = run
+                .curves
+                .iter()
+                .map(|c| (c.name.clone(), serde_json::json!(c.points)))
+                .collect();
         }
         if let Some((name, value)) = metric {
             summary[format!("training_{name}")] = serde_json::json!(value);

@@ -46,10 +46,14 @@ pub fn fit_run(report: &FitReport, data: &Path) -> Run {
     run
 }
 
-/// The record of `skiff tune`: the refitted best's record, the best's mean score, and each
-/// candidate's mean score at its step (in the order tried).
+/// The record of `skiff tune`: the refitted best's record, the best's mean score, each
+/// candidate's mean score at its step (in the order tried), and each candidate as a child run
+/// with its values and scores.
 pub fn tune_run(report: &SearchReport, data: &Path) -> Run {
-    let refit = report.refit.as_ref().expect("a search refits before it is logged");
+    let refit = report
+        .refit
+        .as_ref()
+        .expect("a search refits before it is logged");
     let mut run = fit_run(refit, data);
     run.command = "tune".into();
     run.tags = tags("tune", report.algorithm, data);
@@ -67,8 +71,29 @@ pub fn tune_run(report: &SearchReport, data: &Path) -> Run {
     ]);
     run.curves.push(Series {
         name: format!("candidate_{scoring}_mean"),
-        points: (0..).zip(report.candidates.iter().map(|c| c.mean)).collect(),
+        points: (0..)
+            .zip(report.candidates.iter().map(|c| c.mean))
+            .collect(),
     });
+    run.children = report
+        .candidates
+        .iter()
+        .map(|candidate| Run {
+            command: "tune".into(),
+            algorithm: report.algorithm.into(),
+            params: candidate.params.clone(),
+            metrics: vec![
+                (format!("{scoring}_mean"), candidate.mean),
+                (format!("{scoring}_std"), candidate.std),
+                ("rank".into(), candidate.rank as f64),
+            ],
+            curves: vec![Series {
+                name: format!("fold_{scoring}"),
+                points: (0..).zip(candidate.fold_scores.iter().copied()).collect(),
+            }],
+            ..Run::default()
+        })
+        .collect();
     run
 }
 

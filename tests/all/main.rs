@@ -19,6 +19,7 @@ mod registry_faults;
 mod select;
 mod serve;
 mod tables;
+mod tensorboard;
 mod tree_ops;
 mod zoo;
 

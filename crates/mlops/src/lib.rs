@@ -39,4 +39,7 @@ pub struct Run {
     pub curves: Vec<Series>,
     /// `skiff.*` tags: what made the run and from what.
     pub tags: Vec<(String, String)>,
+    /// Runs within this one: a search's candidates, each with its values as `params` and its
+    /// scores as `metrics`.
+    pub children: Vec<Run>,
 }
