@@ -18,11 +18,66 @@ pub struct Args {
     /// Print the metrics as JSON
     #[arg(long)]
     json: bool,
+    /// Fail (exit status 1, after printing the metrics) when METRIC is below VALUE: a quality
+    /// gate for CI, e.g. --fail-under accuracy=0.9 (repeatable)
+    #[arg(long, value_name = "METRIC=VALUE")]
+    fail_under: Vec<String>,
+    /// Fail when METRIC is above VALUE, for errors: --fail-over rmse=4.5 (repeatable)
+    #[arg(long, value_name = "METRIC=VALUE")]
+    fail_over: Vec<String>,
     #[command(flatten)]
     backend: super::BackendArgs,
 }
 
+/// A bound a metric must keep: `--fail-under` (a floor) or `--fail-over` (a ceiling).
+struct Gate {
+    metric: String,
+    bound: f64,
+    floor: bool,
+}
+
+impl Gate {
+    fn parse(text: &str, floor: bool) -> Result<Gate> {
+        let flag = if floor { "--fail-under" } else { "--fail-over" };
+        let parsed = text.split_once('=').and_then(|(metric, bound)| {
+            let bound = bound.trim().parse::<f64>().ok().filter(|b| b.is_finite())?;
+            Some((metric.trim(), bound))
+        });
+        match parsed {
+            Some((metric, bound)) if !metric.is_empty() => Ok(Gate {
+                metric: metric.to_string(),
+                bound,
+                floor,
+            }),
+            _ => bail!("{flag} {text:?} is not METRIC=NUMBER (e.g. {flag} accuracy=0.9)"),
+        }
+    }
+
+    /// The failure, where `value` is on the wrong side of the bound.
+    fn check(&self, value: f64) -> Option<String> {
+        let (flag, side) = if self.floor {
+            ("--fail-under", "below the floor")
+        } else {
+            ("--fail-over", "above the ceiling")
+        };
+        let failed = if self.floor {
+            !(value >= self.bound)
+        } else {
+            !(value <= self.bound)
+        };
+        failed.then(|| {
+            format!(
+                "{} {value:.4} is {side} {} ({flag} {}={})",
+                self.metric, self.bound, self.metric, self.bound
+            )
+        })
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
+    let gates = (args.fail_under.iter().map(|g| Gate::parse(g, true)))
+        .chain(args.fail_over.iter().map(|g| Gate::parse(g, false)))
+        .collect::<Result<Vec<_>>>()?;
     let model = args.backend.load(&args.model)?;
     let mut table = Table::from_path(&args.data)?;
     if let Some(target) = &args.target {
@@ -113,6 +168,26 @@ pub fn run(args: Args) -> Result<()> {
             args.model.display()
         ),
     };
+    let mut failures = Vec::new();
+    for gate in &gates {
+        let Some(&(_, value)) = scores.iter().find(|(name, _)| *name == gate.metric) else {
+            let names: Vec<&str> = scores.iter().map(|(name, _)| *name).collect();
+            bail!(
+                "{} is not a metric of this {task} model: it has {}",
+                gate.metric,
+                names.join(", ")
+            );
+        };
+        failures.extend(gate.check(value));
+    }
+    print_scores(&args, &task, n_rows, &scores)?;
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
+    Ok(())
+}
+
+fn print_scores(args: &Args, task: &str, n_rows: usize, scores: &[(&str, f64)]) -> Result<()> {
     if args.json {
         let metrics: serde_json::Map<String, serde_json::Value> = scores
             .iter()

@@ -267,3 +267,48 @@ fn output_into_a_closed_pipe_ends_quietly() {
         assert!(out.status.success(), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn eval_gates_name_the_metric_the_bound_and_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("ridge.onnx");
+    let train = example("../tests/data/diabetes/train.csv");
+    let test = example("../tests/data/diabetes/test.csv");
+    let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
+    ok(run(&[
+        "fit",
+        "ridge",
+        "--data",
+        train,
+        "--target",
+        "progression",
+        "-o",
+        model.to_str().unwrap(),
+    ]));
+    let model = model.to_str().unwrap();
+    let eval = |gate: &[&str]| {
+        let mut args = vec![
+            "eval",
+            model,
+            "--data",
+            test,
+            "--target",
+            "progression",
+            "--json",
+        ];
+        args.extend(gate);
+        run(&args)
+    };
+    let scores: serde_json::Value = serde_json::from_str(&ok(eval(&[]))).unwrap();
+    let rmse = scores["metrics"]["rmse"].as_f64().unwrap();
+    ok(eval(&["--fail-over", &format!("rmse={}", rmse + 1.0)]));
+    // Over the ceiling: the metrics are still printed, then the gate fails.
+    let out = eval(&["--fail-over", &format!("rmse={}", rmse - 1.0)]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"rmse\""));
+    fails_with(out, &["rmse", "above the ceiling", "--fail-over rmse="]);
+    fails_with(
+        eval(&["--fail-under", "accuracy=0.9"]),
+        &["accuracy is not a metric", "rmse"],
+    );
+    fails_with(eval(&["--fail-under", "r2"]), &["METRIC=NUMBER"]);
+}

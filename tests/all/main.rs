@@ -6,6 +6,7 @@
 //! one fails the test.
 
 mod backends;
+mod ci_example;
 mod cli_errors;
 mod component;
 mod conformance;
