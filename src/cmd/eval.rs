@@ -60,11 +60,13 @@ impl Gate {
         } else {
             ("--fail-over", "above the ceiling")
         };
-        let failed = if self.floor {
-            !(value >= self.bound)
+        // NaN keeps no bound.
+        let kept = if self.floor {
+            value >= self.bound
         } else {
-            !(value <= self.bound)
+            value <= self.bound
         };
+        let failed = !kept;
         failed.then(|| {
             format!(
                 "{} {value:.4} is {side} {} ({flag} {}={})",
