@@ -49,7 +49,10 @@ pub fn fit_run(report: &FitReport, data: &Path) -> Run {
 /// The record of `skiff tune`: the refitted best's record, the best's mean score, and each
 /// candidate's mean score at its step (in the order tried).
 pub fn tune_run(report: &SearchReport, data: &Path) -> Run {
-    let refit = report.refit.as_ref().expect("a search refits before it is logged");
+    let refit = report
+        .refit
+        .as_ref()
+        .expect("a search refits before it is logged");
     let mut run = fit_run(refit, data);
     run.command = "tune".into();
     run.tags = tags("tune", report.algorithm, data);
@@ -67,7 +70,9 @@ pub fn tune_run(report: &SearchReport, data: &Path) -> Run {
     ]);
     run.curves.push(Series {
         name: format!("candidate_{scoring}_mean"),
-        points: (0..).zip(report.candidates.iter().map(|c| c.mean)).collect(),
+        points: (0..)
+            .zip(report.candidates.iter().map(|c| c.mean))
+            .collect(),
     });
     run
 }
