@@ -31,6 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.track.check("fit", !args.print_pipeline)?;
     let spec = args
         .table
         .to_spec(&args.algorithm, args.target.as_deref())?;
@@ -58,7 +59,11 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = report.to_onnx().to_bytes();
     skiff_data::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
-    super::track::record(&args.track, &super::track::fit_run(&report, &args.data))?;
+    let logged = super::track::record(
+        &args.track,
+        &super::track::fit_run(&report, &args.data),
+        Some(output),
+    )?;
 
     let (algorithm, model, metric) = (&report.algorithm, &report.model, report.training_metric);
     let rows = report.rows;
@@ -83,6 +88,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         if let Some((name, value)) = metric {
             summary[format!("training_{name}")] = serde_json::json!(value);
+        }
+        if let Some(logged) = &logged {
+            summary["mlflow"] = super::track::outcome_json(logged);
         }
         return super::print_json(&summary);
     }

@@ -5,6 +5,8 @@
 //! tracking server (`mlflow server`), as MLflow's own client does with an `http(s)://` URI.
 
 mod client;
+mod log;
 pub mod model;
 
 pub use client::Client;
+pub use log::{Outcome, Target, log_run};
