@@ -32,6 +32,8 @@ enum Command {
     Cv(cmd::cv::Args),
     /// Search hyperparameters by cross-validation and write the best model as ONNX
     Tune(cmd::tune::Args),
+    /// Write an ONNX model in another tool's format (an MLflow model folder)
+    Export(cmd::export::Args),
     /// Predict with an ONNX model on a CSV file
     Predict(cmd::predict::Args),
     /// Serve models over the Open Inference Protocol (KServe v2 REST)
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Cv(args) => cmd::cv::run(args),
         Command::Tune(args) => cmd::tune::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Pack(args) => cmd::pack::run(args),

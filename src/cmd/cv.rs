@@ -38,6 +38,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.track.check("cv", false)?;
     if args.seed.is_some() && !args.folds.shuffle() {
         bail!("--seed seeds the shuffle of the rows: add --shuffle, or leave out --seed");
     }
@@ -62,9 +63,17 @@ pub fn run(args: Args) -> Result<()> {
     bar.clear();
     let report = report?;
     warn(&report.warnings);
-    super::track::record(&args.track, &super::track::cv_run(&report, &args.data))?;
+    let logged = super::track::record(
+        &args.track,
+        &super::track::cv_run(&report, &args.data),
+        None,
+    )?;
     if args.json {
-        return super::print_json(&report.to_json());
+        let mut summary = report.to_json();
+        if let Some(logged) = &logged {
+            summary["mlflow"] = super::track::outcome_json(logged);
+        }
+        return super::print_json(&summary);
     }
     say!(
         "cross-validated {} on {} rows of {}, {}",

@@ -31,6 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.track.check("fit", !args.print_pipeline)?;
     let spec = args
         .table
         .to_spec(&args.algorithm, args.target.as_deref())?;
@@ -59,7 +60,7 @@ pub fn run(args: Args) -> Result<()> {
     skiff_data::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
     let run = super::track::fit_run(&report, &args.data);
-    super::track::record(&args.track, &run)?;
+    let logged = super::track::record(&args.track, &run, Some(output))?;
 
     let (algorithm, model, metric) = (&report.algorithm, &report.model, report.training_metric);
     let rows = report.rows;
@@ -91,6 +92,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         if let Some((name, value)) = metric {
             summary[format!("training_{name}")] = serde_json::json!(value);
+        }
+        if let Some(logged) = &logged {
+            summary["mlflow"] = super::track::outcome_json(logged);
         }
         return super::print_json(&summary);
     }

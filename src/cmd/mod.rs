@@ -11,6 +11,7 @@ pub mod algorithms;
 pub mod bench;
 pub mod cv;
 pub mod eval;
+pub mod export;
 pub mod fit;
 pub mod inspect;
 pub mod k8s;

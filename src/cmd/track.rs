@@ -2,8 +2,9 @@
 //! (`--logdir`) and an MLflow tracking server (`--mlflow`). `fit`, `tune` and `cv` turn their
 //! reports into one [`Run`]; each sink writes that same record.
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use skiff_learn::{CvReport, FitReport, SearchReport};
+use skiff_mlops::mlflow::{Client, Outcome, Target};
 use skiff_mlops::{Run, Series};
 use std::path::{Path, PathBuf};
 
@@ -15,9 +16,59 @@ pub struct TrackArgs {
     /// final metrics, and the hyperparameters for TensorBoard's HParams view
     #[arg(long, value_name = "DIR")]
     pub logdir: Option<PathBuf>,
-    /// The run's name: its TensorBoard folder under --logdir [default: COMMAND-ALGORITHM-TIME]
+    /// The run's name: its TensorBoard folder under --logdir [default: COMMAND-ALGORITHM-TIME],
+    /// and its name in MLflow [default: one MLflow picks]
     #[arg(long, value_name = "NAME")]
     pub run_name: Option<String>,
+    /// Log the run to the MLflow tracking server at URL (http(s)://HOST:PORT): parameters,
+    /// metrics (curves at their steps), skiff.* tags and the model. MLflow's
+    /// MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN authenticate
+    #[arg(long, value_name = "URL", env = "MLFLOW_TRACKING_URI")]
+    pub mlflow: Option<String>,
+    /// The MLflow experiment to log the run in; created when the server has none by that name
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "MLFLOW_EXPERIMENT_NAME",
+        default_value = "Default"
+    )]
+    pub experiment: String,
+    /// Register the logged model in MLflow's model registry under NAME (a new version of it)
+    #[arg(long, value_name = "NAME")]
+    pub register: Option<String>,
+}
+
+impl TrackArgs {
+    /// The MLflow tracking URI, unless none is given (an empty MLFLOW_TRACKING_URI is none).
+    fn mlflow_url(&self) -> Option<&str> {
+        self.mlflow.as_deref().filter(|url| !url.trim().is_empty())
+    }
+
+    /// Refuses what cannot be logged before any work is done: `--register` without a model or
+    /// without a server, a tracking URI or MLflow credentials skiff cannot use.
+    pub fn check(&self, command: &str, writes_model: bool) -> Result<()> {
+        if let Some(name) = &self.register {
+            if !writes_model {
+                bail!(
+                    "--register needs a model, and `skiff {command}` writes none: register a \
+                     model from `skiff fit` or `skiff tune`"
+                );
+            }
+            if self.mlflow_url().is_none() {
+                bail!(
+                    "--register {name} registers the model in MLflow: add --mlflow URL or set \
+                     MLFLOW_TRACKING_URI"
+                );
+            }
+            if name.trim().is_empty() {
+                bail!("--register is empty: name the registered model (e.g. --register iris)");
+            }
+        }
+        if let Some(url) = self.mlflow_url() {
+            Client::new(url)?;
+        }
+        Ok(())
+    }
 }
 
 /// The record of `skiff fit`: the estimator's hyperparameters and the table's, the training
@@ -126,14 +177,51 @@ pub fn cv_run(report: &CvReport, data: &Path) -> Run {
     run
 }
 
-/// Writes `run` where the flags say: TensorBoard events under `--logdir`.
-pub fn record(args: &TrackArgs, run: &Run) -> Result<()> {
-    let Some(logdir) = &args.logdir else {
-        return Ok(());
+/// Writes `run` where the flags say: TensorBoard events under `--logdir`, the run (and the
+/// model at `model`, where the command wrote one) on the MLflow server at `--mlflow`. Says on
+/// stderr where each went; returns what the run became in MLflow.
+pub fn record(args: &TrackArgs, run: &Run, model: Option<&Path>) -> Result<Option<Outcome>> {
+    if let Some(logdir) = &args.logdir {
+        let dir = skiff_mlops::tensorboard::write_run(logdir, args.run_name.as_deref(), run)?;
+        eprintln!("wrote TensorBoard logs to {}", dir.display());
+    }
+    let Some(url) = args.mlflow_url() else {
+        return Ok(None);
     };
-    let dir = skiff_mlops::tensorboard::write_run(logdir, args.run_name.as_deref(), run)?;
-    eprintln!("wrote TensorBoard logs to {}", dir.display());
-    Ok(())
+    let client = Client::new(url)?;
+    let onnx = model
+        .map(|path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display())))
+        .transpose()?;
+    let target = Target {
+        experiment: args.experiment.clone(),
+        run_name: args.run_name.clone(),
+        register: args.register.clone(),
+    };
+    let outcome = super::block_on(skiff_mlops::mlflow::log_run(
+        &client,
+        &target,
+        run,
+        onnx.as_deref(),
+    ))??;
+    eprintln!("logged run {} to {}", outcome.run_id, outcome.url);
+    if let Some((name, version)) = &outcome.version {
+        eprintln!("registered {name} version {version}");
+    }
+    Ok(Some(outcome))
+}
+
+/// What `--json` summaries say of the MLflow run.
+pub fn outcome_json(outcome: &Outcome) -> serde_json::Value {
+    let mut json = serde_json::json!({
+        "experiment_id": outcome.experiment_id,
+        "run_id": outcome.run_id,
+        "url": outcome.url,
+        "model_id": outcome.model_id,
+    });
+    if let Some((name, version)) = &outcome.version {
+        json["registered"] = serde_json::json!({"name": name, "version": version});
+    }
+    json
 }
 
 fn curves(report: &FitReport) -> Vec<Series> {

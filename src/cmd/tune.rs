@@ -51,6 +51,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.track.check("tune", true)?;
     if args.seed.is_some() && !args.folds.shuffle() && args.random.is_none() {
         bail!(
             "--seed seeds the draw of --random and the shuffle of --shuffle: add one, or leave \
@@ -86,12 +87,19 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = report.to_onnx().expect("refitted").to_bytes();
     skiff_data::write_atomic(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
-    super::track::record(&args.track, &super::track::tune_run(&report, &args.data))?;
+    let logged = super::track::record(
+        &args.track,
+        &super::track::tune_run(&report, &args.data),
+        Some(&args.output),
+    )?;
 
     if args.json {
         let mut summary = report.to_json();
         summary["output"] = serde_json::json!(args.output);
         summary["bytes"] = serde_json::json!(bytes.len());
+        if let Some(logged) = &logged {
+            summary["mlflow"] = super::track::outcome_json(logged);
+        }
         summary["hyperparameters"] = refit.algorithm.hyperparameters();
         return super::print_json(&summary);
     }

@@ -129,6 +129,25 @@ impl Client {
             .await
     }
 
+    /// As [`Client::post`], `None` where the server says the thing exists already (another
+    /// client created it first).
+    pub async fn post_unless_exists(&self, endpoint: &str, body: &Value) -> Result<Option<Value>> {
+        let url = self.api(endpoint);
+        let text = body.to_string();
+        match self
+            .send(|| {
+                self.request(reqwest::Method::POST, &url)
+                    .header("content-type", "application/json")
+                    .body(text.clone())
+            })
+            .await
+        {
+            Ok(answer) => parse(&url, &answer).map(Some),
+            Err(Failure::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => Ok(None),
+            Err(failure) => Err(self.error(&url, failure)),
+        }
+    }
+
     /// `PATCH /api/2.0/mlflow/ENDPOINT` with a JSON body.
     pub async fn patch(&self, endpoint: &str, body: &Value) -> Result<Value> {
         self.json(reqwest::Method::PATCH, endpoint, &[], Some(body))
