@@ -15,6 +15,7 @@ pub mod export;
 pub mod fit;
 pub mod inspect;
 pub mod k8s;
+pub mod mlflow_source;
 pub mod pack;
 pub mod predict;
 pub mod pull;

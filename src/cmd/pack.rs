@@ -4,12 +4,14 @@ use skiff_pack::layout::Platform;
 use skiff_pack::registry::{PlatformChoice, PushReport};
 use skiff_pack::{Reference, media};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model (ONNX)
-    model: PathBuf,
+    /// The model: an ONNX file, an MLflow model folder (an MLmodel file with the onnx
+    /// flavour), or a registered MLflow model (models:/NAME/VERSION, models:/NAME@ALIAS, fetched
+    /// through --mlflow and checked first)
+    model: String,
     /// Where the image goes: oci:DIR[:TAG] (a local layout) or docker://HOST/REPO[:TAG] (a
     /// registry); a component may also go to a file (model.wasm)
     #[arg(short, long)]
@@ -45,6 +47,8 @@ pub struct Args {
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    mlflow: super::mlflow_source::MlflowSourceArgs,
 }
 
 /// The tag of what is built in the staging layout before it is copied or pushed.
@@ -70,7 +74,8 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     // Refuse to pack what the server could not load.
-    let (bytes, model, name) = read_model(&args.model, args.name.as_deref())?;
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let (bytes, model, name) = read_model(&args, scratch.path())?;
     let platforms = args
         .platform
         .iter()
@@ -181,7 +186,8 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
             "{flag} is for images: a component runs on any platform with a WASI runtime (drop {flag}, or pack --format image)"
         );
     }
-    let (bytes, model, name) = read_model(&args.model, args.name.as_deref())?;
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let (bytes, model, name) = read_model(&args, scratch.path())?;
     let engine_path = crate::runtime_files::component_engine()?;
     let engine = std::fs::read(&engine_path)
         .with_context(|| format!("cannot read {}", engine_path.display()))?;
@@ -273,15 +279,23 @@ fn artifact_annotations(model: &skiff_runtime::Model, name: &str) -> BTreeMap<St
 
 /// Reads the model, refusing what the server could not load; returns its bytes, the loaded
 /// model and the name it serves as.
-fn read_model(
-    path: &std::path::Path,
-    name: Option<&str>,
-) -> Result<(Vec<u8>, skiff_runtime::Model, String)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// The model `args` names, its bytes checked by loading them, and the name it is served as:
+/// --name, else the registered MLflow model's or the folder's name, else the file's stem.
+/// A registered model is downloaded into `scratch`.
+fn read_model(args: &Args, scratch: &Path) -> Result<(Vec<u8>, skiff_runtime::Model, String)> {
+    let (path, found_name) = match super::mlflow_source::find(&args.model, &args.mlflow, scratch)? {
+        Some(found) => (
+            super::mlflow_source::model_file(&found.dir)?,
+            Some(found.name),
+        ),
+        None => (PathBuf::from(&args.model), None),
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let model = skiff_runtime::Model::from_bytes(&path.display().to_string(), &bytes)?;
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => path
+    let name = match (&args.name, found_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(found)) => found,
+        (None, None) => path
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
     };

@@ -11,7 +11,10 @@ use std::time::Duration;
 pub struct Args {
     /// Models to serve: ONNX files or WebAssembly components (served by file stem), model
     /// repositories (DIR/<name>/<version>/model.onnx), images in local layouts (oci:DIR:TAG),
-    /// or images in a registry (docker://HOST/REPO:TAG, pulled and verified first)
+    /// images in a registry (docker://HOST/REPO:TAG, pulled and verified first), MLflow model
+    /// folders (an MLmodel file with the onnx flavour, served by folder name), or registered
+    /// MLflow models (models:/NAME/VERSION, models:/NAME@ALIAS: fetched through --mlflow and
+    /// checked first, served as NAME)
     #[arg(required = true)]
     models: Vec<String>,
     /// Talk plain HTTP to registries (for a local registry without TLS)
@@ -50,6 +53,8 @@ pub struct Args {
     drain_seconds: f64,
     #[command(flatten)]
     backend: super::BackendArgs,
+    #[command(flatten)]
+    mlflow: super::mlflow_source::MlflowSourceArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -65,34 +70,39 @@ pub fn run(args: Args) -> Result<()> {
     let pulled = tempfile::tempdir().context("cannot create a folder for pulled images")?;
     let mut sources = Vec::new();
     for (i, source) in args.models.iter().enumerate() {
+        let scratch = pulled.path().join(i.to_string());
+        if let Some(found) = super::mlflow_source::find(source, &args.mlflow, &scratch)? {
+            sources.push((found.dir.display().to_string(), Some(found.name)));
+            continue;
+        }
         sources.push(match Reference::parse(source)? {
             Reference::Registry {
                 registry,
                 repository,
                 tag,
             } => {
-                let dir = pulled.path().join(i.to_string());
                 let opts = crate::progress::registry_options(args.insecure);
                 let manifest = super::block_on(skiff_pack::registry::pull(
                     &registry,
                     &repository,
                     &tag,
-                    &dir,
+                    &scratch,
                     "served",
                     &opts,
                 ))??;
                 eprintln!("pulled {source} ({})", manifest.digest);
-                format!("oci:{}:served", dir.display())
+                (format!("oci:{}:served", scratch.display()), None)
             }
-            _ => source.clone(),
+            _ => (source.clone(), None),
         });
     }
     let name = args.name.clone();
     let backend = args.backend.clone();
     let load_all = move || -> Result<Repository> {
         let mut repo = Repository::default();
-        for source in &sources {
-            repo.merge(load(source, name.as_deref(), &backend)?)?;
+        for (source, default_name) in &sources {
+            let name = name.as_deref().or(default_name.as_deref());
+            repo.merge(load(source, name, &backend)?)?;
         }
         Ok(repo)
     };
@@ -172,6 +182,10 @@ fn load(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Resul
     let single =
         |default: String, model: Model| Repository::single(name.unwrap_or(&default), model);
     Ok(match Reference::parse(source)? {
+        Reference::File(path) if path.join(skiff_mlops::mlflow::model::MLMODEL).is_file() => {
+            let file = super::mlflow_source::model_file(&path)?;
+            single(stem(&path), backend.load(&file)?)
+        }
         Reference::File(path) if path.is_dir() => {
             if name.is_some() {
                 bail!(

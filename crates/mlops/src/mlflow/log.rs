@@ -361,7 +361,7 @@ async fn register(client: &Client, name: &str, run_id: &str, model_id: &str) -> 
 
 /// The artifact proxy's path for an `mlflow-artifacts:` location (`mlflow-artifacts:/PATH` or
 /// `mlflow-artifacts://HOST:PORT/PATH`); other stores are for MLflow's own client to write.
-fn artifact_path(location: &str) -> Result<String> {
+pub(super) fn artifact_path(location: &str) -> Result<String> {
     let Some(rest) = location.strip_prefix("mlflow-artifacts:") else {
         return Err(Error(format!(
             "the experiment's artifacts go to {location:?}, which skiff cannot write: skiff \

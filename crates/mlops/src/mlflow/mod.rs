@@ -5,8 +5,10 @@
 //! tracking server (`mlflow server`), as MLflow's own client does with an `http(s)://` URI.
 
 mod client;
+mod fetch;
 mod log;
 pub mod model;
 
 pub use client::Client;
+pub use fetch::{Fetched, ModelUri, VersionRef, fetch};
 pub use log::{Outcome, Target, log_run};
