@@ -22,6 +22,7 @@
 
 mod direct;
 mod error;
+pub mod invocations;
 pub mod protocol;
 mod repository;
 #[cfg(feature = "server")]

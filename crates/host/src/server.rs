@@ -140,6 +140,8 @@ fn router_for(state: Shared) -> Router {
         )
         .route("/v2/health/ready", get(server_ready))
         .route("/metrics", get(metrics_text))
+        .route("/invocations", post(invocations))
+        .route("/ping", get(ping))
         .nest("/v2/models/{name}", model_routes.clone())
         .nest("/v2/models/{name}/versions/{version}", model_routes)
         .fallback(|| async { protocol::no_such_endpoint() })
@@ -430,6 +432,88 @@ async fn execute(
     Ok(result?)
 }
 
+/// The request body, or the error that says why it could not be read (413 beyond the limit).
+fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "request body is larger than {} bytes",
+                state.options.max_body_bytes
+            )
+        } else {
+            format!("cannot read the request body: {}", rejection.body_text())
+        };
+        ApiError::new(status, message)
+    })
+}
+
+/// A place among the requests served at once, or 503 when there is none.
+fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state.permits.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is at its concurrency limit: retry shortly",
+        )
+    })
+}
+
+/// `GET /ping`, MLflow's health check: 200 once the models are loaded and while not draining.
+async fn ping(State(state): State<Shared>) -> StatusCode {
+    if !state.draining.load(Ordering::SeqCst) && !state.repo().is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// `POST /invocations`: MLflow's scoring protocol (see [`crate::invocations`]), for the one
+/// model served.
+async fn invocations(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = std::time::Instant::now();
+    let _in_flight = state.metrics.start();
+    let mut name = String::new();
+    let (status, response) = match invocations_inner(&state, body, &mut name).await {
+        Ok(answer) => (StatusCode::OK, axum::Json(answer).into_response()),
+        Err(e) => {
+            let body = crate::invocations::error_body(&e);
+            (e.status, (e.status, axum::Json(body)).into_response())
+        }
+    };
+    state
+        .metrics
+        .record(&name, status.as_u16(), started.elapsed());
+    response
+}
+
+async fn invocations_inner(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    served: &mut String,
+) -> Result<serde_json::Value, ApiError> {
+    let repo = state.repo();
+    let models = repo.describe();
+    let [(name, _, _)] = &models[..] else {
+        let names: Vec<&str> = models.iter().map(|(n, _, _)| n.as_str()).collect();
+        return Err(ApiError::bad_request(format!(
+            "/invocations answers for the one model a server serves, and this one serves {} \
+             ({}): POST /v2/models/NAME/infer instead",
+            names.len(),
+            names.join(", ")
+        )));
+    };
+    let (version, model) = repo.get(name, None)?;
+    served.clone_from(name);
+    let body = read_body(state, body)?;
+    let _permit = permit(state)?;
+    let request = crate::invocations::to_infer_request(model, &body)?;
+    let mut inference = Inference::decode(name, model, &request, None, state.options.max_elements)?;
+    let tensors = std::mem::take(&mut inference.tensors);
+    let results = execute(state, name, version, model, tensors, inference.elements).await?;
+    let answer = inference.answer(name, version, model, results);
+    crate::invocations::predictions(&answer.body)
+}
+
 /// Requests with more elements than this run on the blocking pool, not on an I/O thread.
 const INLINE_ELEMENTS: usize = 1 << 14;
 
@@ -479,24 +563,8 @@ async fn infer_inner(
 ) -> Result<Response, ApiError> {
     let repo = state.repo();
     let (version, model) = repo.get(&path.name, path.version.as_deref())?;
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!(
-                "request body is larger than {} bytes",
-                state.options.max_body_bytes
-            )
-        } else {
-            format!("cannot read the request body: {}", rejection.body_text())
-        };
-        ApiError::new(status, message)
-    })?;
-    let _permit = state.permits.try_acquire().map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server is at its concurrency limit: retry shortly",
-        )
-    })?;
+    let body = read_body(state, body)?;
+    let _permit = permit(state)?;
     let header_length = headers
         .get(protocol::HEADER_LENGTH)
         .map(|v| v.to_str().unwrap_or("?"));
