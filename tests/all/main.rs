@@ -14,6 +14,7 @@ mod encode_ops;
 mod fit_predict;
 mod image;
 mod k8s;
+mod mlflow;
 mod mlp;
 mod onnxruntime;
 mod registry_faults;

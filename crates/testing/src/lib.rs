@@ -333,3 +333,108 @@ impl KeepAliveClient {
         }
     }
 }
+
+/// An `mlflow server` child (sqlite backend store, artifacts proxied into a temp folder) on a
+/// free loopback port. Runs under a small Python guard that kills the server's whole process
+/// group (it starts uvicorn and a job runner) when the guard's stdin closes: on drop, or when
+/// the test process ends, so a server held in a `static` does not outlive the tests either.
+pub struct MlflowServer {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `ARGV` in a new session, kills that session when stdin reaches EOF, and exits with
+/// the server's status when it ends first.
+const GUARD: &str = "import os, signal, subprocess, sys, threading\n\
+p = subprocess.Popen(sys.argv[1:], start_new_session=True)\n\
+def watch():\n    sys.stdin.read()\n    os.killpg(p.pid, signal.SIGKILL)\n    os._exit(0)\n\
+threading.Thread(target=watch, daemon=True).start()\n\
+sys.exit(p.wait())\n";
+
+impl MlflowServer {
+    /// Starts `python -m mlflow server` and waits (at most 90 s) for `/health`. `env` is added
+    /// to the server's environment (e.g. what `--app-name basic-auth` needs); `extra` to its
+    /// arguments.
+    pub fn start(python: &Path, extra: &[&str], env: &[(&str, &str)]) -> MlflowServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("mlflow.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+        let artifacts = dir.path().join("artifacts");
+        let mut child = Command::new(python)
+            .args(["-c", GUARD])
+            .arg(python)
+            .args(["-m", "mlflow", "server", "--backend-store-uri", &db])
+            .arg("--artifacts-destination")
+            .arg(&artifacts)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--workers", "1"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .stdin(Stdio::piped())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}): point SKIFF_TEST_PYTHON at a Python with \
+                     tests/requirements.txt installed (mlflow[auth]==3.17.2)",
+                    python.display()
+                )
+            });
+        let stdin = child.stdin.take();
+        let mut server = MlflowServer {
+            child,
+            stdin,
+            port,
+            log,
+            _dir: dir,
+        };
+        let url = format!("{}/health", server.url());
+        let log = server.log.clone();
+        let child = &mut server.child;
+        wait_for_200(
+            &url,
+            Duration::from_secs(90),
+            || child.try_wait().ok().flatten().is_some(),
+            || {
+                format!(
+                    "mlflow server's log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            },
+        );
+        server
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        // EOF on the guard's stdin: it kills the server's process group and exits
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
