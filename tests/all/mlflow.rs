@@ -227,6 +227,15 @@ fn a_fit_logs_every_param_its_loss_per_epoch_and_a_registered_model_that_predict
         values[max_iter as usize - 1] < values[0],
         "adam lowers the loss: {values:?}"
     );
+    // each epoch's loss is the one the fit reports
+    let curve: Vec<(u64, f64)> = serde_json::from_value(fit["curves"]["loss"].clone()).unwrap();
+    assert_eq!(curve.len(), values.len());
+    for ((step, want), got) in curve.iter().zip(&values) {
+        assert!(
+            (want - got).abs() <= 1e-12 * want.abs(),
+            "epoch {step}: {want} vs {got}"
+        );
+    }
     // the run's latest `loss` is the last epoch's
     assert_eq!(
         got["metrics"]["loss"].as_f64(),
@@ -500,4 +509,183 @@ fn basic_auth_takes_mlflows_variables_and_a_wrong_password_is_one_line() {
         refused.is_file(),
         "the model is written before MLflow is tried"
     );
+}
+
+/// `{"inputs": {COLUMN: [[value], ...]}}` for the first `n` complete rows of a CSV: numbers as
+/// numbers, text as text, one [N, 1] tensor per column (the target left out).
+fn invocation_of(csv: &Path, target: &str, n: usize) -> serde_json::Value {
+    let (header, rows) = crate::read_csv(&std::fs::read_to_string(csv).unwrap());
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .filter(|row| row.iter().all(|cell| !cell.is_empty() && cell != "NA"))
+        .take(n)
+        .collect();
+    assert_eq!(rows.len(), n, "{} has {n} complete rows", csv.display());
+    let mut inputs = serde_json::Map::new();
+    for (i, column) in header.iter().enumerate().filter(|(_, c)| *c != target) {
+        let cells: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| match row[i].parse::<f64>() {
+                Ok(number) => serde_json::json!([number]),
+                Err(_) => serde_json::json!([row[i]]),
+            })
+            .collect();
+        inputs.insert(column.clone(), cells.into());
+    }
+    serde_json::json!({ "inputs": inputs })
+}
+
+/// Asserts two `{"predictions": {"label": [...], "probabilities": [[...]]}}` answers agree:
+/// the same labels, probabilities within 1e-6.
+fn assert_same_answers(want: &serde_json::Value, got: &serde_json::Value, what: &str) {
+    let (want, got) = (&want["predictions"], &got["predictions"]);
+    assert_eq!(want["label"], got["label"], "{what}: {got} vs {want}");
+    let rows = |v: &serde_json::Value| -> Vec<Vec<f64>> {
+        serde_json::from_value(v["probabilities"].clone()).unwrap()
+    };
+    let (want_p, got_p) = (rows(want), rows(got));
+    assert_eq!(want_p.len(), got_p.len(), "{what}");
+    for (w, g) in want_p.iter().flatten().zip(got_p.iter().flatten()) {
+        assert!((w - g).abs() <= 1e-6, "{what}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn skiff_serves_registered_models_and_model_folders_as_mlflow_models_serve_does() {
+    let server = server();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/penguins");
+    let model = dir.path().join("penguins.onnx");
+    ok(skiff()
+        .args(["fit", "logistic-regression", "--data"])
+        .arg(data.join("train.csv"))
+        .args(["--target", "species", "-o"])
+        .arg(&model)
+        .args(["--mlflow", &url, "--register", "penguins-lr"])
+        .output()
+        .unwrap());
+    let folder = dir.path().join("penguins-mlflow");
+    ok(skiff()
+        .args(["export", "mlflow"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&folder)
+        .output()
+        .unwrap());
+    py_json(
+        "import mlflow\n\
+         mlflow.MlflowClient().set_registered_model_alias('penguins-lr', 'champion', '1')\n\
+         print('{}')",
+        &url,
+        &[],
+        &|| server.log_text(),
+    );
+    let request = invocation_of(&data.join("test.csv"), "species", 12);
+
+    // MLflow's own scoring server, on the folder skiff exported.
+    let scoring = MlflowServer::models_serve(&python_path(), &folder);
+    let (status, want) = skiff_testing::http_json(
+        "POST",
+        &format!("{}/invocations", scoring.url()),
+        Some(&request),
+    );
+    assert_eq!(
+        status,
+        200,
+        "mlflow models serve: {want}\n{}",
+        scoring.log_text()
+    );
+    drop(scoring);
+
+    // skiff serves the folder, the registered version (by alias), and an image packed from
+    // it: each answers MLflow's request as MLflow does, under the name it is known by.
+    let layout = dir.path().join("image");
+    let image = format!("oci:{}:v1", layout.display());
+    let pack = ok(skiff()
+        .args([
+            "pack",
+            "models:/penguins-lr/1",
+            "--mlflow",
+            &url,
+            "-o",
+            &image,
+        ])
+        .output()
+        .unwrap());
+    assert!(pack.contains("sha256:"), "{pack}");
+    let sources = [
+        (folder.display().to_string(), "penguins-mlflow"),
+        ("models:/penguins-lr@champion".to_string(), "penguins-lr"),
+        (image, "penguins-lr"),
+    ];
+    for (source, name) in sources {
+        let served = crate::serve::Server::start(&source, &["--mlflow", &url]);
+        let (status, _) = served.get(&format!("/v2/models/{name}"));
+        assert_eq!(
+            status,
+            200,
+            "{source} is served as {name}: {}",
+            served.log_text()
+        );
+        let (status, got) = served.post("/invocations", &request);
+        assert_eq!(status, 200, "{source}: {got}");
+        assert_same_answers(&want, &got, &source);
+        let (status, _) = served.get("/ping");
+        assert_eq!(status, 200);
+    }
+}
+
+#[test]
+fn a_missing_version_an_unknown_server_and_a_changed_model_file_are_one_line() {
+    let server = server();
+    let url = server.url();
+    fails_with(
+        crate::run(&["serve", "models:/no-such-model/1", "--mlflow", &url]),
+        &["has no version 1 of \"no-such-model\"", "--register"],
+    );
+    fails_with(
+        skiff()
+            .args(["serve", "models:/iris/1"])
+            .env_remove("MLFLOW_TRACKING_URI")
+            .output()
+            .unwrap(),
+        &["--mlflow URL", "MLFLOW_TRACKING_URI"],
+    );
+    fails_with(
+        crate::run(&["serve", "models:/iris", "--mlflow", &url]),
+        &["models:/NAME/VERSION"],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("iris.onnx");
+    ok(crate::fit(&example("iris/train.csv"), "species", &model));
+    let folder = dir.path().join("iris-mlflow");
+    ok(skiff()
+        .args(["export", "mlflow"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&folder)
+        .output()
+        .unwrap());
+    // Another model put in its place: the checksum its MLmodel records no longer matches.
+    let other = dir.path().join("other.onnx");
+    ok(skiff()
+        .args(["fit", "gaussian-nb", "--data"])
+        .arg(example("iris/train.csv"))
+        .args(["--target", "species", "-o"])
+        .arg(&other)
+        .output()
+        .unwrap());
+    std::fs::copy(&other, folder.join("model.onnx")).unwrap();
+    for command in ["serve", "pack"] {
+        let mut args = vec![command, folder.to_str().unwrap()];
+        if command == "pack" {
+            args.extend(["-o", "oci:/nonexistent/never:v1"]);
+        }
+        fails_with(
+            crate::run(&args),
+            &["does not match its MLmodel's skiff.sha256"],
+        );
+    }
 }

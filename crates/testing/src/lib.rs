@@ -334,8 +334,8 @@ impl KeepAliveClient {
     }
 }
 
-/// An `mlflow server` child (sqlite backend store, artifacts proxied into a temp folder) on a
-/// free loopback port. Runs under a small Python guard that kills the server's whole process
+/// An `mlflow server` child (sqlite backend store, artifacts proxied into a temp folder), or
+/// an `mlflow models serve` scoring server, on a free loopback port. Runs under a small Python guard that kills the server's whole process
 /// group (it starts uvicorn and a job runner) when the guard's stdin closes: on drop, or when
 /// the test process ends, so a server held in a `static` does not outlive the tests either.
 pub struct MlflowServer {
@@ -360,20 +360,48 @@ impl MlflowServer {
     /// arguments.
     pub fn start(python: &Path, extra: &[&str], env: &[(&str, &str)]) -> MlflowServer {
         let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+        let artifacts = dir.path().join("artifacts").display().to_string();
+        let mut args = vec!["server", "--backend-store-uri", &db];
+        args.extend(["--artifacts-destination", &artifacts, "--workers", "1"]);
+        args.extend(extra);
+        MlflowServer::spawn(python, &args, env, "/health", dir)
+    }
+
+    /// Starts `python -m mlflow models serve -m MODEL_DIR --env-manager local` (the scoring
+    /// server MLflow deploys a model with) and waits (at most 90 s) for `/ping`.
+    pub fn models_serve(python: &Path, model_dir: &Path) -> MlflowServer {
+        let dir = tempfile::tempdir().unwrap();
+        let model = model_dir.display().to_string();
+        // It runs uvicorn from PATH: the one beside the Python.
+        let bin = python.parent().unwrap_or(Path::new("."));
+        let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let args = ["models", "serve", "-m", &model, "--env-manager", "local"];
+        MlflowServer::spawn(python, &args, &[("PATH", &path)], "/ping", dir)
+    }
+
+    /// Runs `python -m mlflow ARGS --host 127.0.0.1 --port FREE` under the guard and waits
+    /// for `health` to answer 200.
+    fn spawn(
+        python: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        health: &str,
+        dir: tempfile::TempDir,
+    ) -> MlflowServer {
         let port = free_port();
         let log = dir.path().join("mlflow.log");
         let log_file = std::fs::File::create(&log).unwrap();
-        let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-        let artifacts = dir.path().join("artifacts");
         let mut child = Command::new(python)
             .args(["-c", GUARD])
             .arg(python)
-            .args(["-m", "mlflow", "server", "--backend-store-uri", &db])
-            .arg("--artifacts-destination")
-            .arg(&artifacts)
+            .args(["-m", "mlflow"])
+            .args(args)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--workers", "1"])
-            .args(extra)
             .envs(env.iter().copied())
             .env("MLFLOW_DISABLE_TELEMETRY", "true")
             .stdin(Stdio::piped())
@@ -395,7 +423,7 @@ impl MlflowServer {
             log,
             _dir: dir,
         };
-        let url = format!("{}/health", server.url());
+        let url = format!("{}{health}", server.url());
         let log = server.log.clone();
         let child = &mut server.child;
         wait_for_200(
@@ -404,7 +432,7 @@ impl MlflowServer {
             || child.try_wait().ok().flatten().is_some(),
             || {
                 format!(
-                    "mlflow server's log:\n{}",
+                    "mlflow's log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
             },
