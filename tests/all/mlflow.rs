@@ -270,7 +270,13 @@ fn a_search_logs_each_candidates_score_at_its_step() {
     let out = ok(skiff()
         .args(["tune", "logistic-regression", "--data"])
         .arg(example("iris/train.csv"))
-        .args(["--target", "species", "--grid", "C=0.01,0.1,1,10", "-o"])
+        .args([
+            "--target",
+            "species",
+            "--grid",
+            "C=0.001,0.01,0.1,1,10,100",
+            "-o",
+        ])
         .arg(&model)
         .args([
             "--mlflow",
@@ -292,9 +298,13 @@ from mlflow import MlflowClient
 c = MlflowClient()
 run = c.get_run(sys.argv[1])
 h = c.get_metric_history(sys.argv[1], "candidate_accuracy_mean")
+children = c.search_runs([run.info.experiment_id],
+                         filter_string=f"tags.mlflow.parentRunId = '{sys.argv[1]}'")
 print(json.dumps({"curve": [[m.step, m.value] for m in h], "params": run.data.params,
                   "metrics": run.data.metrics, "tags": run.data.tags,
-                  "outputs": [o.model_id for o in run.outputs.model_outputs]}))
+                  "outputs": [o.model_id for o in run.outputs.model_outputs],
+                  "children": [{"params": r.data.params, "metrics": r.data.metrics,
+                                "status": r.info.status} for r in children]}))
 "#,
         &server.url(),
         &[run_id],
@@ -316,7 +326,25 @@ print(json.dumps({"curve": [[m.step, m.value] for m in h], "params": run.data.pa
     }
     let best = tune["best"]["mean"].as_f64().unwrap();
     assert!((got["metrics"]["best_accuracy_mean"].as_f64().unwrap() - best).abs() < 1e-12);
-    assert_eq!(got["params"]["candidates"], "4");
+    assert_eq!(got["params"]["candidates"], "6");
+    // The five best candidates as nested runs, as MLflow's autologging logs a search.
+    let children = got["children"].as_array().unwrap();
+    assert_eq!(children.len(), 5, "{got}");
+    let mut ranks: Vec<u64> = candidates
+        .iter()
+        .map(|c| c["rank"].as_u64().unwrap())
+        .collect();
+    ranks.sort();
+    for child in children {
+        assert_eq!(child["status"], "FINISHED");
+        let candidate = candidates
+            .iter()
+            .find(|c| c["params"]["C"].to_string() == child["params"]["C"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("a child run of no candidate: {child}"));
+        let mean = child["metrics"]["accuracy_mean"].as_f64().unwrap();
+        assert!((mean - candidate["mean"].as_f64().unwrap()).abs() < 1e-12);
+        assert!(candidate["rank"].as_u64().unwrap() <= ranks[4], "{child}");
+    }
     assert_eq!(got["params"]["scoring"], "accuracy");
     assert_eq!(got["tags"]["skiff.command"], "tune");
     assert_eq!(got["outputs"].as_array().unwrap().len(), 1, "{got}");

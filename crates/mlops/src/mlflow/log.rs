@@ -106,6 +106,7 @@ pub async fn log_run(
     };
     let steps = async {
         log_data(client, &run_id, run).await?;
+        log_children(client, &experiment_id, &run_id, &tags, run).await?;
         let model_id = match onnx {
             Some(onnx) => Some(log_model(client, &experiment_id, &run_id, run, onnx).await?),
             None => None,
@@ -143,6 +144,70 @@ pub async fn log_run(
         model_id,
         version,
     })
+}
+
+/// Child runs logged per run, the best ranked first: MLflow's autologging logs a search's
+/// five best candidates (`max_tuning_runs=5`); the rest are in the parent's curves.
+const CHILD_RUNS: usize = 5;
+
+/// `run`'s children (a search's candidates) as nested runs of `parent`: the best ranked (by
+/// their `rank` metric, else in order), each with its values and scores.
+async fn log_children(
+    client: &Client,
+    experiment_id: &str,
+    parent: &str,
+    parent_tags: &[(String, String)],
+    run: &Run,
+) -> Result<()> {
+    let rank = |child: &Run| {
+        child
+            .metrics
+            .iter()
+            .find(|(name, _)| name == "rank")
+            .map_or(f64::INFINITY, |(_, rank)| *rank)
+    };
+    let mut order: Vec<usize> = (0..run.children.len()).collect();
+    order.sort_by(|&a, &b| rank(&run.children[a]).total_cmp(&rank(&run.children[b])));
+    for &i in order.iter().take(CHILD_RUNS) {
+        let child = &run.children[i];
+        let name = format!(
+            "{}-{i:03}",
+            if run.command == "tune" {
+                "candidate"
+            } else {
+                "child"
+            }
+        );
+        let mut tags: Vec<(String, String)> = parent_tags
+            .iter()
+            .filter(|(key, _)| key != "mlflow.runName")
+            .cloned()
+            .collect();
+        tags.push(("mlflow.parentRunId".into(), parent.to_string()));
+        tags.push(("mlflow.runName".into(), name.clone()));
+        let created = client
+            .post(
+                "runs/create",
+                &json!({
+                    "experiment_id": experiment_id,
+                    "start_time": now_ms(),
+                    "run_name": name,
+                    "tags": key_values(&tags, TAG_VALUE_LENGTH),
+                }),
+            )
+            .await?;
+        let id = created["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap_or_default();
+        log_data(client, id, child).await?;
+        client
+            .post(
+                "runs/update",
+                &json!({"run_id": id, "run_uuid": id, "status": "FINISHED", "end_time": now_ms()}),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// The experiment named `name`, created when missing: its id and artifact location.
