@@ -339,7 +339,10 @@ print(json.dumps({"curve": [[m.step, m.value] for m in h], "params": run.data.pa
         assert_eq!(child["status"], "FINISHED");
         let candidate = candidates
             .iter()
-            .find(|c| c["params"]["C"].to_string() == child["params"]["C"].as_str().unwrap())
+            .find(|c| {
+                let logged = child["params"]["C"].as_str().unwrap().parse::<f64>().ok();
+                c["params"]["C"].as_f64() == logged
+            })
             .unwrap_or_else(|| panic!("a child run of no candidate: {child}"));
         let mean = child["metrics"]["accuracy_mean"].as_f64().unwrap();
         assert!((mean - candidate["mean"].as_f64().unwrap()).abs() < 1e-12);
