@@ -24,7 +24,7 @@ mod trees;
 pub use bins::FeatureBins;
 pub use trees::{Node, Rule, Tree};
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::classifier::{argmax_rows, classifier_outputs, softmax_rows};
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::params::{self, Params};
@@ -371,11 +371,13 @@ impl Loss {
         }
     }
 
-    /// The mean loss of raw scores `raw` for targets `y`.
+    /// The mean loss of raw scores `raw` for targets `y`. Rows' losses are computed in
+    /// parallel and summed in row order, so the mean does not depend on the thread count.
     fn mean(self, y: &[f64], raw: &Array2<f64>) -> f64 {
-        let total: f64 = raw
+        let each: Vec<f64> = raw
             .axis_iter(Axis(0))
-            .zip(y)
+            .into_par_iter()
+            .zip(y.par_iter())
             .map(|(r, &y)| match self {
                 Loss::Binary => log1p_exp(r[0]) - y * r[0],
                 Loss::Multinomial(_) => {
@@ -385,8 +387,8 @@ impl Loss {
                 Loss::Squared => 0.5 * (y - r[0]).powi(2),
                 Loss::Absolute => (y - r[0]).abs(),
             })
-            .sum();
-        total / y.len() as f64
+            .collect();
+        each.iter().sum::<f64>() / y.len() as f64
     }
 }
 
@@ -428,10 +430,12 @@ pub struct Boosted {
     pub categorical: Vec<bool>,
     /// Iterations run (fewer than `max_iter` where early stopping stopped them).
     pub n_iter: usize,
-    /// The training loss before the first iteration and after each, where early stopping
-    /// ran.
+    /// The mean loss on the training rows (those not held out) before the first iteration
+    /// and after each: `n_iter + 1` values, scikit-learn's `train_score_` with the sign
+    /// turned (scikit-learn keeps it only where early stopping ran).
     pub train_loss: Vec<f64>,
-    /// The validation loss likewise, where early stopping held rows out.
+    /// The mean loss on the held-out rows likewise, where early stopping held rows out
+    /// (scikit-learn's `validation_score_` with the sign turned); empty otherwise.
     pub validation_loss: Vec<f64>,
 }
 
@@ -458,6 +462,20 @@ impl Boosted {
         Array2::from_shape_fn((x.nrows(), k), |(i, j)| {
             (sums[i * k + j] + self.baseline[j] as f32) as f64
         })
+    }
+
+    /// `train_loss` and (where rows were held out) `validation_loss` by iteration, step 0
+    /// being the baseline before the first tree.
+    pub fn curves(&self) -> Vec<Curve> {
+        let curve = |name: &str, values: &[f64]| Curve {
+            name: name.into(),
+            points: (0..).zip(values.iter().copied()).collect(),
+        };
+        let mut curves = vec![curve("train_loss", &self.train_loss)];
+        if !self.validation_loss.is_empty() {
+            curves.push(curve("validation_loss", &self.validation_loss));
+        }
+        curves
     }
 
     /// Adds the `TreeEnsembleRegressor` computing the raw scores of `x` into `output`.
@@ -562,9 +580,9 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
         train_loss: Vec::new(),
         validation_loss: Vec::new(),
     };
-    if early {
-        model.train_loss.push(loss.mean(&y_train, &raw));
-    }
+    // The training loss comes from the raw scores training keeps anyway: one pass over the
+    // rows per iteration, so it is recorded with or without early stopping.
+    model.train_loss.push(loss.mean(&y_train, &raw));
     if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
         model.validation_loss.push(loss.mean(yv, rv));
     }
@@ -609,9 +627,7 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
             model.trees.push(grown.tree);
         }
         model.n_iter += 1;
-        if early {
-            model.train_loss.push(loss.mean(&y_train, &raw));
-        }
+        model.train_loss.push(loss.mean(&y_train, &raw));
         if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
             model.validation_loss.push(loss.mean(yv, rv));
         }
@@ -779,6 +795,10 @@ impl Fitted for FittedHistGradientBoostingClassifier {
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.predict_proba(x).expect("the model's features")
     }
+
+    fn curves(&self) -> Vec<Curve> {
+        self.model.curves()
+    }
 }
 
 impl Export for FittedHistGradientBoostingClassifier {
@@ -915,6 +935,10 @@ impl Fitted for FittedHistGradientBoostingRegressor {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.model.raw(x)
+    }
+
+    fn curves(&self) -> Vec<Curve> {
+        self.model.curves()
     }
 }
 
