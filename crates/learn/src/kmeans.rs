@@ -97,11 +97,26 @@ impl KMeansParams {
         .tolerance(self.tol)
         .fit(&dataset)
         .map_err(|e| Error::Fit(e.to_string()))?;
-        Ok(FittedKMeans {
+        let mut model = FittedKMeans {
             centres: fitted.centroids().to_owned(),
-            inertia: fitted.inertia(),
+            inertia: 0.0,
             params: self.clone(),
-        })
+        };
+        // linfa's inertia is a mean, and of the distances to the centres before their last
+        // update; scikit-learn's is the sum to the final centres.
+        model.inertia = x
+            .rows()
+            .into_iter()
+            .map(|row| {
+                model
+                    .centres
+                    .rows()
+                    .into_iter()
+                    .map(|c| row.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        Ok(model)
     }
 }
 
@@ -206,5 +221,22 @@ impl Export for FittedKMeans {
         );
         g.output("label", ElemType::Int64, &[Dim::batch()]);
         g.output("scores", ElemType::Float, &[Dim::batch(), Dim::Fixed(k)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inertia_is_the_sum_of_squared_distances_to_the_nearest_centre() {
+        let x = ndarray::array![[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 4.0]];
+        let model = KMeans::params()
+            .n_clusters(2)
+            .random_state(Some(0))
+            .fit(x.view())
+            .unwrap();
+        // Centres (0, 1) and (10, 2): 1 + 1 + 4 + 4 (linfa's mean would be 2.5).
+        assert!((model.inertia - 10.0).abs() < 1e-6, "{}", model.inertia);
     }
 }
