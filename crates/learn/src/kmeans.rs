@@ -1,6 +1,6 @@
 //! k-means clustering, fitted by `linfa-clustering` (k-means++ seeding, Lloyd iterations).
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
@@ -190,6 +190,15 @@ impl Fitted for FittedKMeans {
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.transform(x)
     }
+
+    /// `inertia`, once, at step 0: linfa's Lloyd iterations neither report their values nor
+    /// say how many ran.
+    fn curves(&self) -> Vec<Curve> {
+        vec![Curve {
+            name: "inertia".into(),
+            points: vec![(0, self.inertia)],
+        }]
+    }
 }
 
 impl Export for FittedKMeans {
@@ -238,5 +247,11 @@ mod tests {
             .unwrap();
         // Centres (0, 1) and (10, 2): 1 + 1 + 4 + 4 (linfa's mean would be 2.5).
         assert!((model.inertia - 10.0).abs() < 1e-6, "{}", model.inertia);
+        let curves = Fitted::curves(&model);
+        assert_eq!(curves.len(), 1);
+        assert_eq!(
+            (curves[0].name.as_str(), &curves[0].points[..]),
+            ("inertia", &[(0, model.inertia)][..])
+        );
     }
 }
