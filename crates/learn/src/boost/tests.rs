@@ -218,3 +218,31 @@ fn early_stopping_records_training_and_validation_losses_from_step_zero() {
     // It stopped because the last n_iter_no_change validation losses did not improve.
     assert!(should_stop(&model.model.validation_loss, 10, 1e-7));
 }
+
+/// Early stopping decides on these losses, so the ones computed with the gradients must be
+/// the very numbers `Loss::mean` gives.
+#[test]
+fn the_loss_computed_with_the_gradients_is_the_mean_loss() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let n = 500;
+    for loss in [
+        Loss::Binary,
+        Loss::Multinomial(3),
+        Loss::Squared,
+        Loss::Absolute,
+    ] {
+        let k = loss.n_scores();
+        let raw = Array2::from_shape_fn((n, k), |_| rng.random_range(-30.0..30.0));
+        let y: Vec<f64> = (0..n)
+            .map(|_| match loss {
+                Loss::Binary => rng.random_range(0..2) as f64,
+                Loss::Multinomial(k) => rng.random_range(0..k) as f64,
+                _ => rng.random_range(-30.0..30.0),
+            })
+            .collect();
+        let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
+        let mut losses = vec![0.0; n];
+        let fused = loss.gradients(&y, &raw, &mut g, &mut h, &mut losses);
+        assert_eq!(fused, loss.mean(&y, &raw), "{loss:?}");
+    }
+}
