@@ -7,8 +7,12 @@
 //! tree, and each tree's generator draws its bootstrap sample and feature orders. Each tree
 //! depends only on its own seed, so a fixed `random_state` gives the same forest whatever the
 //! number of threads.
+//!
+//! With `oob_score`, each tree's bootstrap sample is drawn again from its seed, and the rows it
+//! left out are predicted by that tree alone: scikit-learn's out-of-bag score, recorded as
+//! the trees add up.
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::params::{self, Params};
@@ -136,34 +140,216 @@ fn invalid_n_estimators(value: &str) -> Error {
     params::invalid("n_estimators", value, "a positive integer")
 }
 
-/// Grows `n_trees` trees in parallel; tree `i` uses the `i`th seed drawn from `random_state`.
-fn grow_forest(
-    data: &Data<'_>,
-    growth: &Growth,
-    n_trees: usize,
-    bootstrap: bool,
-    random_state: Option<u64>,
-) -> Vec<Tree> {
+/// One seed per tree, drawn from `random_state` (or from a seed drawn for the forest).
+fn tree_seeds(random_state: Option<u64>, n_trees: usize) -> Vec<u64> {
     let seed = random_state.unwrap_or_else(params::random_seed);
     let mut master = ChaCha8Rng::seed_from_u64(seed);
-    let seeds: Vec<u64> = (0..n_trees).map(|_| master.random()).collect();
+    (0..n_trees).map(|_| master.random()).collect()
+}
+
+/// A bootstrap sample of `n` rows, drawn first from a tree's generator: how often each row
+/// was drawn.
+fn bootstrap_sample(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+    let mut counts = vec![0.0; n];
+    for _ in 0..n {
+        counts[rng.random_range(0..n)] += 1.0;
+    }
+    counts
+}
+
+/// The rows tree `seed`'s bootstrap sample left out, drawn again from its seed.
+fn out_of_bag_rows(seed: u64, n: usize) -> Vec<usize> {
+    let counts = bootstrap_sample(&mut ChaCha8Rng::seed_from_u64(seed), n);
+    (0..n).filter(|&i| counts[i] == 0.0).collect()
+}
+
+/// Grows a tree per seed, in parallel; each tree's generator draws its bootstrap sample (if
+/// any), then its feature orders.
+fn grow_forest(data: &Data<'_>, growth: &Growth, seeds: &[u64], bootstrap: bool) -> Vec<Tree> {
     let n = data.n_rows;
     seeds
-        .into_par_iter()
-        .map(|seed| {
+        .par_iter()
+        .map(|&seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let weights = if bootstrap {
-                let mut counts = vec![0.0; n];
-                for _ in 0..n {
-                    counts[rng.random_range(0..n)] += 1.0;
-                }
-                counts
+                bootstrap_sample(&mut rng, n)
             } else {
                 vec![1.0; n]
             };
             grow(data, &weights, growth, Some(&mut rng))
         })
         .collect()
+}
+
+/// How well a forest predicts the rows each tree did not see: scikit-learn's `oob_score_`,
+/// and how it grew with the trees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutOfBag {
+    /// Accuracy (classifier) or R² (regressor) of each row's prediction by the trees whose
+    /// bootstrap sample left it out (scikit-learn `oob_score_`); NaN where no tree left out
+    /// any row.
+    pub score: f64,
+    /// `(k, score of the first k trees)` for each k at which some row had been left out.
+    pub by_trees: Vec<(u64, f64)>,
+    /// Rows every tree's sample held, left out of the score (scikit-learn counts them as
+    /// predicted class 0 or value 0), with the warning scikit-learn gives.
+    pub never_out_of_bag: usize,
+}
+
+impl OutOfBag {
+    /// scikit-learn's warning where some rows were never out of bag.
+    fn warnings(oob: Option<&OutOfBag>, algorithm: &str) -> Vec<String> {
+        let Some(oob) = oob else {
+            return Vec::new();
+        };
+        oob.warning(algorithm).into_iter().collect()
+    }
+
+    fn warning(&self, algorithm: &str) -> Option<String> {
+        (self.never_out_of_bag > 0).then(|| {
+            format!(
+                "{algorithm}: Some inputs do not have OOB scores. This probably means too few \
+                 trees were used to compute any reliable OOB estimates ({} rows were in every \
+                 tree's bootstrap sample and are left out of oob_score): raise n_estimators",
+                self.never_out_of_bag
+            )
+        })
+    }
+
+    fn curves(oob: Option<&OutOfBag>) -> Vec<Curve> {
+        oob.map(|oob| Curve {
+            name: "oob_score".into(),
+            points: oob.by_trees.clone(),
+        })
+        .into_iter()
+        .collect()
+    }
+}
+
+/// Calls `visit(t, leaves)` for each tree `t` in order, with `(row, leaf)` for each row its
+/// bootstrap sample left out; a batch of trees finds its rows and leaves in parallel.
+fn for_each_out_of_bag(
+    trees: &[Tree],
+    seeds: &[u64],
+    x: ArrayView2<'_, f64>,
+    mut visit: impl FnMut(usize, &[(usize, usize)]),
+) {
+    let batch = 2 * rayon::current_num_threads();
+    for start in (0..trees.len()).step_by(batch) {
+        let end = (start + batch).min(trees.len());
+        let leaves: Vec<Vec<(usize, usize)>> = (start..end)
+            .into_par_iter()
+            .map(|t| {
+                out_of_bag_rows(seeds[t], x.nrows())
+                    .into_iter()
+                    .map(|i| (i, trees[t].leaf(|f| x[[i, f]])))
+                    .collect()
+            })
+            .collect();
+        for (t, leaves) in (start..end).zip(leaves) {
+            visit(t, &leaves);
+        }
+    }
+}
+
+/// The out-of-bag accuracy: each row's class is the argmax of the probabilities summed over
+/// the trees that left it out, counted as correct or not tree by tree.
+fn classifier_out_of_bag(
+    trees: &[Tree],
+    seeds: &[u64],
+    x: ArrayView2<'_, f64>,
+    y: &[usize],
+    n_classes: usize,
+) -> OutOfBag {
+    let n = x.nrows();
+    let mut sums = vec![0.0; n * n_classes];
+    // Per row: None until some tree left it out, then whether its argmax is right.
+    let mut right: Vec<Option<bool>> = vec![None; n];
+    let (mut covered, mut correct) = (0usize, 0usize);
+    let mut by_trees = Vec::new();
+    for_each_out_of_bag(trees, seeds, x, |t, leaves| {
+        for &(i, leaf) in leaves {
+            let sum = &mut sums[i * n_classes..(i + 1) * n_classes];
+            sum.iter_mut()
+                .zip(trees[t].values(leaf))
+                .for_each(|(s, p)| *s += p);
+            let now = crate::classifier::argmax(sum.iter().copied()) == y[i];
+            match right[i] {
+                None => covered += 1,
+                Some(before) => correct -= usize::from(before),
+            }
+            correct += usize::from(now);
+            right[i] = Some(now);
+        }
+        if covered > 0 {
+            by_trees.push((t as u64 + 1, correct as f64 / covered as f64));
+        }
+    });
+    OutOfBag {
+        score: if covered > 0 {
+            correct as f64 / covered as f64
+        } else {
+            f64::NAN
+        },
+        by_trees,
+        never_out_of_bag: n - covered,
+    }
+}
+
+/// The out-of-bag R²: each row's prediction is the mean over the trees that left it out.
+/// The curve's sums are kept up to date tree by tree; the final score is computed afresh.
+fn regressor_out_of_bag(
+    trees: &[Tree],
+    seeds: &[u64],
+    x: ArrayView2<'_, f64>,
+    y: &[f64],
+) -> OutOfBag {
+    let n = x.nrows();
+    // Targets about their mean, so that the running sums of squares stay well conditioned.
+    let centre = y.iter().sum::<f64>() / n as f64;
+    let (mut sums, mut counts) = (vec![0.0; n], vec![0u32; n]);
+    let (mut covered, mut sum_y, mut sum_yy, mut residual) = (0usize, 0.0, 0.0, 0.0);
+    let mut by_trees = Vec::new();
+    for_each_out_of_bag(trees, seeds, x, |t, leaves| {
+        for &(i, leaf) in leaves {
+            let yi = y[i] - centre;
+            if counts[i] == 0 {
+                covered += 1;
+                sum_y += yi;
+                sum_yy += yi * yi;
+            } else {
+                residual -= (y[i] - sums[i] / counts[i] as f64).powi(2);
+            }
+            sums[i] += trees[t].values(leaf)[0];
+            counts[i] += 1;
+            residual += (y[i] - sums[i] / counts[i] as f64).powi(2);
+        }
+        if covered > 0 {
+            let total = sum_yy - sum_y * sum_y / covered as f64;
+            let r2 = if total > 0.0 {
+                1.0 - residual.max(0.0) / total
+            } else {
+                f64::from(residual <= 0.0)
+            };
+            by_trees.push((t as u64 + 1, r2));
+        }
+    });
+    let rows: Vec<usize> = (0..n).filter(|&i| counts[i] > 0).collect();
+    let truth: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
+    let predicted: Vec<f64> = rows.iter().map(|&i| sums[i] / counts[i] as f64).collect();
+    let score = if rows.is_empty() {
+        f64::NAN
+    } else {
+        crate::metrics::r2(&truth, &predicted)
+    };
+    if let Some(last) = by_trees.last_mut() {
+        last.1 = score;
+    }
+    OutOfBag {
+        score,
+        by_trees,
+        never_out_of_bag: n - covered,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,6 +398,9 @@ pub struct RandomForestClassifierParams {
     pub max_features: MaxFeatures,
     /// Grow each tree on a bootstrap sample of the rows (default true).
     pub bootstrap: bool,
+    /// Score the forest on the rows each tree's bootstrap sample left out (default false;
+    /// needs `bootstrap`).
+    pub oob_score: bool,
     /// Seed of every random choice; `None` draws one (default).
     pub random_state: Option<u64>,
 }
@@ -224,6 +413,7 @@ impl Default for RandomForestClassifierParams {
             growth: TreeGrowth::default(),
             max_features: MaxFeatures::Sqrt,
             bootstrap: true,
+            oob_score: false,
             random_state: None,
         }
     }
@@ -267,6 +457,12 @@ macro_rules! forest_setters {
             self
         }
 
+        /// Sets `oob_score`.
+        pub fn oob_score(mut self, oob_score: bool) -> Self {
+            self.oob_score = oob_score;
+            self
+        }
+
         /// Sets `random_state`.
         pub fn random_state(mut self, seed: Option<u64>) -> Self {
             self.random_state = seed;
@@ -277,6 +473,14 @@ macro_rules! forest_setters {
         fn validate(&self) -> Result<()> {
             if self.n_estimators == 0 {
                 return Err(invalid_n_estimators("0"));
+            }
+            if self.oob_score && !self.bootstrap {
+                return Err(params::invalid(
+                    "oob_score",
+                    true,
+                    "out-of-bag estimation is only available with bootstrap=true: set \
+                     bootstrap=true or oob_score=false",
+                ));
             }
             self.max_features.check()?;
             self.growth.check()
@@ -314,18 +518,17 @@ impl RandomForestClassifierParams {
                 n_classes: y.classes.len(),
             },
         );
-        let trees = grow_forest(
-            &data,
-            &growth,
-            self.n_estimators,
-            self.bootstrap,
-            self.random_state,
-        );
+        let seeds = tree_seeds(self.random_state, self.n_estimators);
+        let trees = grow_forest(&data, &growth, &seeds, self.bootstrap);
+        let oob = self
+            .oob_score
+            .then(|| classifier_out_of_bag(&trees, &seeds, x, &y.indices, y.classes.len()));
         Ok(FittedRandomForestClassifier {
             trees,
             classes: y.classes.clone(),
             n_features: x.ncols(),
             params: self.clone(),
+            oob,
         })
     }
 }
@@ -341,6 +544,8 @@ pub struct FittedRandomForestClassifier {
     pub n_features: usize,
     /// The hyperparameters it was fitted with.
     pub params: RandomForestClassifierParams,
+    /// The out-of-bag score and its curve, where `oob_score` was set.
+    pub oob: Option<OutOfBag>,
 }
 
 impl FittedRandomForestClassifier {
@@ -369,6 +574,12 @@ impl FittedRandomForestClassifier {
     /// Mean accuracy on rows `x` with true classes `y` (which must use this model's classes).
     pub fn score(&self, x: ArrayView2<'_, f64>, y: &[usize]) -> Result<f64> {
         Ok(crate::metrics::accuracy(y, &self.predict_index(x)?))
+    }
+
+    /// The accuracy on the out-of-bag rows (scikit-learn `oob_score_`), where `oob_score`
+    /// was set.
+    pub fn oob_score(&self) -> Option<f64> {
+        self.oob.as_ref().map(|oob| oob.score)
     }
 }
 
@@ -400,6 +611,15 @@ impl Fitted for FittedRandomForestClassifier {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         ensemble_proba(&self.trees, x, self.classes.len())
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        OutOfBag::warnings(self.oob.as_ref(), RandomForestClassifierParams::ALGORITHM)
+    }
+
+    /// `oob_score` by tree count, where `oob_score` was set.
+    fn curves(&self) -> Vec<Curve> {
+        OutOfBag::curves(self.oob.as_ref())
     }
 }
 
@@ -473,6 +693,9 @@ pub struct RandomForestRegressorParams {
     pub max_features: MaxFeatures,
     /// Grow each tree on a bootstrap sample of the rows (default true).
     pub bootstrap: bool,
+    /// Score the forest on the rows each tree's bootstrap sample left out (default false;
+    /// needs `bootstrap`).
+    pub oob_score: bool,
     /// Seed of every random choice; `None` draws one (default).
     pub random_state: Option<u64>,
 }
@@ -485,6 +708,7 @@ impl Default for RandomForestRegressorParams {
             growth: TreeGrowth::default(),
             max_features: MaxFeatures::Fraction(1.0),
             bootstrap: true,
+            oob_score: false,
             random_state: None,
         }
     }
@@ -499,17 +723,16 @@ impl RandomForestRegressorParams {
         check_regression_target(x, y)?;
         let growth = self.tree_growth(Criterion::SquaredError, x.ncols())?;
         let data = Data::new(x, Target::Values(y));
-        let trees = grow_forest(
-            &data,
-            &growth,
-            self.n_estimators,
-            self.bootstrap,
-            self.random_state,
-        );
+        let seeds = tree_seeds(self.random_state, self.n_estimators);
+        let trees = grow_forest(&data, &growth, &seeds, self.bootstrap);
+        let oob = self
+            .oob_score
+            .then(|| regressor_out_of_bag(&trees, &seeds, x, y));
         Ok(FittedRandomForestRegressor {
             trees,
             n_features: x.ncols(),
             params: self.clone(),
+            oob,
         })
     }
 }
@@ -523,6 +746,8 @@ pub struct FittedRandomForestRegressor {
     pub n_features: usize,
     /// The hyperparameters it was fitted with.
     pub params: RandomForestRegressorParams,
+    /// The out-of-bag score and its curve, where `oob_score` was set.
+    pub oob: Option<OutOfBag>,
 }
 
 impl FittedRandomForestRegressor {
@@ -535,6 +760,11 @@ impl FittedRandomForestRegressor {
     /// The coefficient of determination R² on rows `x` with true targets `y`.
     pub fn score(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<f64> {
         Ok(crate::metrics::r2(y, &self.predict(x)?))
+    }
+
+    /// R² on the out-of-bag rows (scikit-learn `oob_score_`), where `oob_score` was set.
+    pub fn oob_score(&self) -> Option<f64> {
+        self.oob.as_ref().map(|oob| oob.score)
     }
 }
 
@@ -561,6 +791,15 @@ impl Fitted for FittedRandomForestRegressor {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         Array2::from_shape_vec((x.nrows(), 1), ensemble_mean(&self.trees, x)).expect("one per row")
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        OutOfBag::warnings(self.oob.as_ref(), RandomForestRegressorParams::ALGORITHM)
+    }
+
+    /// `oob_score` by tree count, where `oob_score` was set.
+    fn curves(&self) -> Vec<Curve> {
+        OutOfBag::curves(self.oob.as_ref())
     }
 }
 
@@ -644,7 +883,7 @@ mod tests {
         assert!(p.set("bootstrap", "yes").is_err());
         let err = p.set("learning_rate", "0.1").unwrap_err().to_string();
         assert!(
-            err.contains("bootstrap, criterion, max_depth, max_features, min_samples_leaf, min_samples_split, n_estimators, random_state"),
+            err.contains("bootstrap, criterion, max_depth, max_features, min_samples_leaf, min_samples_split, n_estimators, oob_score, random_state"),
             "{err}"
         );
 
@@ -736,5 +975,178 @@ mod tests {
                 / 10.0;
             assert!((probs[0] - mean).abs() < 1e-12, "{first} {mean}");
         }
+    }
+
+    #[test]
+    fn oob_score_needs_bootstrap() {
+        let (x, y) = blobs();
+        let err = RandomForestClassifier::params()
+            .bootstrap(false)
+            .oob_score(true)
+            .fit(x.view(), &y)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("oob_score") && err.contains("set bootstrap=true or oob_score=false"),
+            "{err}"
+        );
+        let mut p = RandomForestRegressor::params();
+        p.set("oob_score", "true").unwrap();
+        assert!(p.set("bootstrap", "false").is_err());
+        assert!(p.oob_score && p.bootstrap);
+        assert_eq!(p.to_json()["oob_score"], true);
+    }
+
+    /// Each tree's bootstrap sample, drawn again from its seed, is the one it was grown on;
+    /// from those samples the out-of-bag score is counted by hand.
+    #[test]
+    fn the_oob_score_is_the_accuracy_of_the_trees_that_left_each_row_out() {
+        let (x, y) = blobs();
+        let params = RandomForestClassifier::params()
+            .n_estimators(15)
+            .random_state(Some(4))
+            .oob_score(true);
+        let model = params.fit(x.view(), &y).unwrap();
+        let seeds = tree_seeds(Some(4), 15);
+        let data = Data::new(
+            x.view(),
+            Target::Classes {
+                indices: &y.indices,
+                n_classes: 3,
+            },
+        );
+        let growth = params.tree_growth(params.criterion.criterion(), 4).unwrap();
+        let n = x.nrows();
+        let mut sums = Array2::<f64>::zeros((n, 3));
+        let mut left_out = vec![false; n];
+        let mut curve = Vec::new();
+        for (t, &seed) in seeds.iter().enumerate() {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let weights = bootstrap_sample(&mut rng, n);
+            assert_eq!(
+                grow(&data, &weights, &growth, Some(&mut rng)),
+                model.trees[t]
+            );
+            for i in (0..n).filter(|&i| weights[i] == 0.0) {
+                let tree = &model.trees[t];
+                let p = tree.values(tree.leaf(|f| x[[i, f]]));
+                sums.row_mut(i).iter_mut().zip(p).for_each(|(s, p)| *s += p);
+                left_out[i] = true;
+            }
+            let rows: Vec<usize> = (0..n).filter(|&i| left_out[i]).collect();
+            let correct = rows
+                .iter()
+                .filter(|&&i| {
+                    crate::classifier::argmax(sums.row(i).iter().copied()) == y.indices[i]
+                })
+                .count();
+            curve.push((t as u64 + 1, correct as f64 / rows.len() as f64));
+        }
+        let oob = model.oob.as_ref().unwrap();
+        assert_eq!(
+            oob.never_out_of_bag,
+            left_out.iter().filter(|&&l| !l).count()
+        );
+        assert_eq!(oob.by_trees, curve);
+        assert_eq!(model.oob_score(), Some(curve[14].1));
+        assert_eq!(Fitted::curves(&model)[0].name, "oob_score");
+        // Scoring the rows left out changes nothing else.
+        let plain = params.clone().oob_score(false).fit(x.view(), &y).unwrap();
+        assert_eq!((plain.trees, plain.oob), (model.trees, None));
+    }
+
+    #[test]
+    fn the_regressors_oob_score_is_the_r2_of_mean_out_of_bag_predictions() {
+        let (x, _) = blobs();
+        let target: Vec<f64> = x.outer_iter().map(|r| r[0] * r[0] - r[1]).collect();
+        let model = RandomForestRegressor::params()
+            .n_estimators(12)
+            .random_state(Some(8))
+            .oob_score(true)
+            .fit(x.view(), &target)
+            .unwrap();
+        let n = x.nrows();
+        let (mut sums, mut counts) = (vec![0.0; n], vec![0.0; n]);
+        let mut curve = Vec::new();
+        for (tree, seed) in model.trees.iter().zip(tree_seeds(Some(8), 12)) {
+            let weights = bootstrap_sample(&mut ChaCha8Rng::seed_from_u64(seed), n);
+            for i in (0..n).filter(|&i| weights[i] == 0.0) {
+                sums[i] += tree.values(tree.leaf(|f| x[[i, f]]))[0];
+                counts[i] += 1.0;
+            }
+            let rows: Vec<usize> = (0..n).filter(|&i| counts[i] > 0.0).collect();
+            let truth: Vec<f64> = rows.iter().map(|&i| target[i]).collect();
+            let predicted: Vec<f64> = rows.iter().map(|&i| sums[i] / counts[i]).collect();
+            curve.push(crate::metrics::r2(&truth, &predicted));
+        }
+        let oob = model.oob.as_ref().unwrap();
+        assert_eq!(oob.by_trees.len(), 12);
+        for ((step, got), (k, expected)) in oob.by_trees.iter().zip((1..).zip(&curve)) {
+            assert_eq!(*step, k);
+            assert!(
+                (got - expected).abs() < 1e-9,
+                "tree {k}: {got} vs {expected}"
+            );
+        }
+        assert_eq!(model.oob_score(), Some(curve[11]));
+        assert!(curve[11] > 0.8, "{curve:?}");
+    }
+
+    #[test]
+    fn rows_never_out_of_bag_are_left_out_with_scikit_learns_warning() {
+        let (x, y) = blobs();
+        let model = RandomForestClassifier::params()
+            .n_estimators(1)
+            .random_state(Some(0))
+            .oob_score(true)
+            .fit(x.view(), &y)
+            .unwrap();
+        let oob = model.oob.as_ref().unwrap();
+        // One tree's sample holds about 63% of the rows.
+        assert!((40..75).contains(&oob.never_out_of_bag), "{oob:?}");
+        let warnings = Fitted::warnings(&model);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("Some inputs do not have OOB scores")
+                && warnings[0].contains(&format!("{} rows", oob.never_out_of_bag)),
+            "{warnings:?}"
+        );
+        let many = RandomForestClassifier::params()
+            .n_estimators(40)
+            .random_state(Some(0))
+            .oob_score(true)
+            .fit(x.view(), &y)
+            .unwrap();
+        assert!(Fitted::warnings(&many).is_empty());
+    }
+
+    /// The out-of-bag accuracy estimates the accuracy on rows the forest never saw.
+    #[test]
+    fn the_oob_score_is_close_to_held_out_accuracy() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let x = Array2::from_shape_fn((1200, 4), |_| rng.random_range(-2.0..2.0));
+        let cells: Vec<&str> = x
+            .outer_iter()
+            .map(|r| {
+                let noisy = r[0] + r[1] * r[2] + rng.random_range(-1.0..1.0);
+                if noisy > 0.0 { "a" } else { "b" }
+            })
+            .collect();
+        let y = ClassTarget::from_cells(&cells).unwrap();
+        let train = ClassTarget::from_cells(&cells[..800]).unwrap();
+        let test: Vec<usize> = y.indices[800..].to_vec();
+        let model = RandomForestClassifier::params()
+            .n_estimators(60)
+            .random_state(Some(2))
+            .oob_score(true)
+            .fit(x.slice(ndarray::s![..800, ..]), &train)
+            .unwrap();
+        let held_out = model.score(x.slice(ndarray::s![800.., ..]), &test).unwrap();
+        let oob = model.oob_score().unwrap();
+        assert!(
+            (oob - held_out).abs() < 0.05,
+            "oob {oob} held out {held_out}"
+        );
+        assert!(oob < 0.95 && held_out < 0.95, "noisy: {oob} {held_out}");
     }
 }

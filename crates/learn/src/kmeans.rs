@@ -1,6 +1,6 @@
 //! k-means clustering, fitted by `linfa-clustering` (k-means++ seeding, Lloyd iterations).
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
@@ -97,11 +97,26 @@ impl KMeansParams {
         .tolerance(self.tol)
         .fit(&dataset)
         .map_err(|e| Error::Fit(e.to_string()))?;
-        Ok(FittedKMeans {
+        let mut model = FittedKMeans {
             centres: fitted.centroids().to_owned(),
-            inertia: fitted.inertia(),
+            inertia: 0.0,
             params: self.clone(),
-        })
+        };
+        // linfa's inertia is a mean, and of the distances to the centres before their last
+        // update; scikit-learn's is the sum to the final centres.
+        model.inertia = x
+            .rows()
+            .into_iter()
+            .map(|row| {
+                model
+                    .centres
+                    .rows()
+                    .into_iter()
+                    .map(|c| row.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        Ok(model)
     }
 }
 
@@ -175,6 +190,15 @@ impl Fitted for FittedKMeans {
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.transform(x)
     }
+
+    /// `inertia`, once, at step 0: linfa's Lloyd iterations neither report their values nor
+    /// say how many ran.
+    fn curves(&self) -> Vec<Curve> {
+        vec![Curve {
+            name: "inertia".into(),
+            points: vec![(0, self.inertia)],
+        }]
+    }
 }
 
 impl Export for FittedKMeans {
@@ -206,5 +230,28 @@ impl Export for FittedKMeans {
         );
         g.output("label", ElemType::Int64, &[Dim::batch()]);
         g.output("scores", ElemType::Float, &[Dim::batch(), Dim::Fixed(k)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inertia_is_the_sum_of_squared_distances_to_the_nearest_centre() {
+        let x = ndarray::array![[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 4.0]];
+        let model = KMeans::params()
+            .n_clusters(2)
+            .random_state(Some(0))
+            .fit(x.view())
+            .unwrap();
+        // Centres (0, 1) and (10, 2): 1 + 1 + 4 + 4 (linfa's mean would be 2.5).
+        assert!((model.inertia - 10.0).abs() < 1e-6, "{}", model.inertia);
+        let curves = Fitted::curves(&model);
+        assert_eq!(curves.len(), 1);
+        assert_eq!(
+            (curves[0].name.as_str(), &curves[0].points[..]),
+            ("inertia", &[(0, model.inertia)][..])
+        );
     }
 }

@@ -74,6 +74,9 @@ pub(crate) struct Outcome {
     pub n_iter: u64,
     /// Why it stopped.
     pub stop: Stop,
+    /// The objective after each iteration, `n_iter` values (the line search makes each
+    /// lower than the one before).
+    pub objective: Vec<f64>,
 }
 
 /// Correction pairs kept (scipy's `maxcor`).
@@ -100,9 +103,15 @@ pub(crate) fn minimize(
     let mut g = Array1::zeros(x.len());
     let mut f = objective(&x, &mut g);
     let mut pairs: VecDeque<(Array1<f64>, Array1<f64>, f64)> = VecDeque::with_capacity(MEMORY);
-    let outcome = |x, n_iter, stop| Outcome { x, n_iter, stop };
+    let mut values = Vec::new();
+    let outcome = |x, n_iter, stop, objective| Outcome {
+        x,
+        n_iter,
+        stop,
+        objective,
+    };
     if largest(&g) <= options.gtol {
-        return outcome(x, 0, Stop::Converged);
+        return outcome(x, 0, Stop::Converged, values);
     }
     for iter in 1..=options.max_iter {
         let mut d = direction(&g, &pairs);
@@ -128,7 +137,7 @@ pub(crate) fn minimize(
             line_search(&mut objective, &x, f, g.dot(&d), &d, 1.0 / g.dot(&g).sqrt())
         });
         let Some(point) = found else {
-            return outcome(x, iter - 1, Stop::LineSearch);
+            return outcome(x, iter - 1, Stop::LineSearch, values);
         };
         let s = &point.x - &x;
         let y = &point.g - &g;
@@ -141,16 +150,17 @@ pub(crate) fn minimize(
         }
         let f_old = f;
         (x, f, g) = (point.x, point.f, point.g);
+        values.push(f);
         if largest(&g) <= options.gtol
             || (f_old - f) <= options.ftol * f_old.abs().max(f.abs()).max(1.0)
         {
-            return outcome(x, iter, Stop::Converged);
+            return outcome(x, iter, Stop::Converged, values);
         }
         if iter < options.max_iter && evaluations.get() > options.max_fun {
-            return outcome(x, iter, Stop::MaxFun);
+            return outcome(x, iter, Stop::MaxFun, values);
         }
     }
-    outcome(x, options.max_iter, Stop::MaxIter)
+    outcome(x, options.max_iter, Stop::MaxIter, values)
 }
 
 fn largest(g: &Array1<f64>) -> f64 {
@@ -317,6 +327,24 @@ mod tests {
         assert_eq!((out.stop, out.n_iter), (Stop::MaxIter, 3));
         let f = rosenbrock(&out.x, &mut Array1::zeros(2));
         assert!(f < 24.2, "the objective decreased from 24.2 to {f}");
+    }
+
+    #[test]
+    fn records_the_objective_after_each_iteration() {
+        let out = minimize(
+            rosenbrock,
+            array![-1.2, 1.0],
+            Options::scikit_learn(200, 1e-8),
+        );
+        assert_eq!(out.objective.len() as u64, out.n_iter);
+        let f = rosenbrock(&out.x, &mut Array1::zeros(2));
+        assert_eq!(*out.objective.last().unwrap(), f);
+        assert!(out.objective[0] < 24.2, "{:?}", out.objective);
+        assert!(
+            out.objective.windows(2).all(|w| w[1] <= w[0]),
+            "{:?}",
+            out.objective
+        );
     }
 
     #[test]

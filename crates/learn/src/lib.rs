@@ -69,8 +69,9 @@ pub use boost::{
 pub use catalog::{Algorithm, Curve, Fitted, Predictions, Target, algorithm, catalog};
 pub use error::{Error, Result};
 pub use forest::{
-    FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, RandomForestClassifier,
-    RandomForestClassifierParams, RandomForestRegressor, RandomForestRegressorParams,
+    FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, OutOfBag,
+    RandomForestClassifier, RandomForestClassifierParams, RandomForestRegressor,
+    RandomForestRegressorParams,
 };
 pub use job::{Encoding, FitReport, FitSpec, Plan, fit_plan, fit_table, plan};
 pub use kmeans::{FittedKMeans, KMeans, KMeansParams};

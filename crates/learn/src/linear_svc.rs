@@ -9,7 +9,7 @@
 //! features × features, and a handful of steps, each linear in the rows, reach the optimum),
 //! and the dual by coordinate descent (Hsieh et al., 2008) otherwise.
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::classifier::{argmax_rows, classifier_outputs};
 use crate::params::{self, Params};
@@ -122,6 +122,8 @@ impl LinearSvcParams {
         let problems = if k == 2 { 1 } else { k };
         let mut coef = Array2::zeros((problems, d));
         let mut intercept = Array1::zeros(problems);
+        let dual = n <= d;
+        let mut objectives = Vec::with_capacity(problems);
         for p in 0..problems {
             let positive = if k == 2 { 1 } else { p };
             let signs: Vec<f64> = y
@@ -129,33 +131,56 @@ impl LinearSvcParams {
                 .iter()
                 .map(|&c| if c == positive { 1.0 } else { -1.0 })
                 .collect();
-            let (w, b) = if n > d {
-                newton(x, &signs, bias, self)?
-            } else {
+            let (w, b, objective) = if dual {
                 let mut order: Vec<usize> = (0..n).collect();
                 solve(x, &signs, &norms, bias, self, &mut order, || rng.next_u64())?
+            } else {
+                newton(x, &signs, bias, self)?
             };
             coef.row_mut(p).assign(&w);
             intercept[p] = b * bias;
+            objectives.push(objective);
         }
+        let objective = summed(&objectives);
+        let (objective, dual_objective) = if dual {
+            (Vec::new(), objective)
+        } else {
+            (objective, Vec::new())
+        };
         Ok(FittedLinearSvc {
             coef,
             intercept,
             classes: y.classes.clone(),
             params: self.clone(),
+            objective,
+            dual_objective,
         })
     }
 }
 
-/// Newton's method on the primal of one binary problem; returns the weights and the weight of
-/// the constant feature. Stops when the gradient's norm falls below `tol` times its first
-/// norm, as liblinear's primal solver does.
+/// The one-vs-rest problems' objectives summed step by step; a problem that stopped early
+/// counts with its last value.
+fn summed(objectives: &[Vec<f64>]) -> Vec<f64> {
+    let steps = objectives.iter().map(Vec::len).max().unwrap_or(0);
+    (0..steps)
+        .map(|i| {
+            objectives
+                .iter()
+                .map(|o| o.get(i).or(o.last()).copied().unwrap_or(0.0))
+                .sum()
+        })
+        .collect()
+}
+
+/// Newton's method on the primal of one binary problem; returns the weights, the weight of
+/// the constant feature, and the objective at the start and after each step. Stops when the
+/// gradient's norm falls below `tol` times its first norm, as liblinear's primal solver does.
 fn newton(
     x: ArrayView2<'_, f64>,
     y: &[f64],
     bias: f64,
     params: &LinearSvcParams,
-) -> Result<(Array1<f64>, f64)> {
+) -> Result<(Array1<f64>, f64, Vec<f64>)> {
     use linfa_linalg::cholesky::SolveC;
     let (n, d) = x.dim();
     // Rows with the constant feature appended.
@@ -177,6 +202,7 @@ fn newton(
     let mut w = Array1::<f64>::zeros(d + 1);
     let mut margins = margins_of(&w);
     let mut f = objective(&w, &margins);
+    let mut values = vec![f];
     let mut first_norm = None;
     for _ in 0..params.max_iter {
         // Gradient and Hessian over the rows inside the margin.
@@ -211,6 +237,7 @@ fn newton(
                 w = candidate;
                 margins = candidate_margins;
                 f = candidate_f;
+                values.push(f);
                 break;
             }
             t *= 0.5;
@@ -220,11 +247,12 @@ fn newton(
         return Err(Error::Fit("the solver diverged: scale the features".into()));
     }
     let b = w[d];
-    Ok((w.slice(ndarray::s![..d]).to_owned(), b))
+    Ok((w.slice(ndarray::s![..d]).to_owned(), b, values))
 }
 
-/// Dual coordinate descent for one binary problem; returns the weights and the weight of the
-/// constant feature.
+/// Dual coordinate descent for one binary problem; returns the weights, the weight of the
+/// constant feature, and the dual objective `½αᵀQ̄α − Σα` (liblinear's "objective value") at
+/// the start and after each pass.
 fn solve(
     x: ArrayView2<'_, f64>,
     y: &[f64],
@@ -233,11 +261,20 @@ fn solve(
     params: &LinearSvcParams,
     order: &mut [usize],
     mut random: impl FnMut() -> u64,
-) -> Result<(Array1<f64>, f64)> {
+) -> Result<(Array1<f64>, f64, Vec<f64>)> {
     let diag = 0.5 / params.c;
     let mut alpha = vec![0.0; y.len()];
     let mut w = Array1::<f64>::zeros(x.ncols());
     let mut b = 0.0;
+    // αᵀQα is ‖w‖² with the constant feature's weight; Q̄ adds `diag` to Q's diagonal.
+    let dual_objective = |w: &Array1<f64>, b: f64, alpha: &[f64]| {
+        0.5 * (w.dot(w) + b * b)
+            + alpha
+                .iter()
+                .map(|a| a * (0.5 * diag * a - 1.0))
+                .sum::<f64>()
+    };
+    let mut values = vec![0.0];
     for _ in 0..params.max_iter {
         // Visit rows in a fresh random order each pass (Fisher-Yates).
         for i in (1..order.len()).rev() {
@@ -258,15 +295,16 @@ fn solve(
                 b += step * bias;
             }
         }
+        values.push(dual_objective(&w, b, &alpha));
         if pg_max - pg_min < params.tol {
-            return Ok((w, b));
+            return Ok((w, b, values));
         }
     }
     // As liblinear, the last iterate is kept; a loose one shows in the model's accuracy.
     if w.iter().any(|v| !v.is_finite()) {
         return Err(Error::Fit("the solver diverged: scale the features".into()));
     }
-    Ok((w, b))
+    Ok((w, b, values))
 }
 
 /// A fitted [`LinearSvc`].
@@ -280,6 +318,12 @@ pub struct FittedLinearSvc {
     pub classes: ClassLabels,
     /// The hyperparameters it was fitted with.
     pub params: LinearSvcParams,
+    /// The primal objective, summed over the binary problems, at the start and after each
+    /// Newton step, where the primal was solved (more rows than features); else empty.
+    pub objective: Vec<f64>,
+    /// The dual objective, summed over the binary problems, at the start and after each
+    /// pass of coordinate descent, where the dual was solved; else empty.
+    pub dual_objective: Vec<f64>,
 }
 
 impl FittedLinearSvc {
@@ -311,6 +355,21 @@ impl Fitted for FittedLinearSvc {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.decision_function(x)
+    }
+
+    /// `objective` by Newton step, or `dual_objective` by pass, from step 0 (the start).
+    fn curves(&self) -> Vec<Curve> {
+        [
+            ("objective", &self.objective),
+            ("dual_objective", &self.dual_objective),
+        ]
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(name, values)| Curve {
+            name: name.into(),
+            points: (0..).zip(values.iter().copied()).collect(),
+        })
+        .collect()
     }
 }
 
@@ -385,11 +444,11 @@ mod tests {
             max_iter: 100_000,
             ..LinearSvc::params()
         };
-        let (w1, b1) = newton(x.view(), &y, 1.0, &params).unwrap();
+        let (w1, b1, primal) = newton(x.view(), &y, 1.0, &params).unwrap();
         let norms: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r) + 1.0).collect();
         let mut order: Vec<usize> = (0..y.len()).collect();
         let mut state = 7u64;
-        let (w2, b2) = solve(x.view(), &y, &norms, 1.0, &params, &mut order, || {
+        let (w2, b2, dual) = solve(x.view(), &y, &norms, 1.0, &params, &mut order, || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
             state >> 11
         })
@@ -397,5 +456,57 @@ mod tests {
         for (a, b) in w1.iter().chain([&b1]).zip(w2.iter().chain([&b2])) {
             assert!((a - b).abs() < 1e-6, "newton {w1} {b1} vs dual {w2} {b2}");
         }
+        // Both objectives fall step by step, and at the optimum the primal's is minus the
+        // dual's (no duality gap).
+        for values in [&primal, &dual] {
+            assert!(values.len() > 2, "{values:?}");
+            assert!(
+                values.windows(2).all(|w| w[1] <= w[0] + 1e-12),
+                "{values:?}"
+            );
+        }
+        let (p, d) = (*primal.last().unwrap(), *dual.last().unwrap());
+        assert!((p + d).abs() < 1e-6 * p, "primal {p} dual {d}");
+    }
+
+    /// The curve has a point per iteration from the start, and its last value is the
+    /// fitted model's objective: ½‖w‖² + C·Σ max(0, 1 − y·f(x))² over the binary problems.
+    #[test]
+    fn the_objective_curve_ends_at_the_fitted_models_objective() {
+        let x = Array2::from_shape_fn((90, 2), |(i, j)| {
+            ((i * 7 + j * 13) % 11) as f64 / 4.0 + (i % 3) as f64 * if j == 0 { 1.0 } else { 0.5 }
+        });
+        let cells: Vec<String> = (0..90).map(|i| format!("c{}", i % 3)).collect();
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let y = ClassTarget::from_cells(&cells).unwrap();
+        let m = LinearSvc::params().fit(x.view(), &y).unwrap();
+        assert!(
+            m.dual_objective.is_empty(),
+            "more rows than features: primal"
+        );
+        let curves = Fitted::curves(&m);
+        assert_eq!(curves.len(), 1);
+        assert_eq!(curves[0].name, "objective");
+        let points = &curves[0].points;
+        assert_eq!(points[0], (0, 90.0 * 3.0), "C·n per problem at w = 0");
+        assert!(points.windows(2).all(|w| w[1].1 <= w[0].1), "{points:?}");
+        let scores = x.dot(&m.coef.t()) + &m.intercept;
+        let expected: f64 = (0..3)
+            .map(|p| {
+                let w = m.coef.row(p);
+                let hinge: f64 = (0..90)
+                    .map(|i| {
+                        let sign = if y.indices[i] == p { 1.0 } else { -1.0 };
+                        (1.0 - sign * scores[[i, p]]).max(0.0).powi(2)
+                    })
+                    .sum();
+                0.5 * (w.dot(&w) + m.intercept[p].powi(2)) + hinge
+            })
+            .sum();
+        let last = points.last().unwrap().1;
+        assert!(
+            (last - expected).abs() < 1e-9 * expected,
+            "{last} vs {expected}"
+        );
     }
 }

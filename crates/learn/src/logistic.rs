@@ -1,6 +1,6 @@
 //! Logistic regression as scikit-learn fits it: L2 penalty, L-BFGS (`crate::lbfgs`).
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::classifier::{argmax_rows, classifier_outputs, softmax_rows};
 use crate::labels::{ClassLabels, ClassTarget};
@@ -103,6 +103,14 @@ impl Fitted for FittedLogisticRegression {
             self.n_iter, self.params.max_iter
         )]
     }
+
+    /// `objective` after each L-BFGS iteration, steps 1 to `n_iter`.
+    fn curves(&self) -> Vec<Curve> {
+        if self.objective.is_empty() {
+            return Vec::new();
+        }
+        vec![Curve::from_values("objective", &self.objective)]
+    }
 }
 
 impl LogisticRegressionParams {
@@ -166,6 +174,7 @@ impl LogisticRegressionParams {
             params: self.clone(),
             n_iter: outcome.n_iter,
             converged: outcome.stop == lbfgs::Stop::Converged,
+            objective: outcome.objective,
         })
     }
 }
@@ -274,6 +283,9 @@ pub struct FittedLogisticRegression {
     pub n_iter: u64,
     /// Whether the solver met its stopping rule before `max_iter`.
     pub converged: bool,
+    /// The objective (mean log-loss plus penalty) after each solver iteration, `n_iter`
+    /// values.
+    pub objective: Vec<f64>,
 }
 
 impl FittedLogisticRegression {
@@ -406,6 +418,39 @@ mod tests {
             assert_eq!(argmax(row.iter().copied()), idx);
         }
         assert_eq!(m.score(x.view(), &y.indices), 1.0);
+    }
+
+    #[test]
+    fn the_objective_curve_falls_each_iteration_to_the_fitted_models_objective() {
+        // Three overlapping classes, so that the solver takes a few iterations.
+        let x = Array2::from_shape_fn((60, 2), |(i, j)| {
+            ((i * 7 + j * 13) % 11) as f64 / 3.0 + (i % 3) as f64 * if j == 0 { 1.0 } else { 0.5 }
+        });
+        let cells: Vec<String> = (0..60).map(|i| format!("c{}", i % 3)).collect();
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let y = ClassTarget::from_cells(&cells).unwrap();
+        let params = LogisticRegression::params().c(0.5);
+        let m = params.fit(x.view(), &y).unwrap();
+        let curves = Fitted::curves(&m);
+        assert_eq!(curves.len(), 1);
+        let curve = &curves[0];
+        assert_eq!(curve.name, "objective");
+        assert!(m.n_iter > 3, "{}", m.n_iter);
+        let steps: Vec<u64> = curve.points.iter().map(|p| p.0).collect();
+        assert_eq!(steps, (1..=m.n_iter).collect::<Vec<_>>());
+        assert!(
+            curve.points.windows(2).all(|w| w[1].1 <= w[0].1),
+            "{curve:?}"
+        );
+        // The last value is the fitted model's mean log-loss plus ‖coef‖²/(2·C·n).
+        let loss = crate::metrics::log_loss(&y.indices, m.predict_proba(x.view()).view());
+        let penalty = m.coef.iter().map(|v| v * v).sum::<f64>() / (2.0 * 0.5 * 60.0);
+        let last = curve.points.last().unwrap().1;
+        assert!(
+            (last - (loss + penalty)).abs() < 1e-10,
+            "{last} vs {}",
+            loss + penalty
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Gaussian mixtures, fitted by expectation-maximisation in `linfa-clustering` (k-means
 //! initialisation).
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::classifier::argmax_rows;
 use crate::params::{self, Params};
@@ -138,6 +138,7 @@ impl GaussianMixtureParams {
             means: fitted.means().to_owned(),
             precisions_cholesky: chol,
             params: self.clone(),
+            lower_bounds: Vec::new(),
         })
     }
 
@@ -160,6 +161,7 @@ impl GaussianMixtureParams {
             }
             let mut model = self.m_step(x, &resp)?;
             let mut bound = f64::NEG_INFINITY;
+            let mut bounds = Vec::new();
             for _ in 0..self.max_iter {
                 let mut log_prob = model.weighted_log_prob(x);
                 let mut total = 0.0;
@@ -170,6 +172,7 @@ impl GaussianMixtureParams {
                     row.mapv_inplace(|v| (v - norm).exp());
                 }
                 let new_bound = total / n as f64;
+                bounds.push(new_bound);
                 model = self.m_step(x, &log_prob)?;
                 let change = new_bound - bound;
                 bound = new_bound;
@@ -177,6 +180,7 @@ impl GaussianMixtureParams {
                     break;
                 }
             }
+            model.lower_bounds = bounds;
             if best.as_ref().is_none_or(|(b, _)| bound > *b) {
                 best = Some((bound, model));
             }
@@ -227,6 +231,7 @@ impl GaussianMixtureParams {
             means,
             precisions_cholesky: chol,
             params: self.clone(),
+            lower_bounds: Vec::new(),
         })
     }
 }
@@ -277,6 +282,10 @@ pub struct FittedGaussianMixture {
     pub precisions_cholesky: Array3<f64>,
     /// The hyperparameters it was fitted with.
     pub params: GaussianMixtureParams,
+    /// The mean log-likelihood of the rows at each EM iteration of the kept run, before that
+    /// iteration's M step (scikit-learn `lower_bounds_`); empty for full covariances, whose
+    /// EM in linfa reports none.
+    pub lower_bounds: Vec<f64>,
 }
 
 impl FittedGaussianMixture {
@@ -324,6 +333,15 @@ impl Fitted for FittedGaussianMixture {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.predict_proba(x)
+    }
+
+    /// `lower_bound` per EM iteration, steps 1 to the iterations run; none for full
+    /// covariances.
+    fn curves(&self) -> Vec<Curve> {
+        if self.lower_bounds.is_empty() {
+            return Vec::new();
+        }
+        vec![Curve::from_values("lower_bound", &self.lower_bounds)]
     }
 }
 
@@ -448,5 +466,52 @@ mod tests {
             err.contains(r#"one of "full", "tied", "diag", "spherical""#),
             "{err}"
         );
+    }
+
+    #[test]
+    fn em_records_the_lower_bound_per_iteration() {
+        // Two overlapping groups, so that EM takes a few iterations.
+        let x = Array2::from_shape_fn((200, 2), |(i, j)| {
+            let centre = if i % 2 == 0 { 0.0 } else { 1.5 };
+            centre + ((i * 37 + j * 101) % 97) as f64 / 40.0
+        });
+        let mut params = GaussianMixture::params()
+            .n_components(2)
+            .random_state(Some(3));
+        params.tol = 1e-6;
+        for kind in ["tied", "diag", "spherical"] {
+            params.set("covariance_type", kind).unwrap();
+            let model = params.fit(x.view()).unwrap();
+            let bounds = &model.lower_bounds;
+            assert!(bounds.len() > 2, "{kind}: {bounds:?}");
+            assert!(
+                bounds.windows(2).all(|w| w[1] >= w[0] - 1e-9),
+                "{kind}: EM never lowers the likelihood: {bounds:?}"
+            );
+            // Converged: the final model's mean log-likelihood is the last bound, within tol.
+            let log_prob = model.weighted_log_prob(x.view());
+            let likelihood = log_prob
+                .rows()
+                .into_iter()
+                .map(|r| {
+                    let max = r.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    max + r.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+                })
+                .sum::<f64>()
+                / 200.0;
+            let last = *bounds.last().unwrap();
+            assert!(
+                (likelihood - last).abs() < 1e-5,
+                "{kind}: {likelihood} vs {last}"
+            );
+            let curves = Fitted::curves(&model);
+            assert_eq!(curves[0].name, "lower_bound");
+            assert_eq!(
+                curves[0].points.last().unwrap(),
+                &(bounds.len() as u64, last)
+            );
+        }
+        params.set("covariance_type", "full").unwrap();
+        assert!(Fitted::curves(&params.fit(x.view()).unwrap()).is_empty());
     }
 }

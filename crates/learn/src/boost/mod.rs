@@ -24,7 +24,7 @@ mod trees;
 pub use bins::FeatureBins;
 pub use trees::{Node, Rule, Tree};
 
-use crate::catalog::{Estimator, Fitted, Predictions};
+use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::classifier::{argmax_rows, classifier_outputs, softmax_rows};
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::params::{self, Params};
@@ -322,12 +322,21 @@ impl Loss {
         }
     }
 
-    /// Gradients and hessians of each raw score (score-major: `[k * n + i]`).
-    fn gradients(self, y: &[f64], raw: &Array2<f64>, g: &mut [f32], h: &mut [f32]) {
+    /// Gradients and hessians of each raw score (score-major: `[k * n + i]`); returns the
+    /// mean loss of `raw`, each row's into `losses`, computed from the same exponentials and
+    /// equal to [`Loss::mean`]'s.
+    fn gradients(
+        self,
+        y: &[f64],
+        raw: &Array2<f64>,
+        g: &mut [f32],
+        h: &mut [f32],
+        losses: &mut [f64],
+    ) -> f64 {
         let n = y.len();
         match self {
             Loss::Multinomial(k) => {
-                let rows: Vec<(Vec<f32>, Vec<f32>)> = raw
+                let rows: Vec<(Vec<f32>, Vec<f32>, f64)> = raw
                     .axis_iter(Axis(0))
                     .into_par_iter()
                     .zip(y.par_iter())
@@ -341,41 +350,54 @@ impl Loss {
                                 .map(|j| (p[j] - f64::from(j == c as usize)) as f32)
                                 .collect(),
                             p.iter().map(|p| (p * (1.0 - p)) as f32).collect(),
+                            max + sum.ln() - r[c as usize],
                         )
                     })
                     .collect();
-                for (i, (gi, hi)) in rows.into_iter().enumerate() {
+                for (i, (gi, hi, loss)) in rows.into_iter().enumerate() {
                     for j in 0..k {
                         g[j * n + i] = gi[j];
                         h[j * n + i] = hi[j];
                     }
+                    losses[i] = loss;
                 }
             }
             _ => {
                 let raw = raw.column(0);
                 g.par_iter_mut()
                     .zip(h.par_iter_mut())
+                    .zip(losses.par_iter_mut())
                     .enumerate()
-                    .for_each(|(i, (g, h))| {
+                    .for_each(|(i, ((g, h), l))| {
                         let (r, y) = (raw[i], y[i]);
-                        (*g, *h) = match self {
+                        (*g, *h, *l) = match self {
                             Loss::Binary => {
-                                let p = sigmoid(r);
-                                ((p - y) as f32, (p * (1.0 - p)) as f32)
+                                // The sigmoid, and `log1p_exp` as it computes, sharing e^-r.
+                                let e = (-r).exp();
+                                let p = 1.0 / (1.0 + e);
+                                let softplus = if r > 0.0 {
+                                    r + e.ln_1p()
+                                } else {
+                                    r.exp().ln_1p()
+                                };
+                                ((p - y) as f32, (p * (1.0 - p)) as f32, softplus - y * r)
                             }
-                            Loss::Squared => ((r - y) as f32, 1.0),
-                            _ => (if r > y { 1.0 } else { -1.0 }, 1.0),
+                            Loss::Squared => ((r - y) as f32, 1.0, 0.5 * (y - r).powi(2)),
+                            _ => (if r > y { 1.0 } else { -1.0 }, 1.0, (y - r).abs()),
                         };
                     });
             }
         }
+        losses.iter().sum::<f64>() / n as f64
     }
 
-    /// The mean loss of raw scores `raw` for targets `y`.
+    /// The mean loss of raw scores `raw` for targets `y`. Rows' losses are computed in
+    /// parallel and summed in row order, so the mean does not depend on the thread count.
     fn mean(self, y: &[f64], raw: &Array2<f64>) -> f64 {
-        let total: f64 = raw
+        let each: Vec<f64> = raw
             .axis_iter(Axis(0))
-            .zip(y)
+            .into_par_iter()
+            .zip(y.par_iter())
             .map(|(r, &y)| match self {
                 Loss::Binary => log1p_exp(r[0]) - y * r[0],
                 Loss::Multinomial(_) => {
@@ -385,13 +407,9 @@ impl Loss {
                 Loss::Squared => 0.5 * (y - r[0]).powi(2),
                 Loss::Absolute => (y - r[0]).abs(),
             })
-            .sum();
-        total / y.len() as f64
+            .collect();
+        each.iter().sum::<f64>() / y.len() as f64
     }
-}
-
-fn sigmoid(r: f64) -> f64 {
-    1.0 / (1.0 + (-r).exp())
 }
 
 /// `ln(1 + e^r)` without overflow.
@@ -428,10 +446,12 @@ pub struct Boosted {
     pub categorical: Vec<bool>,
     /// Iterations run (fewer than `max_iter` where early stopping stopped them).
     pub n_iter: usize,
-    /// The training loss before the first iteration and after each, where early stopping
-    /// ran.
+    /// The mean loss on the training rows (those not held out) before the first iteration
+    /// and after each: `n_iter + 1` values, scikit-learn's `train_score_` with the sign
+    /// turned (scikit-learn keeps it only where early stopping ran).
     pub train_loss: Vec<f64>,
-    /// The validation loss likewise, where early stopping held rows out.
+    /// The mean loss on the held-out rows likewise, where early stopping held rows out
+    /// (scikit-learn's `validation_score_` with the sign turned); empty otherwise.
     pub validation_loss: Vec<f64>,
 }
 
@@ -458,6 +478,20 @@ impl Boosted {
         Array2::from_shape_fn((x.nrows(), k), |(i, j)| {
             (sums[i * k + j] + self.baseline[j] as f32) as f64
         })
+    }
+
+    /// `train_loss` and (where rows were held out) `validation_loss` by iteration, step 0
+    /// being the baseline before the first tree.
+    pub fn curves(&self) -> Vec<Curve> {
+        let curve = |name: &str, values: &[f64]| Curve {
+            name: name.into(),
+            points: (0..).zip(values.iter().copied()).collect(),
+        };
+        let mut curves = vec![curve("train_loss", &self.train_loss)];
+        if !self.validation_loss.is_empty() {
+            curves.push(curve("validation_loss", &self.validation_loss));
+        }
+        curves
     }
 
     /// Adds the `TreeEnsembleRegressor` computing the raw scores of `x` into `output`.
@@ -562,15 +596,30 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
         train_loss: Vec::new(),
         validation_loss: Vec::new(),
     };
-    if early {
-        model.train_loss.push(loss.mean(&y_train, &raw));
-    }
     if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
         model.validation_loss.push(loss.mean(yv, rv));
     }
     let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
-    for _ in 0..params.max_iter {
-        loss.gradients(&y_train, &raw, &mut g, &mut h);
+    let mut losses = vec![0f64; n];
+    loop {
+        // The training loss of the raw scores so far comes with their gradients, from the
+        // same exponentials, so it is recorded with or without early stopping; the last
+        // iteration's gradients go unused.
+        let train_loss = loss.gradients(&y_train, &raw, &mut g, &mut h, &mut losses);
+        model.train_loss.push(train_loss);
+        if early {
+            let scores = if val.is_some() {
+                &model.validation_loss
+            } else {
+                &model.train_loss
+            };
+            if should_stop(scores, params.n_iter_no_change, params.tol) {
+                break;
+            }
+        }
+        if model.n_iter == params.max_iter {
+            break;
+        }
         for j in 0..k {
             let hessians = (!loss.constant_hessian()).then(|| &h[j * n..(j + 1) * n]);
             let mut grown = grow(
@@ -609,21 +658,8 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
             model.trees.push(grown.tree);
         }
         model.n_iter += 1;
-        if early {
-            model.train_loss.push(loss.mean(&y_train, &raw));
-        }
         if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
             model.validation_loss.push(loss.mean(yv, rv));
-        }
-        if early {
-            let scores = if val.is_some() {
-                &model.validation_loss
-            } else {
-                &model.train_loss
-            };
-            if should_stop(scores, params.n_iter_no_change, params.tol) {
-                break;
-            }
         }
     }
     Ok(model)
@@ -779,6 +815,10 @@ impl Fitted for FittedHistGradientBoostingClassifier {
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.predict_proba(x).expect("the model's features")
     }
+
+    fn curves(&self) -> Vec<Curve> {
+        self.model.curves()
+    }
 }
 
 impl Export for FittedHistGradientBoostingClassifier {
@@ -915,6 +955,10 @@ impl Fitted for FittedHistGradientBoostingRegressor {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.model.raw(x)
+    }
+
+    fn curves(&self) -> Vec<Curve> {
+        self.model.curves()
     }
 }
 

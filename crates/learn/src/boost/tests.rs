@@ -123,3 +123,126 @@ fn hyperparameters_keep_scikit_learns_names_and_ranges() {
         assert!(json.get(name).is_some(), "{name} in {json}");
     }
 }
+
+/// Rows of three classes along a diagonal, a fifth of them relabelled at random, so that
+/// the held-out loss stops improving.
+fn three_classes(n: usize) -> (Array2<f64>, ClassTarget) {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let x = Array2::from_shape_fn((n, 2), |_| rng.random_range(0.0..3.0));
+    let cells: Vec<String> = x
+        .outer_iter()
+        .map(|r| {
+            let class = if rng.random_bool(0.2) {
+                rng.random_range(0..3)
+            } else {
+                ((r[0] + 0.5 * r[1]) as usize).min(2)
+            };
+            format!("c{class}")
+        })
+        .collect();
+    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+    (x, ClassTarget::from_cells(&cells).unwrap())
+}
+
+#[test]
+fn the_training_loss_is_recorded_per_iteration_without_early_stopping() {
+    let (mixed_x, mixed_y) = mixed(800);
+    let (three_x, three_y) = three_classes(600);
+    for (x, y) in [(mixed_x, mixed_y), (three_x, three_y)] {
+        let mut params = HistGradientBoostingClassifier::params();
+        params.boosting.max_iter = 30;
+        params.boosting.random_state = Some(1);
+        let model = params.fit(x.view(), &y).unwrap();
+        let curves = model.curves();
+        assert_eq!(curves.len(), 1, "no rows held out: {curves:?}");
+        let train = &curves[0];
+        assert_eq!(train.name, "train_loss");
+        let steps: Vec<u64> = train.points.iter().map(|p| p.0).collect();
+        assert_eq!(steps, (0..=model.model.n_iter as u64).collect::<Vec<_>>());
+        // The baseline is the loss of the class shares; the last point is the final model's
+        // log-loss on the training rows, computed from its probabilities.
+        let proba = model.predict_proba(x.view()).unwrap();
+        let final_loss = crate::metrics::log_loss(&y.indices, proba.view());
+        let last = train.points.last().unwrap().1;
+        assert!((last - final_loss).abs() < 1e-5, "{last} vs {final_loss}");
+        assert!(last < train.points[0].1 * 0.8, "{:?}", train.points);
+    }
+}
+
+#[test]
+fn the_regressors_training_loss_is_half_the_squared_error_of_its_predictions() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let x = Array2::from_shape_fn((500, 2), |_| rng.random_range(-3.0f64..3.0));
+    let y: Vec<f64> = x.outer_iter().map(|r| r[0].sin() + 0.5 * r[1]).collect();
+    for loss in [RegressionLoss::SquaredError, RegressionLoss::AbsoluteError] {
+        let mut params = HistGradientBoostingRegressorParams {
+            loss,
+            ..Default::default()
+        };
+        params.boosting.max_iter = 25;
+        let model = params.fit(x.view(), &y).unwrap();
+        let p = model.predict(x.view()).unwrap();
+        let expected = match loss {
+            RegressionLoss::SquaredError => 0.5 * crate::metrics::mse(&y, &p),
+            RegressionLoss::AbsoluteError => crate::metrics::mae(&y, &p),
+        };
+        let curves = model.curves();
+        assert_eq!(curves[0].points.len(), 26);
+        let last = curves[0].points[25];
+        assert_eq!(last.0, 25);
+        assert!(
+            (last.1 - expected).abs() < 1e-5,
+            "{loss:?}: {last:?} vs {expected}"
+        );
+    }
+}
+
+#[test]
+fn early_stopping_records_training_and_validation_losses_from_step_zero() {
+    let (x, y) = three_classes(2000);
+    let mut params = HistGradientBoostingClassifier::params();
+    params.boosting.early_stopping = EarlyStopping::On;
+    params.boosting.random_state = Some(4);
+    let model = params.fit(x.view(), &y).unwrap();
+    let n_iter = model.model.n_iter as u64;
+    assert!(n_iter < 100, "early stopping stopped it: {n_iter}");
+    let curves = model.curves();
+    let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["train_loss", "validation_loss"]);
+    for curve in &curves {
+        assert_eq!(curve.points.len() as u64, n_iter + 1);
+        assert_eq!(curve.points[0].0, 0);
+        assert_eq!(curve.points.last().unwrap().0, n_iter);
+        assert!(curve.points.iter().all(|p| p.1 > 0.0), "a loss: {curve:?}");
+    }
+    // It stopped because the last n_iter_no_change validation losses did not improve.
+    assert!(should_stop(&model.model.validation_loss, 10, 1e-7));
+}
+
+/// Early stopping decides on these losses, so the ones computed with the gradients must be
+/// the very numbers `Loss::mean` gives.
+#[test]
+fn the_loss_computed_with_the_gradients_is_the_mean_loss() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let n = 500;
+    for loss in [
+        Loss::Binary,
+        Loss::Multinomial(3),
+        Loss::Squared,
+        Loss::Absolute,
+    ] {
+        let k = loss.n_scores();
+        let raw = Array2::from_shape_fn((n, k), |_| rng.random_range(-30.0..30.0));
+        let y: Vec<f64> = (0..n)
+            .map(|_| match loss {
+                Loss::Binary => rng.random_range(0..2) as f64,
+                Loss::Multinomial(k) => rng.random_range(0..k) as f64,
+                _ => rng.random_range(-30.0..30.0),
+            })
+            .collect();
+        let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
+        let mut losses = vec![0.0; n];
+        let fused = loss.gradients(&y, &raw, &mut g, &mut h, &mut losses);
+        assert_eq!(fused, loss.mean(&y, &raw), "{loss:?}");
+    }
+}

@@ -92,6 +92,18 @@ fn every_solver_learns_iris() {
         }
         if solver == Solver::Lbfgs {
             assert!(model.training.loss_curve.is_empty());
+            // The loss curve of lbfgs is its loss per iteration, falling to the final loss.
+            let losses = &model.training.lbfgs_losses;
+            assert_eq!(losses.len() as u64, model.training.n_iter);
+            assert!(losses.windows(2).all(|w| w[1] <= w[0]), "{losses:?}");
+            assert_eq!(model.training.loss, *losses.last().unwrap());
+            let curves = Fitted::curves(&model);
+            assert_eq!(curves[0].name, "loss");
+            assert_eq!(curves[0].points.len() as u64, model.training.n_iter);
+            assert_eq!(
+                curves[0].points.last().unwrap(),
+                &(model.training.n_iter, model.training.loss)
+            );
         } else {
             assert_eq!(
                 model.training.loss_curve.len() as u64,

@@ -36,6 +36,9 @@ pub struct Training {
     pub loss: f64,
     /// The loss after each epoch of sgd or adam; empty for lbfgs.
     pub loss_curve: Vec<f64>,
+    /// The loss after each lbfgs iteration, `n_iter` values (scikit-learn records none for
+    /// lbfgs); empty for sgd and adam.
+    pub lbfgs_losses: Vec<f64>,
     /// The held-out score (accuracy or R²) after each epoch with early stopping; empty
     /// without.
     pub validation_scores: Vec<f64>,
@@ -50,16 +53,19 @@ pub struct Training {
 }
 
 impl Training {
-    /// The loss per epoch and, with early stopping, the held-out score per epoch (lbfgs, which
-    /// has no epochs, records its final loss at its last iteration).
+    /// The loss per epoch (sgd, adam) or iteration (lbfgs) and, with early stopping, the
+    /// held-out score per epoch; lbfgs stopped before its first iteration records its loss
+    /// at step 0.
     pub fn curves(&self) -> Vec<crate::Curve> {
-        let mut curves = vec![if self.loss_curve.is_empty() {
+        let mut curves = vec![if !self.loss_curve.is_empty() {
+            crate::Curve::from_values("loss", &self.loss_curve)
+        } else if !self.lbfgs_losses.is_empty() {
+            crate::Curve::from_values("loss", &self.lbfgs_losses)
+        } else {
             crate::Curve {
                 name: "loss".into(),
                 points: vec![(self.n_iter, self.loss)],
             }
-        } else {
-            crate::Curve::from_values("loss", &self.loss_curve)
         }];
         if !self.validation_scores.is_empty() {
             curves.push(crate::Curve::from_values(
@@ -148,6 +154,7 @@ fn lbfgs_fit(
             n_iter,
             loss,
             loss_curve: Vec::new(),
+            lbfgs_losses: outcome.objective,
             validation_scores: Vec::new(),
             best_validation_score: None,
             best_loss: None,
@@ -249,6 +256,7 @@ fn stochastic(
             n_iter: record.n_iter,
             loss: record.loss_curve.last().copied().unwrap_or(f64::NAN),
             loss_curve: record.loss_curve,
+            lbfgs_losses: Vec::new(),
             validation_scores: record.validation_scores,
             best_validation_score: held_out.is_some().then_some(record.best_score),
             best_loss: (!params.early_stopping).then_some(record.best_loss),
