@@ -1,12 +1,11 @@
-//! Gaussian mixtures, fitted by expectation-maximisation in `linfa-clustering` (k-means
-//! initialisation).
+//! Gaussian mixtures, fitted by expectation-maximisation as scikit-learn fits them (k-means
+//! initialisation, every covariance type in one EM).
 
 use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::classifier::argmax_rows;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
-use linfa::prelude::*;
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis, s};
 use serde::{Deserialize, Serialize};
 use skiff_onnx::{Attr, Dim, ElemType, Graph};
@@ -29,7 +28,7 @@ pub struct GaussianMixture;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CovarianceType {
-    /// A full covariance matrix per component (fitted by `linfa-clustering`).
+    /// A full covariance matrix per component.
     Full,
     /// One full covariance matrix shared by every component.
     Tied,
@@ -95,9 +94,6 @@ impl GaussianMixtureParams {
 
     /// Fits the mixture to rows `x`.
     pub fn fit(&self, x: ArrayView2<'_, f64>) -> Result<FittedGaussianMixture> {
-        use linfa_linalg::cholesky::Cholesky;
-        use rand_xoshiro::Xoshiro256Plus;
-        use rand_xoshiro::rand_core::SeedableRng;
         self.check()?;
         check_data(x, x.nrows())?;
         if self.n_components > x.nrows() {
@@ -109,43 +105,12 @@ impl GaussianMixtureParams {
             )));
         }
         let seed = self.random_state.unwrap_or_else(crate::params::random_seed);
-        if self.covariance_type != CovarianceType::Full {
-            return self.fit_em(x, seed);
-        }
-        let dataset = DatasetBase::from(x.to_owned());
-        let fitted = linfa_clustering::GaussianMixtureModel::params_with_rng(
-            self.n_components,
-            Xoshiro256Plus::seed_from_u64(seed),
-        )
-        .tolerance(self.tol)
-        .reg_covariance(self.reg_covar)
-        .max_n_iterations(self.max_iter)
-        .n_runs(self.n_init)
-        .fit(&dataset)
-        .map_err(|e| Error::Fit(format!("{e}: try fewer components or a larger reg_covar")))?;
-        let precisions = fitted.precisions();
-        let (k, d, _) = precisions.dim();
-        let mut chol = Array3::zeros((k, d, d));
-        for c in 0..k {
-            let l = precisions
-                .slice(s![c, .., ..])
-                .cholesky()
-                .map_err(|_| singular())?;
-            chol.slice_mut(s![c, .., ..]).assign(&l);
-        }
-        Ok(FittedGaussianMixture {
-            weights: fitted.weights().to_owned(),
-            means: fitted.means().to_owned(),
-            precisions_cholesky: chol,
-            params: self.clone(),
-            lower_bounds: Vec::new(),
-        })
+        self.fit_em(x, seed)
     }
 
-    /// Expectation-maximisation for the tied, diagonal and spherical covariances, which
-    /// `linfa-clustering` does not fit, as scikit-learn runs it: k-means labels as the first
-    /// responsibilities, then E and M steps until the mean log-likelihood gains less than
-    /// `tol`; of `n_init` runs the most likely is kept.
+    /// Expectation-maximisation as scikit-learn runs it, for every covariance type: k-means
+    /// labels as the first responsibilities, then E and M steps until the mean log-likelihood
+    /// gains less than `tol`; of `n_init` runs the most likely is kept.
     fn fit_em(&self, x: ArrayView2<'_, f64>, seed: u64) -> Result<FittedGaussianMixture> {
         let (n, k) = (x.nrows(), self.n_components);
         let mut best: Option<(f64, FittedGaussianMixture)> = None;
@@ -221,7 +186,17 @@ impl GaussianMixtureParams {
                     chol.slice_mut(s![c, .., ..]).assign(&l);
                 }
             }
-            CovarianceType::Full => unreachable!("full covariances are fitted by linfa"),
+            CovarianceType::Full => {
+                for c in 0..k {
+                    let diff = &x - &means.row(c);
+                    let weighted = &diff * &resp.column(c).insert_axis(Axis(1));
+                    let mut cov = weighted.t().dot(&diff) / nk[c];
+                    cov.diag_mut().mapv_inplace(|v| v + self.reg_covar);
+                    let precision = cov.solvec(&Array2::eye(d)).map_err(|_| singular())?;
+                    let l = precision.cholesky().map_err(|_| singular())?;
+                    chol.slice_mut(s![c, .., ..]).assign(&l);
+                }
+            }
         }
         if chol.iter().any(|v| !v.is_finite()) {
             return Err(singular());
@@ -283,8 +258,7 @@ pub struct FittedGaussianMixture {
     /// The hyperparameters it was fitted with.
     pub params: GaussianMixtureParams,
     /// The mean log-likelihood of the rows at each EM iteration of the kept run, before that
-    /// iteration's M step (scikit-learn `lower_bounds_`); empty for full covariances, whose
-    /// EM in linfa reports none.
+    /// iteration's M step (scikit-learn `lower_bounds_`).
     pub lower_bounds: Vec<f64>,
 }
 
@@ -479,7 +453,7 @@ mod tests {
             .n_components(2)
             .random_state(Some(3));
         params.tol = 1e-6;
-        for kind in ["tied", "diag", "spherical"] {
+        for kind in ["full", "tied", "diag", "spherical"] {
             params.set("covariance_type", kind).unwrap();
             let model = params.fit(x.view()).unwrap();
             let bounds = &model.lower_bounds;
@@ -511,7 +485,5 @@ mod tests {
                 &(bounds.len() as u64, last)
             );
         }
-        params.set("covariance_type", "full").unwrap();
-        assert!(Fitted::curves(&params.fit(x.view()).unwrap()).is_empty());
     }
 }
