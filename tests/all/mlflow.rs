@@ -385,18 +385,23 @@ print(json.dumps({
 }))
 "#;
 
-/// `skiff export mlflow` of `model`, then pyfunc's predictions on `test` against skiff's.
-fn export_predicts_as_skiff(model: &Path, test: &Path, dir: &Path) -> serde_json::Value {
-    let out_dir = dir.join("mlflow-model");
+/// `skiff export mlflow MODEL -o FOLDER --json`, which must succeed; its JSON.
+fn export_mlflow(model: &Path, folder: &Path) -> serde_json::Value {
     let out = ok(skiff()
         .args(["export", "mlflow"])
         .arg(model)
         .arg("-o")
-        .arg(&out_dir)
+        .arg(folder)
         .arg("--json")
         .output()
         .unwrap());
-    let export: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `skiff export mlflow` of `model`, then pyfunc's predictions on `test` against skiff's.
+fn export_predicts_as_skiff(model: &Path, test: &Path, dir: &Path) -> serde_json::Value {
+    let out_dir = dir.join("mlflow-model");
+    let export = export_mlflow(model, &out_dir);
     assert_eq!(export["files"].as_array().unwrap().len(), 5, "{export}");
     let got = py_json(
         PREDICT_EXPORT,
@@ -597,13 +602,7 @@ fn skiff_serves_registered_models_and_model_folders_as_mlflow_models_serve_does(
         .output()
         .unwrap());
     let folder = dir.path().join("penguins-mlflow");
-    ok(skiff()
-        .args(["export", "mlflow"])
-        .arg(&model)
-        .arg("-o")
-        .arg(&folder)
-        .output()
-        .unwrap());
+    export_mlflow(&model, &folder);
     py_json(
         "import mlflow\n\
          mlflow.MlflowClient().set_registered_model_alias('penguins-lr', 'champion', '1')\n\
@@ -692,13 +691,7 @@ fn a_missing_version_an_unknown_server_and_a_changed_model_file_are_one_line() {
     let model = dir.path().join("iris.onnx");
     ok(crate::fit(&example("iris/train.csv"), "species", &model));
     let folder = dir.path().join("iris-mlflow");
-    ok(skiff()
-        .args(["export", "mlflow"])
-        .arg(&model)
-        .arg("-o")
-        .arg(&folder)
-        .output()
-        .unwrap());
+    export_mlflow(&model, &folder);
     // Another model put in its place: the checksum its MLmodel records no longer matches.
     let other = dir.path().join("other.onnx");
     ok(skiff()

@@ -7,7 +7,7 @@
 //! A request becomes an OIP request for the one model served (shapes read off the nested
 //! lists, types from the model's inputs), so the same decoding, limits and errors apply.
 
-use crate::protocol::ApiError;
+use crate::protocol::{ApiError, input_names};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use skiff_runtime::Model;
@@ -30,7 +30,7 @@ pub fn to_infer_request(model: &Model, body: &[u8]) -> Result<Vec<u8>, ApiError>
                 return Err(ApiError::bad_request(format!(
                     "the model reads {} inputs ({}): send \"inputs\" as an object of named tensors",
                     inputs.len(),
-                    names(model)
+                    input_names(model)
                 )));
             }
         }
@@ -52,7 +52,7 @@ pub fn to_infer_request(model: &Model, body: &[u8]) -> Result<Vec<u8>, ApiError>
             return Err(ApiError::bad_request(format!(
                 "input {:?} is missing: the model reads {}",
                 spec.name,
-                names(model)
+                input_names(model)
             )));
         };
         let mut shape = shape_of(data);
@@ -73,7 +73,7 @@ pub fn to_infer_request(model: &Model, body: &[u8]) -> Result<Vec<u8>, ApiError>
     {
         return Err(ApiError::bad_request(format!(
             "the model has no input {unknown:?}: it reads {}",
-            names(model)
+            input_names(model)
         )));
     }
     Ok(json!({ "inputs": tensors }).to_string().into_bytes())
@@ -139,7 +139,7 @@ fn instances_to_tensors(model: &Model, instances: &Value) -> Result<Map<String, 
         _ => Err(ApiError::bad_request(format!(
             "the model reads {} inputs ({}): send \"instances\" as rows of {{NAME: value}} objects",
             model.inputs().len(),
-            names(model)
+            input_names(model)
         ))),
     }
 }
@@ -172,15 +172,6 @@ fn nest(data: &[Value], shape: &[usize]) -> Value {
             )
         }
     }
-}
-
-fn names(model: &Model) -> String {
-    model
-        .inputs()
-        .iter()
-        .map(|i| i.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -869,12 +869,7 @@ pub fn decode_inputs(
         return Err(ApiError::bad_request(format!(
             "model {:?} has no input {extra:?} (inputs: {})",
             model_name,
-            model
-                .inputs()
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            input_names(model)
         )));
     }
     // Binary inputs take their bytes in the order the request lists them.
@@ -908,4 +903,14 @@ pub fn decode_inputs(
     }
 
     Ok((tensors, elements))
+}
+
+/// The model's input names, comma separated, for errors.
+pub(crate) fn input_names(model: &Model) -> String {
+    model
+        .inputs()
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
