@@ -628,8 +628,8 @@ fn skiff_serves_registered_models_and_model_folders_as_mlflow_models_serve_does(
     );
     drop(scoring);
 
-    // skiff serves the folder, the registered version (by alias), and an image packed from
-    // it: each answers MLflow's request as MLflow does, under the name it is known by.
+    // skiff serves the folder, the registered version (by number and by alias), and an image
+    // packed from it: each answers MLflow's request as MLflow does, under the name it is known by.
     let layout = dir.path().join("image");
     let image = format!("oci:{}:v1", layout.display());
     let pack = ok(skiff()
@@ -646,6 +646,7 @@ fn skiff_serves_registered_models_and_model_folders_as_mlflow_models_serve_does(
     assert!(pack.contains("sha256:"), "{pack}");
     let sources = [
         (folder.display().to_string(), "penguins-mlflow"),
+        ("models:/penguins-lr/1".to_string(), "penguins-lr"),
         ("models:/penguins-lr@champion".to_string(), "penguins-lr"),
         (image, "penguins-lr"),
     ];
