@@ -199,21 +199,18 @@ pub struct OutOfBag {
 impl OutOfBag {
     /// scikit-learn's warning where some rows were never out of bag.
     fn warnings(oob: Option<&OutOfBag>, algorithm: &str) -> Vec<String> {
-        let Some(oob) = oob else {
-            return Vec::new();
-        };
-        oob.warning(algorithm).into_iter().collect()
-    }
-
-    fn warning(&self, algorithm: &str) -> Option<String> {
-        (self.never_out_of_bag > 0).then(|| {
-            format!(
-                "{algorithm}: Some inputs do not have OOB scores. This probably means too few \
-                 trees were used to compute any reliable OOB estimates ({} rows were in every \
-                 tree's bootstrap sample and are left out of oob_score): raise n_estimators",
-                self.never_out_of_bag
-            )
-        })
+        oob.filter(|oob| oob.never_out_of_bag > 0)
+            .map(|oob| {
+                format!(
+                    "{algorithm}: Some inputs do not have OOB scores. This probably means too \
+                     few trees were used to compute any reliable OOB estimates ({} rows were in \
+                     every tree's bootstrap sample and are left out of oob_score): raise \
+                     n_estimators",
+                    oob.never_out_of_bag
+                )
+            })
+            .into_iter()
+            .collect()
     }
 
     fn curves(oob: Option<&OutOfBag>) -> Vec<Curve> {

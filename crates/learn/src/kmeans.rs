@@ -104,17 +104,11 @@ impl KMeansParams {
         };
         // linfa's inertia is a mean, and of the distances to the centres before their last
         // update; scikit-learn's is the sum to the final centres.
-        model.inertia = x
+        model.inertia = model
+            .squared_distances(x)
             .rows()
             .into_iter()
-            .map(|row| {
-                model
-                    .centres
-                    .rows()
-                    .into_iter()
-                    .map(|c| row.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
-                    .fold(f64::INFINITY, f64::min)
-            })
+            .map(|row| row.fold(f64::INFINITY, |m, &d| m.min(d)))
             .sum();
         Ok(model)
     }
@@ -161,6 +155,11 @@ impl FittedKMeans {
     /// Euclidean distance of each row to each centre, rows × clusters (scikit-learn's
     /// `transform`).
     pub fn transform(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        self.squared_distances(x).mapv_into(f64::sqrt)
+    }
+
+    /// Squared Euclidean distance of each row to each centre, rows × clusters.
+    fn squared_distances(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut d = Array2::zeros((x.nrows(), self.centres.nrows()));
         for (row, mut out) in x.rows().into_iter().zip(d.rows_mut()) {
             for (centre, value) in self.centres.rows().into_iter().zip(out.iter_mut()) {
@@ -168,8 +167,7 @@ impl FittedKMeans {
                     .iter()
                     .zip(centre)
                     .map(|(a, b)| (a - b).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
+                    .sum::<f64>();
             }
         }
         d

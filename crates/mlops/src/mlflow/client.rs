@@ -112,15 +112,14 @@ impl Client {
         endpoint: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<Value>> {
-        let url = self.api(endpoint);
-        match self
-            .send(|| self.request(reqwest::Method::GET, &url).query(query))
-            .await
-        {
-            Ok(body) => parse(&url, &body).map(Some),
-            Err(Failure::Api { code, .. }) if code == "RESOURCE_DOES_NOT_EXIST" => Ok(None),
-            Err(failure) => Err(self.error(&url, failure)),
-        }
+        self.call(
+            reqwest::Method::GET,
+            endpoint,
+            query,
+            None,
+            "RESOURCE_DOES_NOT_EXIST",
+        )
+        .await
     }
 
     /// `POST /api/2.0/mlflow/ENDPOINT` with a JSON body.
@@ -132,20 +131,9 @@ impl Client {
     /// As [`Client::post`], `None` where the server says the thing exists already (another
     /// client created it first).
     pub async fn post_unless_exists(&self, endpoint: &str, body: &Value) -> Result<Option<Value>> {
-        let url = self.api(endpoint);
-        let text = body.to_string();
-        match self
-            .send(|| {
-                self.request(reqwest::Method::POST, &url)
-                    .header("content-type", "application/json")
-                    .body(text.clone())
-            })
+        let method = reqwest::Method::POST;
+        self.call(method, endpoint, &[], Some(body), "RESOURCE_ALREADY_EXISTS")
             .await
-        {
-            Ok(answer) => parse(&url, &answer).map(Some),
-            Err(Failure::Api { code, .. }) if code == "RESOURCE_ALREADY_EXISTS" => Ok(None),
-            Err(failure) => Err(self.error(&url, failure)),
-        }
     }
 
     /// `PATCH /api/2.0/mlflow/ENDPOINT` with a JSON body.
@@ -215,6 +203,19 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value> {
+        let answer = self.call(method, endpoint, query, body, "").await?;
+        Ok(answer.expect("only a tolerated error code answers None"))
+    }
+
+    /// Calls the REST API; `None` where MLflow answers with the error code `tolerated`.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        tolerated: &str,
+    ) -> Result<Option<Value>> {
         let url = self.api(endpoint);
         let body = body.map(|b| b.to_string());
         let answer = self
@@ -227,9 +228,14 @@ impl Client {
                 }
                 request
             })
-            .await
-            .map_err(|f| self.error(&url, f))?;
-        parse(&url, &answer)
+            .await;
+        match answer {
+            Ok(answer) => parse(&url, &answer).map(Some),
+            Err(Failure::Api { code, .. }) if !tolerated.is_empty() && code == tolerated => {
+                Ok(None)
+            }
+            Err(failure) => Err(self.error(&url, failure)),
+        }
     }
 
     fn api(&self, endpoint: &str) -> String {
