@@ -27,32 +27,21 @@ pub mod track;
 pub mod tune;
 
 use anyhow::Context;
-use skiff_runtime::{BackendKind, BackendOptions, GraphOptimization};
+pub use skiff_host::cli::{EngineArgs, OrtArgs};
+use skiff_runtime::BackendOptions;
 
-/// Which engine runs the model, and its ONNX Runtime settings.
+/// Which engine runs the model, and its settings.
 #[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "Backend")]
 pub struct BackendArgs {
-    /// Engine: auto (CUDA through ONNX Runtime when it has the provider and a GPU answers,
-    /// else tract), tract (pure Rust), ort (ONNX Runtime, CPU) or cuda (ONNX Runtime, GPU; an
-    /// error when it cannot start). ONNX Runtime is found at ORT_DYLIB_PATH, in the system's
-    /// library folders or in a Python onnxruntime(-gpu) package
-    #[arg(
-        long,
-        env = "SKIFF_BACKEND",
-        default_value = "auto",
-        value_name = "auto|tract|ort|cuda"
-    )]
-    pub backend: BackendKind,
     #[command(flatten)]
-    pub ort: OrtArgs,
+    pub engine: EngineArgs,
     #[command(flatten)]
     pub wasm: WasmArgs,
 }
 
 impl BackendArgs {
     pub fn options(&self) -> BackendOptions {
-        self.ort.options(self.backend)
+        self.engine.options()
     }
 
     /// The model in the file at `path`: an ONNX file on the backend chosen, or a WebAssembly
@@ -105,41 +94,6 @@ impl WasmArgs {
             deadline: std::time::Duration::from_millis(self.wasm_deadline_ms),
             memory: (self.wasm_memory_mb as usize) << 20,
             ..skiff_component::ComponentOptions::default()
-        }
-    }
-}
-
-/// ONNX Runtime's settings (tract ignores them).
-#[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "Backend")]
-pub struct OrtArgs {
-    /// ONNX Runtime: threads one run may use [default: 1]
-    #[arg(long, value_name = "N")]
-    pub intra_op_threads: Option<usize>,
-    /// ONNX Runtime: graph optimisation level [default: all]
-    #[arg(long, value_name = "disable|basic|extended|all")]
-    pub graph_optimization: Option<GraphOptimization>,
-    /// ONNX Runtime: the CUDA device to run on
-    #[arg(long, default_value_t = 0, value_name = "ID")]
-    pub cuda_device: u32,
-    /// ONNX Runtime: sessions that run requests side by side [default: CPU cores; 1 on CUDA]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub instances: Option<u32>,
-    /// ONNX Runtime: bind inputs and outputs before each run (I/O binding; saves copies of
-    /// large batches on a GPU)
-    #[arg(long)]
-    pub io_binding: bool,
-}
-
-impl OrtArgs {
-    pub fn options(&self, backend: BackendKind) -> BackendOptions {
-        BackendOptions {
-            backend,
-            intra_op_threads: self.intra_op_threads,
-            graph_optimization: self.graph_optimization,
-            cuda_device: self.cuda_device,
-            instances: self.instances.map(|n| n as usize),
-            io_binding: self.io_binding,
         }
     }
 }

@@ -1,11 +1,10 @@
 use anyhow::{Context, Result, bail};
-use skiff_host::{Options, Repository};
+use skiff_host::cli::{ServeArgs, stem};
+use skiff_host::{Source, Sources};
 use skiff_pack::Reference;
-use skiff_runtime::Model;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,42 +14,13 @@ pub struct Args {
     /// folders (an MLmodel file with the onnx flavour, served by folder name), or registered
     /// MLflow models (models:/NAME/VERSION, models:/NAME@ALIAS: fetched through --mlflow and
     /// checked first, served as NAME)
-    #[arg(required = true)]
+    #[arg(required_unless_present = "model_dir")]
     models: Vec<String>,
     /// Talk plain HTTP to registries (for a local registry without TLS)
     #[arg(long)]
     insecure: bool,
-    /// The name clients use in /v2/models/NAME, when serving one model
-    #[arg(long)]
-    name: Option<String>,
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
-    /// Largest request body in bytes (413 beyond it)
-    #[arg(long, default_value_t = Options::default().max_body_bytes)]
-    max_body_bytes: usize,
-    /// Most tensor elements in one request (413 beyond it)
-    #[arg(long, default_value_t = Options::default().max_elements)]
-    max_elements: usize,
-    /// Inference requests served at once (503 with Retry-After beyond it)
-    #[arg(long, default_value_t = Options::default().max_concurrency)]
-    max_concurrency: usize,
-    /// Longest time one inference may take, in milliseconds (504 beyond it; no limit by default)
-    #[arg(long)]
-    timeout_ms: Option<u64>,
-    /// Batch concurrent requests to one model, waiting at most this many microseconds for
-    /// more rows after the first request (dynamic batching; off by default)
-    #[arg(long, value_name = "MICROSECONDS")]
-    batch_delay_us: Option<u64>,
-    /// With --batch-delay-us: run a batch as soon as it has this many rows
-    #[arg(long, default_value_t = 64)]
-    batch_max_rows: usize,
-    /// Log level: error, warn, info, or debug for a line per request (RUST_LOG overrides)
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// Seconds readiness answers 503 before shutdown stops accepting requests (SIGTERM, Ctrl-C)
-    #[arg(long, default_value_t = Options::default().drain.as_secs_f64())]
-    drain_seconds: f64,
+    #[command(flatten)]
+    serve: ServeArgs,
     #[command(flatten)]
     backend: super::BackendArgs,
     #[command(flatten)]
@@ -58,12 +28,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    init_logs(&args.log_level)?;
-    if args.name.is_some() && args.models.len() > 1 {
-        bail!(
-            "--name names a single model; serving {} sources, each keeps its own name",
-            args.models.len()
-        );
+    args.serve
+        .init_logs(&["skiff", "skiff_host", "skiff_runtime"])
+        .map_err(anyhow::Error::msg)?;
+    let name = args.serve.name.as_deref();
+    let count = args.models.len() + usize::from(args.serve.model_dir.is_some());
+    if name.is_some() && count > 1 {
+        bail!("--name names a single model; serving {count} sources, each keeps its own name");
     }
     // Images in registries are pulled once, verified, into a folder that lives as long as the
     // server; they are then served like local layouts (and reloaded from there on SIGHUP).
@@ -72,10 +43,15 @@ pub fn run(args: Args) -> Result<()> {
     for (i, source) in args.models.iter().enumerate() {
         let scratch = pulled.path().join(i.to_string());
         if let Some(found) = super::mlflow_source::find(source, &args.mlflow, &scratch)? {
-            sources.push((found.dir.display().to_string(), Some(found.name)));
+            let file = super::mlflow_source::model_file(&found.dir)?;
+            sources.push(model_source(
+                name.unwrap_or(&found.name),
+                &file,
+                &args.backend,
+            ));
             continue;
         }
-        sources.push(match Reference::parse(source)? {
+        let source = match Reference::parse(source)? {
             Reference::Registry {
                 registry,
                 repository,
@@ -90,101 +66,59 @@ pub fn run(args: Args) -> Result<()> {
                     "served",
                     &opts,
                 ))??;
-                eprintln!("pulled {source} ({})", manifest.digest);
-                (format!("oci:{}:served", scratch.display()), None)
+                tracing::info!("pulled {source} ({})", manifest.digest);
+                format!("oci:{}:served", scratch.display())
             }
-            _ => (source.clone(), None),
-        });
+            _ => source.clone(),
+        };
+        sources.push(self::source(&source, name, &args.backend)?);
     }
-    let name = args.name.clone();
-    let backend = args.backend.clone();
-    let load_all = move || -> Result<Repository> {
-        let mut repo = Repository::default();
-        for (source, default_name) in &sources {
-            let name = name.as_deref().or(default_name.as_deref());
-            repo.merge(load(source, name, &backend)?)?;
-        }
-        Ok(repo)
-    };
-    if !(args.drain_seconds.is_finite() && args.drain_seconds >= 0.0) {
-        bail!(
-            "--drain-seconds {} must be a number of seconds, 0 or more",
-            args.drain_seconds
-        );
-    }
-    if args.timeout_ms == Some(0) {
-        bail!("--timeout-ms must be at least 1; leave it out for no limit");
-    }
-    let options = Options {
-        max_body_bytes: args.max_body_bytes,
-        max_elements: args.max_elements,
-        max_concurrency: args.max_concurrency,
-        timeout: args.timeout_ms.map(Duration::from_millis),
-        batching: args.batch_delay_us.map(|us| skiff_host::Batching {
-            max_rows: args.batch_max_rows.max(1),
-            max_delay: Duration::from_micros(us),
-        }),
-        drain: Duration::from_secs_f64(args.drain_seconds),
-    };
+    sources.extend(
+        args.serve
+            .model_dir_source(&args.backend.options())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let addr = args
+        .serve
+        .http_addr(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT);
     super::block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {} (is the port in use? pick another with --addr)",
-                    args.addr
-                )
-            })?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (is the port in use? pick another with --addr)")
+        })?;
         let addr = listener.local_addr()?;
+        tracing::info!("listening on http://{addr}; loading the models");
         // The server answers liveness while the models load (readiness once they have).
-        let reload: skiff_host::Loader = Arc::new(move || {
-            let repo = load_all()?;
-            for (name, versions, backend) in repo.describe() {
-                eprintln!(
-                    "serving model {name:?} (versions {versions:?}, on {backend}) at http://{addr}/v2/models/{name}"
-                );
-            }
-            Ok(repo)
-        });
-        skiff_host::serve_with_reload(listener, reload, options, skiff_host::shutdown_signal())
-            .await?;
+        skiff_host::serve_with_reload(
+            listener,
+            Sources::new(sources),
+            args.serve.options(),
+            skiff_host::shutdown_signal(),
+        )
+        .await?;
         drop(pulled);
         Ok(())
     })?
 }
 
-/// Logs to stderr at `level` for skiff's own crates (dependencies only warn), unless RUST_LOG
-/// says otherwise.
-fn init_logs(level: &str) -> Result<()> {
-    use std::io::IsTerminal;
-    let directives = match std::env::var("RUST_LOG") {
-        Ok(directives) => directives,
-        Err(_) => match level {
-            "error" | "warn" => level.to_string(),
-            "info" | "debug" | "trace" => {
-                format!("warn,skiff={level},skiff_host={level},skiff_runtime={level}")
-            }
-            other => bail!("--log-level {other:?} is not one of error, warn, info, debug, trace"),
-        },
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .map_err(|e| anyhow::anyhow!("invalid RUST_LOG {directives:?}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    Ok(())
+/// The port `skiff serve` listens on without --addr or --http-port.
+const DEFAULT_PORT: u16 = 8080;
+
+/// A model file (ONNX or a component) served as `name`.
+fn model_source(name: &str, file: &Path, backend: &super::BackendArgs) -> Source {
+    let (file, backend) = (file.to_path_buf(), backend.clone());
+    Source::Model {
+        name: name.to_string(),
+        load: Arc::new(move || backend.load(&file).map_err(Into::into)),
+    }
 }
 
-/// One source as a repository: a file, a repository directory, or an image layout.
-fn load(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Result<Repository> {
-    let single =
-        |default: String, model: Model| Repository::single(name.unwrap_or(&default), model);
+/// One source given on the command line: a file, an MLflow model folder, a repository
+/// directory, or an image layout.
+fn source(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Result<Source> {
     Ok(match Reference::parse(source)? {
         Reference::File(path) if path.join(skiff_mlops::mlflow::model::MLMODEL).is_file() => {
             let file = super::mlflow_source::model_file(&path)?;
-            single(stem(&path), backend.load(&file)?)
+            model_source(name.unwrap_or(&stem(&path)), &file, backend)
         }
         Reference::File(path) if path.is_dir() => {
             if name.is_some() {
@@ -192,23 +126,32 @@ fn load(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Resul
                     "--name does not apply to a model repository ({source}): its folders name the models"
                 );
             }
-            Repository::load_dir(&path, &backend.options())?
+            Source::Dir {
+                dir: path,
+                options: backend.options(),
+            }
         }
-        Reference::File(path) => single(stem(&path), backend.load(&path)?),
+        Reference::File(path) => {
+            if !path.exists() {
+                bail!("{} does not exist", path.display());
+            }
+            model_source(name.unwrap_or(&stem(&path)), &path, backend)
+        }
         Reference::Layout { dir, tag } => {
-            let bytes = skiff_pack::image::read_model(&dir, &tag)?;
             let (_, manifest) = skiff_pack::Layout::open(&dir)?.resolve(&tag)?;
             let image_name = manifest
                 .annotations
                 .and_then(|a| a.get(skiff_pack::media::SKIFF_MODEL_NAME).cloned())
                 .unwrap_or_else(|| "model".into());
-            single(image_name, backend.load_bytes(source, &bytes)?)
+            let (source, backend) = (source.to_string(), backend.clone());
+            Source::Model {
+                name: name.unwrap_or(&image_name).to_string(),
+                load: Arc::new(move || {
+                    let bytes = skiff_pack::image::read_model(&dir, &tag)?;
+                    Ok(backend.load_bytes(&source, &bytes)?)
+                }),
+            }
         }
         Reference::Registry { .. } => bail!("{source} is in a registry: pull it before loading it"),
     })
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map_or("model".into(), |s| s.to_string_lossy().into_owned())
 }

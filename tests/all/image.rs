@@ -633,11 +633,12 @@ fn an_image_built_on_a_base_keeps_its_layers_and_environment_and_runs() {
             .unwrap();
     let c = &config["config"];
     assert_eq!(c["Env"], json!(["BASE_VAR=kept", "PORT=8080"]), "{c}");
-    assert!(
-        c["Cmd"].is_null(),
+    assert_eq!(
+        c["Cmd"],
+        json!(["--name", "iris", "/model/model.onnx"]),
         "the base's command would become arguments: {c}"
     );
-    assert_eq!(c["Entrypoint"][0], "/skiff-server");
+    assert_eq!(c["Entrypoint"], json!(["/skiff-server"]));
     assert_eq!(c["User"], "65532:65532");
     assert_eq!(c["Labels"]["base.label"], "yes");
     assert_eq!(c["Labels"]["dev.skiff.model.name"], "iris");

@@ -20,6 +20,7 @@ mod onnxruntime;
 mod registry_faults;
 mod select;
 mod serve;
+mod serve_config;
 mod tables;
 mod tensorboard;
 mod tree_ops;

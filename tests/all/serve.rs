@@ -48,7 +48,7 @@ impl Server {
         server
     }
 
-    fn launch(mut command: Command, port: u16, cache: Option<tempfile::TempDir>) -> Server {
+    pub fn launch(mut command: Command, port: u16, cache: Option<tempfile::TempDir>) -> Server {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = command
             .stdout(Stdio::null())

@@ -20,6 +20,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod direct;
 mod error;
 pub mod invocations;
@@ -27,6 +29,7 @@ pub mod protocol;
 mod repository;
 #[cfg(feature = "server")]
 mod server;
+mod sources;
 
 pub use direct::{Reply, Request, answer};
 pub use error::{Error, LoadError, Result};
@@ -34,3 +37,4 @@ pub use protocol::{ApiError, EXTENSIONS};
 pub use repository::{MODEL_FILE, Repository};
 #[cfg(feature = "server")]
 pub use server::*;
+pub use sources::{LoadModel, Source, Sources};

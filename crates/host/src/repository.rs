@@ -53,6 +53,20 @@ impl Repository {
     /// positive integers, on the backend `options` choose, or the one `dir/<name>/config.json`
     /// chooses for that model. Other files and folders are ignored.
     pub fn load_dir(dir: &Path, options: &BackendOptions) -> Result<Repository> {
+        let repo = Repository::load_dir_only(dir, options, None)?;
+        if repo.models.is_empty() {
+            return Err(Error::EmptyRepository(dir.display().to_string()));
+        }
+        Ok(repo)
+    }
+
+    /// [`Repository::load_dir`], of model `only` alone when given (then an empty repository
+    /// when `dir` has no such model).
+    pub(crate) fn load_dir_only(
+        dir: &Path,
+        options: &BackendOptions,
+        only: Option<&str>,
+    ) -> Result<Repository> {
         let io = |source| Error::Io {
             path: dir.display().to_string(),
             source,
@@ -60,14 +74,10 @@ impl Repository {
         let mut repo = Repository::default();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let model_dir = entry.map_err(io)?.path();
-            let Some(name) = model_dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_string)
-            else {
+            let Some(name) = model_name(&model_dir) else {
                 continue;
             };
-            if !model_dir.is_dir() || name.starts_with('.') {
+            if only.is_some_and(|only| only != name) {
                 continue;
             }
             let options = model_options(&model_dir.join(CONFIG_FILE), options)?;
@@ -83,10 +93,42 @@ impl Repository {
                 }
             }
         }
-        if repo.models.is_empty() {
-            return Err(Error::EmptyRepository(dir.display().to_string()));
-        }
         Ok(repo)
+    }
+
+    /// The names of the models in repository `dir`, without loading them (none when it cannot
+    /// be read).
+    pub(crate) fn names_in(dir: &Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| model_name(&e.path()))
+            .filter(|name| {
+                let Ok(versions) = std::fs::read_dir(dir.join(name)) else {
+                    return false;
+                };
+                versions.filter_map(|v| v.ok()).any(|v| {
+                    v.file_name().to_str().and_then(|v| v.parse::<u64>().ok()) > Some(0)
+                        && v.path().join(MODEL_FILE).is_file()
+                })
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Takes model `name` out; true when it was there.
+    #[cfg(feature = "server")]
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
+        self.models.remove(name).is_some()
+    }
+
+    /// Puts every model of `other` in, replacing models of the same names.
+    #[cfg(feature = "server")]
+    pub(crate) fn replace(&mut self, other: Repository) {
+        self.models.extend(other.models);
     }
 
     /// True when there are no models.
@@ -173,6 +215,12 @@ impl Repository {
             )
         })
     }
+}
+
+/// The model name of a repository's subfolder: its folder name, unless hidden or not a folder.
+fn model_name(model_dir: &Path) -> Option<String> {
+    let name = model_dir.file_name()?.to_str()?;
+    (model_dir.is_dir() && !name.starts_with('.')).then(|| name.to_string())
 }
 
 /// The server's backend options with a model's `config.json` applied, when it has one.

@@ -2,6 +2,7 @@
 //! batching, reloads and graceful shutdown.
 
 mod batch;
+mod control;
 pub mod metrics;
 mod shutdown;
 
@@ -9,7 +10,7 @@ pub use batch::Batching;
 pub use shutdown::CLOSE_GRACE;
 
 use crate::protocol::{self, ApiError, Inference};
-use crate::{Error, LoadError, Repository, Result};
+use crate::{Error, LoadError, Repository, Result, Sources};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -41,6 +42,10 @@ pub struct Options {
     /// After the shutdown signal: how long readiness answers 503 while requests are still
     /// accepted, so load balancers (Kubernetes endpoints) stop sending traffic first.
     pub drain: Duration,
+    /// Whether clients may load and unload models (`POST /v2/repository/models/NAME/load`,
+    /// `.../unload`); the index is always answered. Off by default: anyone who can reach the
+    /// server could otherwise take its models away.
+    pub model_control: bool,
 }
 
 impl Default for Options {
@@ -52,6 +57,7 @@ impl Default for Options {
             timeout: None,
             batching: None,
             drain: Duration::from_secs(5),
+            model_control: false,
         }
     }
 }
@@ -80,13 +86,20 @@ struct AppState {
     /// Past the drain: every response says `Connection: close`.
     closing: AtomicBool,
     permits: Semaphore,
+    /// Where the models come from, for loads through the repository extension (none when the
+    /// server was given a fixed repository).
+    sources: Option<Sources>,
+    /// Models unloaded through the repository extension: reloads leave them out.
+    unloaded: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Loads and unloads one at a time.
+    control: tokio::sync::Mutex<()>,
 }
 
 type Shared = Arc<AppState>;
 
 /// The protocol's routes over `repo`.
 pub fn router(repo: Repository, options: Options) -> Router {
-    router_for(AppState::new(repo, options))
+    router_for(AppState::new(repo, options, None))
 }
 
 impl AppState {
@@ -114,8 +127,11 @@ impl AppState {
         Some(batcher)
     }
 
-    fn new(repo: Repository, options: Options) -> Shared {
+    fn new(repo: Repository, options: Options, sources: Option<Sources>) -> Shared {
         Arc::new(AppState {
+            sources,
+            unloaded: Default::default(),
+            control: Default::default(),
             metrics: metrics::Metrics::new(&repo),
             repo: std::sync::RwLock::new(Arc::new(repo)),
             permits: Semaphore::new(options.max_concurrency.max(1)),
@@ -142,6 +158,15 @@ fn router_for(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/invocations", post(invocations))
         .route("/ping", get(ping))
+        .route("/v2/repository/index", post(control::index_route))
+        .route(
+            "/v2/repository/models/{name}/load",
+            post(control::load_route),
+        )
+        .route(
+            "/v2/repository/models/{name}/unload",
+            post(control::unload_route),
+        )
         .nest("/v2/models/{name}", model_routes.clone())
         .nest("/v2/models/{name}/versions/{version}", model_routes)
         .fallback(|| async { protocol::no_such_endpoint() })
@@ -158,9 +183,6 @@ fn router_for(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Loads the models to serve, again on each reload.
-pub type Loader = Arc<dyn Fn() -> std::result::Result<Repository, LoadError> + Send + Sync>;
-
 /// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
 /// requests are still accepted for [`Options::drain`]; then the server closes its listener,
 /// ends each open connection after its next response (idle ones after [`CLOSE_GRACE`]), and
@@ -171,7 +193,7 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(repo, options);
+    let state = AppState::new(repo, options, None);
     run(state, listener, async move {
         shutdown.await;
         Stop::Drain
@@ -179,14 +201,15 @@ pub async fn serve(
     .await
 }
 
-/// As [`serve`], with the models `load` gives. The server listens at once: liveness answers
-/// 200 and readiness 503 while `load` runs, so a slow load is not mistaken for a dead server.
-/// A failed first load stops the server and is returned. Then, on SIGHUP, it runs `load`
-/// again and swaps in its models without dropping a request: requests already running finish
-/// on the models they started with. A failed reload is logged and changes nothing.
+/// As [`serve`], with the models of `sources`. The server listens at once: liveness answers
+/// 200 and readiness 503 while they load, so a slow load is not mistaken for a dead server.
+/// A failed first load stops the server and is returned. Then, on SIGHUP, it loads them
+/// again and swaps in the new models without dropping a request: requests already running
+/// finish on the models they started with. A failed reload is logged and changes nothing.
+/// The model repository extension loads and unloads single models the same way.
 pub async fn serve_with_reload(
     listener: tokio::net::TcpListener,
-    load: Loader,
+    sources: Sources,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -197,9 +220,9 @@ pub async fn serve_with_reload(
             |e| tracing::warn!(error = %e, "cannot listen for SIGHUP: models will not be reloaded"),
         )
         .ok();
-    let state = AppState::new(Repository::default(), options);
+    let state = AppState::new(Repository::default(), options, Some(sources));
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-    let loads = tokio::spawn(load_then_reload(state.clone(), load, hangups, first_tx));
+    let loads = tokio::spawn(load_then_reload(state.clone(), hangups, first_tx));
     let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let failure = failed.clone();
     let stop = async move {
@@ -272,11 +295,10 @@ async fn run(
 /// Runs the first load, reports how it went on `first`, then reloads on each SIGHUP.
 async fn load_then_reload(
     state: Shared,
-    load: Loader,
     hangups: Option<tokio::signal::unix::Signal>,
     first: tokio::sync::oneshot::Sender<std::result::Result<(), LoadError>>,
 ) {
-    match run_loader(&load).await {
+    match control::load_all(&state).await {
         Ok(repo) => {
             install(&state, repo);
             let _ = first.send(Ok(()));
@@ -291,7 +313,8 @@ async fn load_then_reload(
     };
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading models");
-        match run_loader(&load).await {
+        let _one_at_a_time = state.control.lock().await;
+        match control::load_all(&state).await {
             Ok(repo) => install(&state, repo),
             Err(e) => {
                 tracing::error!(error = %e, "reload failed; still serving the previous models")
@@ -300,18 +323,16 @@ async fn load_then_reload(
     }
 }
 
-async fn run_loader(load: &Loader) -> std::result::Result<Repository, LoadError> {
-    let load = load.clone();
-    tokio::task::spawn_blocking(move || load())
-        .await
-        .unwrap_or_else(|e| Err(format!("loading the models failed: {e}").into()))
-}
-
 /// Swaps in `repo`; requests in flight keep the models they started with.
 fn install(state: &AppState, repo: Repository) {
     state.metrics.set_load_times(&repo);
     for (name, versions, backend) in repo.describe() {
-        tracing::info!(model = name, ?versions, backend, "loaded");
+        tracing::info!(
+            model = name,
+            ?versions,
+            backend,
+            "serving model {name:?} at /v2/models/{name}"
+        );
     }
     *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);
 }
@@ -343,7 +364,11 @@ async fn close_when_closing(State(state): State<Shared>, mut response: Response)
 }
 
 async fn server_metadata() -> impl IntoResponse {
-    axum::Json(protocol::server_metadata())
+    let mut metadata = protocol::server_metadata();
+    if let Some(extensions) = metadata["extensions"].as_array_mut() {
+        extensions.push(json!(control::EXTENSION));
+    }
+    axum::Json(metadata)
 }
 
 async fn metrics_text(State(state): State<Shared>) -> Response {

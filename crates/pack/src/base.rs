@@ -3,7 +3,7 @@
 //!
 //! Like ko and jib, the base's layers are reused as they are (docker media types become their
 //! OCI equals, the bytes unchanged), its environment and labels are kept under skiff's, and
-//! skiff's entrypoint, user and ports replace the base's command. The manifest names the base in
+//! skiff's entrypoint, command, health check, user and ports replace the base's. The manifest names the base in
 //! the standard `org.opencontainers.image.base.*` annotations.
 
 use std::collections::BTreeMap;
@@ -138,11 +138,10 @@ fn rebase_one(
         .chain(ours_c["Env"].as_array().cloned().unwrap_or_default())
         .collect();
     container.insert("Env".into(), Value::Array(env));
-    for key in ["Entrypoint", "User", "WorkingDir"] {
+    // A base's command would become arguments of skiff's entrypoint: skiff's replaces it.
+    for key in ["Entrypoint", "Cmd", "Healthcheck", "User", "WorkingDir"] {
         container.insert(key.into(), ours_c[key].clone());
     }
-    // A base's command would become arguments of skiff's entrypoint.
-    container.remove("Cmd");
     for key in ["ExposedPorts", "Labels"] {
         let mut map = container
             .get(key)

@@ -153,17 +153,25 @@ fn write_server_image_at(
             variant: platform.variant.as_deref(),
             config: ContainerConfig {
                 user: media::SERVER_USER,
-                exposed_ports: BTreeMap::from([(
-                    format!("{}/tcp", media::SERVER_PORT),
-                    serde_json::Map::new(),
-                )]),
+                exposed_ports: [media::SERVER_PORT, media::GRPC_PORT]
+                    .iter()
+                    .map(|port| (format!("{port}/tcp"), serde_json::Map::new()))
+                    .collect(),
                 env: vec![format!("PORT={}", media::SERVER_PORT)],
-                entrypoint: vec![
-                    media::SERVER_PATH.to_string(),
+                // The model is the command, so a platform that passes its own arguments
+                // (KServe's `--model_dir=/mnt/models`) replaces it and keeps the server.
+                entrypoint: vec![media::SERVER_PATH.to_string()],
+                cmd: vec![
                     "--name".to_string(),
                     image.model_name.to_string(),
                     media::MODEL_PATH.to_string(),
                 ],
+                healthcheck: Healthcheck {
+                    test: ["CMD", media::SERVER_PATH, "--probe", "/v2/health/live"],
+                    interval: 10_000_000_000,
+                    timeout: 3_000_000_000,
+                    retries: 3,
+                },
                 working_dir: "/",
                 labels: &labels,
             },
@@ -277,8 +285,21 @@ struct ContainerConfig<'a> {
     exposed_ports: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     env: Vec<String>,
     entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    healthcheck: Healthcheck,
     working_dir: &'a str,
     labels: &'a BTreeMap<String, String>,
+}
+
+/// Docker's health check of a container (durations in nanoseconds): the server probes its
+/// own liveness, as a scratch image has no curl.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Healthcheck {
+    test: [&'static str; 4],
+    interval: u64,
+    timeout: u64,
+    retries: u32,
 }
 
 #[derive(Serialize)]
@@ -510,12 +531,20 @@ mod tests {
         assert_eq!(config["os"], "linux");
         assert_eq!(config["created"], created);
         let c = &config["config"];
+        assert_eq!(c["Entrypoint"], serde_json::json!(["/skiff-server"]));
         assert_eq!(
-            c["Entrypoint"],
-            serde_json::json!(["/skiff-server", "--name", "iris", "/model/model.onnx"])
+            c["Cmd"],
+            serde_json::json!(["--name", "iris", "/model/model.onnx"])
+        );
+        assert_eq!(
+            c["Healthcheck"]["Test"],
+            serde_json::json!(["CMD", "/skiff-server", "--probe", "/v2/health/live"])
         );
         assert_eq!(c["Env"], serde_json::json!(["PORT=8080"]));
-        assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+        assert_eq!(
+            c["ExposedPorts"],
+            serde_json::json!({"8080/tcp": {}, "8081/tcp": {}})
+        );
         assert_eq!(c["User"], "65532:65532");
         assert_eq!(c["Labels"][media::ANNOTATION_VERSION], "0.1.0");
 

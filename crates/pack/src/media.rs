@@ -56,8 +56,10 @@ pub const SKIFF_VERSION: &str = "dev.skiff.version";
 pub const SERVER_PATH: &str = "/skiff-server";
 /// Path of the ONNX model inside the image.
 pub const MODEL_PATH: &str = "/model/model.onnx";
-/// Port the server listens on inside the image.
+/// Port the server's REST API listens on inside the image.
 pub const SERVER_PORT: u16 = 8080;
+/// Port the server's gRPC API listens on inside the image (KServe's).
+pub const GRPC_PORT: u16 = 8081;
 /// User the server runs as (uid:gid; distroless `nonroot`).
 pub const SERVER_USER: &str = "65532:65532";
 

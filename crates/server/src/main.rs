@@ -1,128 +1,140 @@
-//! `skiff-server`: serves one ONNX model over the Open Inference Protocol.
+//! `skiff-server`: serves ONNX models over the Open Inference Protocol.
 //!
 //! This is the binary inside skiff's images: built statically (musl) with only the runtime and
-//! the host, so the image needs nothing else.
+//! the host, so the image needs nothing else. Its flags are `skiff serve`'s (one definition,
+//! `skiff_host::cli`), each also an environment variable, so a pod is tuned by its
+//! environment alone:
 //!
 //! ```text
-//! skiff-server [--name NAME] [--addr HOST:PORT] [--backend KIND] MODEL.onnx
+//! skiff-server [OPTIONS] [MODEL.onnx | DIR]...
+//! skiff-server --model_dir /mnt/models --model_name iris --http_port 8080 --grpc_port 8081
+//! skiff-server --probe http://127.0.0.1:8080/v2/health/ready
 //! ```
 //!
-//! Without `--addr` it listens on 0.0.0.0 and the port in `PORT` (default 8080). `--backend`
-//! (or `SKIFF_BACKEND`) is auto, tract, ort or cuda, as for `skiff serve`; the static build in
-//! scratch images has tract only, a glibc build on a CUDA base image all four.
+//! It listens on every interface: REST on `--http-port`, else `PORT`, else 8080; gRPC on
+//! `--grpc-port` (8081 by default). `--backend` (or `SKIFF_BACKEND`) is auto, tract, ort or
+//! cuda, as for `skiff serve`; the static build in scratch images has tract only, a glibc
+//! build on a CUDA base image all four.
 
-use std::net::SocketAddr;
+use clap::Parser;
+use skiff_host::cli::{EngineArgs, ServeArgs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 // musl's allocator serialises threads; mimalloc keeps a loaded server fast.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: skiff-server [--name NAME] [--addr HOST:PORT] [--backend auto|tract|ort|cuda] MODEL.onnx";
+/// The port gRPC listens on unless told otherwise (KServe's).
+const GRPC_PORT: u16 = 8081;
 
-struct Args {
-    model: PathBuf,
-    name: Option<String>,
-    addr: SocketAddr,
-    backend: skiff_runtime::BackendKind,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut model, mut name, mut addr) = (None, None, None);
-    let mut backend = std::env::var("SKIFF_BACKEND").ok();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            args.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--name" => name = Some(value("--name")?),
-            "--backend" => backend = Some(value("--backend")?),
-            "--addr" => {
-                let v = value("--addr")?;
-                addr =
-                    Some(v.parse().map_err(|_| {
-                        format!("--addr {v:?} is not HOST:PORT (e.g. 0.0.0.0:8080)")
-                    })?);
-            }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}\n{USAGE}")),
-            _ if model.is_none() => model = Some(PathBuf::from(arg)),
-            _ => return Err(format!("one model only\n{USAGE}")),
-        }
-    }
-    let model = model.ok_or_else(|| USAGE.to_string())?;
-    let addr = match addr {
-        Some(a) => a,
-        None => {
-            let port = match std::env::var("PORT") {
-                Ok(p) => p
-                    .parse::<u16>()
-                    .map_err(|_| format!("PORT={p:?} is not a port number"))?,
-                Err(_) => 8080,
-            };
-            SocketAddr::from(([0, 0, 0, 0], port))
-        }
-    };
-    let backend = match backend {
-        Some(b) => b.parse().map_err(|e| format!("{e}"))?,
-        None => skiff_runtime::BackendKind::default(),
-    };
-    Ok(Args {
-        model,
-        name,
-        addr,
-        backend,
-    })
+/// Serves ONNX models over the Open Inference Protocol (REST and gRPC).
+#[derive(Parser)]
+#[command(name = "skiff-server", version)]
+struct Cli {
+    /// ONNX files (served by file stem, or --name) and model folders (one .onnx file, or a
+    /// repository: <name>/<version>/model.onnx)
+    #[arg(required_unless_present_any = ["probe", "model_dir"])]
+    models: Vec<PathBuf>,
+    /// Ask URL once and exit 0 when it answers 200, else 1: an exec probe or image
+    /// HEALTHCHECK where the image has no curl. A path alone (/v2/health/ready) asks this
+    /// server's own address, as its flags and environment set it
+    #[arg(long, value_name = "URL|PATH")]
+    probe: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 fn main() -> ExitCode {
-    // Containers collect stderr as lines: no colours; RUST_LOG=skiff_host=debug logs each request.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,skiff_host=info,skiff_server=info".into()),
-        )
-        .with_ansi(false)
-        .init();
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("skiff-server: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let name = args.name.unwrap_or_else(|| {
-        args.model
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-        tracing::info!(model = %name, addr = %args.addr, "listening; loading the model");
-        let (path, name) = (args.model.clone(), name.clone());
-        let backend = skiff_runtime::BackendOptions::new(args.backend);
-        let load: skiff_host::Loader = std::sync::Arc::new(move || {
-            let model = skiff_runtime::Model::load_path(&path, &backend)?;
-            Ok(skiff_host::Repository::single(&name, model))
-        });
-        let options = skiff_host::Options::default();
-        skiff_host::serve_with_reload(listener, load, options, skiff_host::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
-    });
-    match result {
+    let cli = Cli::parse();
+    if let Some(url) = &cli.probe {
+        let url = match (url.starts_with('/'), http_addr(&cli)) {
+            (false, _) => url.clone(),
+            (true, Ok(mut addr)) => {
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                }
+                format!("http://{addr}{url}")
+            }
+            (true, Err(e)) => {
+                eprintln!("skiff-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        return match skiff_host::cli::probe(&url, Duration::from_secs(3)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("skiff-server: probe failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("skiff-server: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every interface: the server runs in a container or on a device.
+const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+/// The REST address: --addr, else every interface and --http-port, else `PORT`, else 8080.
+fn http_addr(cli: &Cli) -> Result<SocketAddr, String> {
+    let port = match std::env::var("PORT") {
+        Ok(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("PORT={p:?} is not a port number"))?,
+        Err(_) => 8080,
+    };
+    Ok(cli.serve.http_addr(ANY, port))
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    // Containers collect stderr as lines: no colours off a terminal; --log-format json for
+    // collectors; --log-level debug (or RUST_LOG) logs each request.
+    cli.serve
+        .init_logs(&["skiff_host", "skiff_runtime", "skiff_server"])?;
+    let http = http_addr(&cli)?;
+    let grpc = cli.serve.grpc_addr(ANY, Some(GRPC_PORT));
+    let options = cli.engine.options();
+    let name = cli.serve.name.as_deref();
+    if name.is_some() && cli.models.len() + usize::from(cli.serve.model_dir.is_some()) > 1 {
+        return Err("--name names a single model; each of several sources keeps its own".into());
+    }
+    let mut sources = Vec::new();
+    for path in &cli.models {
+        sources
+            .push(skiff_host::cli::path_source(path, name, &options).map_err(|e| e.to_string())?);
+    }
+    sources.extend(
+        cli.serve
+            .model_dir_source(&options)
+            .map_err(|e| e.to_string())?,
+    );
+    let sources = skiff_host::Sources::new(sources);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(http)
+            .await
+            .map_err(|e| format!("cannot listen on {http}: {e}"))?;
+        tracing::info!(addr = %http, grpc = ?grpc, "listening; loading the models");
+        skiff_host::serve_with_reload(
+            listener,
+            sources,
+            cli.serve.options(),
+            skiff_host::shutdown_signal(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    })
 }
