@@ -37,6 +37,18 @@ impl Container {
     /// Unpacks `layout:tag` with umoci and starts it with runc, sharing the host's network
     /// (umoci's config gives the container its own namespace) and listening on `port`.
     fn run(layout: &Path, tag: &str, bundle: &Path, port: u16) -> Container {
+        Container::run_with(layout, tag, bundle, port, |_| {})
+    }
+
+    /// As [`Container::run`], with the runtime config changed by `edit` first (its process's
+    /// environment or arguments, mounts).
+    fn run_with(
+        layout: &Path,
+        tag: &str,
+        bundle: &Path,
+        port: u16,
+        edit: impl FnOnce(&mut Value),
+    ) -> Container {
         let image = format!("{}:{tag}", layout.display());
         let out = run_tool(
             "umoci",
@@ -57,6 +69,7 @@ impl Container {
         let env = config["process"]["env"].as_array_mut().unwrap();
         env.retain(|e| !e.as_str().unwrap().starts_with("PORT="));
         env.push(Value::String(format!("PORT={port}")));
+        edit(&mut config);
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
         let id = format!("skiff-test-{port}");
@@ -1146,4 +1159,113 @@ impl Drop for Process {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn an_image_is_tuned_by_its_environment_alone_and_probes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let layout = dir.path().join("layout");
+    pack_layout(&model, &layout, "v1", None, &[]);
+    let port = free_port();
+    let container = Container::run_with(&layout, "v1", &dir.path().join("bundle"), port, |c| {
+        let env = c["process"]["env"].as_array_mut().unwrap();
+        for var in [
+            "SKIFF_MAX_CONCURRENCY=1",
+            "SKIFF_LOG_FORMAT=json",
+            "SKIFF_GRPC_PORT=0",
+        ] {
+            env.push(json!(var));
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    crate::serve::assert_infers_iris(
+        |p, b| http_json("POST", &format!("{base}{p}"), Some(b)),
+        "iris",
+    );
+    crate::serve_config::concurrency_limit_refusal(&base, "iris");
+    let log = std::fs::read_to_string(dir.path().join("bundle/container.log")).unwrap();
+    for line in log.lines() {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON log line: {line:?}\n{log}");
+    }
+
+    // The image's own health check: the server asks itself, exit 0 or 1 and one line.
+    let server = runtime_dir().join("linux-amd64/skiff-server");
+    let probe = |args: &[&str], env: &[(&str, String)]| {
+        let mut command = std::process::Command::new(&server);
+        command.args(args).env_remove("PORT");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let ready = format!("{base}/v2/health/ready");
+    assert!(probe(&["--probe", &ready], &[]).status.success());
+    let own = probe(
+        &["--probe", "/v2/health/live"],
+        &[("PORT", port.to_string())],
+    );
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    drop(container);
+    let down = probe(&["--probe", &ready], &[]);
+    assert_eq!(down.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.starts_with("skiff-server: probe failed: cannot connect"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_image_serves_a_kserve_mounted_model_when_given_kserves_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let layout = dir.path().join("layout");
+    pack_layout(&model, &layout, "v1", None, &[]);
+    // What KServe's storage initializer leaves in /mnt/models, readable by the image's user.
+    let mount = crate::serve_config::kserve_mount(dir.path());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&mount, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        mount.join("model.onnx"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let port = free_port();
+    let _container = Container::run_with(&layout, "v1", &dir.path().join("bundle"), port, |c| {
+        // A ServingRuntime's args replace the image's command (the model it holds).
+        c["process"]["args"] = json!([
+            "/skiff-server",
+            "--model_dir=/mnt/models",
+            "--model_name=flowers",
+            format!("--http_port={port}"),
+            "--grpc_port=0",
+        ]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt/models",
+            "type": "bind",
+            "source": mount,
+            "options": ["rbind", "ro"],
+        }));
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| !e.as_str().unwrap().starts_with("PORT="));
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    crate::serve::assert_infers_iris(
+        |p, b| http_json("POST", &format!("{base}{p}"), Some(b)),
+        "flowers",
+    );
+    let (status, _) = http_json("GET", &format!("{base}/v2/models/iris"), None);
+    assert_eq!(
+        status, 404,
+        "the image's own model is not served when KServe gives one"
+    );
 }
