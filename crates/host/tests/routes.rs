@@ -169,7 +169,16 @@ async fn mistakes_get_4xx_json_errors() {
         max_elements: 40,
         ..Options::default()
     });
-    let cases: Vec<(&str, &str, Option<Body>, Option<&str>, StatusCode, &str)> = vec![
+    // Method, path, body, content type, the status expected and what the error must say.
+    type Case = (
+        &'static str,
+        &'static str,
+        Option<Body>,
+        Option<&'static str>,
+        StatusCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/v2/models/iris/infer",
