@@ -6,8 +6,9 @@ use std::io::Write;
 pub struct Args {
     /// The image in a registry the cluster pulls from: [docker://]HOST/REPO[:TAG|@DIGEST]
     reference: String,
-    /// Name of the objects and their app.kubernetes.io/name label [default: the repository's
-    /// last component]
+    /// Name of the objects and their app.kubernetes.io/name label; with --serving-runtime, the
+    /// InferenceService's, under which the model is served [default: the repository's last
+    /// component]
     #[arg(long)]
     name: Option<String>,
     /// Pods to run (KServe: minReplicas); with --hpa, the fewest
@@ -39,9 +40,13 @@ pub struct Args {
     /// or archive over HTTPS, Azure Blob Storage too), pvc://CLAIM/PATH (a PersistentVolumeClaim
     /// in the namespace), oci://HOST/REPO:TAG (a modelcar: an image holding the model under
     /// /models, run beside the server; KServe's storage.enableModelcar must be on). Credentials
-    /// come from the predictor's service account, as KServe documents
+    /// come from the secrets of the pods' service account (--service-account), as KServe
+    /// documents
     #[arg(long, value_name = "URI")]
     storage_uri: Option<String>,
+    /// The pods' service account [default: the namespace's default]
+    #[arg(long, value_name = "NAME")]
+    service_account: Option<String>,
     /// Scale on CPU from --replicas up to --max-replicas: a HorizontalPodAutoscaler
     /// (autoscaling/v2), or with KServe the InferenceService's own autoscaling fields
     #[arg(long)]
@@ -76,6 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     workload.gpu = args.gpu;
     workload.storage_uri = args.storage_uri;
     workload.pdb = args.pdb;
+    workload.service_account = args.service_account;
     if let Some(runtime_name) = args.runtime_name {
         workload.runtime_name = runtime_name;
     }

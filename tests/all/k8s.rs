@@ -294,10 +294,16 @@ fn serving_runtime() {
         "9000",
         "--grpc-port",
         "9001",
+        "--service-account",
+        "model-reader",
     ]);
     let [runtime, isvc] = &docs[..] else {
         panic!("{docs:?}")
     };
+    assert_eq!(
+        isvc["spec"]["predictor"]["serviceAccountName"],
+        "model-reader"
+    );
     assert_eq!(runtime["kind"], "ServingRuntime");
     assert_eq!(runtime["metadata"]["name"], "skiff-cuda");
     assert_eq!(isvc["spec"]["predictor"]["model"]["runtime"], "skiff-cuda");
@@ -604,6 +610,10 @@ fn bad_runtime_and_scaling_flags_are_one_line_errors() {
         ]
         .concat()),
         &["runtime name \"Skiff_Runtime\"", "--runtime-name"],
+    );
+    fails_with(
+        run(&["k8s", IMAGE, "--service-account", "Model_Reader"]),
+        &["--service-account \"Model_Reader\"", "lower-case"],
     );
     fails_with(
         run(&["k8s", IMAGE, "--hpa"]),

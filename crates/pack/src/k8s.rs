@@ -122,6 +122,9 @@ pub struct Workload {
     /// A `policy/v1` `PodDisruptionBudget` letting voluntary disruptions (node drains) take one
     /// pod at a time.
     pub pdb: bool,
+    /// The pods' service account: KServe's storage initializer takes `--storage-uri`'s
+    /// credentials from its secrets.
+    pub service_account: Option<String>,
 }
 
 impl Workload {
@@ -164,6 +167,7 @@ impl Workload {
             storage_uri: None,
             autoscaling: None,
             pdb: false,
+            service_account: None,
         })
     }
 
@@ -276,6 +280,13 @@ impl Workload {
             }
             (None, false) => {}
         }
+        if let Some(account) = &self.service_account
+            && !is_subdomain(account)
+        {
+            return Err(Error::Invalid(format!(
+                "--service-account {account:?} is not a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)"
+            )));
+        }
         if target.is_runtime()
             && let Some(problem) = name_problem(&self.runtime_name, 63)
         {
@@ -379,6 +390,9 @@ impl Workload {
         });
         if self.gpu {
             pod["runtimeClassName"] = json!("nvidia");
+        }
+        if let Some(account) = &self.service_account {
+            pod["serviceAccountName"] = json!(account);
         }
         pod
     }
@@ -654,6 +668,19 @@ fn name_problem(name: &str, max: usize) -> Option<String> {
     }
 }
 
+/// A DNS-1123 subdomain, the names most Kubernetes objects (service accounts among them) take.
+fn is_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// A Kubernetes resource quantity: a decimal number, then a binary (`Ki`..`Ei`) or decimal
 /// (`n`, `u`, `m`, `k`, `M`..`E`) suffix or an exponent (`e3`).
 fn is_quantity(s: &str) -> bool {
@@ -786,6 +813,16 @@ mod tests {
         // A repository that makes no name leaves the runtime the one given.
         let workload = Workload::new("r.io/team/3d:1", Some("iris")).unwrap();
         assert_eq!(workload.runtime_name, "iris");
+    }
+
+    #[test]
+    fn subdomains() {
+        for ok in ["default", "model-reader", "sa.v1", "a"] {
+            assert!(is_subdomain(ok), "{ok}");
+        }
+        for bad in ["", "Reader", "a..b", "-a", "a-", "a_b", &"a".repeat(254)] {
+            assert!(!is_subdomain(bad), "{bad}");
+        }
     }
 
     #[test]
