@@ -555,6 +555,10 @@ fn bad_input_is_a_one_line_error() {
         &["--grpc-port 8080", "--port", "8081"],
     );
     fails_with(
+        run(&["k8s", IMAGE, "--kserve", "--grpc-port", "80"]),
+        &["--grpc-port 80", "Service's HTTP port"],
+    );
+    fails_with(
         run(&["k8s", IMAGE, "--grpc-port", "0"]),
         &["--grpc-port 0", "1 to 65535"],
     );

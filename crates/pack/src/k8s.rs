@@ -34,6 +34,8 @@ const UID: u32 = 65532;
 const TERMINATION_GRACE_SECONDS: u32 = 30;
 /// KServe names the predictor's Deployment and Service `NAME-predictor`.
 const KSERVE_SUFFIX: &str = "-predictor";
+/// The Service's HTTP port, ours and KServe's; gRPC keeps the container's port number.
+const SERVICE_HTTP_PORT: u16 = 80;
 /// Where KServe's storage initializer (or a modelcar) puts the model for a serving runtime.
 pub const KSERVE_MODEL_DIR: &str = "/mnt/models";
 /// The gRPC port's name on KServe containers: KServe gives ports whose name holds `h2c` (or
@@ -252,6 +254,11 @@ impl Workload {
                 }
             )));
         }
+        if self.grpc_port == SERVICE_HTTP_PORT {
+            return Err(Error::Invalid(format!(
+                "--grpc-port {SERVICE_HTTP_PORT} is the Service's HTTP port, and the Service exposes gRPC on the container's port number (pass another --grpc-port, e.g. {GRPC_PORT})"
+            )));
+        }
         if let Some(autoscaling) = &self.autoscaling {
             if autoscaling.max_replicas < self.replicas {
                 return Err(Error::Invalid(format!(
@@ -437,7 +444,7 @@ impl Workload {
                 "type": "ClusterIP",
                 "selector": self.labels(),
                 "ports": [
-                    {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                    {"name": "http", "port": SERVICE_HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
                     {
                         "name": "grpc",
                         "port": self.grpc_port,
