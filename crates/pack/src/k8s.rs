@@ -1,10 +1,15 @@
-//! Kubernetes manifests that run a server image: a `Deployment` with its `Service`, or a KServe
-//! `InferenceService` whose predictor is the image.
+//! Kubernetes manifests that run a server image: a `Deployment` with its `Service`, a KServe
+//! `InferenceService` whose predictor is the image, or a KServe `ClusterServingRuntime` (or
+//! `ServingRuntime`) running the image on the model KServe fetches into `/mnt/models`, with an
+//! `InferenceService` that uses it. Optionally a `HorizontalPodAutoscaler` (KServe: the
+//! InferenceService's own autoscaling fields) and a `PodDisruptionBudget`.
 //!
 //! They follow the image's contract (`images/README.md`): its entrypoint runs `skiff-server` on
-//! the model as user 65532, listening on `$PORT`; liveness answers while the model loads and
-//! readiness once it has; after SIGTERM readiness turns 503 for 5 s, then the listener closes
-//! and requests in flight finish.
+//! the model as user 65532, listening on `$PORT` (HTTP) and `$SKIFF_GRPC_PORT` (gRPC); liveness
+//! answers while the model loads and readiness once it has; after SIGTERM readiness turns 503
+//! for 5 s, then the listener closes and requests in flight finish. A serving runtime runs
+//! `skiff-server` with KServe's arguments instead (`--model_dir`, `--model_name`,
+//! `--http_port`, `--grpc_port`).
 //!
 //! ```
 //! use skiff_pack::k8s::{Target, Workload};
@@ -29,6 +34,22 @@ const UID: u32 = 65532;
 const TERMINATION_GRACE_SECONDS: u32 = 30;
 /// KServe names the predictor's Deployment and Service `NAME-predictor`.
 const KSERVE_SUFFIX: &str = "-predictor";
+/// The Service's HTTP port, ours and KServe's; gRPC keeps the container's port number.
+const SERVICE_HTTP_PORT: u16 = 80;
+/// Where KServe's storage initializer (or a modelcar) puts the model for a serving runtime.
+pub const KSERVE_MODEL_DIR: &str = "/mnt/models";
+/// The gRPC port's name on KServe containers: KServe gives ports whose name holds `h2c` (or
+/// `grpc`) `appProtocol: kubernetes.io/h2c` and routes gRPC to them, and its samples use `h2c`.
+const KSERVE_GRPC_PORT_NAME: &str = "h2c";
+/// What Kubernetes' Service `appProtocol` calls gRPC's transport: HTTP/2 over cleartext.
+const H2C: &str = "kubernetes.io/h2c";
+/// The `--storage-uri` schemes skiff accepts, each one KServe fetches models from.
+pub const STORAGE_URI_SCHEMES: [&str; 5] = ["s3://", "gs://", "https://", "pvc://", "oci://"];
+/// Default gRPC port (`SKIFF_GRPC_PORT`, `--grpc_port`).
+pub const GRPC_PORT: u16 = 8081;
+/// Default CPU utilisation an autoscaler keeps pods at, in percent of the CPU request
+/// (`kubectl autoscale`'s and KServe's default).
+pub const TARGET_CPU: u32 = 80;
 
 /// Memory to ask for with a GPU: a CUDA context and ONNX Runtime's CUDA libraries take far
 /// more host memory than the CPU server's 256Mi default.
@@ -42,6 +63,35 @@ pub enum Target {
     /// A KServe `serving.kserve.io/v1beta1` `InferenceService` in `Standard` (raw Deployment)
     /// mode, the image as its custom predictor container.
     KServe,
+    /// A KServe `serving.kserve.io/v1alpha1` `ClusterServingRuntime` whose container runs the
+    /// image's server on `/mnt/models`, and an `InferenceService` in `Standard` mode that uses it
+    /// on the model at [`Workload::storage_uri`].
+    ClusterServingRuntime,
+    /// As [`Target::ClusterServingRuntime`], with a `ServingRuntime` in the InferenceService's
+    /// namespace.
+    ServingRuntime,
+}
+
+impl Target {
+    /// Whether KServe runs the pods (the target writes an `InferenceService`).
+    pub fn is_kserve(self) -> bool {
+        self != Target::Deployment
+    }
+
+    /// Whether the target writes a serving runtime.
+    pub fn is_runtime(self) -> bool {
+        matches!(self, Target::ClusterServingRuntime | Target::ServingRuntime)
+    }
+}
+
+/// Scaling on CPU: an `autoscaling/v2` `HorizontalPodAutoscaler`, or KServe's autoscaling
+/// fields, from [`Workload::replicas`] pods up to `max_replicas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Autoscaling {
+    /// The most pods to run.
+    pub max_replicas: u32,
+    /// Average CPU utilisation to keep, in percent of the CPU request.
+    pub target_cpu: u32,
 }
 
 /// A server image and how to run it.
@@ -51,22 +101,39 @@ pub struct Workload {
     pub image: String,
     /// Object name and `app.kubernetes.io/name` label: a DNS-1035 label.
     pub name: String,
-    /// Pods to run (at least 1); KServe's `minReplicas`.
+    /// Pods to run (at least 1), the fewest when autoscaled; KServe's `minReplicas`.
     pub replicas: u32,
-    /// Port the server listens on (`PORT`).
+    /// Port the server listens on (`PORT`, `--http_port`).
     pub port: u16,
+    /// Port the server's gRPC listener uses (`SKIFF_GRPC_PORT`, `--grpc_port`).
+    pub grpc_port: u16,
     /// CPU request, a Kubernetes quantity such as `500m`.
     pub cpu: String,
     /// Memory request and limit, a Kubernetes quantity such as `256Mi`.
     pub memory: String,
     /// One NVIDIA GPU, the `nvidia` runtime class and `SKIFF_BACKEND=cuda`: for the GPU image.
     pub gpu: bool,
+    /// The serving runtime's name (a DNS-1035 label), which the InferenceService names.
+    pub runtime_name: String,
+    /// Where KServe fetches the model from for a serving runtime: `s3://`, `gs://`, `https://`,
+    /// `pvc://` or `oci://` (a modelcar image). Required by the runtime targets, refused by the
+    /// others.
+    pub storage_uri: Option<String>,
+    /// Scale on CPU between `replicas` and a maximum.
+    pub autoscaling: Option<Autoscaling>,
+    /// A `policy/v1` `PodDisruptionBudget` letting voluntary disruptions (node drains) take one
+    /// pod at a time.
+    pub pdb: bool,
+    /// The pods' service account: KServe's storage initializer takes `--storage-uri`'s
+    /// credentials from its secrets.
+    pub service_account: Option<String>,
 }
 
 impl Workload {
     /// The image `reference` names (`[docker://]HOST/REPO[:TAG|@sha256:...]`), called `name` or
-    /// after the repository's last component; one replica on port 8080 with 500m CPU and 256Mi
-    /// memory, no GPU.
+    /// after the repository's last component; one replica on port 8080 (gRPC 8081) with 500m CPU
+    /// and 256Mi memory, no GPU, no autoscaling, no disruption budget. A serving runtime is named
+    /// after the repository (the server it runs), or `name` when that makes no valid name.
     pub fn new(reference: &str, name: Option<&str>) -> Result<Workload> {
         let Reference::Registry {
             registry,
@@ -79,28 +146,55 @@ impl Workload {
             )));
         };
         let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
-        let name = match name {
-            Some(name) => name.to_string(),
-            None => name_from_repository(&repository)?,
+        let (name, runtime_name) = match name {
+            Some(name) => (
+                name.to_string(),
+                name_from_repository(&repository).unwrap_or_else(|_| name.to_string()),
+            ),
+            None => {
+                let name = name_from_repository(&repository)?;
+                (name.clone(), name)
+            }
         };
         Ok(Workload {
             image: format!("{registry}/{repository}{sep}{tag}"),
+            runtime_name,
             name,
             replicas: 1,
             port: crate::media::SERVER_PORT,
+            grpc_port: GRPC_PORT,
             cpu: "500m".into(),
             memory: "256Mi".into(),
             gpu: false,
+            storage_uri: None,
+            autoscaling: None,
+            pdb: false,
+            service_account: None,
         })
     }
 
     /// The manifests for `target`.
     pub fn manifests(&self, target: Target) -> Result<Vec<Value>> {
         self.check(target)?;
-        Ok(match target {
+        let mut manifests = match target {
             Target::Deployment => vec![self.deployment(), self.service()],
             Target::KServe => vec![self.inference_service()],
-        })
+            Target::ClusterServingRuntime | Target::ServingRuntime => {
+                vec![
+                    self.serving_runtime(target),
+                    self.runtime_inference_service(),
+                ]
+            }
+        };
+        if target == Target::Deployment
+            && let Some(autoscaling) = &self.autoscaling
+        {
+            manifests.push(self.horizontal_pod_autoscaler(autoscaling));
+        }
+        if self.pdb {
+            manifests.push(self.pod_disruption_budget(target));
+        }
+        Ok(manifests)
     }
 
     /// The manifests for `target` as YAML documents separated by `---`, behind a comment
@@ -119,13 +213,17 @@ impl Workload {
     }
 
     fn check(&self, target: Target) -> Result<()> {
-        let max = match target {
-            Target::Deployment => 63,
-            Target::KServe => 63 - KSERVE_SUFFIX.len(),
+        let max = if target.is_kserve() {
+            63 - KSERVE_SUFFIX.len()
+        } else {
+            63
         };
         if let Some(problem) = name_problem(&self.name, max) {
             let kserve = match target {
                 Target::KServe => " with --kserve, which appends -predictor",
+                Target::ClusterServingRuntime | Target::ServingRuntime => {
+                    " with --serving-runtime, where KServe appends -predictor"
+                }
                 Target::Deployment => "",
             };
             return Err(Error::Invalid(format!(
@@ -138,11 +236,71 @@ impl Workload {
                 "--replicas 0: a model server needs at least 1 replica (scale it to 0 with kubectl scale instead)".into(),
             ));
         }
-        if self.port == 0 {
-            return Err(Error::Invalid(
-                "--port 0 is not a port a Kubernetes container can listen on (use 1 to 65535)"
-                    .into(),
-            ));
+        for (flag, port) in [("--port", self.port), ("--grpc-port", self.grpc_port)] {
+            if port == 0 {
+                return Err(Error::Invalid(format!(
+                    "{flag} 0 is not a port a Kubernetes container can listen on (use 1 to 65535)"
+                )));
+            }
+        }
+        if self.port == self.grpc_port {
+            return Err(Error::Invalid(format!(
+                "--grpc-port {} is --port's too: the HTTP and gRPC listeners need a port each (pass another --grpc-port, e.g. {})",
+                self.grpc_port,
+                if self.port == GRPC_PORT {
+                    GRPC_PORT + 1
+                } else {
+                    GRPC_PORT
+                }
+            )));
+        }
+        if self.grpc_port == SERVICE_HTTP_PORT {
+            return Err(Error::Invalid(format!(
+                "--grpc-port {SERVICE_HTTP_PORT} is the Service's HTTP port, and the Service exposes gRPC on the container's port number (pass another --grpc-port, e.g. {GRPC_PORT})"
+            )));
+        }
+        if let Some(autoscaling) = &self.autoscaling {
+            if autoscaling.max_replicas < self.replicas {
+                return Err(Error::Invalid(format!(
+                    "--max-replicas {} is below --replicas {}: the autoscaler runs between the two (raise --max-replicas or lower --replicas)",
+                    autoscaling.max_replicas, self.replicas
+                )));
+            }
+            if autoscaling.target_cpu == 0 {
+                return Err(Error::Invalid(
+                    "--target-cpu 0: the autoscaler needs a CPU utilisation to keep, in percent of the CPU request (e.g. 80)".into(),
+                ));
+            }
+        }
+        match (&self.storage_uri, target.is_runtime()) {
+            (Some(uri), true) => check_storage_uri(uri)?,
+            (None, true) => {
+                return Err(Error::Invalid(format!(
+                    "--serving-runtime needs --storage-uri URI: where KServe fetches the model from into {KSERVE_MODEL_DIR} ({})",
+                    STORAGE_URI_SCHEMES.join(", ")
+                )));
+            }
+            (Some(_), false) => {
+                return Err(Error::Invalid(
+                    "--storage-uri is for --serving-runtime: the other manifests run the model inside the image (add --serving-runtime, or leave --storage-uri out)".into(),
+                ));
+            }
+            (None, false) => {}
+        }
+        if let Some(account) = &self.service_account
+            && !is_subdomain(account)
+        {
+            return Err(Error::Invalid(format!(
+                "--service-account {account:?} is not a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)"
+            )));
+        }
+        if target.is_runtime()
+            && let Some(problem) = name_problem(&self.runtime_name, 63)
+        {
+            return Err(Error::Invalid(format!(
+                "runtime name {:?} is not a valid Kubernetes name: it {problem} (pass --runtime-name with lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, at most 63 characters)",
+                self.runtime_name
+            )));
         }
         for (flag, value, example) in [
             ("--cpu", &self.cpu, "500m or 2"),
@@ -164,10 +322,26 @@ impl Workload {
         })
     }
 
+    /// The image's ports, HTTP first (KServe maps its Service's port 80 to the first one),
+    /// then gRPC under `grpc_name`.
+    fn ports(&self, grpc_name: &str) -> Value {
+        json!([
+            {"name": "http", "containerPort": self.port, "protocol": "TCP"},
+            {"name": grpc_name, "containerPort": self.grpc_port, "protocol": "TCP"},
+        ])
+    }
+
+    /// The environment that sets the image's ports.
+    fn port_env(&self) -> Vec<Value> {
+        vec![
+            json!({"name": "PORT", "value": self.port.to_string()}),
+            json!({"name": "SKIFF_GRPC_PORT", "value": self.grpc_port.to_string()}),
+        ]
+    }
+
     /// The server's container: ports, environment, probes, resources and a locked-down
     /// security context. `probe_port` is how the probes name the port.
-    fn container(&self, name: &str, ports: Value, probe_port: Value) -> Value {
-        let mut env = vec![json!({"name": "PORT", "value": self.port.to_string()})];
+    fn container(&self, name: &str, ports: Value, probe_port: Value, mut env: Vec<Value>) -> Value {
         let mut limits = json!({"memory": self.memory});
         if self.gpu {
             env.push(json!({"name": "SKIFF_BACKEND", "value": "cuda"}));
@@ -181,11 +355,10 @@ impl Workload {
                 "failureThreshold": failures,
             })
         };
-        json!({
+        let mut container = json!({
             "name": name,
             "image": self.image,
             "ports": ports,
-            "env": env,
             // Liveness answers while the model loads, so no startup probe is needed; readiness
             // is false until the model has loaded, and again during the drain.
             "livenessProbe": probe("/v2/health/live", 10, 3),
@@ -203,7 +376,11 @@ impl Workload {
                 "capabilities": {"drop": ["ALL"]},
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-        })
+        });
+        if !env.is_empty() {
+            container["env"] = json!(env);
+        }
+        container
     }
 
     /// Pod-level settings shared by the Deployment's pod template and KServe's predictor.
@@ -221,19 +398,21 @@ impl Workload {
         if self.gpu {
             pod["runtimeClassName"] = json!("nvidia");
         }
+        if let Some(account) = &self.service_account {
+            pod["serviceAccountName"] = json!(account);
+        }
         pod
     }
 
     fn deployment(&self) -> Value {
-        let ports = json!([{"name": "http", "containerPort": self.port, "protocol": "TCP"}]);
         let mut pod = self.pod_settings();
-        pod["containers"] = json!([self.container("server", ports, json!("http"))]);
-        json!({
+        pod["containers"] =
+            json!([self.container("server", self.ports("grpc"), json!("http"), self.port_env())]);
+        let mut deployment = json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": self.name, "labels": self.labels()},
             "spec": {
-                "replicas": self.replicas,
                 "selector": {"matchLabels": self.labels()},
                 "template": {
                     "metadata": {
@@ -247,7 +426,13 @@ impl Workload {
                     "spec": pod,
                 },
             },
-        })
+        });
+        // With an autoscaler, replicas is the autoscaler's to set: a replica count here would
+        // reset it on every apply.
+        if self.autoscaling.is_none() {
+            deployment["spec"]["replicas"] = json!(self.replicas);
+        }
+        deployment
     }
 
     fn service(&self) -> Value {
@@ -258,29 +443,192 @@ impl Workload {
             "spec": {
                 "type": "ClusterIP",
                 "selector": self.labels(),
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [
+                    {"name": "http", "port": SERVICE_HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+                    {
+                        "name": "grpc",
+                        "port": self.grpc_port,
+                        "targetPort": "grpc",
+                        "protocol": "TCP",
+                        "appProtocol": H2C,
+                    },
+                ],
             },
         })
     }
 
-    fn inference_service(&self) -> Value {
-        let ports = json!([{"containerPort": self.port, "protocol": "TCP"}]);
+    fn horizontal_pod_autoscaler(&self, autoscaling: &Autoscaling) -> Value {
+        json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": self.name, "labels": self.labels()},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.name},
+                "minReplicas": self.replicas,
+                "maxReplicas": autoscaling.max_replicas,
+                "metrics": [cpu_metric(autoscaling.target_cpu)],
+            },
+        })
+    }
+
+    fn pod_disruption_budget(&self, target: Target) -> Value {
+        let selector = if target.is_kserve() {
+            // The labels KServe puts on the predictor's pods.
+            json!({"serving.kserve.io/inferenceservice": self.name, "component": "predictor"})
+        } else {
+            self.labels()
+        };
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": self.name, "labels": self.labels()},
+            "spec": {
+                // One pod at a time, whatever the replica count: a single replica can still be
+                // drained, and an unready pod never blocks a drain.
+                "maxUnavailable": 1,
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                "selector": {"matchLabels": selector},
+            },
+        })
+    }
+
+    /// The replica and autoscaling fields of a KServe predictor, and the annotations its
+    /// InferenceService needs.
+    fn kserve_predictor(&self) -> (Value, Value) {
         let mut predictor = self.pod_settings();
         predictor["minReplicas"] = json!(self.replicas);
-        predictor["containers"] =
-            json!([self.container("kserve-container", ports, json!(self.port))]);
+        // Knative (KServe's other mode) reserves PORT, allows one port and limits pod settings.
+        let mut annotations = json!({"serving.kserve.io/deploymentMode": "Standard"});
+        if let Some(autoscaling) = &self.autoscaling {
+            predictor["maxReplicas"] = json!(autoscaling.max_replicas);
+            predictor["autoScaling"] = json!({"metrics": [cpu_metric(autoscaling.target_cpu)]});
+            annotations["serving.kserve.io/autoscalerClass"] = json!("hpa");
+        }
+        (predictor, annotations)
+    }
+
+    fn serving_runtime(&self, target: Target) -> Value {
+        let mut container = self.container(
+            "kserve-container",
+            self.ports(KSERVE_GRPC_PORT_NAME),
+            json!(self.port),
+            Vec::new(),
+        );
+        // The image's entrypoint serves the model inside it; a runtime serves KServe's.
+        container["command"] = json!([crate::media::SERVER_PATH]);
+        container["args"] = json!([
+            format!("--model_dir={KSERVE_MODEL_DIR}"),
+            // KServe replaces {{.Name}} with the InferenceService's name.
+            "--model_name={{.Name}}",
+            format!("--http_port={}", self.port),
+            format!("--grpc_port={}", self.grpc_port),
+        ]);
+        json!({
+            "apiVersion": "serving.kserve.io/v1alpha1",
+            "kind": if target == Target::ServingRuntime { "ServingRuntime" } else { "ClusterServingRuntime" },
+            "metadata": {
+                "name": self.runtime_name,
+                "labels": {
+                    "app.kubernetes.io/name": self.runtime_name,
+                    "app.kubernetes.io/managed-by": "skiff",
+                },
+            },
+            "spec": {
+                "annotations": {
+                    "prometheus.kserve.io/port": self.port.to_string(),
+                    "prometheus.kserve.io/path": "/metrics",
+                },
+                // No priority: KServe refuses a second runtime with onnx at the priority of
+                // one already there (its Triton runtime has 1), and one without a priority is
+                // only auto-selected where no other runtime is; InferenceServices name this one.
+                "supportedModelFormats": [{"name": "onnx", "version": "1", "autoSelect": true}],
+                "protocolVersions": ["v2", "grpc-v2"],
+                "containers": [container],
+            },
+        })
+    }
+
+    fn runtime_inference_service(&self) -> Value {
+        let (mut predictor, annotations) = self.kserve_predictor();
+        predictor["model"] = json!({
+            "modelFormat": {"name": "onnx"},
+            "runtime": self.runtime_name,
+            "protocolVersion": "v2",
+            "storageUri": self.storage_uri,
+        });
         json!({
             "apiVersion": "serving.kserve.io/v1beta1",
             "kind": "InferenceService",
             "metadata": {
                 "name": self.name,
                 "labels": self.labels(),
-                // Knative (KServe's other mode) reserves PORT and limits pod settings.
-                "annotations": {"serving.kserve.io/deploymentMode": "Standard"},
+                "annotations": annotations,
             },
             "spec": {"predictor": predictor},
         })
     }
+
+    fn inference_service(&self) -> Value {
+        let (mut predictor, annotations) = self.kserve_predictor();
+        predictor["containers"] = json!([self.container(
+            "kserve-container",
+            self.ports(KSERVE_GRPC_PORT_NAME),
+            json!(self.port),
+            self.port_env()
+        )]);
+        json!({
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {
+                "name": self.name,
+                "labels": self.labels(),
+                "annotations": annotations,
+            },
+            "spec": {"predictor": predictor},
+        })
+    }
+}
+
+/// An autoscaling/v2 metric (KServe's has the same shape): average CPU use at `percent` of the
+/// request.
+fn cpu_metric(percent: u32) -> Value {
+    json!({
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": percent}},
+    })
+}
+
+/// A `--storage-uri` KServe can fetch a model from: one of [`STORAGE_URI_SCHEMES`] with
+/// something after it; for `oci://`, an image in a registry.
+fn check_storage_uri(uri: &str) -> Result<()> {
+    let forms = "s3://BUCKET/PATH, gs://BUCKET/PATH, https://HOST/PATH, pvc://CLAIM/PATH or oci://HOST/REPO:TAG";
+    let Some(scheme) = STORAGE_URI_SCHEMES.iter().find(|s| uri.starts_with(*s)) else {
+        return Err(Error::Invalid(format!(
+            "--storage-uri {uri:?} is not a location skiff writes for KServe (write {forms})"
+        )));
+    };
+    let rest = &uri[scheme.len()..];
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "--storage-uri {uri:?} names no bucket, host or claim after {scheme} (write {forms})"
+        )));
+    }
+    if rest.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Invalid(format!(
+            "--storage-uri {uri:?} holds a space or control character (percent-encode it, e.g. %20)"
+        )));
+    }
+    if *scheme == "oci://"
+        && !matches!(
+            Reference::parse_image(&format!("docker://{rest}")),
+            Ok(Reference::Registry { .. })
+        )
+    {
+        return Err(Error::Invalid(format!(
+            "--storage-uri {uri:?} is not a modelcar image in a registry (write oci://HOST/REPO[:TAG|@DIGEST])"
+        )));
+    }
+    Ok(())
 }
 
 /// The note [`Workload::yaml`] puts above GPU manifests.
@@ -325,6 +673,19 @@ fn name_problem(name: &str, max: usize) -> Option<String> {
     } else {
         None
     }
+}
+
+/// A DNS-1123 subdomain, the names most Kubernetes objects (service accounts among them) take.
+fn is_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// A Kubernetes resource quantity: a decimal number, then a binary (`Ki`..`Ei`) or decimal
@@ -420,6 +781,55 @@ mod tests {
             err.contains("at most 53") && err.contains("-predictor"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn storage_uris() {
+        for ok in [
+            "s3://models/iris",
+            "gs://bucket/iris/1",
+            "https://example.com/iris.tar.gz",
+            "pvc://models/iris",
+            "pvc://models",
+            "oci://registry.example.com/models/iris-modelcar:1",
+        ] {
+            assert!(check_storage_uri(ok).is_ok(), "{ok}");
+        }
+        for (bad, needle) in [
+            ("http://example.com/iris", "not a location"),
+            ("file:///models", "not a location"),
+            ("S3://models/iris", "not a location"),
+            ("/mnt/models", "not a location"),
+            ("s3://", "names no bucket"),
+            ("pvc:///iris", "names no bucket"),
+            ("gs://bucket/my model", "space"),
+            ("oci://iris", "modelcar image"),
+        ] {
+            let err = check_storage_uri(bad).unwrap_err().to_string();
+            assert!(err.contains(needle) && err.contains(bad), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn runtime_names() {
+        let workload = Workload::new("r.io/team/skiff-onnx:1", Some("iris")).unwrap();
+        assert_eq!(
+            (workload.name.as_str(), workload.runtime_name.as_str()),
+            ("iris", "skiff-onnx")
+        );
+        // A repository that makes no name leaves the runtime the one given.
+        let workload = Workload::new("r.io/team/3d:1", Some("iris")).unwrap();
+        assert_eq!(workload.runtime_name, "iris");
+    }
+
+    #[test]
+    fn subdomains() {
+        for ok in ["default", "model-reader", "sa.v1", "a"] {
+            assert!(is_subdomain(ok), "{ok}");
+        }
+        for bad in ["", "Reader", "a..b", "-a", "a-", "a_b", &"a".repeat(254)] {
+            assert!(!is_subdomain(bad), "{bad}");
+        }
     }
 
     #[test]
