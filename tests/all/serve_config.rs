@@ -250,9 +250,52 @@ fn kserves_conventional_arguments_serve_a_mounted_folder() {
 
     // Two models in one folder: not a repository, not one model either.
     std::fs::copy(mount.join("model.onnx"), mount.join("other.onnx")).unwrap();
-    let out = run(&["serve", "--model-dir", mount.to_str().unwrap()]);
+    let out = run(&[
+        "serve",
+        "--model-dir",
+        mount.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds 2 .onnx files"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn under_kserves_asynchronous_loading_the_server_waits_for_its_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let mount = dir.path().join("mnt-models");
+    let port = free_port();
+    let mut command = skiff();
+    command
+        .args(["serve", "--model-dir", mount.to_str().unwrap()])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .env("MODEL_INIT_MODE", "async");
+    let mut server = Server::launch(command, port, None);
+    server.wait_for_200("/v2/health/live");
+    assert_eq!(
+        server.get("/v2/health/ready"),
+        (503, json!({"ready": false}))
+    );
+    // The model image's files appear.
+    let staged = dir.path().join("staged");
+    std::fs::create_dir_all(&staged).unwrap();
+    std::fs::copy(&model, staged.join("model.onnx")).unwrap();
+    std::fs::rename(&staged, &mount).unwrap();
+    server.wait_for_200("/v2/health/ready");
+    assert_infers_iris(|p, b| server.post(p, b), "model");
+
+    // Without it, a missing folder is a one-line error at once.
+    let out = run(&[
+        "serve",
+        "--model-dir",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read the model folder"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

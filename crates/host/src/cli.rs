@@ -139,14 +139,20 @@ impl ServeArgs {
     }
 
     /// The folder of `--model-dir` as a source, serving its one model as `--name` (default:
-    /// the file's stem).
+    /// the file's stem). Under KServe's asynchronous model loading (`MODEL_INIT_MODE=async`,
+    /// a model image mounted while the server starts) it waits up to 10 minutes for the folder
+    /// to be filled, answering liveness meanwhile.
     pub fn model_dir_source(
         &self,
         options: &BackendOptions,
     ) -> Result<Option<Source>, crate::LoadError> {
+        let wait = match std::env::var("MODEL_INIT_MODE").as_deref() {
+            Ok("async") => Duration::from_secs(600),
+            _ => Duration::ZERO,
+        };
         self.model_dir
             .as_deref()
-            .map(|dir| Source::mounted(dir, self.name.as_deref(), options))
+            .map(|dir| Source::mounted(dir, self.name.as_deref(), options, wait).checked())
             .transpose()
     }
 
@@ -256,7 +262,7 @@ pub fn path_source(
     options: &BackendOptions,
 ) -> Result<Source, crate::LoadError> {
     if path.is_dir() {
-        return Source::mounted(path, name, options);
+        return Source::mounted(path, name, options, Duration::ZERO).checked();
     }
     if !path.exists() {
         return Err(format!("{} does not exist", path.display()).into());

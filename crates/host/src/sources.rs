@@ -5,6 +5,7 @@ use crate::{LoadError, Repository};
 use skiff_runtime::{BackendOptions, Model};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Loads one model; the closure behind a [`Source::Model`].
 pub type LoadModel = Arc<dyn Fn() -> Result<Model, LoadError> + Send + Sync>;
@@ -27,6 +28,17 @@ pub enum Source {
         /// The backend its models run on, unless a model's `config.json` says otherwise.
         options: BackendOptions,
     },
+    /// A folder a platform mounted (see [`Source::mounted`]).
+    Mounted {
+        /// The folder.
+        dir: PathBuf,
+        /// The name of its one model, when it holds one.
+        name: Option<String>,
+        /// The backend.
+        options: BackendOptions,
+        /// How long to wait for it to be filled.
+        wait: Duration,
+    },
 }
 
 impl Source {
@@ -41,31 +53,71 @@ impl Source {
 
     /// A folder a platform mounted (KServe's `/mnt/models`): one `.onnx` file in it (beside an
     /// MLflow `MLmodel` file or anything else) is served as `name` (default: the file's stem);
-    /// otherwise the folder is a model repository.
+    /// otherwise the folder is a model repository. What it holds is read when it loads; until
+    /// then, for at most `wait`, the folder may be missing or empty (a model image that a
+    /// platform mounts while the server starts).
     pub fn mounted(
         dir: &Path,
         name: Option<&str>,
         options: &BackendOptions,
-    ) -> Result<Source, LoadError> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read the model folder {}: {e}", dir.display()))?;
-        let mut onnx = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(|e| format!("cannot read the model folder {}: {e}", dir.display()))?
-                .path();
-            if path.is_file() && path.extension().is_some_and(|e| e == "onnx") {
-                onnx.push(path);
-            }
+        wait: Duration,
+    ) -> Source {
+        Source::Mounted {
+            dir: dir.to_path_buf(),
+            name: name.map(str::to_string),
+            options: options.clone(),
+            wait,
         }
+    }
+
+    /// A mounted folder that need not be waited for, read now: one model or a repository, or
+    /// the error that says why it is neither. Other sources as they are.
+    pub fn checked(self) -> Result<Source, LoadError> {
+        match &self {
+            Source::Mounted { wait, .. } if wait.is_zero() => self.resolve(false),
+            _ => Ok(self),
+        }
+    }
+
+    /// What a mounted folder holds: one model, or a repository.
+    fn resolve(&self, wait: bool) -> Result<Source, LoadError> {
+        let Source::Mounted {
+            dir,
+            name,
+            options,
+            wait: patience,
+        } = self
+        else {
+            return Ok(self.clone());
+        };
+        let deadline = Instant::now() + if wait { *patience } else { Duration::ZERO };
+        let entries = loop {
+            let entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+                Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(
+                        format!("cannot read the model folder {}: {e}", dir.display()).into(),
+                    );
+                }
+                Err(_) => Vec::new(),
+            };
+            if !entries.is_empty() || Instant::now() >= deadline {
+                break entries;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let onnx: Vec<&PathBuf> = entries
+            .iter()
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "onnx"))
+            .collect();
         match &onnx[..] {
             [] => Ok(Source::Dir {
-                dir: dir.to_path_buf(),
+                dir: dir.clone(),
                 options: options.clone(),
             }),
             [file] => {
                 let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-                let name = name.map(str::to_string).or(stem).unwrap_or("model".into());
+                let name = name.clone().or(stem).unwrap_or("model".into());
                 Ok(Source::file(&name, file, options))
             }
             _ => Err(format!(
@@ -83,6 +135,7 @@ impl Source {
         match self {
             Source::Model { name, .. } => vec![name.clone()],
             Source::Dir { dir, .. } => Repository::names_in(dir),
+            Source::Mounted { .. } => self.resolve(false).map(|s| s.names()).unwrap_or_default(),
         }
     }
 
@@ -96,6 +149,7 @@ impl Source {
                 Ok(Repository::single(name, load()?))
             }
             Source::Dir { dir, options } => Ok(Repository::load_dir_only(dir, options, only)?),
+            Source::Mounted { .. } => self.resolve(true)?.load(only),
         }
     }
 }
