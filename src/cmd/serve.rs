@@ -26,6 +26,10 @@ pub struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// Also serve the protocol over gRPC (KServe's and Triton's GRPCInferenceService) on this
+    /// address, such as 127.0.0.1:8081
+    #[arg(long, value_name = "HOST:PORT")]
+    grpc_addr: Option<SocketAddr>,
     /// Largest request body in bytes (413 beyond it)
     #[arg(long, default_value_t = Options::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -136,6 +140,18 @@ pub fn run(args: Args) -> Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let mut listeners = skiff_host::Listeners::new(listener);
+        if let Some(grpc_addr) = args.grpc_addr {
+            let grpc = tokio::net::TcpListener::bind(grpc_addr)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for gRPC on {grpc_addr} (is the port in use? pick another with --grpc-addr)"
+                    )
+                })?;
+            eprintln!("serving gRPC at {}", grpc.local_addr()?);
+            listeners = listeners.with_grpc(grpc);
+        }
         // The server answers liveness while the models load (readiness once they have).
         let reload: skiff_host::Loader = Arc::new(move || {
             let repo = load_all()?;
@@ -146,7 +162,7 @@ pub fn run(args: Args) -> Result<()> {
             }
             Ok(repo)
         });
-        skiff_host::serve_with_reload(listener, reload, options, skiff_host::shutdown_signal())
+        skiff_host::serve_with_reload(listeners, reload, options, skiff_host::shutdown_signal())
             .await?;
         drop(pulled);
         Ok(())
