@@ -115,6 +115,7 @@ fn rest_and_grpc_answer_alike_for_every_conformance_case() {
         &serde_json::to_vec(&jobs).unwrap(),
         "cases answered alike",
     );
+    eprintln!("{report}");
     assert!(
         report.contains(&format!("all {} cases answered alike", cases.len())),
         "{report}"
