@@ -12,7 +12,8 @@ fn grpc() {
     println!("cargo:rerun-if-changed={PROTO}");
     let files = protox::compile([PROTO], ["proto"]).unwrap_or_else(|e| panic!("{PROTO}: {e}"));
     tonic_prost_build::configure()
-        .build_client(false)
+        // The client is generic over the transport: clients bring their own channel.
+        .build_client(true)
         .build_transport(false)
         .compile_fds(files)
         .unwrap_or_else(|e| panic!("generating the gRPC code of {PROTO}: {e}"));

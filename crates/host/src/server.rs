@@ -7,6 +7,7 @@ pub mod metrics;
 mod shutdown;
 
 pub use batch::Batching;
+pub use grpc::pb as grpc_proto;
 pub use shutdown::CLOSE_GRACE;
 
 use crate::protocol::{self, ApiError, Inference};

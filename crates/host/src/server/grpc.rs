@@ -20,9 +20,11 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use tonic::{Code, Request, Response, Status};
 
-/// The messages and service generated from `proto/grpc_predict_v2.proto` by build.rs.
+/// The messages, client and service of the protocol's gRPC form (package `inference`),
+/// generated from `proto/grpc_predict_v2.proto` by build.rs: KServe's `grpc_predict_v2.proto`
+/// with Triton's model repository RPCs. The client takes any tonic transport.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
-mod pb {
+pub mod pb {
     tonic::include_proto!("inference");
 }
 
