@@ -78,18 +78,30 @@ pub fn run(args: Args) -> Result<()> {
             .model_dir_source(&args.backend.options())
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
-    let addr = args
-        .serve
-        .http_addr(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT);
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let addr = args.serve.http_addr(loopback, DEFAULT_PORT);
+    let grpc_addr = args.serve.grpc_addr(loopback, None);
     super::block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (is the port in use? pick another with --addr)")
         })?;
         let addr = listener.local_addr()?;
         tracing::info!("listening on http://{addr}; loading the models");
+        let mut listeners = skiff_host::Listeners::new(listener);
+        if let Some(grpc_addr) = grpc_addr {
+            let grpc = tokio::net::TcpListener::bind(grpc_addr)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for gRPC on {grpc_addr} (is the port in use? pick another with --grpc-addr)"
+                    )
+                })?;
+            tracing::info!("serving gRPC at {}", grpc.local_addr()?);
+            listeners = listeners.with_grpc(grpc);
+        }
         // The server answers liveness while the models load (readiness once they have).
         skiff_host::serve_with_reload(
-            listener,
+            listeners,
             Sources::new(sources),
             args.serve.options(),
             skiff_host::shutdown_signal(),

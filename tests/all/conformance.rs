@@ -23,9 +23,9 @@ use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Case {
+pub(crate) struct Case {
     estimator: String,
-    dataset: String,
+    pub(crate) dataset: String,
     target: String,
     #[serde(default)]
     set: BTreeMap<String, String>,
@@ -43,7 +43,7 @@ struct Case {
 }
 
 impl Case {
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         let dataset = self.dataset.rsplit('/').next().unwrap();
         let mut set: Vec<String> = self.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if let Some(scale) = self.scale {
@@ -57,11 +57,17 @@ impl Case {
 }
 
 /// What the native model predicted on a case's test rows.
-struct Native {
+pub(crate) struct Native {
     task: Task,
     labels: Vec<String>,
     values: ndarray::Array2<f64>,
     metric: f64,
+}
+
+/// The cases of `tests/conformance.json`.
+pub(crate) fn catalog() -> Vec<Case> {
+    let path = example("../tests/conformance.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 const ATOL: f64 = 1e-5;
@@ -261,7 +267,7 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
 /// Fits `case` as `skiff fit` does; returns the native predictions on the test rows, the
 /// exported model, its inputs for the test rows (by input name), and scikit-learn's pipeline
 /// for the same fit.
-fn fit_case(
+pub(crate) fn fit_case(
     case: &Case,
     train: &std::path::Path,
     test: &std::path::Path,

@@ -12,6 +12,7 @@ mod component;
 mod conformance;
 mod encode_ops;
 mod fit_predict;
+mod grpc;
 mod image;
 mod k8s;
 mod mlflow;

@@ -360,22 +360,7 @@ fn tritonclient_passes_the_conformance_checks() {
 /// its errors) against `server`, serving the iris `model` as `name`.
 pub fn assert_tritonclient_conformance(server: &Server, model: &Path, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("rows.csv");
-    let (header, test) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
-    let lines: Vec<String> = std::iter::once(header.join(","))
-        .chain(test[..8].iter().map(|r| r.join(",")))
-        .collect();
-    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
-    let predicted = predict(model, &rows, &["--proba"]);
-    let (_, predicted) = read_csv(&predicted);
-    let expected = json!({
-        "rows": test[..8].iter().map(|r| r[..4].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "labels": predicted.iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
-        "probabilities": predicted.iter().map(|r| r[1..].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
-    });
-    let expected_path = dir.path().join("expected.json");
-    std::fs::write(&expected_path, expected.to_string()).unwrap();
-
+    let expected_path = iris_expectations(model, dir.path());
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tritonclient_conformance.py");
     let address = server.base.trim_start_matches("http://");
@@ -391,6 +376,27 @@ pub fn assert_tritonclient_conformance(server: &Server, model: &Path, name: &str
         "tritonclient conformance failed:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Writes `dir/expected.json`: the first 8 iris test rows with the labels and probabilities
+/// `skiff predict --proba` gives for them with `model`, for the conformance scripts.
+pub fn iris_expectations(model: &Path, dir: &Path) -> PathBuf {
+    let rows = dir.join("rows.csv");
+    let (header, test) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let lines: Vec<String> = std::iter::once(header.join(","))
+        .chain(test[..8].iter().map(|r| r.join(",")))
+        .collect();
+    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+    let predicted = predict(model, &rows, &["--proba"]);
+    let (_, predicted) = read_csv(&predicted);
+    let expected = json!({
+        "rows": test[..8].iter().map(|r| r[..4].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "labels": predicted.iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+        "probabilities": predicted.iter().map(|r| r[1..].iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+    });
+    let expected_path = dir.join("expected.json");
+    std::fs::write(&expected_path, expected.to_string()).unwrap();
+    expected_path
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! [`router`] answers the protocol's endpoints for the models of a [`Repository`], JSON and
 //! Triton's binary tensor extension alike; `skiff serve` and the static server inside images
-//! both run it through [`serve`].
+//! both run it through [`serve`], which also answers the protocol's gRPC form when
+//! [`Listeners`] has a gRPC listener.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

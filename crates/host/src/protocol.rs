@@ -516,6 +516,38 @@ pub fn to_tensor(
 #[derive(Debug, Default)]
 pub struct FlatData(Vec<Scalar>);
 
+impl FlatData {
+    /// Booleans, as the gRPC form's typed contents carry them.
+    #[cfg(feature = "server")]
+    pub(crate) fn bools(v: impl IntoIterator<Item = bool>) -> FlatData {
+        FlatData(v.into_iter().map(Scalar::Bool).collect())
+    }
+
+    /// Signed integers.
+    #[cfg(feature = "server")]
+    pub(crate) fn ints(v: impl IntoIterator<Item = i64>) -> FlatData {
+        FlatData(v.into_iter().map(Scalar::Int).collect())
+    }
+
+    /// Unsigned integers.
+    #[cfg(feature = "server")]
+    pub(crate) fn uints(v: impl IntoIterator<Item = u64>) -> FlatData {
+        FlatData(v.into_iter().map(Scalar::UInt).collect())
+    }
+
+    /// Floats.
+    #[cfg(feature = "server")]
+    pub(crate) fn floats(v: impl IntoIterator<Item = f64>) -> FlatData {
+        FlatData(v.into_iter().map(Scalar::Float).collect())
+    }
+
+    /// Strings.
+    #[cfg(feature = "server")]
+    pub(crate) fn strings(v: impl IntoIterator<Item = String>) -> FlatData {
+        FlatData(v.into_iter().map(Scalar::Str).collect())
+    }
+}
+
 /// One element of [`FlatData`].
 #[derive(Debug, Clone, PartialEq)]
 enum Scalar {

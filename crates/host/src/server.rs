@@ -3,10 +3,12 @@
 
 mod batch;
 mod control;
+mod grpc;
 pub mod metrics;
 mod shutdown;
 
 pub use batch::Batching;
+pub use grpc::pb as grpc_proto;
 pub use shutdown::CLOSE_GRACE;
 
 use crate::protocol::{self, ApiError, Inference};
@@ -183,18 +185,51 @@ fn router_for(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Serves `repo` on `listener` until `shutdown` completes; then readiness turns 503 at once,
-/// requests are still accepted for [`Options::drain`]; then the server closes its listener,
-/// ends each open connection after its next response (idle ones after [`CLOSE_GRACE`]), and
-/// returns once in-flight requests are answered. No request it has read goes unanswered.
+/// Where a server listens: the REST listener and, when given, a gRPC one (the protocol's gRPC
+/// form, KServe's `inference.GRPCInferenceService`). Both serve the same models, limits,
+/// metrics and shutdown. A plain [`tokio::net::TcpListener`] converts into REST alone.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The REST (HTTP/1.1) listener.
+    pub rest: tokio::net::TcpListener,
+    /// The gRPC (HTTP/2) listener, if any.
+    pub grpc: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    /// REST on `rest`, no gRPC.
+    pub fn new(rest: tokio::net::TcpListener) -> Listeners {
+        Listeners { rest, grpc: None }
+    }
+
+    /// Also serves gRPC on `grpc`.
+    pub fn with_grpc(self, grpc: tokio::net::TcpListener) -> Listeners {
+        Listeners {
+            grpc: Some(grpc),
+            ..self
+        }
+    }
+}
+
+impl From<tokio::net::TcpListener> for Listeners {
+    fn from(rest: tokio::net::TcpListener) -> Listeners {
+        Listeners::new(rest)
+    }
+}
+
+/// Serves `repo` on `listeners` until `shutdown` completes; then readiness turns 503 (and
+/// gRPC's ServerReady false) at once, requests are still accepted for [`Options::drain`]; then
+/// the server closes its listeners, ends each open REST connection after its next response
+/// (idle ones after [`CLOSE_GRACE`]), tells gRPC clients to go away, and returns once
+/// in-flight requests are answered. No request it has read goes unanswered.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     repo: Repository,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = AppState::new(repo, options, None);
-    run(state, listener, async move {
+    run(state, listeners.into(), async move {
         shutdown.await;
         Stop::Drain
     })
@@ -208,7 +243,7 @@ pub async fn serve(
 /// finish on the models they started with. A failed reload is logged and changes nothing.
 /// The model repository extension loads and unloads single models the same way.
 pub async fn serve_with_reload(
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     sources: Sources,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -240,7 +275,7 @@ pub async fn serve_with_reload(
         shutdown.await;
         Stop::Drain
     };
-    let served = run(state, listener, stop).await;
+    let served = run(state, listeners.into(), stop).await;
     loads.abort();
     if let Some(e) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(Error::Load(e));
@@ -258,16 +293,19 @@ enum Stop {
 
 async fn run(
     state: Shared,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     stop: impl Future<Output = Stop> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
-    let listener = shutdown::Closable::new(listener, stop_rx);
+    // gRPC stops with REST: when REST stops accepting, or when REST's server is gone.
+    let mut grpc_stop = stop_rx.clone();
+    let listener = shutdown::Closable::new(listeners.rest, stop_rx);
     let mut open = listener.open_connections();
     let mut closed = listener.closed();
     let lifecycle = state.clone();
     let drained = async move {
         if let Stop::Now = stop.await {
+            stop_accepting.send_replace(true);
             return;
         }
         lifecycle.draining.store(true, Ordering::SeqCst);
@@ -287,9 +325,17 @@ async fn run(
             "closing idle connections; finishing in-flight requests"
         );
     };
-    axum::serve(listener, router_for(state))
+    let rest = axum::serve(listener, router_for(state.clone()))
         .with_graceful_shutdown(drained)
-        .await
+        .into_future();
+    let Some(grpc) = listeners.grpc else {
+        return rest.await;
+    };
+    let grpc = grpc::serve(state, grpc, async move {
+        let _ = grpc_stop.wait_for(|stop| *stop).await;
+    });
+    let (rest, grpc) = tokio::join!(rest, grpc);
+    rest.and(grpc)
 }
 
 /// Runs the first load, reports how it went on `first`, then reloads on each SIGHUP.
@@ -380,7 +426,7 @@ async fn metrics_text(State(state): State<Shared>) -> Response {
 }
 
 async fn server_ready(State(state): State<Shared>) -> Response {
-    let ready = !state.draining.load(Ordering::SeqCst) && !state.repo().is_empty();
+    let ready = state.ready();
     let status = if ready {
         StatusCode::OK
     } else {

@@ -127,9 +127,16 @@ fn run(cli: Cli) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(http)
             .await
             .map_err(|e| format!("cannot listen on {http}: {e}"))?;
+        let mut listeners = skiff_host::Listeners::new(listener);
+        if let Some(grpc) = grpc {
+            let listener = tokio::net::TcpListener::bind(grpc)
+                .await
+                .map_err(|e| format!("cannot listen for gRPC on {grpc}: {e}"))?;
+            listeners = listeners.with_grpc(listener);
+        }
         tracing::info!(addr = %http, grpc = ?grpc, "listening; loading the models");
         skiff_host::serve_with_reload(
-            listener,
+            listeners,
             sources,
             cli.serve.options(),
             skiff_host::shutdown_signal(),

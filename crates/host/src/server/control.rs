@@ -11,6 +11,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+/// Why a load with parameters is refused.
+pub(crate) const NO_LOAD_PARAMETERS: &str = "load parameters (a config or model files) are not \
+     supported: put the model in the repository and load it by name";
+
 /// The extension's name in `GET /v2`.
 pub(crate) const EXTENSION: &str = "model_repository";
 
@@ -28,14 +32,31 @@ pub(super) async fn load_all(state: &Shared) -> Result<Repository, LoadError> {
     Ok(repo)
 }
 
+/// One line of the index.
+pub(crate) struct IndexEntry {
+    pub name: String,
+    /// The version, for a loaded one.
+    pub version: Option<u64>,
+    /// `READY` or `UNAVAILABLE`, as Triton says.
+    pub state: &'static str,
+    /// Why it is not ready: `unloaded` (through the extension) or `not loaded` (new in the
+    /// repository since the last load).
+    pub reason: &'static str,
+}
+
 /// The index: one entry per loaded version (`READY`), and one per model the sources hold that
 /// is not loaded (`UNAVAILABLE`, with the reason); with `ready_only`, the loaded ones alone.
-pub(crate) fn index(state: &AppState, ready_only: bool) -> Vec<Value> {
+pub(crate) fn index(state: &AppState, ready_only: bool) -> Vec<IndexEntry> {
     let repo = state.repo();
     let mut entries = Vec::new();
     for (name, versions, _) in repo.describe() {
         for version in versions {
-            entries.push(json!({"name": name, "version": version.to_string(), "state": "READY", "reason": ""}));
+            entries.push(IndexEntry {
+                name: name.clone(),
+                version: Some(version),
+                state: "READY",
+                reason: "",
+            });
         }
     }
     if !ready_only && let Some(sources) = &state.sources {
@@ -46,7 +67,12 @@ pub(crate) fn index(state: &AppState, ready_only: bool) -> Vec<Value> {
                 } else {
                     "not loaded"
                 };
-                entries.push(json!({"name": name, "state": "UNAVAILABLE", "reason": reason}));
+                entries.push(IndexEntry {
+                    name,
+                    version: None,
+                    state: "UNAVAILABLE",
+                    reason,
+                });
             }
         }
     }
@@ -149,7 +175,14 @@ pub(super) async fn index_route(
         Some(Value::Bool(ready)) => *ready,
         Some(_) => return Err(ApiError::bad_request("\"ready\" must be true or false")),
     };
-    Ok(axum::Json(Value::Array(index(&state, ready_only))))
+    let entries = index(&state, ready_only).into_iter().map(|e| {
+        let mut entry = json!({"name": e.name, "state": e.state, "reason": e.reason});
+        if let Some(version) = e.version {
+            entry["version"] = json!(version.to_string());
+        }
+        entry
+    });
+    Ok(axum::Json(entries.collect()))
 }
 
 /// `POST /v2/repository/models/{name}/load`.
@@ -164,10 +197,7 @@ pub(super) async fn load_route(
         .and_then(Value::as_object)
         .is_some_and(|p| !p.is_empty())
     {
-        return Err(ApiError::bad_request(
-            "load parameters (a config or model files) are not supported: put the model in \
-             the repository and load it by name",
-        ));
+        return Err(ApiError::bad_request(NO_LOAD_PARAMETERS));
     }
     load_model(&state, &name).await?;
     Ok(axum::Json(json!({})))
