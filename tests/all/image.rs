@@ -1167,16 +1167,12 @@ fn an_image_is_tuned_by_its_environment_alone_and_probes_itself() {
     let model = iris_model(dir.path());
     let layout = dir.path().join("layout");
     pack_layout(&model, &layout, "v1", None, &[]);
-    let port = free_port();
+    let (port, grpc_port) = (free_port(), free_port());
     let container = Container::run_with(&layout, "v1", &dir.path().join("bundle"), port, |c| {
         let env = c["process"]["env"].as_array_mut().unwrap();
-        for var in [
-            "SKIFF_MAX_CONCURRENCY=1",
-            "SKIFF_LOG_FORMAT=json",
-            "SKIFF_GRPC_PORT=0",
-        ] {
-            env.push(json!(var));
-        }
+        env.push(json!("SKIFF_MAX_CONCURRENCY=1"));
+        env.push(json!("SKIFF_LOG_FORMAT=json"));
+        env.push(json!(format!("SKIFF_GRPC_PORT={grpc_port}")));
     });
     let base = format!("http://127.0.0.1:{port}");
     crate::serve::assert_infers_iris(
@@ -1184,6 +1180,18 @@ fn an_image_is_tuned_by_its_environment_alone_and_probes_itself() {
         "iris",
     );
     crate::serve_config::concurrency_limit_refusal(&base, "iris");
+    // gRPC on the port the environment gave, for Triton's gRPC client.
+    let client = format!(
+        "import numpy as np, tritonclient.grpc as g\n\
+         c = g.InferenceServerClient('127.0.0.1:{grpc_port}')\n\
+         x = g.InferInput('X', [1, 4], 'FP32')\n\
+         x.set_data_from_numpy(np.array([[5.1, 3.5, 1.4, 0.2]], np.float32))\n\
+         print(c.is_server_ready(), c.infer('iris', [x]).as_numpy('label')[0].decode())"
+    );
+    let out = python().args(["-c", &client]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.trim(), "True setosa", "{stderr}");
     let log = std::fs::read_to_string(dir.path().join("bundle/container.log")).unwrap();
     for line in log.lines() {
         let parsed: Result<Value, _> = serde_json::from_str(line);
