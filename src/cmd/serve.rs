@@ -45,6 +45,10 @@ pub struct Args {
     /// With --batch-delay-us: run a batch as soon as it has this many rows
     #[arg(long, default_value_t = 64)]
     batch_max_rows: usize,
+    /// Names of the metrics at /metrics: skiff (skiff_*, OpenMetrics) or triton (Triton's
+    /// nv_inference_* counters, for dashboards built for Triton)
+    #[arg(long, default_value = "skiff", value_parser = ["skiff", "triton"])]
+    metrics_names: String,
     /// Log level: error, warn, info, or debug for a line per request (RUST_LOG overrides)
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -125,6 +129,10 @@ pub fn run(args: Args) -> Result<()> {
             max_delay: Duration::from_micros(us),
         }),
         drain: Duration::from_secs_f64(args.drain_seconds),
+        metrics_names: args
+            .metrics_names
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?,
     };
     super::block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)

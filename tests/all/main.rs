@@ -20,6 +20,8 @@ mod onnxruntime;
 mod registry_faults;
 mod select;
 mod serve;
+mod serve_metrics;
+mod serve_openapi;
 mod tables;
 mod tensorboard;
 mod tree_ops;

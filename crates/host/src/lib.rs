@@ -23,6 +23,7 @@
 mod direct;
 mod error;
 pub mod invocations;
+pub mod openapi;
 pub mod protocol;
 mod repository;
 #[cfg(feature = "server")]
