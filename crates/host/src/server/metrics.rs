@@ -235,7 +235,11 @@ impl Metrics {
         InFlight(&self.in_flight)
     }
 
+    /// Updates Triton's counters of a model version, when they are served.
     fn triton(&self, model: &str, version: &str, update: impl FnOnce(&mut TritonCounts)) {
+        if self.names != MetricsNames::Triton {
+            return;
+        }
         let mut counts = self.triton.lock().unwrap_or_else(|e| e.into_inner());
         update(counts.entry(labels(model, version)).or_default());
     }
