@@ -27,7 +27,10 @@ pub fn document() -> &'static Value {
 ///
 /// A variable dimension (the rows) is 1 in the inference request's schema, as a schema cannot
 /// tie `shape` to the length of `data`; the server takes any number of rows laid out the same
-/// way, and `/invocations`, which reads shapes off nested lists, is given up to 16 rows.
+/// way, and `/invocations`, which reads shapes off nested lists, is given up to 16 rows. A
+/// model of several inputs has each request entry be one of them (OpenAPI 3.0 cannot ask for
+/// each exactly once, so generated requests may repeat one and get 400); its `/invocations`
+/// schema, an object keyed by input name, names each once.
 pub fn for_model(name: &str, versions: &[u64], model: &Model) -> Value {
     let mut document = DOCUMENT.clone();
     document["info"]["title"] = json!(format!("skiff inference server: model {name}"));
