@@ -68,10 +68,10 @@ fn tritonclient_grpc_passes_the_conformance_checks() {
     // gRPC requests are counted beside REST's, under the HTTP status of the same outcome.
     let (_, metrics) = skiff_testing::http_text(&format!("{}/metrics", server.base));
     for line in [
-        "skiff_inference_requests_total{model=\"iris\",status=\"200\"}",
-        "skiff_inference_requests_total{model=\"iris\",status=\"400\"}",
-        "skiff_inference_requests_total{model=\"(unknown)\",status=\"404\"}",
-        "skiff_inference_requests_total{model=\"iris\",status=\"413\"}",
+        "skiff_inference_requests_total{model=\"iris\",version=\"1\",outcome=\"success\",status=\"200\"}",
+        "skiff_inference_requests_total{model=\"iris\",version=\"1\",outcome=\"failure\",status=\"400\"}",
+        "skiff_inference_requests_total{model=\"(unknown)\",version=\"\",outcome=\"failure\",status=\"404\"}",
+        "skiff_inference_requests_total{model=\"iris\",version=\"1\",outcome=\"failure\",status=\"413\"}",
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }

@@ -22,6 +22,8 @@ mod registry_faults;
 mod select;
 mod serve;
 mod serve_config;
+mod serve_metrics;
+mod serve_openapi;
 mod tables;
 mod tensorboard;
 mod tree_ops;

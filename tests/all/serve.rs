@@ -624,10 +624,10 @@ fn metrics_count_requests_by_model_and_status() {
     let (status, text) = skiff_testing::http_text(&format!("{}/metrics", server.base));
     assert_eq!(status, 200);
     for line in [
-        "skiff_inference_requests_total{model=\"iris\",status=\"200\"} 2",
-        "skiff_inference_requests_total{model=\"iris\",status=\"400\"} 1",
-        "skiff_inference_requests_total{model=\"(unknown)\",status=\"404\"} 1",
-        "skiff_inference_request_duration_seconds_count{model=\"iris\"} 3",
+        "skiff_inference_requests_total{model=\"iris\",version=\"1\",outcome=\"success\",status=\"200\"} 2",
+        "skiff_inference_requests_total{model=\"iris\",version=\"1\",outcome=\"failure\",status=\"400\"} 1",
+        "skiff_inference_requests_total{model=\"(unknown)\",version=\"\",outcome=\"failure\",status=\"404\"} 1",
+        "skiff_inference_request_duration_seconds_count{model=\"iris\",version=\"1\"} 3",
         "skiff_inference_requests_in_flight 0",
     ] {
         assert!(

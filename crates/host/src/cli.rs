@@ -81,6 +81,15 @@ pub struct ServeArgs {
     /// Let clients load and unload models (POST /v2/repository/models/NAME/load, .../unload)
     #[arg(long, env = "SKIFF_MODEL_CONTROL")]
     pub model_control: bool,
+    /// Names of the metrics at /metrics: skiff (skiff_*, OpenMetrics) or triton (Triton's
+    /// nv_inference_* counters, for dashboards built for Triton)
+    #[arg(
+        long,
+        env = "SKIFF_METRICS_NAMES",
+        default_value = "skiff",
+        value_name = "skiff|triton"
+    )]
+    pub metrics_names: crate::MetricsNames,
     /// Log level: error, warn, info, or debug for a line per request (RUST_LOG overrides)
     #[arg(long, env = "SKIFF_LOG_LEVEL", default_value = "info", value_name = "LEVEL",
           value_parser = ["error", "warn", "info", "debug", "trace"])]
@@ -119,6 +128,7 @@ impl ServeArgs {
             }),
             drain: Duration::from_secs_f64(self.drain_seconds),
             model_control: self.model_control,
+            metrics_names: self.metrics_names,
         }
     }
 

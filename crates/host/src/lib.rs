@@ -26,6 +26,7 @@ pub mod cli;
 mod direct;
 mod error;
 pub mod invocations;
+pub mod openapi;
 pub mod protocol;
 mod repository;
 #[cfg(feature = "server")]

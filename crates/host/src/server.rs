@@ -9,6 +9,7 @@ mod shutdown;
 
 pub use batch::Batching;
 pub use grpc::pb as grpc_proto;
+pub use metrics::MetricsNames;
 pub use shutdown::CLOSE_GRACE;
 
 use crate::protocol::{self, ApiError, Inference};
@@ -48,6 +49,8 @@ pub struct Options {
     /// `.../unload`); the index is always answered. Off by default: anyone who can reach the
     /// server could otherwise take its models away.
     pub model_control: bool,
+    /// The names `GET /metrics` uses: skiff's, or Triton's for dashboards built for Triton.
+    pub metrics_names: MetricsNames,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             batching: None,
             drain: Duration::from_secs(5),
             model_control: false,
+            metrics_names: MetricsNames::default(),
         }
     }
 }
@@ -82,7 +86,7 @@ type Batchers =
 struct AppState {
     batchers: Batchers,
     repo: std::sync::RwLock<Arc<Repository>>,
-    metrics: metrics::Metrics,
+    metrics: Arc<metrics::Metrics>,
     options: Options,
     draining: AtomicBool,
     /// Past the drain: every response says `Connection: close`.
@@ -124,9 +128,29 @@ impl AppState {
             return Some(batcher.clone());
         }
         // New, or reloaded: the old queue ends when its last request is answered.
-        let batcher = batch::Batcher::spawn(model.clone(), batching);
+        let batcher = batch::Batcher::spawn(model.clone(), batching, self.meter(name, version));
         batchers.insert(key, (model.clone(), batcher.clone()));
         Some(batcher)
+    }
+
+    /// The model and version labels of a request's metrics: what it names, once it names a
+    /// model served (the version resolved: the newest when it names none).
+    fn metric_labels(&self, name: &str, version: Option<&str>) -> (String, String) {
+        let repo = self.repo();
+        match repo.get(name, version) {
+            Ok((version, _)) => (name.to_string(), version.to_string()),
+            Err(_) if repo.contains(name) => (name.to_string(), String::new()),
+            Err(_) => (String::new(), String::new()),
+        }
+    }
+
+    /// What records the runs of a model version.
+    fn meter(&self, name: &str, version: u64) -> metrics::Meter {
+        metrics::Meter {
+            metrics: self.metrics.clone(),
+            model: name.to_string(),
+            version: version.to_string(),
+        }
     }
 
     fn new(repo: Repository, options: Options, sources: Option<Sources>) -> Shared {
@@ -134,7 +158,7 @@ impl AppState {
             sources,
             unloaded: Default::default(),
             control: Default::default(),
-            metrics: metrics::Metrics::new(&repo),
+            metrics: Arc::new(metrics::Metrics::new(&repo, options.metrics_names)),
             repo: std::sync::RwLock::new(Arc::new(repo)),
             permits: Semaphore::new(options.max_concurrency.max(1)),
             batchers: Default::default(),
@@ -149,7 +173,8 @@ fn router_for(state: Shared) -> Router {
     let model_routes = Router::new()
         .route("/", get(model_metadata))
         .route("/ready", get(model_ready))
-        .route("/infer", post(infer));
+        .route("/infer", post(infer))
+        .route("/docs/openapi.json", get(model_openapi));
     Router::new()
         .route("/v2", get(server_metadata))
         .route(
@@ -157,6 +182,10 @@ fn router_for(state: Shared) -> Router {
             get(|| async { axum::Json(json!({ "live": true })) }),
         )
         .route("/v2/health/ready", get(server_ready))
+        .route(
+            "/v2/docs/openapi.json",
+            get(|| async { axum::Json(crate::openapi::document()) }),
+        )
         .route("/metrics", get(metrics_text))
         .route("/invocations", post(invocations))
         .route("/ping", get(ping))
@@ -419,7 +448,7 @@ async fn server_metadata() -> impl IntoResponse {
 
 async fn metrics_text(State(state): State<Shared>) -> Response {
     (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        [(header::CONTENT_TYPE, state.metrics.content_type())],
         state.metrics.encode(),
     )
         .into_response()
@@ -452,6 +481,17 @@ async fn model_metadata(
     Ok(axum::Json(protocol::model_metadata(&path.name, &versions, model)).into_response())
 }
 
+/// `GET /v2/models/{name}/docs/openapi.json`: the OpenAPI document with this model's inputs.
+async fn model_openapi(
+    State(state): State<Shared>,
+    Path(path): Path<ModelPath>,
+) -> Result<Response, ApiError> {
+    let repo = state.repo();
+    let (_, model) = repo.get(&path.name, path.version.as_deref())?;
+    let versions = repo.versions(&path.name)?;
+    Ok(axum::Json(crate::openapi::for_model(&path.name, &versions, model)).into_response())
+}
+
 async fn model_ready(
     State(state): State<Shared>,
     Path(path): Path<ModelPath>,
@@ -471,24 +511,30 @@ async fn execute(
     elements: usize,
 ) -> Result<Vec<Tensor>, ApiError> {
     let batcher = state.batcher(name, version, model);
+    let meter = state.meter(name, version);
     if batcher.is_none()
         && model.runs_inline()
         && elements <= INLINE_ELEMENTS
         && state.options.timeout.is_none()
     {
-        return Ok(model.run(tensors)?);
+        meter.queued(std::time::Instant::now());
+        return Ok(meter.run(model, tensors, 1)?);
     }
     let model = model.clone();
+    let queued = std::time::Instant::now();
     let run = async move {
         match batcher {
             Some(batcher) => batcher.run(tensors).await,
-            None => tokio::task::spawn_blocking(move || model.run(tensors))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(skiff_runtime::Error::Run(format!(
-                        "inference task failed: {e}"
-                    )))
-                }),
+            None => tokio::task::spawn_blocking(move || {
+                meter.queued(queued);
+                meter.run(&model, tensors, 1)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(skiff_runtime::Error::Run(format!(
+                    "inference task failed: {e}"
+                )))
+            }),
         }
     };
     let result = match state.options.timeout {
@@ -543,24 +589,25 @@ async fn ping(State(state): State<Shared>) -> StatusCode {
 async fn invocations(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
     let started = std::time::Instant::now();
     let _in_flight = state.metrics.start();
-    let mut name = String::new();
-    let (status, response) = match invocations_inner(&state, body, &mut name).await {
+    let mut served = (String::new(), String::new());
+    let (status, response) = match invocations_inner(&state, body, &mut served).await {
         Ok(answer) => (StatusCode::OK, axum::Json(answer).into_response()),
         Err(e) => {
             let body = crate::invocations::error_body(&e);
             (e.status, (e.status, axum::Json(body)).into_response())
         }
     };
+    let (name, version) = served;
     state
         .metrics
-        .record(&name, status.as_u16(), started.elapsed());
+        .record_request(&name, &version, status.as_u16(), started.elapsed());
     response
 }
 
 async fn invocations_inner(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
-    served: &mut String,
+    served: &mut (String, String),
 ) -> Result<serde_json::Value, ApiError> {
     let repo = state.repo();
     let models = repo.describe();
@@ -574,7 +621,7 @@ async fn invocations_inner(
         )));
     };
     let (version, model) = repo.get(name, None)?;
-    served.clone_from(name);
+    *served = (name.clone(), version.to_string());
     let body = read_body(state, body)?;
     let _permit = permit(state)?;
     let request = crate::invocations::to_infer_request(model, &body)?;
@@ -597,12 +644,7 @@ async fn infer(
 ) -> Response {
     let started = std::time::Instant::now();
     let _in_flight = state.metrics.start();
-    let model = if state.repo().contains(&path.name) {
-        path.name.clone()
-    } else {
-        String::new()
-    };
-    let version = path.version.clone().unwrap_or_default();
+    let (model, version) = state.metric_labels(&path.name, path.version.as_deref());
     let (status, response) = match infer_inner(&state, path, headers, body).await {
         Ok(response) => (StatusCode::OK, response),
         Err(e) => {
@@ -615,7 +657,9 @@ async fn infer(
         }
     };
     let elapsed = started.elapsed();
-    state.metrics.record(&model, status.as_u16(), elapsed);
+    state
+        .metrics
+        .record_request(&model, &version, status.as_u16(), elapsed);
     tracing::debug!(
         model,
         version,

@@ -222,6 +222,7 @@ impl Model {
         for (tensor, spec) in inputs.iter().zip(&self.inputs) {
             check_input(tensor, spec)?;
         }
+        check_rows(&inputs, &self.inputs)?;
         self.backend.run(inputs)
     }
 }
@@ -275,6 +276,24 @@ fn check_input(tensor: &Tensor, spec: &IoSpec) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// An unknown first axis is the rows (the batch), the same for every input that has one.
+fn check_rows(inputs: &[Tensor], specs: &[IoSpec]) -> Result<()> {
+    let mut rows = inputs
+        .iter()
+        .zip(specs)
+        .filter(|(_, spec)| spec.shape.first() == Some(&-1))
+        .map(|(tensor, spec)| (&spec.name, tensor.shape[0]));
+    let Some((first, n)) = rows.next() else {
+        return Ok(());
+    };
+    match rows.find(|&(_, m)| m != n) {
+        Some((other, m)) => Err(Error::BadInput(format!(
+            "input {other:?} has {m} rows but {first:?} has {n}: send the same rows of every input"
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! Dynamic batching, as Triton does it: concurrent requests to one model are stacked into one
 //! run, up to a preferred number of rows or a maximum queue delay, then split back.
 
+use super::metrics::Meter;
 use skiff_runtime::{Model, Tensor};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// When to close a batch.
@@ -20,6 +21,8 @@ type Reply = oneshot::Sender<skiff_runtime::Result<Vec<Tensor>>>;
 struct Job {
     inputs: Vec<Tensor>,
     reply: Reply,
+    /// When the request was ready to run.
+    queued: Instant,
 }
 
 impl Job {
@@ -47,9 +50,9 @@ impl Batcher {
     }
 
     /// Starts the batching task of `model` (on the current tokio runtime).
-    pub(crate) fn spawn(model: Arc<Model>, batching: Batching) -> Batcher {
+    pub(crate) fn spawn(model: Arc<Model>, batching: Batching, meter: Meter) -> Batcher {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(collect(model, batching, queue));
+        tokio::spawn(collect(model, batching, meter, queue));
         Batcher { jobs }
     }
 
@@ -57,12 +60,22 @@ impl Batcher {
     pub(crate) async fn run(&self, inputs: Vec<Tensor>) -> skiff_runtime::Result<Vec<Tensor>> {
         let (reply, answer) = oneshot::channel();
         let gone = || skiff_runtime::Error::Run("the batching queue stopped".into());
-        self.jobs.send(Job { inputs, reply }).map_err(|_| gone())?;
+        let job = Job {
+            inputs,
+            reply,
+            queued: Instant::now(),
+        };
+        self.jobs.send(job).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
 
-async fn collect(model: Arc<Model>, batching: Batching, mut queue: mpsc::UnboundedReceiver<Job>) {
+async fn collect(
+    model: Arc<Model>,
+    batching: Batching,
+    meter: Meter,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+) {
     while let Some(first) = queue.recv().await {
         let deadline = tokio::time::Instant::now() + batching.max_delay;
         let mut rows = first.rows();
@@ -78,15 +91,19 @@ async fn collect(model: Arc<Model>, batching: Batching, mut queue: mpsc::Unbound
         }
         tracing::debug!(requests = jobs.len(), rows, "running a batch");
         let model = model.clone();
+        let meter = meter.clone();
         // Not awaited: the next batch gathers while this one runs.
-        tokio::task::spawn_blocking(move || run_batch(&model, jobs));
+        tokio::task::spawn_blocking(move || run_batch(&model, &meter, jobs));
     }
 }
 
-fn run_batch(model: &Model, jobs: Vec<Job>) {
+fn run_batch(model: &Model, meter: &Meter, jobs: Vec<Job>) {
+    for job in &jobs {
+        meter.queued(job.queued);
+    }
     if jobs.len() == 1 {
         let job = jobs.into_iter().next().expect("one job");
-        let _ = job.reply.send(model.run(job.inputs));
+        let _ = job.reply.send(meter.run(model, job.inputs, 1));
         return;
     }
     let rows: Vec<usize> = jobs.iter().map(Job::rows).collect();
@@ -104,7 +121,7 @@ fn run_batch(model: &Model, jobs: Vec<Job>) {
         replies.push(job.reply);
     }
     let stacked: Option<Vec<Tensor>> = columns.into_iter().map(Tensor::concat_rows).collect();
-    let batched = stacked.map(|inputs| model.run(inputs));
+    let batched = stacked.map(|inputs| meter.run(model, inputs, replies.len()));
     match batched {
         Some(Ok(outputs))
             if outputs
@@ -125,7 +142,7 @@ fn run_batch(model: &Model, jobs: Vec<Job>) {
         // gets its own answer or error.
         _ => {
             for (reply, inputs) in replies.into_iter().zip(originals) {
-                let _ = reply.send(model.run(inputs));
+                let _ = reply.send(meter.run(model, inputs, 1));
             }
         }
     }

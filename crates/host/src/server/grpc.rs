@@ -174,12 +174,8 @@ impl GrpcInferenceService for Grpc {
         let started = std::time::Instant::now();
         let _in_flight = state.metrics.start();
         let request = request.into_inner();
-        let model = if state.repo().contains(&request.model_name) {
-            request.model_name.clone()
-        } else {
-            String::new()
-        };
-        let version = request.model_version.clone();
+        let (model, version) =
+            state.metric_labels(&request.model_name, version(&request.model_version));
         let result = infer(state, request).await;
         // Metrics count gRPC answers under the HTTP status REST gives the same outcome.
         let status = match &result {
@@ -194,7 +190,9 @@ impl GrpcInferenceService for Grpc {
             }
         };
         let elapsed = started.elapsed();
-        state.metrics.record(&model, status.as_u16(), elapsed);
+        state
+            .metrics
+            .record_request(&model, &version, status.as_u16(), elapsed);
         tracing::debug!(
             model,
             version,
