@@ -40,6 +40,15 @@ if ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then
   cp tests/requirements.txt "$venv/requirements.txt"
 fi
 export SKIFF_TEST_PYTHON=$venv/bin/python
+# KServe's SDK pins pandas below the main venv's: its own venv, rebuilt the same way.
+kserve_venv=$cache/venv-kserve
+if ! cmp -s tests/requirements-kserve.txt "$kserve_venv/requirements.txt"; then
+  rm -rf "$kserve_venv"
+  python3 -m venv "$kserve_venv"
+  "$kserve_venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-kserve.txt
+  cp tests/requirements-kserve.txt "$kserve_venv/requirements.txt"
+fi
+export SKIFF_TEST_KSERVE_PYTHON=$kserve_venv/bin/python
 # The ONNX Runtime backend's tests load the library the onnxruntime wheel ships.
 ORT_DYLIB_PATH=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
 export ORT_DYLIB_PATH

@@ -232,3 +232,67 @@ except InferenceServerException as e:
     );
     assert!(refused.contains("--model-control"), "{refused}");
 }
+
+#[test]
+fn kserves_grpc_client_infers_with_typed_and_raw_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let (server, grpc) = start(model.to_str().unwrap(), &[]);
+    let python = std::env::var_os("SKIFF_TEST_KSERVE_PYTHON").unwrap_or_else(|| {
+        panic!("SKIFF_TEST_KSERVE_PYTHON is not set: run the tests with scripts/test.sh, which makes KServe's venv")
+    });
+    let out = Command::new(python)
+        .arg(example("../tests/kserve_grpc_infer.py"))
+        .args([&grpc, "iris"])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "KServe's client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&got["live"], &got["ready"], &got["model_ready"]),
+        (&json!(true), &json!(true), &json!(true))
+    );
+    // The same answer as REST gives, through either kind of contents.
+    let x = [
+        [5.1, 3.5, 1.4, 0.2],
+        [6.7, 3.1, 4.7, 1.5],
+        [7.7, 2.6, 6.9, 2.3],
+    ];
+    let body = json!({"inputs": [{"name": "X", "shape": [3, 4], "datatype": "FP32", "data": x}]});
+    let (status, rest) = server.post("/v2/models/iris/infer", &body);
+    assert_eq!(status, 200, "{rest}");
+    let output = |name: &str| {
+        rest["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["data"]
+            .clone()
+    };
+    for (kind, id) in [("typed", "k0"), ("raw", "k1")] {
+        let answer = &got[kind];
+        assert_eq!(answer["id"], id, "{got}");
+        assert_eq!(answer["model_name"], "iris", "{got}");
+        assert_eq!(answer["label"], output("label"), "{kind}: {got}");
+        let flat: Vec<f64> = answer["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+            .collect();
+        let expected: Vec<f64> = output("probabilities")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        // FP32 both ways: the same float32 values, printed at different precisions.
+        let as_f32 = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<_>>();
+        assert_eq!(as_f32(&flat), as_f32(&expected), "{kind}");
+    }
+}
