@@ -144,6 +144,32 @@ impl AppState {
         }
     }
 
+    /// Counts an inference request and logs it: a line at debug level, an error line when it
+    /// failed inside (5xx). `kind` names the request in the log (REST's `infer`, gRPC's).
+    fn account(
+        &self,
+        model: &str,
+        version: &str,
+        error: Option<&ApiError>,
+        started: std::time::Instant,
+        kind: &str,
+    ) {
+        let status = error.map_or(StatusCode::OK, |e| e.status).as_u16();
+        match error {
+            Some(e) if e.status.is_server_error() => {
+                tracing::error!(model, version, status, error = %e.message, "{kind} failed")
+            }
+            Some(e) => {
+                tracing::debug!(model, version, status, error = %e.message, "{kind}: bad request")
+            }
+            None => {}
+        }
+        let elapsed = started.elapsed();
+        self.metrics.record_request(model, version, status, elapsed);
+        let micros = elapsed.as_micros() as u64;
+        tracing::debug!(model, version, status, micros, "{kind}");
+    }
+
     /// What records the runs of a model version.
     fn meter(&self, name: &str, version: u64) -> metrics::Meter {
         metrics::Meter {
@@ -645,29 +671,9 @@ async fn infer(
     let started = std::time::Instant::now();
     let _in_flight = state.metrics.start();
     let (model, version) = state.metric_labels(&path.name, path.version.as_deref());
-    let (status, response) = match infer_inner(&state, path, headers, body).await {
-        Ok(response) => (StatusCode::OK, response),
-        Err(e) => {
-            if e.status.is_server_error() {
-                tracing::error!(model, version, status = e.status.as_u16(), error = %e.message, "inference failed");
-            } else {
-                tracing::debug!(model, version, status = e.status.as_u16(), error = %e.message, "bad request");
-            }
-            (e.status, e.into_response())
-        }
-    };
-    let elapsed = started.elapsed();
-    state
-        .metrics
-        .record_request(&model, &version, status.as_u16(), elapsed);
-    tracing::debug!(
-        model,
-        version,
-        status = status.as_u16(),
-        micros = elapsed.as_micros() as u64,
-        "infer"
-    );
-    response
+    let result = infer_inner(&state, path, headers, body).await;
+    state.account(&model, &version, result.as_ref().err(), started, "infer");
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn infer_inner(

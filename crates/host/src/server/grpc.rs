@@ -178,27 +178,12 @@ impl GrpcInferenceService for Grpc {
             state.metric_labels(&request.model_name, version(&request.model_version));
         let result = infer(state, request).await;
         // Metrics count gRPC answers under the HTTP status REST gives the same outcome.
-        let status = match &result {
-            Ok(_) => StatusCode::OK,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::error!(model, version, status = e.status.as_u16(), error = %e.message, "gRPC inference failed");
-                } else {
-                    tracing::debug!(model, version, status = e.status.as_u16(), error = %e.message, "bad gRPC request");
-                }
-                e.status
-            }
-        };
-        let elapsed = started.elapsed();
-        state
-            .metrics
-            .record_request(&model, &version, status.as_u16(), elapsed);
-        tracing::debug!(
-            model,
-            version,
-            status = status.as_u16(),
-            micros = elapsed.as_micros() as u64,
-            "gRPC infer"
+        state.account(
+            &model,
+            &version,
+            result.as_ref().err(),
+            started,
+            "gRPC infer",
         );
         result.map(Response::new).map_err(Status::from)
     }
