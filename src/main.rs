@@ -36,7 +36,7 @@ enum Command {
     Export(cmd::export::Args),
     /// Predict with an ONNX model on a CSV file
     Predict(cmd::predict::Args),
-    /// Serve models over the Open Inference Protocol (KServe v2 REST)
+    /// Serve models over the Open Inference Protocol (KServe v2: REST, and gRPC with --grpc-addr)
     Serve(cmd::serve::Args),
     /// Compare a model's backends: do they agree, and how fast each runs at each batch size
     Bench(cmd::bench::Args),

@@ -81,10 +81,10 @@ impl BackendArgs {
 pub struct WasmArgs {
     /// Components: the longest one prediction may run, in milliseconds; a guest past it is
     /// stopped and the request fails
-    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SKIFF_WASM_DEADLINE_MS", value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub wasm_deadline_ms: u64,
     /// Components: the most memory one instance may hold, in MiB
-    #[arg(long, value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long, env = "SKIFF_WASM_MEMORY_MB", value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub wasm_memory_mb: u64,
 }
 

@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(required_unless_present = "model_dir")]
     models: Vec<String>,
     /// Talk plain HTTP to registries (for a local registry without TLS)
-    #[arg(long)]
+    #[arg(long, env = "SKIFF_INSECURE")]
     insecure: bool,
     #[command(flatten)]
     serve: ServeArgs,
