@@ -133,6 +133,12 @@ impl AppState {
         Some(batcher)
     }
 
+    /// Ready: models loaded and not draining (REST's `/v2/health/ready`, MLflow's `/ping` and
+    /// gRPC's ServerReady).
+    fn ready(&self) -> bool {
+        !self.draining.load(Ordering::SeqCst) && !self.repo().is_empty()
+    }
+
     /// The model and version labels of a request's metrics: what it names, once it names a
     /// model served (the version resolved: the newest when it names none).
     fn metric_labels(&self, name: &str, version: Option<&str>) -> (String, String) {
@@ -603,7 +609,7 @@ fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError
 
 /// `GET /ping`, MLflow's health check: 200 once the models are loaded and while not draining.
 async fn ping(State(state): State<Shared>) -> StatusCode {
-    if !state.draining.load(Ordering::SeqCst) && !state.repo().is_empty() {
+    if state.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

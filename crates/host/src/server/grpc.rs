@@ -486,14 +486,6 @@ pub(crate) fn output_tensor(
     (output, None)
 }
 
-impl AppState {
-    /// Ready: models loaded and not draining (REST's `/v2/health/ready` and gRPC's
-    /// ServerReady).
-    pub(super) fn ready(&self) -> bool {
-        !self.draining.load(Ordering::SeqCst) && !self.repo().is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
