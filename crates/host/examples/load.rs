@@ -144,7 +144,8 @@ async fn rest_connection(
     tcp.set_nodelay(true)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
     tokio::spawn(connection);
-    let uri = format!("http://{addr}/v2/models/{model}/infer");
+    // Origin form, as wrk and browsers send it: some servers refuse an absolute URI.
+    let uri = format!("/v2/models/{model}/infer");
     let mut tally = Tally::default();
     loop {
         let sent = Instant::now();
