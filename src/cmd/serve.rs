@@ -86,7 +86,7 @@ pub fn run(args: Args) -> Result<()> {
             format!("cannot listen on {addr} (is the port in use? pick another with --addr)")
         })?;
         let addr = listener.local_addr()?;
-        tracing::info!("listening on http://{addr}; loading the models");
+        tracing::debug!("listening on http://{addr}; loading the models");
         let mut listeners = skiff_host::Listeners::new(listener);
         if let Some(grpc_addr) = grpc_addr {
             let grpc = tokio::net::TcpListener::bind(grpc_addr)
@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
                         "cannot listen for gRPC on {grpc_addr} (is the port in use? pick another with --grpc-addr)"
                     )
                 })?;
-            tracing::info!("serving gRPC at {}", grpc.local_addr()?);
+            tracing::debug!("gRPC listening on {}", grpc.local_addr()?);
             listeners = listeners.with_grpc(grpc);
         }
         // The server answers liveness while the models load (readiness once they have).

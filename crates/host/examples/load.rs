@@ -1,7 +1,10 @@
-//! The serving benchmark's load generator for REST beside gRPC: one Rust client stack (hyper
-//! for HTTP/1.1, tonic over the same hyper for HTTP/2), so the two protocols are loaded alike.
-//! CONNECTIONS connections each send one request at a time, as wrk does; requests answered
-//! during WARMUP seconds are not counted. Prints one line:
+//! The serving benchmark's load generator for REST beside gRPC: one Rust client (hyper, HTTP/1.1
+//! connections for REST and HTTP/2 connections for gRPC), so the two protocols are loaded
+//! alike: each request's body is built once (the JSON body, the length-prefixed protobuf
+//! message) and each answer read whole but not parsed, so the client spends the same on both
+//! and the server's work is what differs. CONNECTIONS connections each send one request at a
+//! time, as wrk does; requests answered during WARMUP seconds are not counted. A gRPC answer
+//! counts as a success only with `grpc-status: 0` in its trailers. Prints one line:
 //! `BENCH {"requests", "errors", "rps", "p50_us", "p99_us"}`.
 //!
 //! ```text
@@ -14,11 +17,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use skiff_host::grpc_proto::{
-    InferTensorContents, ModelInferRequest,
-    grpc_inference_service_client::GrpcInferenceServiceClient, model_infer_request,
-};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prost::Message;
+use skiff_host::grpc_proto::{InferTensorContents, ModelInferRequest, model_infer_request};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -50,7 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let measure = Duration::from_secs_f64(seconds.parse()?);
     let warmup = Duration::from_secs_f64(rest.first().map_or(Ok(1.0), |w| w.parse())?);
     let body = std::fs::read(body)?;
-    let request = grpc_request(model, &body, protocol == Protocol::Grpc)?;
+    // gRPC's framing of one message: uncompressed, its length (big-endian), the message.
+    let message = grpc_request(model, &body, protocol == Protocol::Grpc)?.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend((message.len() as u32).to_be_bytes());
+    frame.extend(message);
+    let frame = Bytes::from(frame);
     let threads = std::env::var("THREADS").map_or(Ok(2), |t| t.parse())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -62,13 +68,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let end = counted + measure;
         let mut tasks = Vec::new();
         for _ in 0..connections {
-            let (addr, model, body, request) =
-                (addr.clone(), model.clone(), body.clone(), request.clone());
+            let (addr, model, body, frame) =
+                (addr.clone(), model.clone(), body.clone(), frame.clone());
             tasks.push(tokio::spawn(async move {
                 let window = (counted, end);
                 match protocol {
                     Protocol::Rest => rest_connection(&addr, &model, body.into(), window).await,
-                    _ => grpc_connection(&addr, request, window).await,
+                    _ => grpc_connection(&addr, frame, window).await,
                 }
             }));
         }
@@ -166,25 +172,32 @@ async fn rest_connection(
 
 async fn grpc_connection(
     addr: &str,
-    request: ModelInferRequest,
+    frame: Bytes,
     (counted, end): (Instant, Instant),
 ) -> Result<Tally, Box<dyn std::error::Error + Send + Sync>> {
-    // A channel of its own: one HTTP/2 connection per client connection, as REST has.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    let mut client = GrpcInferenceServiceClient::new(channel)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+    // One HTTP/2 connection per client connection, as REST has one HTTP/1.1 connection.
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+    tokio::spawn(connection);
+    let uri = format!("http://{addr}/inference.GRPCInferenceService/ModelInfer");
     let mut tally = Tally::default();
     loop {
         let sent = Instant::now();
         if sent >= end {
             return Ok(tally);
         }
-        let ok = client.model_infer(request.clone()).await.is_ok();
-        tally.record(sent, counted, ok);
+        sender.ready().await?;
+        let request = http::Request::post(&uri)
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::TE, "trailers")
+            .body(Full::new(frame.clone()))?;
+        let response = sender.send_request(request).await?;
+        let ok = response.status().is_success();
+        let answer = response.into_body().collect().await?;
+        let status = answer.trailers().and_then(|t| t.get("grpc-status"));
+        tally.record(sent, counted, ok && status.is_some_and(|s| s == "0"));
     }
 }
 

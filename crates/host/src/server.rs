@@ -99,6 +99,8 @@ struct AppState {
     unloaded: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Loads and unloads one at a time.
     control: tokio::sync::Mutex<()>,
+    /// Where REST and gRPC listen, for the log.
+    addresses: std::sync::OnceLock<(String, Option<String>)>,
 }
 
 type Shared = Arc<AppState>;
@@ -190,6 +192,7 @@ impl AppState {
             sources,
             unloaded: Default::default(),
             control: Default::default(),
+            addresses: Default::default(),
             metrics: Arc::new(metrics::Metrics::new(&repo, options.metrics_names)),
             repo: std::sync::RwLock::new(Arc::new(repo)),
             permits: Semaphore::new(options.max_concurrency.max(1)),
@@ -317,6 +320,11 @@ pub async fn serve_with_reload(
         )
         .ok();
     let state = AppState::new(Repository::default(), options, Some(sources));
+    let listeners = listeners.into();
+    let addr = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
+    let _ = state
+        .addresses
+        .set((addr(&listeners.rest), listeners.grpc.as_ref().map(addr)));
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     let loads = tokio::spawn(load_then_reload(state.clone(), hangups, first_tx));
     let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -336,7 +344,7 @@ pub async fn serve_with_reload(
         shutdown.await;
         Stop::Drain
     };
-    let served = run(state, listeners.into(), stop).await;
+    let served = run(state, listeners, stop).await;
     loads.abort();
     if let Some(e) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(Error::Load(e));
@@ -433,12 +441,16 @@ async fn load_then_reload(
 /// Swaps in `repo`; requests in flight keep the models they started with.
 fn install(state: &AppState, repo: Repository) {
     state.metrics.set_load_times(&repo);
+    let (rest, grpc) = state.addresses.get().cloned().unwrap_or_default();
+    let grpc = grpc
+        .map(|addr| format!(" and gRPC at {addr}"))
+        .unwrap_or_default();
     for (name, versions, backend) in repo.describe() {
         tracing::info!(
             model = name,
             ?versions,
             backend,
-            "serving model {name:?} at /v2/models/{name}"
+            "serving model {name:?} (versions {versions:?}, on {backend}) at http://{rest}/v2/models/{name}{grpc}"
         );
     }
     *state.repo.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(repo);

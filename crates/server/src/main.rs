@@ -134,7 +134,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot listen for gRPC on {grpc}: {e}"))?;
             listeners = listeners.with_grpc(listener);
         }
-        tracing::info!(addr = %http, grpc = ?grpc, "listening; loading the models");
+        tracing::debug!(addr = %http, grpc = ?grpc, "listening; loading the models");
         skiff_host::serve_with_reload(
             listeners,
             sources,
