@@ -556,16 +556,7 @@ impl Workload {
             "protocolVersion": "v2",
             "storageUri": self.storage_uri,
         });
-        json!({
-            "apiVersion": "serving.kserve.io/v1beta1",
-            "kind": "InferenceService",
-            "metadata": {
-                "name": self.name,
-                "labels": self.labels(),
-                "annotations": annotations,
-            },
-            "spec": {"predictor": predictor},
-        })
+        self.inference_service_of(predictor, annotations)
     }
 
     fn inference_service(&self) -> Value {
@@ -576,6 +567,11 @@ impl Workload {
             json!(self.port),
             self.port_env()
         )]);
+        self.inference_service_of(predictor, annotations)
+    }
+
+    /// An InferenceService of this workload with `predictor`.
+    fn inference_service_of(&self, predictor: Value, annotations: Value) -> Value {
         json!({
             "apiVersion": "serving.kserve.io/v1beta1",
             "kind": "InferenceService",
