@@ -7,7 +7,7 @@
 //! (tests and development builds use it).
 
 use anyhow::{Result, bail};
-use skiff_pack::layout::Platform;
+use skiff_pack::oci::Platform;
 use std::path::PathBuf;
 
 /// The server binary's file name.

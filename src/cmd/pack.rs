@@ -1,6 +1,6 @@
 use anyhow::{Context, Result, bail};
 use skiff_pack::image::{ServerBinary, ServerImage, write_server_image};
-use skiff_pack::layout::Platform;
+use skiff_pack::oci::Platform;
 use skiff_pack::registry::{PlatformChoice, PushReport};
 use skiff_pack::{Reference, media};
 use std::collections::BTreeMap;
@@ -196,7 +196,7 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
         Reference::File(path) => {
             skiff_data::write_atomic(&path, &component)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            let digest = skiff_pack::layout::sha256_digest(&component);
+            let digest = skiff_pack::oci::sha256_digest(&component);
             if args.json {
                 return super::print_json(&serde_json::json!({
                     "image": path,

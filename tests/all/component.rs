@@ -526,7 +526,7 @@ fn a_component_goes_through_a_registry_as_a_wasm_artifact_verified_on_the_way_ba
     );
     assert_eq!(
         pushed["digest"].as_str().unwrap(),
-        skiff_pack::layout::sha256_digest(&raw.stdout)
+        skiff_pack::oci::sha256_digest(&raw.stdout)
     );
     let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
     assert_eq!(
@@ -540,7 +540,7 @@ fn a_component_goes_through_a_registry_as_a_wasm_artifact_verified_on_the_way_ba
     let component = std::fs::read(&file).unwrap();
     assert_eq!(
         layers[0]["digest"],
-        skiff_pack::layout::sha256_digest(&component)
+        skiff_pack::oci::sha256_digest(&component)
     );
     assert_eq!(manifest["annotations"]["dev.skiff.model.name"], "iris");
     let config = crate::image::skopeo(

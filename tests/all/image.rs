@@ -1074,7 +1074,7 @@ fn multi_platform_image_pushes_as_an_index_and_its_arm64_server_answers_under_qe
     );
     assert_eq!(
         pushed["digest"].as_str().unwrap(),
-        skiff_pack::layout::sha256_digest(&raw.stdout)
+        skiff_pack::oci::sha256_digest(&raw.stdout)
     );
     let platforms: Vec<String> = index["manifests"]
         .as_array()

@@ -12,8 +12,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::layout::{Descriptor, ImageManifest, Layout, Platform};
+use crate::layout::Layout;
 use crate::media;
+use crate::oci::{Descriptor, ImageManifest, Platform};
 
 /// Annotation: the base image's reference.
 pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
@@ -188,6 +189,7 @@ fn rebase_one(
         artifact_type: None,
         config: config_desc,
         layers,
+        subject: None,
         annotations: Some(annotations),
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("image manifest", e))?;

@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::layout::{Descriptor, ImageManifest, Layout};
+use crate::layout::Layout;
 use crate::media;
+use crate::oci::{Descriptor, ImageManifest};
 
 /// The interface the engine imports its model through.
 pub const WEIGHTS_INTERFACE: &str = "skiff:model/weights@0.1.0";
@@ -107,6 +108,7 @@ pub fn write_artifact(
         artifact_type: None,
         config,
         layers: vec![layer],
+        subject: None,
         annotations: Some(annotations),
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::json("wasm manifest", e))?;

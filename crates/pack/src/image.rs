@@ -11,8 +11,9 @@ use flate2::{Compression, GzBuilder};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::layout::{Descriptor, ImageIndex, Layout, Platform, sha256_digest};
+use crate::layout::Layout;
 use crate::media;
+use crate::oci::{Descriptor, ImageIndex, Platform, sha256_digest};
 
 /// What goes into a server image.
 #[derive(Debug, Clone)]
@@ -192,12 +193,13 @@ fn write_server_image_at(
         };
         let config_bytes =
             serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
-        let manifest = crate::layout::ImageManifest {
+        let manifest = crate::oci::ImageManifest {
             schema_version: 2,
             media_type: Some(media::OCI_MANIFEST.to_string()),
             artifact_type: None,
             config: layout.write_blob(media::OCI_CONFIG, &config_bytes)?,
             layers: vec![server_layer, model_layer.clone()],
+            subject: None,
             annotations: Some(labels.clone()),
         };
         let manifest_bytes =
@@ -475,12 +477,13 @@ mod tests {
         tar.resize(tar.len() + 512 - 4 + 1024, 0);
         let layer = layout.write_blob(media::OCI_LAYER_TAR, &tar).unwrap();
         let config = layout.write_blob(media::OCI_CONFIG, b"{}").unwrap();
-        let manifest = crate::layout::ImageManifest {
+        let manifest = crate::oci::ImageManifest {
             schema_version: 2,
             media_type: Some(media::OCI_MANIFEST.into()),
             artifact_type: None,
             config,
             layers: vec![layer.clone()],
+            subject: None,
             annotations: None,
         };
         let bytes = serde_json::to_vec(&manifest).unwrap();
@@ -626,7 +629,7 @@ mod tests {
         assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
         let mut model_layers = Vec::new();
         for (entry, arch) in index.manifests.iter().zip(["amd64", "arm64"]) {
-            let manifest: crate::layout::ImageManifest =
+            let manifest: crate::oci::ImageManifest =
                 serde_json::from_slice(&layout.read_blob(entry).unwrap()).unwrap();
             let config: serde_json::Value =
                 serde_json::from_slice(&layout.read_blob(&manifest.config).unwrap()).unwrap();

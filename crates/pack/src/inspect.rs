@@ -6,8 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::layout::{Descriptor, ImageManifest, Layout};
+use crate::layout::Layout;
 use crate::media;
+use crate::oci::{Descriptor, ImageManifest};
 
 /// An image's identity, platforms, labels, annotations and layers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,7 +69,7 @@ impl Inspection {
     ) -> Result<Inspection> {
         let parsed: Config = serde_json::from_slice(config)
             .map_err(|e| Error::json(format!("image config of {reference}"), e))?;
-        let platform = crate::layout::Platform {
+        let platform = crate::oci::Platform {
             architecture: parsed.architecture,
             os: parsed.os,
             variant: parsed.variant,

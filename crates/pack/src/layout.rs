@@ -9,202 +9,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 use crate::media;
-
-/// A content descriptor (image-spec `descriptor.md`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    /// Media type of the referenced content.
-    pub media_type: String,
-    /// `sha256:<hex>` of the content.
-    pub digest: String,
-    /// Size of the content in bytes.
-    pub size: u64,
-    /// Platform, on manifests listed in an index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// Artifact type, for artifacts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-}
-
-impl Descriptor {
-    /// Describes `bytes` with `media_type`.
-    pub fn for_bytes(media_type: &str, bytes: &[u8]) -> Descriptor {
-        Descriptor {
-            media_type: media_type.to_string(),
-            digest: sha256_digest(bytes),
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: None,
-            artifact_type: None,
-        }
-    }
-}
-
-/// A platform (`architecture`, `os`, optional `variant`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Platform {
-    /// GOARCH value, e.g. `amd64`.
-    pub architecture: String,
-    /// GOOS value, e.g. `linux`.
-    pub os: String,
-    /// CPU variant, e.g. `v8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// The platforms skiff builds server images for, as `os/architecture`.
-    pub const SUPPORTED: [&str; 2] = ["linux/amd64", "linux/arm64"];
-
-    /// Parses `os/architecture` (one of [`Platform::SUPPORTED`]). arm64 is `v8`, as docker
-    /// and the OCI image spec name it.
-    pub fn parse(text: &str) -> Result<Platform> {
-        let supported = Platform::SUPPORTED.join(", ");
-        match text.trim().split_once('/') {
-            Some((os, architecture)) if Platform::SUPPORTED.contains(&text.trim()) => {
-                Ok(Platform::new(os, architecture))
-            }
-            _ => Err(Error::Invalid(format!(
-                "platform {text:?} is not supported (use one or more of {supported}, separated by commas)"
-            ))),
-        }
-    }
-
-    /// Parses any `os/architecture[/variant]`, for choosing among another image's platforms.
-    pub fn parse_any(text: &str) -> Result<Platform> {
-        let parts: Vec<&str> = text.trim().split('/').collect();
-        let named =
-            |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        match parts[..] {
-            [os, architecture] if [os, architecture].iter().all(named) => Ok(Platform {
-                architecture: architecture.into(),
-                os: os.into(),
-                variant: None,
-            }),
-            [os, architecture, variant] if [os, architecture, variant].iter().all(named) => {
-                Ok(Platform {
-                    architecture: architecture.into(),
-                    os: os.into(),
-                    variant: Some(variant.into()),
-                })
-            }
-            _ => Err(Error::Invalid(format!(
-                "platform {text:?} is not os/architecture[/variant] (e.g. linux/amd64 or linux/arm64/v8)"
-            ))),
-        }
-    }
-
-    /// `os/architecture`, with the variant skiff gives the architecture (`v8` for arm64).
-    fn new(os: &str, architecture: &str) -> Platform {
-        Platform {
-            architecture: architecture.to_string(),
-            os: os.to_string(),
-            variant: (architecture == "arm64").then(|| "v8".to_string()),
-        }
-    }
-
-    /// The platform of the machine skiff runs on.
-    pub fn host() -> Platform {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        };
-        Platform::new("linux", architecture)
-    }
-
-    /// Whether an image for `self` serves a request for `wanted`: the same os and architecture,
-    /// and the same variant where both name one.
-    pub fn matches(&self, wanted: &Platform) -> bool {
-        self.os == wanted.os
-            && self.architecture == wanted.architecture
-            && (self.variant.is_none()
-                || wanted.variant.is_none()
-                || self.variant == wanted.variant)
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        match &self.variant {
-            Some(variant) => write!(f, "/{variant}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// An image manifest (image-spec `manifest.md`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageManifest {
-    /// Always 2.
-    pub schema_version: u32,
-    /// [`media::OCI_MANIFEST`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    /// Artifact type, for artifacts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-    /// The config blob.
-    pub config: Descriptor,
-    /// Layers, base first.
-    pub layers: Vec<Descriptor>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-}
-
-/// An image index (image-spec `image-index.md`); `index.json` is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageIndex {
-    /// Always 2.
-    pub schema_version: u32,
-    /// [`media::OCI_INDEX`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    /// The manifests.
-    pub manifests: Vec<Descriptor>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-}
-
-impl Default for ImageIndex {
-    fn default() -> Self {
-        ImageIndex {
-            schema_version: 2,
-            media_type: Some(media::OCI_INDEX.to_string()),
-            manifests: Vec::new(),
-            annotations: None,
-        }
-    }
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
-/// Whether `digest` is `sha256:` and 64 lower case hex digits (no path tricks possible).
-pub(crate) fn valid_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+use crate::oci::{Descriptor, ImageIndex, ImageManifest, Platform, sha256_digest, valid_digest};
+use sha2::{Digest as _, Sha256};
 
 /// An OCI image layout directory.
 #[derive(Debug, Clone)]
@@ -378,7 +187,7 @@ impl Layout {
 
     /// Points `tag` at `manifest` in `index.json`, replacing an entry with the same tag.
     pub fn tag(&self, manifest: &Descriptor, tag: &str) -> Result<()> {
-        if !crate::reference::valid_tag(tag) {
+        if !crate::oci::valid_tag(tag) {
             return Err(Error::Invalid(format!(
                 "tag {tag:?} is not valid (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
             )));
@@ -647,6 +456,7 @@ mod tests {
             artifact_type: None,
             config: config.clone(),
             layers: vec![],
+            subject: None,
             annotations: Some(BTreeMap::from([("n".to_string(), n.to_string())])),
         };
         let m1 = serde_json::to_vec(&manifest("1")).unwrap();

@@ -4,7 +4,7 @@
 //! use std::collections::BTreeMap;
 //! use std::path::Path;
 //! use skiff_pack::image::{ServerBinary, ServerImage};
-//! use skiff_pack::layout::Platform;
+//! use skiff_pack::oci::Platform;
 //!
 //! # fn main() -> skiff_pack::Result<()> {
 //! let model = std::fs::read("iris.onnx").unwrap();
@@ -36,10 +36,12 @@ pub mod inspect;
 pub mod k8s;
 pub mod layout;
 pub mod media;
+pub mod oci;
 pub mod reference;
 pub mod registry;
 mod transport;
 
 pub use error::{Error, Result};
-pub use layout::{Descriptor, Layout};
+pub use layout::Layout;
+pub use oci::Descriptor;
 pub use reference::Reference;

@@ -204,18 +204,8 @@ fn check_host(whole: &str, host: &str) -> Result<()> {
     Ok(())
 }
 
-/// Tags: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}` (distribution spec).
-pub(crate) fn valid_tag(tag: &str) -> bool {
-    let mut chars = tag.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphanumeric() || c == '_' => {}
-        _ => return false,
-    }
-    tag.len() <= 128 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
 fn check_tag(whole: &str, tag: &str) -> Result<()> {
-    if valid_tag(tag) {
+    if crate::oci::valid_tag(tag) {
         Ok(())
     } else {
         Err(invalid(
@@ -228,7 +218,7 @@ fn check_tag(whole: &str, tag: &str) -> Result<()> {
 }
 
 fn check_digest(whole: &str, digest: &str) -> Result<()> {
-    if crate::layout::valid_digest(digest) {
+    if crate::oci::valid_digest(digest) {
         Ok(())
     } else {
         Err(invalid(

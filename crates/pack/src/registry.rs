@@ -13,9 +13,11 @@ use serde::Deserialize;
 use crate::auth::AuthEnv;
 use crate::error::{Error, Result};
 use crate::inspect::Inspection;
-use crate::layout::{Descriptor, ImageIndex, ImageManifest, Layout, Platform, sha256_digest};
+use crate::layout::Layout;
 use crate::media;
+use crate::oci::{Descriptor, ImageIndex, ImageManifest, Platform, sha256_digest};
 use crate::transport::Session;
+pub use crate::transport::{Progress, ProgressSink};
 
 /// How to talk to the registry.
 #[derive(Debug, Clone, Default)]
@@ -61,26 +63,6 @@ impl PlatformChoice {
     }
 }
 
-/// Hears how blob transfers go: a progress bar's feed.
-pub trait Progress: Send + Sync {
-    /// A transfer of `size` bytes of `digest` starts (again, after a retry).
-    fn begin(&self, digest: &str, size: u64);
-    /// `bytes` more of `digest` moved.
-    fn advance(&self, digest: &str, bytes: u64);
-    /// The transfer of `digest` is done.
-    fn end(&self, digest: &str);
-}
-
-/// A shared [`Progress`].
-#[derive(Clone)]
-pub struct ProgressSink(pub std::sync::Arc<dyn Progress>);
-
-impl std::fmt::Debug for ProgressSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProgressSink")
-    }
-}
-
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushReport {
@@ -105,7 +87,7 @@ pub async fn push(
     dest_tag: &str,
     opts: &PushOptions,
 ) -> Result<PushReport> {
-    if !crate::reference::valid_tag(dest_tag) {
+    if !crate::oci::valid_tag(dest_tag) {
         return Err(Error::Invalid(format!(
             "tag {dest_tag:?} is not valid (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')"
         )));
@@ -129,7 +111,13 @@ pub async fn push(
         .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
         .collect();
     let manifest_bytes = layout.read_blob(&manifest_desc)?;
-    let s = Session::new(registry, repository, dest_tag, opts)?;
+    let s = Session::new(
+        registry,
+        repository,
+        dest_tag,
+        opts.insecure,
+        opts.auth_env.as_ref(),
+    )?;
     s.login(RegistryOperation::Push, "push").await?;
 
     let mut locations = BlobLocations::load();
@@ -247,7 +235,13 @@ async fn pull_into(
     tag: &str,
     opts: &PushOptions,
 ) -> Result<Descriptor> {
-    let s = Session::new(registry, repository, reference, opts)?;
+    let s = Session::new(
+        registry,
+        repository,
+        reference,
+        opts.insecure,
+        opts.auth_env.as_ref(),
+    )?;
     s.login(RegistryOperation::Pull, "pull").await?;
     let top = fetch_top(&s, reference).await?;
     // created only now, so a failed login or a missing tag leaves no empty layout behind
@@ -464,7 +458,13 @@ pub async fn inspect(
 ) -> Result<Inspection> {
     /// Larger configs are not images skiff reads.
     const MAX_CONFIG: u64 = 4 << 20;
-    let s = Session::new(registry, repository, reference, opts)?;
+    let s = Session::new(
+        registry,
+        repository,
+        reference,
+        opts.insecure,
+        opts.auth_env.as_ref(),
+    )?;
     s.login(RegistryOperation::Pull, "inspect").await?;
     let top = fetch_top(&s, reference).await?;
     let (digest, manifest, platforms) = match &top.index {

@@ -24,8 +24,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use crate::auth::{AuthEnv, RegistryAuth};
 use crate::error::{Error, Result};
-use crate::layout::Descriptor;
-use crate::registry::{ProgressSink, PushOptions};
+use crate::oci::Descriptor;
 
 /// Tries per request (and failures in a row per upload) before giving up.
 pub(crate) const TRIES: u32 = 3;
@@ -127,6 +126,26 @@ impl Failure {
     }
 }
 
+/// Hears how blob transfers go: a progress bar's feed.
+pub trait Progress: Send + Sync {
+    /// A transfer of `size` bytes of `digest` starts (again, after a retry).
+    fn begin(&self, digest: &str, size: u64);
+    /// `bytes` more of `digest` moved.
+    fn advance(&self, digest: &str, bytes: u64);
+    /// The transfer of `digest` is done.
+    fn end(&self, digest: &str);
+}
+
+/// A shared [`Progress`].
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Progress>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
 /// A connection to one repository of a registry, logged in for one operation.
 pub(crate) struct Session {
     http: reqwest::Client,
@@ -149,9 +168,10 @@ impl Session {
         registry: &str,
         repository: &str,
         reference: &str,
-        opts: &PushOptions,
+        insecure: bool,
+        auth_env: Option<&AuthEnv>,
     ) -> Result<Session> {
-        let (auth, auth_file) = match &opts.auth_env {
+        let (auth, auth_file) = match auth_env {
             Some(env) => env.lookup(registry)?,
             None => AuthEnv::from_process().lookup(registry)?,
         };
@@ -171,7 +191,7 @@ impl Session {
             ))
         };
         let oci = Client::try_from(ClientConfig {
-            protocol: if opts.insecure {
+            protocol: if insecure {
                 ClientProtocol::Http
             } else {
                 ClientProtocol::Https
@@ -188,7 +208,7 @@ impl Session {
             .read_timeout(read_timeout)
             .build()
             .map_err(|e| cannot(&e))?;
-        let scheme = if opts.insecure { "http" } else { "https" };
+        let scheme = if insecure { "http" } else { "https" };
         let base = Url::parse(&format!(
             "{scheme}://{}/v2/{repository}/",
             image.resolve_registry()
@@ -203,7 +223,7 @@ impl Session {
             repository: repository.to_string(),
             auth,
             auth_file,
-            insecure: opts.insecure,
+            insecure,
             login: Mutex::new((RegistryOperation::Pull, None)),
         })
     }
@@ -518,7 +538,7 @@ impl Session {
                 let (bytes, _) = self
                     .get_manifest(reference, &accept.split(", ").collect::<Vec<_>>())
                     .await?;
-                Ok(crate::layout::sha256_digest(&bytes))
+                Ok(crate::oci::sha256_digest(&bytes))
             }
         }
     }

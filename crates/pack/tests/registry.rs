@@ -8,7 +8,8 @@ use std::process::Command;
 use base64::Engine as _;
 use skiff_pack::auth::AuthEnv;
 use skiff_pack::image::{ServerBinary, ServerImage, read_model, write_server_image};
-use skiff_pack::layout::{Layout, Platform};
+use skiff_pack::layout::Layout;
+use skiff_pack::oci::Platform;
 use skiff_pack::registry::{PushOptions, pull, push};
 use skiff_testing::Registry;
 
