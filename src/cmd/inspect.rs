@@ -73,5 +73,19 @@ pub fn run(args: Args) -> Result<()> {
             layer.media_type
         )?;
     }
+    if !inspection.referrers.is_empty() {
+        say!("referrers:")?;
+        for referrer in &inspection.referrers {
+            say!(
+                "  {} {:>10} bytes  {}",
+                referrer.digest,
+                referrer.size,
+                referrer
+                    .artifact_type
+                    .as_deref()
+                    .unwrap_or(&referrer.media_type)
+            )?;
+        }
+    }
     Ok(())
 }

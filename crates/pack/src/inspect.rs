@@ -34,6 +34,9 @@ pub struct Inspection {
     pub annotations: BTreeMap<String, String>,
     /// The layers, base first.
     pub layers: Vec<Descriptor>,
+    /// Artifacts about the image (SBOM, provenance, signatures): its referrers, each with its
+    /// artifact type and annotations.
+    pub referrers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +94,7 @@ impl Inspection {
             labels: parsed.config.and_then(|c| c.labels).unwrap_or_default(),
             annotations: manifest.annotations.clone().unwrap_or_default(),
             layers: manifest.layers.clone(),
+            referrers: Vec::new(),
         })
     }
 
@@ -110,13 +114,17 @@ impl Inspection {
         };
         let (desc, manifest) = layout.resolve(tag)?;
         let config = layout.read_blob(&manifest.config)?;
-        Inspection::new(
-            format!("oci:{}:{tag}", dir.display()),
-            (top.digest, top.media_type),
-            platforms,
-            desc.digest,
-            &manifest,
-            &config,
-        )
+        let referrers = layout.referrers(&top.digest)?;
+        Ok(Inspection {
+            referrers,
+            ..Inspection::new(
+                format!("oci:{}:{tag}", dir.display()),
+                (top.digest, top.media_type),
+                platforms,
+                desc.digest,
+                &manifest,
+                &config,
+            )?
+        })
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::media;
 use crate::oci::{Descriptor, ImageIndex, ImageManifest, Platform, sha256_digest, valid_digest};
+use crate::referrers::{self, Artifact};
 use sha2::{Digest as _, Sha256};
 
 /// An OCI image layout directory.
@@ -233,7 +234,77 @@ impl Layout {
         }
         copy(&desc)?;
         self.tag(&desc, new_tag)?;
+        self.copy_referrers(from, &desc.digest)?;
         Ok(desc)
+    }
+
+    /// Stores `artifact` and lists it in `index.json` as a referrer of its subject (untagged,
+    /// with its artifact type). Attaching the same artifact again changes nothing.
+    pub fn attach(&self, artifact: &Artifact) -> Result<Descriptor> {
+        self.add_referrer(
+            &artifact.manifest_bytes()?,
+            &artifact.manifest,
+            &artifact.blobs,
+        )
+    }
+
+    /// Stores a referrer's blobs and its manifest, as `manifest_bytes` (so that it keeps its
+    /// digest), and lists it in `index.json` once.
+    pub(crate) fn add_referrer(
+        &self,
+        manifest_bytes: &[u8],
+        manifest: &ImageManifest,
+        blobs: &[(Descriptor, Vec<u8>)],
+    ) -> Result<Descriptor> {
+        for (desc, bytes) in blobs {
+            check_bytes(bytes, desc)?;
+            if !self.has_blob(desc) {
+                self.write_blob(&desc.media_type, bytes)?;
+            }
+        }
+        let desc = self.write_blob(media::OCI_MANIFEST, manifest_bytes)?;
+        let entry = referrers::entry(&desc, manifest);
+        let mut index = self.index()?;
+        if !index.manifests.iter().any(|m| m.digest == entry.digest) {
+            index.manifests.push(entry.clone());
+            self.write_index(&index)?;
+        }
+        Ok(entry)
+    }
+
+    /// The referrers of the manifest `subject_digest` in this layout: the entries of
+    /// `index.json` whose manifest names it as `subject`.
+    pub fn referrers(&self, subject_digest: &str) -> Result<Vec<Descriptor>> {
+        let mut found = Vec::new();
+        for entry in self.index()?.manifests {
+            if entry.media_type != media::OCI_MANIFEST || entry.artifact_type.is_none() {
+                continue;
+            }
+            let manifest = self.read_manifest(&entry)?;
+            if manifest
+                .subject
+                .as_ref()
+                .is_some_and(|s| s.digest == subject_digest)
+            {
+                found.push(referrers::entry(&entry, &manifest));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Copies the referrers of `subject_digest` in `from` (each manifest and its blobs) into
+    /// this layout; returns how many there were.
+    pub fn copy_referrers(&self, from: &Layout, subject_digest: &str) -> Result<usize> {
+        let found = from.referrers(subject_digest)?;
+        for entry in &found {
+            let manifest = from.read_manifest(entry)?;
+            let blobs = std::iter::once(&manifest.config)
+                .chain(&manifest.layers)
+                .map(|d| Ok((d.clone(), from.read_blob(d)?)))
+                .collect::<Result<Vec<_>>>()?;
+            self.add_referrer(&from.read_blob(entry)?, &manifest, &blobs)?;
+        }
+        Ok(found.len())
     }
 
     /// Reads the image manifest blob `desc` describes.
@@ -368,6 +439,66 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A layout with an image tagged `v1` (an empty config, no layers).
+    fn image(dir: &Path) -> (Layout, Descriptor) {
+        let layout = Layout::create_or_open(dir).unwrap();
+        let config = layout.write_blob(media::OCI_CONFIG, b"{}").unwrap();
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config,
+            layers: vec![],
+            subject: None,
+            annotations: None,
+        };
+        let desc = layout
+            .write_blob(media::OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap())
+            .unwrap();
+        layout.tag(&desc, "v1").unwrap();
+        (layout, desc)
+    }
+
+    #[test]
+    fn referrers_are_untagged_entries_found_by_subject_and_copied_with_the_image() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, subject) = image(&tmp.path().join("a"));
+        let sbom = Artifact::new(
+            "application/spdx+json",
+            &subject,
+            vec![(
+                Descriptor::for_bytes("application/spdx+json", b"{\"spdxVersion\":\"SPDX-2.3\"}"),
+                b"{\"spdxVersion\":\"SPDX-2.3\"}".to_vec(),
+            )],
+            BTreeMap::new(),
+        );
+        let entry = layout.attach(&sbom).unwrap();
+        // attaching again lists it once; tags are untouched
+        layout.attach(&sbom).unwrap();
+        assert_eq!(layout.tags().unwrap(), ["v1"]);
+        let found = layout.referrers(&subject.digest).unwrap();
+        assert_eq!(found, [entry.clone()]);
+        assert_eq!(
+            found[0].artifact_type.as_deref(),
+            Some("application/spdx+json")
+        );
+        assert!(
+            layout
+                .referrers(&sha256_digest(b"other"))
+                .unwrap()
+                .is_empty()
+        );
+
+        let copy = Layout::create_or_open(&tmp.path().join("b")).unwrap();
+        copy.copy_image(&layout, "v1", "latest").unwrap();
+        assert_eq!(copy.referrers(&subject.digest).unwrap(), [entry.clone()]);
+        let manifest = copy.read_manifest(&entry).unwrap();
+        assert_eq!(manifest.subject.unwrap().digest, subject.digest);
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            copy.read_blob(blob).unwrap();
+        }
+    }
 
     #[test]
     fn create_writes_spec_files() {

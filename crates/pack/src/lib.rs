@@ -37,7 +37,9 @@ pub mod k8s;
 pub mod layout;
 pub mod media;
 pub mod oci;
+pub mod provenance;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 mod transport;
 

@@ -78,3 +78,14 @@ pub fn is_index(media_type: &str) -> bool {
 pub fn is_manifest(media_type: &str) -> bool {
     media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
 }
+
+/// The empty descriptor's media type: the config of an artifact that has none (image-spec 1.1).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The content of the empty blob, `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
+/// The `OCI-Subject` header a registry with the referrers API answers a manifest push with.
+pub const OCI_SUBJECT_HEADER: &str = "oci-subject";
+/// An in-toto statement (provenance), as artifact type and layer media type.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// Annotation of an in-toto layer: the statement's predicate type.
+pub const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";

@@ -16,6 +16,7 @@ use crate::inspect::Inspection;
 use crate::layout::Layout;
 use crate::media;
 use crate::oci::{Descriptor, ImageIndex, ImageManifest, Platform, sha256_digest};
+use crate::referrers::{self, Artifact};
 use crate::transport::Session;
 pub use crate::transport::{Progress, ProgressSink};
 
@@ -76,6 +77,8 @@ pub struct PushReport {
     pub blobs_skipped: usize,
     /// Blobs mounted from another repository of the registry instead of uploaded.
     pub blobs_mounted: usize,
+    /// Referrers of the image (SBOMs, provenance, signatures) pushed with it.
+    pub referrers: usize,
 }
 
 /// Pushes the image tagged `tag` in the layout to `registry/repository:dest_tag`.
@@ -121,43 +124,8 @@ pub async fn push(
     s.login(RegistryOperation::Push, "push").await?;
 
     let mut locations = BlobLocations::load();
-    let mut bytes_uploaded = 0;
-    let mut blobs_skipped = 0;
-    let mut blobs_mounted = 0;
-    let mut seen = std::collections::BTreeSet::new();
-    'blobs: for &desc in &blobs {
-        if !seen.insert(desc.digest.clone()) {
-            continue;
-        }
-        let exists = s
-            .blob_exists(&desc.digest)
-            .await
-            .map_err(|e| s.error("push", e))?;
-        if exists {
-            tracing::debug!(digest = %desc.digest, "registry has the blob, skipping");
-            blobs_skipped += 1;
-            continue;
-        }
-        // Another repository of this registry that skiff pushed it to or pulled it from can
-        // lend it: a mount moves no bytes. A refused mount just means an upload.
-        for from in locations.sources(registry, repository, &desc.digest) {
-            match s.mount(&desc.digest, &from).await {
-                Ok(true) => {
-                    tracing::info!(digest = %desc.digest, from, "mounted blob");
-                    blobs_mounted += 1;
-                    continue 'blobs;
-                }
-                Ok(false) => tracing::debug!(digest = %desc.digest, from, "mount refused"),
-                Err(e) => tracing::debug!(digest = %desc.digest, from, error = ?e, "mount failed"),
-            }
-        }
-        let data = bytes::Bytes::from(layout.read_blob(desc)?);
-        tracing::info!(digest = %desc.digest, size = desc.size, "uploading blob");
-        s.upload(desc, data, opts.progress.as_ref())
-            .await
-            .map_err(|e| s.error("push", e))?;
-        bytes_uploaded += desc.size;
-    }
+    let mut moved = Moved::default();
+    upload_blobs(&s, &layout, &blobs, &locations, opts, &mut moved).await?;
 
     let upload_manifest = |reference: String, desc: &Descriptor, bytes: Vec<u8>| {
         let content_type = desc.media_type.clone();
@@ -179,7 +147,7 @@ pub async fn push(
             upload_manifest(desc.digest.clone(), desc, layout.read_blob(desc)?).await?;
         }
     }
-    let manifest_url =
+    let (manifest_url, _) =
         upload_manifest(dest_tag.to_string(), &manifest_desc, manifest_bytes).await?;
 
     // The registry must name the manifest by the digest the layout has.
@@ -197,13 +165,240 @@ pub async fn push(
         locations.record(registry, repository, &desc.digest);
     }
     locations.save();
+    let referrers = push_referrers(&s, &layout, &manifest_desc.digest, opts, &mut moved).await?;
     Ok(PushReport {
         manifest_digest: manifest_desc.digest,
         manifest_url,
-        bytes_uploaded,
-        blobs_skipped,
-        blobs_mounted,
+        bytes_uploaded: moved.bytes_uploaded,
+        blobs_skipped: moved.blobs_skipped,
+        blobs_mounted: moved.blobs_mounted,
+        referrers,
     })
+}
+
+/// What moved to a registry.
+#[derive(Default)]
+struct Moved {
+    bytes_uploaded: u64,
+    blobs_skipped: usize,
+    blobs_mounted: usize,
+}
+
+/// Uploads the blobs the repository lacks, each once: skipped where the registry has it,
+/// mounted where another of its repositories lends it, else uploaded from the layout.
+async fn upload_blobs(
+    s: &Session,
+    layout: &Layout,
+    blobs: &[&Descriptor],
+    locations: &BlobLocations,
+    opts: &PushOptions,
+    moved: &mut Moved,
+) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    'blobs: for &desc in blobs {
+        if !seen.insert(desc.digest.clone()) {
+            continue;
+        }
+        let exists = s
+            .blob_exists(&desc.digest)
+            .await
+            .map_err(|e| s.error("push", e))?;
+        if exists {
+            tracing::debug!(digest = %desc.digest, "registry has the blob, skipping");
+            moved.blobs_skipped += 1;
+            continue;
+        }
+        // Another repository of this registry that skiff pushed it to or pulled it from can
+        // lend it: a mount moves no bytes. A refused mount just means an upload.
+        for from in locations.sources(&s.registry, &s.repository, &desc.digest) {
+            match s.mount(&desc.digest, &from).await {
+                Ok(true) => {
+                    tracing::info!(digest = %desc.digest, from, "mounted blob");
+                    moved.blobs_mounted += 1;
+                    continue 'blobs;
+                }
+                Ok(false) => tracing::debug!(digest = %desc.digest, from, "mount refused"),
+                Err(e) => tracing::debug!(digest = %desc.digest, from, error = ?e, "mount failed"),
+            }
+        }
+        let data = bytes::Bytes::from(layout.read_blob(desc)?);
+        tracing::info!(digest = %desc.digest, size = desc.size, "uploading blob");
+        s.upload(desc, data, opts.progress.as_ref())
+            .await
+            .map_err(|e| s.error("push", e))?;
+        moved.bytes_uploaded += desc.size;
+    }
+    Ok(())
+}
+
+/// Pushes the referrers the layout holds for `subject_digest` (after the subject, which
+/// registries want first); returns how many.
+async fn push_referrers(
+    s: &Session,
+    layout: &Layout,
+    subject_digest: &str,
+    opts: &PushOptions,
+    moved: &mut Moved,
+) -> Result<usize> {
+    let found = layout.referrers(subject_digest)?;
+    let locations = BlobLocations::default();
+    for entry in &found {
+        let manifest = layout.read_manifest(entry)?;
+        let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .collect();
+        upload_blobs(s, layout, &blobs, &locations, opts, moved).await?;
+        let bytes = layout.read_blob(entry)?;
+        let (_, listed) = s
+            .put_manifest(&entry.digest, &entry.media_type, bytes.into())
+            .await
+            .map_err(|e| s.error("push", e))?;
+        if !listed {
+            add_to_fallback_list(s, subject_digest, entry).await?;
+        }
+    }
+    Ok(found.len())
+}
+
+/// Adds `entry` to the referrers tag schema's list of `subject_digest` (a registry without the
+/// referrers API).
+async fn add_to_fallback_list(s: &Session, subject_digest: &str, entry: &Descriptor) -> Result<()> {
+    let tag = referrers::fallback_tag(subject_digest);
+    let mut list = match s.get_manifest(&tag, &[media::OCI_INDEX]).await {
+        Ok((bytes, _)) => serde_json::from_slice::<ImageIndex>(&bytes).map_err(|e| {
+            Error::json(
+                format!(
+                    "referrers list {tag} of {} from {}",
+                    s.repository, s.registry
+                ),
+                e,
+            )
+        })?,
+        Err(e) if e.status() == Some(404) => ImageIndex::default(),
+        Err(e) => return Err(s.error("push", e)),
+    };
+    if list.manifests.iter().any(|m| m.digest == entry.digest) {
+        return Ok(());
+    }
+    list.manifests.push(entry.clone());
+    let bytes = serde_json::to_vec(&list).map_err(|e| Error::json("referrers list", e))?;
+    s.put_manifest(&tag, media::OCI_INDEX, bytes.into())
+        .await
+        .map_err(|e| s.error("push", e))?;
+    Ok(())
+}
+
+/// The referrers of `subject_digest`: the registry's referrers API, or else the referrers tag
+/// schema's list.
+async fn list_referrers(s: &Session, subject_digest: &str) -> Result<Vec<Descriptor>> {
+    let what = || {
+        format!(
+            "referrers of {subject_digest} in {} from {}",
+            s.repository, s.registry
+        )
+    };
+    if let Some(bytes) = s
+        .get_referrers(subject_digest)
+        .await
+        .map_err(|e| s.error("list referrers", e))?
+    {
+        let list: ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| Error::json(what(), e))?;
+        return Ok(list.manifests);
+    }
+    match s
+        .get_manifest(
+            &referrers::fallback_tag(subject_digest),
+            &[media::OCI_INDEX],
+        )
+        .await
+    {
+        Ok((bytes, _)) => Ok(serde_json::from_slice::<ImageIndex>(&bytes)
+            .map_err(|e| Error::json(what(), e))?
+            .manifests),
+        Err(e) if e.status() == Some(404) => Ok(Vec::new()),
+        Err(e) => Err(s.error("list referrers", e)),
+    }
+}
+
+/// Downloads the referrers of `subject_digest` (each manifest, checked against its digest, and
+/// its blobs) into the layout; returns how many.
+async fn pull_referrers(
+    s: &Session,
+    layout: &Layout,
+    subject_digest: &str,
+    opts: &PushOptions,
+) -> Result<usize> {
+    let found = list_referrers(s, subject_digest).await?;
+    for entry in &found {
+        if !media::is_manifest(&entry.media_type) {
+            tracing::debug!(digest = %entry.digest, media_type = %entry.media_type, "skipping a referrer that is not a manifest");
+            continue;
+        }
+        let (bytes, manifest) = fetch_platform_manifest(s, entry).await?;
+        if manifest.subject.as_ref().map(|d| d.digest.as_str()) != Some(subject_digest) {
+            return Err(Error::Registry(format!(
+                "registry {} lists {} as a referrer of {subject_digest}, but its manifest names another subject (report it to the registry's operator)",
+                s.registry, entry.digest
+            )));
+        }
+        pull_blobs(s, layout, &manifest, opts).await?;
+        let blobs = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .map(|d| Ok((d.clone(), layout.read_blob(d)?)))
+            .collect::<Result<Vec<_>>>()?;
+        layout.add_referrer(&bytes, &manifest, &blobs)?;
+    }
+    Ok(found.len())
+}
+
+/// The referrers of the image `reference` names in `registry/repository`, and its digest.
+pub async fn referrers(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+    opts: &PushOptions,
+) -> Result<(String, Vec<Descriptor>)> {
+    let s = Session::new(
+        registry,
+        repository,
+        reference,
+        opts.insecure,
+        opts.auth_env.as_ref(),
+    )?;
+    s.login(RegistryOperation::Pull, "list referrers").await?;
+    let (_, digest) = fetch_manifest(&s, reference, None).await?;
+    let found = list_referrers(&s, &digest).await?;
+    Ok((digest, found))
+}
+
+/// Attaches `artifact` to its subject in `registry/repository` (which must hold the subject):
+/// its blobs, its manifest by digest, and the referrers tag schema's list where the registry
+/// lacks the referrers API.
+pub async fn attach(
+    registry: &str,
+    repository: &str,
+    artifact: &Artifact,
+    opts: &PushOptions,
+) -> Result<Descriptor> {
+    let subject = artifact
+        .manifest
+        .subject
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("an artifact to attach has no subject".to_string()))?;
+    let staging = tempfile::tempdir().map_err(|e| Error::io("create", std::env::temp_dir(), e))?;
+    let layout = Layout::create_or_open(staging.path())?;
+    let entry = layout.attach(artifact)?;
+    let s = Session::new(
+        registry,
+        repository,
+        &subject.digest,
+        opts.insecure,
+        opts.auth_env.as_ref(),
+    )?;
+    s.login(RegistryOperation::Push, "attach").await?;
+    push_referrers(&s, &layout, &subject.digest, opts, &mut Moved::default()).await?;
+    Ok(entry)
 }
 
 /// Pulls `registry/repository` at `reference` (a tag or `sha256:` digest) into the layout at
@@ -280,6 +475,10 @@ async fn pull_into(
         }
     };
     layout.tag(&desc, tag)?;
+    // Referrers name the registry's top manifest: kept where the layout keeps it too.
+    if desc.digest == top.digest {
+        pull_referrers(&s, &layout, &top.digest, opts).await?;
+    }
     let mut locations = BlobLocations::load();
     for blob in pulled
         .iter()
@@ -505,14 +704,18 @@ pub async fn inspect(
             ),
         });
     }
-    Inspection::new(
-        format!("docker://{registry}/{repository}:{reference}"),
-        (top.digest, top.media_type),
-        platforms,
-        digest,
-        &manifest,
-        &bytes,
-    )
+    let referrers = list_referrers(&s, &top.digest).await?;
+    Ok(Inspection {
+        referrers,
+        ..Inspection::new(
+            format!("docker://{registry}/{repository}:{reference}"),
+            (top.digest, top.media_type),
+            platforms,
+            digest,
+            &manifest,
+            &bytes,
+        )?
+    })
 }
 
 /// Which repositories of each registry are known to hold a blob, because skiff pushed it there

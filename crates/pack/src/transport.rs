@@ -24,6 +24,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use crate::auth::{AuthEnv, RegistryAuth};
 use crate::error::{Error, Result};
+use crate::media;
 use crate::oci::Descriptor;
 
 /// Tries per request (and failures in a row per upload) before giving up.
@@ -72,7 +73,7 @@ impl Failure {
         }
     }
 
-    fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             Failure::Status { code, .. } => Some(*code),
             Failure::Login(e) => Failure::from_login(e).and_then(|f| f.status()),
@@ -495,13 +496,14 @@ impl Session {
             .map_err(|e| Failure::Protocol(format!("upload Location {location:?}: {e}")))
     }
 
-    /// Stores a manifest under `reference` (a tag or digest); returns its URL.
+    /// Stores a manifest under `reference` (a tag or digest); returns its URL, and whether the
+    /// registry answered with `OCI-Subject` (it lists the manifest as a referrer of its subject).
     pub(crate) async fn put_manifest(
         &self,
         reference: &str,
         media_type: &str,
         bytes: bytes::Bytes,
-    ) -> Result<String, Failure> {
+    ) -> Result<(String, bool), Failure> {
         let url = self.url(&format!("manifests/{reference}"))?;
         let r = self
             .send("manifest upload", TRIES, |h| {
@@ -513,7 +515,30 @@ impl Session {
         if !r.status().is_success() {
             return Err(failure_of(r).await);
         }
-        Ok(url.to_string())
+        let listed = header(r.headers(), media::OCI_SUBJECT_HEADER).is_some();
+        Ok((url.to_string(), listed))
+    }
+
+    /// The referrers API's list for `digest`, or `None` where the registry lacks the API
+    /// (it answers 404: distribution 2.8, for one).
+    pub(crate) async fn get_referrers(&self, digest: &str) -> Result<Option<Vec<u8>>, Failure> {
+        /// A referrers list larger than a manifest can be is not one.
+        const MAX_LIST: u64 = 4 << 20;
+        let url = self.url(&format!("referrers/{digest}"))?;
+        let r = self
+            .send("referrers list", TRIES, |h| {
+                h.get(url.clone()).header("Accept", media::OCI_INDEX)
+            })
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !r.status().is_success() {
+            return Err(failure_of(r).await);
+        }
+        let mut bytes = Vec::new();
+        read_body(r, &mut bytes, 0, MAX_LIST, None).await?;
+        Ok(Some(bytes))
     }
 
     /// The digest the registry gives the manifest `reference` names.
