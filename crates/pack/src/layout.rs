@@ -478,7 +478,7 @@ mod tests {
         layout.attach(&sbom).unwrap();
         assert_eq!(layout.tags().unwrap(), ["v1"]);
         let found = layout.referrers(&subject.digest).unwrap();
-        assert_eq!(found, [entry.clone()]);
+        assert_eq!(found, std::slice::from_ref(&entry));
         assert_eq!(
             found[0].artifact_type.as_deref(),
             Some("application/spdx+json")
@@ -492,7 +492,10 @@ mod tests {
 
         let copy = Layout::create_or_open(&tmp.path().join("b")).unwrap();
         copy.copy_image(&layout, "v1", "latest").unwrap();
-        assert_eq!(copy.referrers(&subject.digest).unwrap(), [entry.clone()]);
+        assert_eq!(
+            copy.referrers(&subject.digest).unwrap(),
+            std::slice::from_ref(&entry)
+        );
         let manifest = copy.read_manifest(&entry).unwrap();
         assert_eq!(manifest.subject.unwrap().digest, subject.digest);
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
