@@ -41,6 +41,14 @@ pub struct Args {
         value_name = "OS/ARCH,..."
     )]
     platform: Vec<String>,
+    /// Leave out the SBOM (an SPDX 2.3 document of the server's crates and the model, attached
+    /// to the image as a referrer)
+    #[arg(long)]
+    no_sbom: bool,
+    /// Attach build provenance: an in-toto statement (SLSA provenance v1) naming the model, the
+    /// server and the base by digest, the skiff version and SOURCE_DATE_EPOCH
+    #[arg(long)]
+    provenance: bool,
     /// Talk plain HTTP to registries (for a local registry without TLS)
     #[arg(long)]
     insecure: bool,
@@ -91,7 +99,7 @@ pub fn run(args: Args) -> Result<()> {
         [one] => PlatformChoice::One(one.clone()),
         _ => PlatformChoice::All,
     };
-    let paths = match args.server {
+    let paths = match args.server.clone() {
         Some(path) => vec![path],
         None => platforms
             .iter()
@@ -144,6 +152,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         skiff_pack::base::rebase(staging.path(), BUILT, "base", base)?;
     }
+    attach_referrers(&args, staging.path(), &image)?;
 
     match destination {
         Reference::Layout { dir, tag } => {
@@ -249,6 +258,63 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
     }
 }
 
+/// Attaches the SBOM (unless --no-sbom) and the provenance (--provenance) to the image built in
+/// the staging layout; they go with it to the layout or registry.
+fn attach_referrers(args: &Args, staging: &Path, image: &ServerImage<'_>) -> Result<()> {
+    let layout = skiff_pack::Layout::open(staging)?;
+    let subject = layout.tagged(BUILT)?;
+    let created = skiff_pack::image::created_from_env()?;
+    let servers = image
+        .servers
+        .iter()
+        .map(|s| {
+            let bytes = std::fs::read(s.path)
+                .with_context(|| format!("cannot read {}", s.path.display()))?;
+            Ok((s, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if args.provenance {
+        use skiff_pack::provenance::{Input, Provenance};
+        let model_uri = args.model.starts_with("models:/").then(|| args.model.clone());
+        let mut inputs = vec![Input::of_bytes("model", model_uri, image.model)];
+        for (server, bytes) in &servers {
+            inputs.push(Input::of_bytes(
+                &format!("server {}", server.platform),
+                None,
+                bytes,
+            ));
+        }
+        if let Some(base) = &args.base {
+            inputs.push(Input {
+                name: "base".into(),
+                uri: Some(base.clone()),
+                digest: layout.tagged("base")?.digest,
+            });
+        }
+        let provenance = Provenance {
+            subject: (args.output.clone(), subject.digest.clone()),
+            parameters: BTreeMap::from([
+                ("name".into(), image.model_name.into()),
+                ("format".into(), "image".into()),
+                (
+                    "platforms".into(),
+                    image
+                        .servers
+                        .iter()
+                        .map(|s| s.platform.to_string())
+                        .collect::<Vec<_>>()
+                        .into(),
+                ),
+            ]),
+            inputs,
+            skiff_version: env!("CARGO_PKG_VERSION").into(),
+            source_date_epoch: skiff_pack::provenance::source_date_epoch()?,
+        };
+        layout.attach(&provenance.artifact(&subject, &created)?)?;
+    }
+    Ok(())
+}
+
 /// Pushes what was built in the staging layout to `destination` (registry, repository, tag)
 /// and reports it as `output`.
 fn push_staged(
@@ -277,8 +343,6 @@ fn artifact_annotations(model: &skiff_runtime::Model, name: &str) -> BTreeMap<St
     annotations
 }
 
-/// Reads the model, refusing what the server could not load; returns its bytes, the loaded
-/// model and the name it serves as.
 /// The model `args` names, its bytes checked by loading them, and the name it is served as:
 /// --name, else the registered MLflow model's or the folder's name, else the file's stem.
 /// A registered model is downloaded into `scratch`.
@@ -356,15 +420,17 @@ pub fn report(json: bool, image: &str, digest: &str, pushed: Option<&PushReport>
             out["bytes_uploaded"] = p.bytes_uploaded.into();
             out["blobs_skipped"] = p.blobs_skipped.into();
             out["blobs_mounted"] = p.blobs_mounted.into();
+            out["referrers"] = p.referrers.into();
         }
         return super::print_json(&out);
     }
     match pushed {
         Some(p) => say!(
-            "pushed {image}@{digest} ({} bytes uploaded; {} blobs already there, {} mounted)",
+            "pushed {image}@{digest} ({} bytes uploaded; {} blobs already there, {} mounted; {} referrers)",
             p.bytes_uploaded,
             p.blobs_skipped,
-            p.blobs_mounted
+            p.blobs_mounted,
+            p.referrers
         )?,
         None => say!("wrote {image}@{digest}")?,
     }

@@ -51,7 +51,9 @@ pub fn write_server_image(
     write_server_image_at(layout_dir, tag, image, &created)
 }
 
-pub(crate) fn created_from_env() -> Result<String> {
+/// The image's creation time: SOURCE_DATE_EPOCH (default the epoch) as RFC 3339, so that the
+/// same inputs make the same image.
+pub fn created_from_env() -> Result<String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if !value.trim().is_empty() => {
             let secs: i64 = value.trim().parse().map_err(|_| {
