@@ -66,6 +66,30 @@ if ! cmp -s tests/component/package-lock.json "$SKIFF_TEST_NPM/package-lock.json
     "$node_dir/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --silent)
 fi
 
+step "supply-chain peers (cosign, oras; a registry with the referrers API)"
+# cosign and the oras CLI are Go programs Debian packages only in sid: their .debs are
+# fetched with a private package list and unpacked into the cache (nothing is installed).
+sid_tools=$cache/sid-tools
+if [ ! -x "$sid_tools/bin/cosign" ] || [ ! -x "$sid_tools/bin/oras" ]; then
+  apt_dir=$(mktemp -d)
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$sid_tools/bin"
+  echo "deb http://deb.debian.org/debian sid main" > "$apt_dir/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
+    -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$apt_dir" && apt-get "${apt_opts[@]}" download -qq cosign oras)
+  for deb in "$apt_dir"/*.deb; do dpkg-deb -x "$deb" "$apt_dir/root"; done
+  install -m 0755 "$apt_dir/root/usr/bin/cosign" "$apt_dir/root/usr/bin/oras" "$sid_tools/bin/"
+  rm -rf "$apt_dir"
+fi
+export SKIFF_TEST_COSIGN=$sid_tools/bin/cosign SKIFF_TEST_ORAS=$sid_tools/bin/oras
+# Debian's registry (distribution 2.8) has no referrers API; this one has (OCI distribution 1.1).
+if [ ! -x "$cache/tools/bin/ferro-oci-server" ]; then
+  cargo install --locked --quiet --root "$cache/tools" ferro-oci-server@1.0.0
+fi
+export SKIFF_TEST_OCI11_REGISTRY=$cache/tools/bin/ferro-oci-server
+
 step "static servers for images (linux/amd64, and linux/arm64 cross-built)"
 export SKIFF_RUNTIME_DIR=$target_dir/runtime
 images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64

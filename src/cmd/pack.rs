@@ -275,7 +275,10 @@ fn attach_referrers(args: &Args, staging: &Path, image: &ServerImage<'_>) -> Res
         .collect::<Result<Vec<_>>>()?;
     if args.provenance {
         use skiff_pack::provenance::{Input, Provenance};
-        let model_uri = args.model.starts_with("models:/").then(|| args.model.clone());
+        let model_uri = args
+            .model
+            .starts_with("models:/")
+            .then(|| args.model.clone());
         let mut inputs = vec![Input::of_bytes("model", model_uri, image.model)];
         for (server, bytes) in &servers {
             inputs.push(Input::of_bytes(

@@ -932,7 +932,7 @@ fn packing_twice_gives_the_same_digests_and_source_date_epoch_sets_created() {
 }
 
 /// The runtime directory the tests pack from.
-fn runtime_dir() -> PathBuf {
+pub fn runtime_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("SKIFF_RUNTIME_DIR").unwrap_or_else(|| {
         panic!("SKIFF_RUNTIME_DIR is not set: run images/build-server.sh DIR linux/amd64 linux/arm64 and point it at DIR (scripts/test.sh does)")
     }))

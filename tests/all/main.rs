@@ -24,6 +24,7 @@ mod serve;
 mod serve_config;
 mod serve_metrics;
 mod serve_openapi;
+mod supply_chain;
 mod tables;
 mod tensorboard;
 mod tree_ops;

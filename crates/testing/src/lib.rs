@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `docker-registry serve` child process, killed on drop.
+/// A registry child process (`docker-registry serve`, or one with the referrers API), killed on
+/// drop.
 pub struct Registry {
     child: Child,
     port: u16,
     log: PathBuf,
     dir: tempfile::TempDir,
+    /// What runs, for messages.
+    name: &'static str,
 }
 
 impl Registry {
@@ -56,6 +59,38 @@ impl Registry {
             port,
             log,
             dir,
+            name: "docker-registry",
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    /// Starts a registry that implements the OCI distribution spec 1.1's referrers API
+    /// (`GET /v2/NAME/referrers/DIGEST`, `OCI-Subject` on a manifest push), which Debian's
+    /// docker-registry (distribution 2.8) lacks: `$SKIFF_TEST_OCI11_REGISTRY`
+    /// (ferro-oci-server, which scripts/test.sh installs), storing in a temporary directory.
+    pub fn start_oci11() -> Registry {
+        let program = std::env::var_os("SKIFF_TEST_OCI11_REGISTRY").unwrap_or_else(|| {
+            panic!("SKIFF_TEST_OCI11_REGISTRY is not set: run the tests through scripts/test.sh, which installs ferro-oci-server (cargo install --locked ferro-oci-server@1.0.0)")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("registry.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&program)
+            .env("FERRO_OCI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FERRO_OCI_STORAGE_DIR", dir.path().join("storage"))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e})", program.to_string_lossy()));
+        let mut registry = Registry {
+            child,
+            port,
+            log,
+            dir,
+            name: "ferro-oci-server",
         };
         registry.wait_ready();
         registry
@@ -71,7 +106,7 @@ impl Registry {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("docker-registry exited with {status}: {}", self.log_text());
+                panic!("{} exited with {status}: {}", self.name, self.log_text());
             }
             if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) {
                 conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -87,7 +122,8 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!(
-            "docker-registry did not answer GET /v2/ within 10 s: {}",
+            "{} did not answer GET /v2/ within 10 s: {}",
+            self.name,
             self.log_text()
         );
     }
