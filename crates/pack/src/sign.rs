@@ -132,10 +132,9 @@ fn scrypt_key(password: &[u8], salt: &[u8], params: &ScryptParams) -> Result<[u8
             params.r, params.p
         )));
     }
-    let scrypt_params =
-        scrypt::Params::new(log_n, params.r, params.p, 32).map_err(|e| key_error(e))?;
+    let scrypt_params = scrypt::Params::new(log_n, params.r, params.p, 32).map_err(key_error)?;
     let mut key = [0u8; 32];
-    scrypt::scrypt(password, salt, &scrypt_params, &mut key).map_err(|e| key_error(e))?;
+    scrypt::scrypt(password, salt, &scrypt_params, &mut key).map_err(key_error)?;
     Ok(key)
 }
 
@@ -171,8 +170,8 @@ pub fn load_signing_key(pem_bytes: &[u8], password: Option<&[u8]>) -> Result<Sig
 }
 
 fn decode_pem(pem_bytes: &[u8], what: &str) -> Result<(String, Vec<u8>)> {
-    let text = std::str::from_utf8(pem_bytes)
-        .map_err(|_| key_error(format!("{what} is not PEM text")))?;
+    let text =
+        std::str::from_utf8(pem_bytes).map_err(|_| key_error(format!("{what} is not PEM text")))?;
     // Tolerate text around the block, as Go's pem.Decode does.
     let start = text
         .find("-----BEGIN ")
@@ -181,10 +180,12 @@ fn decode_pem(pem_bytes: &[u8], what: &str) -> Result<(String, Vec<u8>)> {
         .find("-----END ")
         .and_then(|at| {
             let rest = &text[start + at..];
-            rest[9..].find("-----").map(|close| start + at + 9 + close + 5)
+            rest[9..]
+                .find("-----")
+                .map(|close| start + at + 9 + close + 5)
         })
         .ok_or_else(|| key_error(format!("{what} is not PEM (no -----END line)")))?;
-    let (label, der) = pem::decode_vec(text[start..end].as_bytes())
+    let (label, der) = pem::decode_vec(&text.as_bytes()[start..end])
         .map_err(|e| key_error(format!("{what} is not valid PEM: {e}")))?;
     Ok((label.to_string(), der))
 }
@@ -423,6 +424,10 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
+/// A signature manifest and its blobs (config first, then the payload layers), each with its
+/// descriptor, for the caller to write before the manifest.
+pub type SignatureArtifact = (ImageManifest, Vec<(Descriptor, Vec<u8>)>);
+
 /// Go's zero time, which cosign's signature configs carry.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -430,9 +435,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// per signature, in order (cosign appends a new signature to the existing ones: pass those
 /// first, see [`read_signatures`]). Returns the manifest and its blobs (config first, then the
 /// payload layers) for the caller to write before the manifest.
-pub fn signature_manifest(
-    signatures: &[SignedPayload],
-) -> Result<(ImageManifest, Vec<(Descriptor, Vec<u8>)>)> {
+pub fn signature_manifest(signatures: &[SignedPayload]) -> Result<SignatureArtifact> {
     build_signature_manifest(signatures, media::OCI_CONFIG, None)
 }
 
@@ -442,7 +445,7 @@ pub fn signature_manifest(
 pub fn signature_referrer(
     subject: &Descriptor,
     signatures: &[SignedPayload],
-) -> Result<(ImageManifest, Vec<(Descriptor, Vec<u8>)>)> {
+) -> Result<SignatureArtifact> {
     build_signature_manifest(
         signatures,
         media::COSIGN_SIGNATURE_ARTIFACT,
@@ -454,7 +457,7 @@ fn build_signature_manifest(
     signatures: &[SignedPayload],
     config_media_type: &str,
     subject: Option<Descriptor>,
-) -> Result<(ImageManifest, Vec<(Descriptor, Vec<u8>)>)> {
+) -> Result<SignatureArtifact> {
     if signatures.is_empty() {
         return Err(Error::Signature(
             "a signature manifest needs at least one signature".into(),
@@ -463,7 +466,8 @@ fn build_signature_manifest(
     let layers: Vec<(Descriptor, Vec<u8>)> = signatures
         .iter()
         .map(|signed| {
-            let mut descriptor = Descriptor::for_bytes(media::COSIGN_SIMPLE_SIGNING, &signed.payload);
+            let mut descriptor =
+                Descriptor::for_bytes(media::COSIGN_SIMPLE_SIGNING, &signed.payload);
             descriptor.annotations = Some(BTreeMap::from([(
                 media::COSIGN_SIGNATURE_ANNOTATION.to_string(),
                 signed.signature.clone(),
@@ -614,7 +618,9 @@ pub fn verify_signature_manifest(
                 .and_then(|a| a.get(media::COSIGN_SIGNATURE_ANNOTATION))
             {
                 None => LayerOutcome::NotASignature,
-                Some(signature) if verify(key, &bytes, signature).is_err() => LayerOutcome::OtherKey,
+                Some(signature) if verify(key, &bytes, signature).is_err() => {
+                    LayerOutcome::OtherKey
+                }
                 Some(_) => match check_payload(&bytes, manifest_digest) {
                     Ok(()) => LayerOutcome::Verified(bytes),
                     Err(e) => LayerOutcome::OtherImage(e.to_string()),
@@ -719,9 +725,7 @@ fn check_bundle(key: &VerifyingKey, bytes: &[u8], manifest_digest: &str) -> Laye
         return LayerOutcome::OtherKey;
     }
     let Ok(statement) = serde_json::from_slice::<Statement>(&payload) else {
-        return LayerOutcome::OtherImage(
-            "signed bundle does not hold an in-toto statement".into(),
-        );
+        return LayerOutcome::OtherImage("signed bundle does not hold an in-toto statement".into());
     };
     if statement.predicate_type != COSIGN_SIGN_PREDICATE {
         // An attestation (SBOM, provenance) by the same key is not a signature of the image.
@@ -854,8 +858,8 @@ mod tests {
         assert!(err.to_string().contains("not by this key"), "{err}");
 
         let another = DIGEST.replace("104d", "0000");
-        let err =
-            verify_signature_manifest(&manifest, key().verifying_key(), &another, read).unwrap_err();
+        let err = verify_signature_manifest(&manifest, key().verifying_key(), &another, read)
+            .unwrap_err();
         assert!(err.to_string().contains("is for image"), "{err}");
 
         let mut unsigned = manifest.clone();
@@ -880,13 +884,50 @@ mod tests {
             signature: sign(&key(), &payload),
             payload,
         };
-        let (manifest, blobs) = signature_manifest(&[signed]).unwrap();
+        let (manifest, blobs) = signature_manifest(std::slice::from_ref(&signed)).unwrap();
         assert_eq!(blobs[0].1, cosign.as_bytes());
+        let subject = Descriptor::of_digest(media::OCI_MANIFEST, DIGEST, 583);
+        let (referrer, referrer_blobs) = signature_referrer(&subject, &[signed]).unwrap();
+        assert_eq!(referrer.config.media_type, media::COSIGN_SIGNATURE_ARTIFACT);
+        assert_eq!(referrer.subject, Some(subject));
+        assert_eq!(referrer_blobs[0].1, cosign.as_bytes());
         assert_eq!(manifest.config.media_type, media::OCI_CONFIG);
         assert_eq!(
             manifest.layers[0].digest,
             "sha256:2b2bf0b48f0aa6087ac4b7e2ac596d476da6b8bfba7f5092a9c881055b3d00c2"
         );
-        assert_eq!(signature_tag(DIGEST), format!("sha256-{}.sig", &DIGEST[7..]));
+        assert_eq!(
+            signature_tag(DIGEST),
+            format!("sha256-{}.sig", &DIGEST[7..])
+        );
+    }
+
+    #[test]
+    fn a_cosign_3_bundle_verifies_for_its_image_only() {
+        // Written by cosign 3.1.1 `sign --key` (the default bundle form) for DIGEST.
+        let public = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEJKEGQx96O8kMoHIzEhk0YY7lhckk\nUr8LGA/g/03avGIe/htLayp4l6Z1RPerRLEh5vHF9aUn/12MeHFSkeJ9Tg==\n-----END PUBLIC KEY-----\n";
+        let bundle = r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"CN6DWQTguYwMUIFxRI4VSLpGJQRP0EYBxQ+0FIVEDDQ="}},"dsseEnvelope":{"payload":"eyJfdHlwZSI6Imh0dHBzOi8vaW4tdG90by5pby9TdGF0ZW1lbnQvdjEiLCJzdWJqZWN0IjpbeyJkaWdlc3QiOnsic2hhMjU2IjoiMTA0ZGE3OTZiZDg0NWFhYTZhNjA2MzdlNzhlNjlmYjcxMGVmZTZlNDEyYTJkODkwZGEyNjgyNTdkNGQwNDRmMiJ9LCJhbm5vdGF0aW9ucyI6e319XSwicHJlZGljYXRlVHlwZSI6Imh0dHBzOi8vc2lnc3RvcmUuZGV2L2Nvc2lnbi9zaWduL3YxIiwicHJlZGljYXRlIjp7fX0=","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"MEQCIAWotQgX4XQaj8Hqnp1iIi7aTwIWbdznpAzOrzCzbE3QAiAyijVKmLM1qYNTE81IqFIO+FFWzrx7UHgt2RWPytGIbw=="}]}}"#;
+        let cosign_key = load_verifying_key(public.as_bytes()).unwrap();
+        let mut layer = Descriptor::for_bytes(media::SIGSTORE_BUNDLE_V03, bundle.as_bytes());
+        layer.annotations = None;
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            artifact_type: Some(media::SIGSTORE_BUNDLE_V03.into()),
+            config: Descriptor::for_bytes("application/vnd.oci.empty.v1+json", b"{}"),
+            layers: vec![layer],
+            subject: None,
+            annotations: None,
+        };
+        let read = |_: &Descriptor| Ok(bundle.as_bytes().to_vec());
+        let verified = verify_signature_manifest(&manifest, &cosign_key, DIGEST, read).unwrap();
+        assert_eq!(verified.format, SignatureFormat::SigstoreBundle);
+
+        let err =
+            verify_signature_manifest(&manifest, key().verifying_key(), DIGEST, read).unwrap_err();
+        assert!(err.to_string().contains("not by this key"), "{err}");
+        let another = DIGEST.replace("104d", "0000");
+        let err = verify_signature_manifest(&manifest, &cosign_key, &another, read).unwrap_err();
+        assert!(err.to_string().contains("is for image"), "{err}");
     }
 }
