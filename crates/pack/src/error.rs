@@ -95,6 +95,10 @@ pub enum Error {
     /// A registry operation that failed.
     #[error("{0}")]
     Registry(String),
+
+    /// A key that cannot be used, or a signature that does not verify.
+    #[error("{0}")]
+    Signature(String),
 }
 
 /// Result with [`Error`] as the default error.

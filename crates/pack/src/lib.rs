@@ -41,6 +41,7 @@ pub mod provenance;
 pub mod reference;
 pub mod referrers;
 pub mod registry;
+pub mod sign;
 mod transport;
 
 pub use error::{Error, Result};

@@ -89,3 +89,16 @@ pub const OCI_SUBJECT_HEADER: &str = "oci-subject";
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// Annotation of an in-toto layer: the statement's predicate type.
 pub const ANNOTATION_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+/// cosign: the layer of a signature manifest, holding the signed "simple signing" payload (the
+/// JSON naming the image's manifest digest). Its annotation [`COSIGN_SIGNATURE_ANNOTATION`]
+/// carries the signature.
+pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// cosign: the annotation on a [`COSIGN_SIMPLE_SIGNING`] layer holding the base64 ASN.1 DER
+/// ECDSA signature of the layer's bytes.
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// cosign: the config media type (hence the artifact type) of a signature manifest attached as
+/// an OCI 1.1 referrer (`cosign sign --registry-referrers-mode=oci-1-1`).
+pub const COSIGN_SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// Sigstore bundle 0.3: the artifact type and layer media type of the signature cosign 3 attaches
+/// as a referrer by default (a DSSE envelope of an in-toto statement).
+pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
