@@ -347,7 +347,10 @@ impl Session {
                     })
                 })
                 .unwrap_or_else(|| describe_body(&body));
-            return Err(refused(format!("HTTP {}: {said}", status.as_u16())));
+            return Err(refused(format!(
+                "its token server answered HTTP {}: {said}",
+                status.as_u16()
+            )));
         }
         #[derive(serde::Deserialize)]
         struct Answer {
