@@ -10,6 +10,11 @@
 //! `docker-credential-NAME get` with the host on stdin. `SKIFF_REGISTRY_USERNAME` and
 //! `SKIFF_REGISTRY_PASSWORD`, when set, come before every file. Secrets are never logged or
 //! printed.
+//!
+//! An entry's `identitytoken` (what `docker login` stores for Azure Container Registry and
+//! other OAuth2 registries), or a helper's answer with the user name `<token>`, is an
+//! [`Credential::IdentityToken`]: a refresh token that the login trades for an access token
+//! at the registry's token server (distribution's OAuth2 token spec), not a password.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -21,6 +26,40 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+/// What the credential files hold for a registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Sent as it is: nothing, a user name and password, or a registry token.
+    Registry(RegistryAuth),
+    /// An OAuth2 refresh token (docker's `identitytoken`), traded at the registry's token
+    /// server for an access token with `grant_type=refresh_token`.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Registry(auth) => auth.fmt(f),
+            Credential::IdentityToken(_) => {
+                f.debug_tuple("IdentityToken").field(&"<redacted>").finish()
+            }
+        }
+    }
+}
+
+impl From<RegistryAuth> for Credential {
+    fn from(auth: RegistryAuth) -> Credential {
+        Credential::Registry(auth)
+    }
+}
+
+/// A credential equals the [`RegistryAuth`] it sends as it is.
+impl PartialEq<RegistryAuth> for Credential {
+    fn eq(&self, other: &RegistryAuth) -> bool {
+        matches!(self, Credential::Registry(auth) if auth == other)
+    }
+}
+
 /// The environment variables that locate credential files, captured once.
 ///
 /// Tests build one by hand ([`AuthEnv::empty`] + [`AuthEnv::with`]) so they never read the
@@ -30,11 +69,13 @@ pub struct AuthEnv {
     vars: BTreeMap<String, OsString>,
 }
 
-const VARS: [&str; 6] = [
+const VARS: [&str; 7] = [
     "REGISTRY_AUTH_FILE",
     "DOCKER_CONFIG",
     "XDG_RUNTIME_DIR",
     "HOME",
+    // where credential helpers are found
+    "PATH",
     USERNAME_VAR,
     PASSWORD_VAR,
 ];
@@ -45,7 +86,8 @@ pub const USERNAME_VAR: &str = "SKIFF_REGISTRY_USERNAME";
 pub const PASSWORD_VAR: &str = "SKIFF_REGISTRY_PASSWORD";
 
 impl AuthEnv {
-    /// Captures `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR` and `HOME` from this process.
+    /// Captures `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`, `HOME`, `PATH` (where
+    /// credential helpers are found) and the `SKIFF_REGISTRY_*` pair from this process.
     pub fn from_process() -> AuthEnv {
         AuthEnv {
             vars: VARS
@@ -91,7 +133,7 @@ impl AuthEnv {
     }
 
     /// Credentials for `host` (`HOST[:PORT]`), and the file they came from.
-    pub fn lookup(&self, host: &str) -> Result<(RegistryAuth, Option<PathBuf>)> {
+    pub fn lookup(&self, host: &str) -> Result<(Credential, Option<PathBuf>)> {
         let var = |k: &str| {
             self.vars
                 .get(k)
@@ -101,7 +143,10 @@ impl AuthEnv {
         match (var(USERNAME_VAR), var(PASSWORD_VAR)) {
             (Some(user), Some(password)) => {
                 tracing::debug!(registry = host, "using credentials from {USERNAME_VAR}");
-                return Ok((RegistryAuth::Basic(user.into(), password.into()), None));
+                return Ok((
+                    RegistryAuth::Basic(user.into(), password.into()).into(),
+                    None,
+                ));
             }
             (None, None) => {}
             _ => {
@@ -111,12 +156,12 @@ impl AuthEnv {
             }
         }
         for file in self.files() {
-            if let Some(auth) = lookup_in_file(&file, host)? {
+            if let Some(auth) = lookup_in_file(&file, host, self.vars.get("PATH"))? {
                 tracing::debug!(registry = host, file = %file.display(), "using credentials");
                 return Ok((auth, Some(file)));
             }
         }
-        Ok((RegistryAuth::Anonymous, None))
+        Ok((RegistryAuth::Anonymous.into(), None))
     }
 }
 
@@ -140,6 +185,8 @@ struct AuthEntry {
     password: Option<String>,
     #[serde(default, rename = "registrytoken")]
     registry_token: Option<String>,
+    #[serde(default, rename = "identitytoken")]
+    identity_token: Option<String>,
 }
 
 /// `https://host/v1/`, `http://host`, `host/v2/`, `host/namespace` -> `host`.
@@ -157,7 +204,11 @@ fn same_registry(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || (HUB.contains(&a) && HUB.contains(&b))
 }
 
-fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
+fn lookup_in_file(
+    path: &Path,
+    host: &str,
+    search_path: Option<&OsString>,
+) -> Result<Option<Credential>> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -184,13 +235,17 @@ fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
         .or(file.creds_store.as_ref())
         .filter(|h| !h.is_empty());
     if let Some(helper) = helper {
-        return helper_credentials(helper, host, path);
+        return helper_credentials(helper, host, path, search_path);
     }
     let Some((key, entry)) = entry else {
         return Ok(None);
     };
     if let Some(token) = entry.registry_token.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(Some(RegistryAuth::Bearer(token.to_string())));
+        return Ok(Some(RegistryAuth::Bearer(token.to_string()).into()));
+    }
+    // docker writes `auth` too (base64 of `<token>:`): the identity token is what counts.
+    if let Some(token) = entry.identity_token.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credential::IdentityToken(token.to_string())));
     }
     if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -201,14 +256,13 @@ fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
         let (user, pass) = decoded
             .split_once(':')
             .ok_or_else(|| bad(format!("auths.{key:?}.auth is not base64 of user:password")))?;
-        return Ok(Some(RegistryAuth::Basic(
-            user.to_string(),
-            pass.to_string(),
-        )));
+        return Ok(Some(
+            RegistryAuth::Basic(user.to_string(), pass.to_string()).into(),
+        ));
     }
     match (&entry.username, &entry.password) {
         (Some(user), Some(pass)) if !user.is_empty() => {
-            Ok(Some(RegistryAuth::Basic(user.clone(), pass.clone())))
+            Ok(Some(RegistryAuth::Basic(user.clone(), pass.clone()).into()))
         }
         // `{}` entries are what docker writes when a credential helper holds the secret
         _ => Ok(None),
@@ -218,15 +272,26 @@ fn lookup_in_file(path: &Path, host: &str) -> Result<Option<RegistryAuth>> {
 /// How long a credential helper may take (it may be waiting on a keychain).
 const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Asks `docker-credential-NAME get` for `host`'s credentials: `None` when it has none.
-fn helper_credentials(name: &str, host: &str, file: &Path) -> Result<Option<RegistryAuth>> {
+/// Asks `docker-credential-NAME get` (found on `search_path`, else this process's `PATH`)
+/// for `host`'s credentials: `None` when it has none.
+fn helper_credentials(
+    name: &str,
+    host: &str,
+    file: &Path,
+    search_path: Option<&OsString>,
+) -> Result<Option<Credential>> {
     use std::io::{Read as _, Write as _};
     let program = format!("docker-credential-{name}");
     let bad = |reason: String| Error::Credentials {
         path: file.to_path_buf(),
         reason,
     };
-    let mut child = std::process::Command::new(&program)
+    let mut command = std::process::Command::new(&program);
+    if let Some(search_path) = search_path {
+        // on unix the child's PATH is where the program is looked for
+        command.env("PATH", search_path);
+    }
+    let mut child = command
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -290,13 +355,14 @@ fn helper_credentials(name: &str, host: &str, file: &Path) -> Result<Option<Regi
     }
     let answer: HelperAnswer = serde_json::from_str(&stdout)
         .map_err(|_| bad(format!("its credential helper {program} answered with something other than {{\"Username\", \"Secret\"}} JSON")))?;
-    if answer.username == "<token>" {
-        return Err(bad(format!(
-            "its credential helper {program} holds an identity token for {host}, which skiff cannot use yet; store a user name and password or token for it"
-        )));
-    }
     tracing::debug!(registry = host, helper = %program, "using credentials from a helper");
-    Ok(Some(RegistryAuth::Basic(answer.username, answer.secret)))
+    // docker's convention: the user name `<token>` marks the secret as an identity token.
+    if answer.username == "<token>" {
+        return Ok(Some(Credential::IdentityToken(answer.secret)));
+    }
+    Ok(Some(
+        RegistryAuth::Basic(answer.username, answer.secret).into(),
+    ))
 }
 
 #[cfg(test)]
@@ -396,7 +462,7 @@ mod tests {
         assert_eq!(
             env.lookup("reg.example:443").unwrap(),
             (
-                RegistryAuth::Basic("explicit".into(), "x".into()),
+                RegistryAuth::Basic("explicit".into(), "x".into()).into(),
                 Some(explicit)
             )
         );
@@ -404,6 +470,66 @@ mod tests {
         assert_eq!(
             env.lookup("reg.example:443").unwrap().0,
             RegistryAuth::Basic("xdg".into(), "x".into())
+        );
+    }
+
+    #[test]
+    fn docker_config_identity_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        // what `docker login` writes for an OAuth2 registry: `auth` is base64 of `<token>:`
+        let json = format!(
+            r#"{{"auths":{{"myreg.azurecr.io":{{"auth":"{}","identitytoken":"refresh-me"}}}}}}"#,
+            b64("<token>:")
+        );
+        write(tmp.path(), "config.json", &json);
+        let env = AuthEnv::empty().with("DOCKER_CONFIG", tmp.path());
+        let (auth, _) = env.lookup("myreg.azurecr.io").unwrap();
+        assert_eq!(auth, Credential::IdentityToken("refresh-me".into()));
+        assert!(!format!("{auth:?}").contains("refresh-me"), "{auth:?}");
+    }
+
+    /// A `docker-credential-NAME` script in `dir` that answers `host` with `username`/`secret`.
+    fn fake_helper(dir: &Path, name: &str, host: &str, username: &str, secret: &str) {
+        let path = dir.join(format!("docker-credential-{name}"));
+        let script = format!(
+            r#"#!/bin/sh
+[ "$1" = get ] || exit 3
+read server
+if [ "$server" = "{host}" ]; then
+  printf '{{"ServerURL":"%s","Username":"{username}","Secret":"{secret}"}}' "$server"
+else
+  echo "credentials not found in native keychain"; exit 1
+fi
+"#
+        );
+        std::fs::write(&path, script).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&path, perms).unwrap();
+    }
+
+    #[test]
+    fn a_helper_token_answer_is_an_identity_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        fake_helper(&bin, "acr", "myreg.azurecr.io", "<token>", "refresh-me");
+        fake_helper(&bin, "plain", "ghcr.io", "alice", "hush");
+        write(
+            tmp.path(),
+            "config.json",
+            r#"{"credHelpers":{"myreg.azurecr.io":"acr","ghcr.io":"plain"}}"#,
+        );
+        let env = AuthEnv::empty()
+            .with("DOCKER_CONFIG", tmp.path())
+            .with("PATH", &bin);
+        assert_eq!(
+            env.lookup("myreg.azurecr.io").unwrap().0,
+            Credential::IdentityToken("refresh-me".into())
+        );
+        assert_eq!(
+            env.lookup("ghcr.io").unwrap().0,
+            RegistryAuth::Basic("alice".into(), "hush".into())
         );
     }
 

@@ -1,7 +1,9 @@
 //! The distribution API over HTTP: every request skiff makes of a registry, with its retries.
 //!
-//! oci-client does the login (the token handshake a registry's `WWW-Authenticate` asks for);
-//! the requests themselves go through this module, because a careful client needs what
+//! oci-client does the login (the token handshake a registry's `WWW-Authenticate` asks for),
+//! except with an identity token, which oci-client cannot send: then this module trades it at
+//! the challenge's realm for an access token (distribution's OAuth2 `refresh_token` grant).
+//! The requests themselves go through this module, because a careful client needs what
 //! oci-client's calls do not give: the `Retry-After` of a 429 or 503, an upload that goes on
 //! from the registry's offset after a chunk fails instead of starting the blob again, and a
 //! download that asks for the rest of a blob with `Range` after its connection drops.
@@ -22,7 +24,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
-use crate::auth::{AuthEnv, RegistryAuth};
+use crate::auth::{AuthEnv, Credential, RegistryAuth};
 use crate::error::{Error, Result};
 use crate::media;
 use crate::oci::Descriptor;
@@ -157,7 +159,7 @@ pub(crate) struct Session {
     base: Url,
     pub(crate) registry: String,
     pub(crate) repository: String,
-    auth: RegistryAuth,
+    auth: Credential,
     auth_file: Option<PathBuf>,
     insecure: bool,
     /// The operation logged in for, and its bearer token if the registry gave one.
@@ -237,13 +239,20 @@ impl Session {
     async fn login_for(&self, op: RegistryOperation) -> Result<(), Failure> {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=TRIES {
-            match self.oci.auth(&self.image, &self.auth, op).await {
+            let token = match &self.auth {
+                Credential::Registry(auth) => self
+                    .oci
+                    .auth(&self.image, auth, op)
+                    .await
+                    .map_err(Failure::Login),
+                Credential::IdentityToken(refresh) => self.identity_login(refresh, op).await,
+            };
+            match token {
                 Ok(token) => {
                     *self.login.lock().unwrap_or_else(|e| e.into_inner()) = (op, token);
                     return Ok(());
                 }
-                Err(e) => {
-                    let failure = Failure::Login(e);
+                Err(failure) => {
                     if attempt == TRIES || !failure.transient() {
                         return Err(failure);
                     }
@@ -254,6 +263,111 @@ impl Session {
             }
         }
         unreachable!("the last try returns")
+    }
+
+    /// Trades an identity token for an access token, as distribution's OAuth2 token spec has
+    /// it: `GET /v2/` names the token server (`Bearer realm=...,service=...`), and a form POST
+    /// of `grant_type=refresh_token` there answers with the `access_token`. `None` when the
+    /// registry asks for no login.
+    async fn identity_login(
+        &self,
+        refresh: &str,
+        op: RegistryOperation,
+    ) -> Result<Option<String>, Failure> {
+        let refused =
+            |reason: String| Failure::Login(OciDistributionError::AuthenticationFailure(reason));
+        let v2 = self
+            .base
+            .join("/v2/")
+            .map_err(|e| Failure::Protocol(format!("no valid URL for /v2/: {e}")))?;
+        let r = self.http.get(v2).send().await.map_err(Failure::Transport)?;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() {
+            return Err(failure_of(r).await);
+        }
+        let Some(challenge) = header(r.headers(), "www-authenticate") else {
+            return Ok(None);
+        };
+        let challenges = http_auth::parse_challenges(challenge).map_err(|e| {
+            Failure::Protocol(format!("cannot read WWW-Authenticate {challenge:?}: {e}"))
+        })?;
+        let Some(bearer) = challenges
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        else {
+            return Err(refused(format!(
+                "it asks for {challenge:?}, not for a bearer token, so an identity token cannot log in"
+            )));
+        };
+        let param = |name: &str| {
+            bearer
+                .params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_unescaped())
+        };
+        let realm = param("realm").ok_or_else(|| {
+            Failure::Protocol(format!("its WWW-Authenticate {challenge:?} has no realm"))
+        })?;
+        let realm = Url::parse(&realm)
+            .map_err(|e| Failure::Protocol(format!("its token realm {realm:?} is no URL: {e}")))?;
+        let scope = match op {
+            RegistryOperation::Pull => format!("repository:{}:pull", self.repository),
+            RegistryOperation::Push => format!("repository:{}:pull,push", self.repository),
+        };
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "skiff"),
+            ("scope", &scope),
+        ];
+        let service = param("service");
+        if let Some(service) = &service {
+            form.push(("service", service));
+        }
+        let r = self
+            .http
+            .post(realm)
+            .form(&form)
+            .send()
+            .await
+            .map_err(Failure::Transport)?;
+        let status = r.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(failure_of(r).await);
+        }
+        let body = r.text().await.map_err(Failure::Transport)?;
+        if !status.is_success() {
+            // RFC 6749's `{"error", "error_description"}`, or whatever the server said
+            let said = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    let error = v["error"].as_str()?.to_string();
+                    Some(match v["error_description"].as_str() {
+                        Some(d) => format!("{error}: {}", flatten(d)),
+                        None => error,
+                    })
+                })
+                .unwrap_or_else(|| describe_body(&body));
+            return Err(refused(format!(
+                "its token server answered HTTP {}: {said}",
+                status.as_u16()
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            access_token: Option<String>,
+            // what GET token servers answer with; some answer a POST with it too
+            token: Option<String>,
+        }
+        let answer: Answer = serde_json::from_str(&body).map_err(|e| {
+            Failure::Protocol(format!("its token server answered with no token JSON: {e}"))
+        })?;
+        match answer.access_token.or(answer.token) {
+            Some(token) if !token.is_empty() => Ok(Some(token)),
+            _ => Err(Failure::Protocol(
+                "its token server answered with no access_token".into(),
+            )),
+        }
     }
 
     /// `PATH` (relative to the repository) as a URL.
@@ -325,7 +439,9 @@ impl Session {
             .clone();
         match (token, &self.auth) {
             (Some(token), _) => request.bearer_auth(token),
-            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, Credential::Registry(RegistryAuth::Basic(user, password))) => {
+                request.basic_auth(user, Some(password))
+            }
             (None, _) => request,
         }
     }
@@ -670,6 +786,18 @@ impl Session {
         } else {
             match failure {
                 Failure::Local(e) => return e,
+                Failure::Login(OciDistributionError::AuthenticationFailure(reason))
+                    if matches!(self.auth, Credential::IdentityToken(_)) =>
+                {
+                    format!(
+                        "registry {r} refused the identity token{} for the {action}: {} (log in again with docker login {r})",
+                        self.auth_file
+                            .as_ref()
+                            .map(|f| format!(" from {}", f.display()))
+                            .unwrap_or_default(),
+                        flatten(&reason)
+                    )
+                }
                 Failure::Login(OciDistributionError::AuthenticationFailure(reason)) => format!(
                     "registry {r} refused the login for the {action}: {} (log in with docker login {r})",
                     flatten(&reason)

@@ -26,8 +26,6 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry on a free loopback port, with htpasswd basic auth when given.
     pub fn start(htpasswd: Option<&Path>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let auth = htpasswd
             .map(|p| {
                 format!(
@@ -36,6 +34,28 @@ impl Registry {
                 )
             })
             .unwrap_or_default();
+        Registry::start_with_auth(&auth)
+    }
+
+    /// Starts a registry on a free loopback port that takes bearer tokens from a token server
+    /// (distribution's `auth: token:`): it sends clients to `realm` for `service`, and accepts
+    /// JWTs from `issuer` signed with a key that a certificate in `rootcertbundle` (PEM) holds.
+    pub fn start_with_token_auth(
+        realm: &str,
+        service: &str,
+        issuer: &str,
+        rootcertbundle: &Path,
+    ) -> Registry {
+        Registry::start_with_auth(&format!(
+            "auth: {{token: {{realm: \"{realm}\", service: \"{service}\", issuer: \"{issuer}\", rootcertbundle: {}}}}}\n",
+            rootcertbundle.display()
+        ))
+    }
+
+    /// Starts a registry whose config has `auth`, a YAML `auth:` line (or nothing).
+    fn start_with_auth(auth: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
         let config = format!(
             "version: 0.1\nlog: {{level: info}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n{auth}",
             dir.path().join("storage").display()
