@@ -15,8 +15,9 @@
 //! **Why an uncompressed tar.** The spec allows a raw file, a tar, or a compressed tar. skiff
 //! writes the tar form because it is what modctl builds by default (its raw form is opt-in) and
 //! what a runtime that unpacks layers can unpack: CRI-O, which mounts ModelPack artifacts as
-//! Kubernetes image volumes, extracts tar weight layers into the volume, and a layer unpacker
-//! that knows nothing of ModelPack still reads a tar. It is uncompressed because the spec
+//! Kubernetes image volumes, extracts tar weight layers into the volume (cri-o/cri-o#9131), and
+//! a layer unpacker that knows nothing of ModelPack still reads a tar (a raw layer needs one
+//! that places the blob under its file path annotation). It is uncompressed because the spec
 //! recommends weights without compression (they hardly compress, and decompressing costs every
 //! pod start), and because then the layer's digest is its diff ID: nothing to keep in step.
 //!
