@@ -36,6 +36,7 @@ pub mod inspect;
 pub mod k8s;
 pub mod layout;
 pub mod media;
+pub mod modelpack;
 pub mod oci;
 pub mod provenance;
 pub mod reference;

@@ -102,3 +102,21 @@ pub const COSIGN_SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact
 /// Sigstore bundle 0.3: the artifact type and layer media type of the signature cosign 3 attaches
 /// as a referrer by default (a DSSE envelope of an in-toto statement).
 pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Artifact type of a CNCF ModelPack model manifest (modelpack/model-spec `docs/spec.md`).
+pub const MODELPACK_MANIFEST: &str = "application/vnd.cncf.model.manifest.v1+json";
+/// Config of a ModelPack artifact: the model's descriptor, config and `modelfs` diff IDs.
+pub const MODELPACK_CONFIG: &str = "application/vnd.cncf.model.config.v1+json";
+/// ModelPack weight layer: the weight file itself, neither archived nor compressed.
+pub const MODELPACK_WEIGHT_RAW: &str = "application/vnd.cncf.model.weight.v1.raw";
+/// ModelPack weight layer: an uncompressed tar holding the weight file (what skiff writes).
+pub const MODELPACK_WEIGHT_TAR: &str = "application/vnd.cncf.model.weight.v1.tar";
+/// ModelPack weight layer: a gzip-compressed tar holding the weight file.
+pub const MODELPACK_WEIGHT_TAR_GZIP: &str = "application/vnd.cncf.model.weight.v1.tar+gzip";
+/// ModelPack weight layer: a zstd-compressed tar holding the weight file.
+pub const MODELPACK_WEIGHT_TAR_ZSTD: &str = "application/vnd.cncf.model.weight.v1.tar+zstd";
+/// ModelPack layer annotation: the file's path, relative to the model's root folder.
+pub const MODELPACK_FILEPATH: &str = "org.cncf.model.filepath";
+/// ModelPack layer annotation: the file's metadata, JSON `{name, mode, uid, gid, size, mtime, typeflag}`.
+pub const MODELPACK_FILE_METADATA: &str = "org.cncf.model.file.metadata+json";
+/// ModelPack layer annotation: `"true"` when the layer's media type was guessed, not checked.
+pub const MODELPACK_MEDIATYPE_UNTESTED: &str = "org.cncf.model.file.mediatype.untested";
