@@ -39,6 +39,7 @@ pub mod media;
 pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod sbom;
 mod transport;
 
 pub use error::{Error, Result};
