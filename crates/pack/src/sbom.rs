@@ -3,7 +3,7 @@
 //! `images/build-server.sh` writes [`CRATES_FILE`] beside each server it builds: the crates
 //! linked into that binary (proc-macros, which only run at compile time, are left out), with
 //! their declared licences and, for crates.io crates, the sha256 that Cargo.lock records.
-//! [`read_crates`] reads it; [`spdx`] turns it, with the digests of the model and the servers,
+//! [`read_crates`] reads it; [`spdx()`] turns it, with the digests of the model and the servers,
 //! into a document describing the image: the image (`CONTAINER`) contains the model and one
 //! server per platform (`APPLICATION`), and each server depends on its crates (`LIBRARY`).
 //!
@@ -152,7 +152,7 @@ pub fn read_crates(path: &Path) -> Result<Vec<Crate>> {
     Ok(crates)
 }
 
-/// What [`spdx`] describes: one image, as `skiff pack` wrote it.
+/// What [`spdx()`] describes: one image, as `skiff pack` wrote it.
 #[derive(Debug, Clone)]
 pub struct SbomInput {
     /// The image's name: the model name, or the last part of the repository (`iris`).
