@@ -4,6 +4,7 @@
 #
 #   images/build-server.sh RUNTIME_DIR [linux/amd64] [linux/arm64]
 #       ->  RUNTIME_DIR/linux-amd64/skiff-server, RUNTIME_DIR/linux-arm64/skiff-server
+#           and beside each, skiff-server.crates.tsv (the crates in it, for the image's SBOM)
 #
 # The binary is crates/server built for <arch>-unknown-linux-musl with the `server` profile
 # (fat LTO, one codegen unit, stripped, panic=abort): fully static, so it runs in a scratch
@@ -17,6 +18,42 @@
 # from it, do not depend on where or when skiff was built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Writes the crates linked into the server built for triple $1 to file $2, one per line,
+# sorted, tab separated: name, version, licence (as Cargo.toml declares it), repository,
+# source (crates.io, path or other) and the sha256 of the .crate from Cargo.lock (crates.io
+# only). Proc-macros, and what only they use, run at compile time and are left out. Nothing in
+# it names the build machine, so it is the same wherever skiff is built.
+write_crates() {
+  {
+    printf '# name\tversion\tlicense\trepository\tsource\tchecksum\n'
+    cargo tree --locked -p skiff-server --no-default-features --target "$1" -e normal \
+      --prefix depth --no-dedupe --format $'{p}\t{l}\t{r}' |
+      awk -F'\t' '
+        FNR == NR {  # Cargo.lock: the source and checksum of each name and version
+          if ($0 == "[[package]]") { name = ""; version = "" }
+          else if (sub(/^name = "/, "")) { sub(/"$/, ""); name = $0 }
+          else if (sub(/^version = "/, "")) { sub(/"$/, ""); version = $0 }
+          else if (sub(/^source = "/, "")) { sub(/"$/, ""); source[name " " version] = $0 }
+          else if (sub(/^checksum = "/, "")) { sub(/"$/, ""); checksum[name " " version] = $0 }
+          next
+        }
+        {  # cargo tree: DEPTH NAME vVERSION [(PATH)] [(proc-macro)] \t LICENCE \t REPOSITORY
+          match($1, /^[0-9]+/)
+          depth = substr($1, 1, RLENGTH) + 0
+          if (skipping && depth > skip_depth) next
+          skipping = 0
+          if ($1 ~ /\(proc-macro\)/) { skipping = 1; skip_depth = depth; next }
+          split(substr($1, RLENGTH + 1), words, " ")
+          key = words[1] " " substr(words[2], 2)
+          if (!(key in source)) from = "path"
+          else if (source[key] ~ /^(registry\+https:\/\/github\.com\/rust-lang\/crates\.io-index|sparse\+https:\/\/index\.crates\.io\/)$/) from = "crates.io"
+          else from = "other"
+          print words[1] "\t" substr(words[2], 2) "\t" $2 "\t" $3 "\t" from "\t" checksum[key]
+        }' Cargo.lock - | LC_ALL=C sort -u
+  } >"$2.tmp"
+  mv "$2.tmp" "$2"
+}
 runtime_dir=${1:?usage: images/build-server.sh RUNTIME_DIR [linux/amd64] [linux/arm64]}
 shift
 platforms=("${@:-linux/amd64}")
@@ -41,4 +78,5 @@ for platform in "${platforms[@]}"; do
     -p skiff-server --no-default-features
   install -D -m 0755 "$target_dir/$triple/server/skiff-server" \
     "$runtime_dir/${platform/\//-}/skiff-server"
+  write_crates "$triple" "$runtime_dir/${platform/\//-}/skiff-server.crates.tsv"
 done

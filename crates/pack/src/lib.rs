@@ -43,6 +43,7 @@ pub mod reference;
 pub mod referrers;
 pub mod registry;
 pub mod sign;
+pub mod sbom;
 mod transport;
 
 pub use error::{Error, Result};

@@ -69,6 +69,10 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// The layer of a WebAssembly component artifact: the component itself.
 pub const WASM_LAYER: &str = "application/wasm";
 
+/// An SPDX JSON document (the image's SBOM), as media type of its layer and artifact type of
+/// its manifest.
+pub const SPDX_JSON: &str = "application/spdx+json";
+
 /// Whether `media_type` is a multi-platform index (OCI's or docker's).
 pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
