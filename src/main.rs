@@ -50,6 +50,12 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Print Kubernetes manifests that serve an image (Deployment and Service, or KServe)
     K8s(cmd::k8s::Args),
+    /// Make a key pair for signing images (cosign's format: cosign.key, cosign.pub)
+    Keygen(cmd::sign::KeygenArgs),
+    /// Sign an image in a registry (cosign-compatible: its .sig tag and a referrer)
+    Sign(cmd::sign::SignArgs),
+    /// Check an image's signature with a public key (skiff's or cosign's signatures)
+    Verify(cmd::sign::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,9 @@ fn main() -> ExitCode {
         Command::Pull(args) => cmd::pull::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::K8s(args) => cmd::k8s::run(args),
+        Command::Keygen(args) => cmd::sign::keygen(args),
+        Command::Sign(args) => cmd::sign::sign(args),
+        Command::Verify(args) => cmd::sign::verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -44,7 +44,11 @@ pub fn run(args: Args) -> Result<()> {
         inspection.digest,
         inspection.media_type
     )?;
-    say!("platforms  {}", inspection.platforms.join(", "))?;
+    if inspection.platforms.is_empty() {
+        say!("platforms  none (an artifact)")?;
+    } else {
+        say!("platforms  {}", inspection.platforms.join(", "))?;
+    }
     if inspection.manifest_digest != inspection.digest {
         say!(
             "manifest   {} ({})",

@@ -22,6 +22,7 @@ pub mod pull;
 pub mod push;
 pub mod select;
 pub mod serve;
+pub mod sign;
 pub mod table;
 pub mod track;
 pub mod tune;

@@ -68,6 +68,9 @@ pub enum Format {
     Image,
     /// A WebAssembly component exporting skiff:model/predictor
     Component,
+    /// A CNCF ModelPack artifact: the model alone, as KitOps, modctl and Kubernetes image
+    /// volumes read it (served by skiff serve, or skiff-server --model-dir on a mounted volume)
+    Modelpack,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -76,6 +79,12 @@ pub fn run(args: Args) -> Result<()> {
         return pack_component(args, destination);
     }
     if let Reference::File(_) = destination {
+        if args.format == Format::Modelpack {
+            bail!(
+                "-o {:?} is neither oci:DIR[:TAG] nor docker://HOST/REPO[:TAG]: a ModelPack artifact goes into a layout or a registry",
+                args.output
+            );
+        }
         bail!(
             "-o {:?} is neither oci:DIR[:TAG] nor docker://HOST/REPO[:TAG]",
             args.output
@@ -84,6 +93,16 @@ pub fn run(args: Args) -> Result<()> {
     // Refuse to pack what the server could not load.
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let (bytes, model, name) = read_model(&args, scratch.path())?;
+    if args.format == Format::Modelpack {
+        refuse_image_flags(&args, "a ModelPack artifact holds the model alone")?;
+        let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let mut artifact = skiff_pack::modelpack::ModelPackModel::new(&name, "", &bytes);
+        artifact.created = skiff_pack::image::created_from_env()?;
+        artifact.labels = artifact_annotations(&model, &name);
+        skiff_pack::modelpack::write_modelpack(staging.path(), BUILT, &artifact)?;
+        attach_referrers(&args, staging.path(), &artifact.labels, &bytes, &name, &[])?;
+        return deliver(&args, staging.path(), destination);
+    }
     let platforms = args
         .platform
         .iter()
@@ -152,12 +171,24 @@ pub fn run(args: Args) -> Result<()> {
         }
         skiff_pack::base::rebase(staging.path(), BUILT, "base", base)?;
     }
-    attach_referrers(&args, staging.path(), &image)?;
+    attach_referrers(
+        &args,
+        staging.path(),
+        &image.labels,
+        image.model,
+        image.model_name,
+        &image.servers,
+    )?;
+    deliver(&args, staging.path(), destination)
+}
 
+/// Copies what was built in the staging layout to the layout or registry `destination` names,
+/// with its referrers, and reports it.
+fn deliver(args: &Args, staging: &Path, destination: Reference) -> Result<()> {
     match destination {
         Reference::Layout { dir, tag } => {
             let manifest = skiff_pack::Layout::create_or_open(&dir)?.copy_image(
-                &skiff_pack::Layout::open(staging.path())?,
+                &skiff_pack::Layout::open(staging)?,
                 BUILT,
                 &tag,
             )?;
@@ -173,8 +204,8 @@ pub fn run(args: Args) -> Result<()> {
             repository,
             tag,
         } => push_staged(
-            staging.path(),
-            &opts,
+            staging,
+            &crate::progress::registry_options(args.insecure),
             (&registry, &repository, &tag),
             args.json,
             &args.output,
@@ -183,16 +214,28 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// `--format component`: the model plugged into the component engine.
-fn pack_component(args: Args, destination: Reference) -> Result<()> {
+/// Refuses the flags that only images take, saying `why` the format at hand has no use for them.
+fn refuse_image_flags(args: &Args, why: &str) -> Result<()> {
     let image_only = [
         ("--base", args.base.is_some()),
         ("--server", args.server.is_some()),
         ("--platform", args.platform != ["linux/amd64"]),
     ];
     if let Some((flag, _)) = image_only.iter().find(|(_, given)| *given) {
+        bail!("{flag} is for images: {why} (drop {flag}, or pack --format image)");
+    }
+    Ok(())
+}
+
+/// `--format component`: the model plugged into the component engine.
+fn pack_component(args: Args, destination: Reference) -> Result<()> {
+    refuse_image_flags(
+        &args,
+        "a component runs on any platform with a WASI runtime",
+    )?;
+    if args.provenance {
         bail!(
-            "{flag} is for images: a component runs on any platform with a WASI runtime (drop {flag}, or pack --format image)"
+            "--provenance is for images and ModelPack artifacts: a component carries no referrers yet (drop --provenance)"
         );
     }
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -258,14 +301,21 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
     }
 }
 
-/// Attaches the SBOM (unless --no-sbom) and the provenance (--provenance) to the image built in
-/// the staging layout; they go with it to the layout or registry.
-fn attach_referrers(args: &Args, staging: &Path, image: &ServerImage<'_>) -> Result<()> {
+/// Attaches the SBOM (unless --no-sbom) and the provenance (--provenance) to what was built in
+/// the staging layout: `model` served as `name` with skiff's `labels`, and each platform's
+/// server where it is an image. They go with it to the layout or registry.
+fn attach_referrers(
+    args: &Args,
+    staging: &Path,
+    labels: &BTreeMap<String, String>,
+    model: &[u8],
+    name: &str,
+    servers: &[ServerBinary<'_>],
+) -> Result<()> {
     let layout = skiff_pack::Layout::open(staging)?;
     let subject = layout.tagged(BUILT)?;
     let created = skiff_pack::image::created_from_env()?;
-    let servers = image
-        .servers
+    let servers = servers
         .iter()
         .map(|s| {
             let bytes = std::fs::read(s.path)
@@ -273,13 +323,25 @@ fn attach_referrers(args: &Args, staging: &Path, image: &ServerImage<'_>) -> Res
             Ok((s, bytes))
         })
         .collect::<Result<Vec<_>>>()?;
+    if !args.no_sbom {
+        let sbom = skiff_pack::sbom::spdx(&sbom_input(
+            args, &subject, &created, labels, model, name, &servers,
+        )?)?;
+        let layer = skiff_pack::Descriptor::for_bytes(media::SPDX_JSON, &sbom);
+        layout.attach(&skiff_pack::referrers::Artifact::new(
+            media::SPDX_JSON,
+            &subject,
+            vec![(layer, sbom)],
+            BTreeMap::from([(media::ANNOTATION_CREATED.to_string(), created.clone())]),
+        ))?;
+    }
     if args.provenance {
         use skiff_pack::provenance::{Input, Provenance};
         let model_uri = args
             .model
             .starts_with("models:/")
             .then(|| args.model.clone());
-        let mut inputs = vec![Input::of_bytes("model", model_uri, image.model)];
+        let mut inputs = vec![Input::of_bytes("model", model_uri, model)];
         for (server, bytes) in &servers {
             inputs.push(Input::of_bytes(
                 &format!("server {}", server.platform),
@@ -297,14 +359,18 @@ fn attach_referrers(args: &Args, staging: &Path, image: &ServerImage<'_>) -> Res
         let provenance = Provenance {
             subject: (args.output.clone(), subject.digest.clone()),
             parameters: BTreeMap::from([
-                ("name".into(), image.model_name.into()),
-                ("format".into(), "image".into()),
+                ("name".into(), name.into()),
+                (
+                    "format".into(),
+                    clap::ValueEnum::to_possible_value(&args.format)
+                        .map(|v| v.get_name().to_string())
+                        .into(),
+                ),
                 (
                     "platforms".into(),
-                    image
-                        .servers
+                    servers
                         .iter()
-                        .map(|s| s.platform.to_string())
+                        .map(|(s, _)| s.platform.to_string())
                         .collect::<Vec<_>>()
                         .into(),
                 ),
@@ -316,6 +382,70 @@ fn attach_referrers(args: &Args, staging: &Path, image: &ServerImage<'_>) -> Res
         layout.attach(&provenance.artifact(&subject, &created)?)?;
     }
     Ok(())
+}
+
+/// What the SBOM describes: the image (by the destination's repository and tag), the model
+/// with skiff's labels, and each platform's server with the crates linked into it (the list
+/// images/build-server.sh writes beside the binary).
+fn sbom_input(
+    args: &Args,
+    subject: &skiff_pack::Descriptor,
+    created: &str,
+    labels: &BTreeMap<String, String>,
+    model: &[u8],
+    name: &str,
+    servers: &[(&ServerBinary<'_>, Vec<u8>)],
+) -> Result<skiff_pack::sbom::SbomInput> {
+    use skiff_pack::oci::sha256_digest;
+    use skiff_pack::sbom::{CRATES_FILE, SbomInput, SbomModel, SbomServer, read_crates};
+    let (repository_url, tag) = match Reference::parse(&args.output)? {
+        Reference::Registry {
+            registry,
+            repository,
+            tag,
+        } => (Some(format!("{registry}/{repository}")), Some(tag)),
+        Reference::Layout { tag, .. } => (None, Some(tag)),
+        Reference::File(_) => (None, None),
+    };
+    let servers = servers
+        .iter()
+        .map(|(server, bytes)| {
+            let list = server.path.with_file_name(CRATES_FILE);
+            let crates = if list.is_file() {
+                read_crates(&list)?
+            } else {
+                eprintln!(
+                    "skiff: warning: no {CRATES_FILE} beside {}: the SBOM lists the server without its crates (build it with images/build-server.sh)",
+                    server.path.display()
+                );
+                Vec::new()
+            };
+            Ok(SbomServer {
+                platform: server.platform.clone(),
+                digest: sha256_digest(bytes),
+                size: bytes.len() as u64,
+                crates,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SbomInput {
+        name: name.to_string(),
+        digest: subject.digest.clone(),
+        repository_url,
+        tag,
+        skiff_version: env!("CARGO_PKG_VERSION").into(),
+        created: created.to_string(),
+        model: SbomModel {
+            path: match args.format {
+                Format::Modelpack => skiff_pack::modelpack::MODEL_FILE.into(),
+                _ => media::MODEL_PATH.into(),
+            },
+            digest: sha256_digest(model),
+            size: model.len() as u64,
+            labels: labels.clone(),
+        },
+        servers,
+    })
 }
 
 /// Pushes what was built in the staging layout to `destination` (registry, repository, tag)

@@ -23,10 +23,10 @@ pub fn run(args: Args) -> Result<()> {
         registry,
         repository,
         tag,
-    } = Reference::parse_destination(&args.source)?
+    } = Reference::parse_image(&args.source)?
     else {
         bail!(
-            "pull takes a registry image, docker://HOST/REPO[:TAG] (got {:?})",
+            "pull takes a registry image, docker://HOST/REPO[:TAG|@DIGEST] (got {:?})",
             args.source
         );
     };

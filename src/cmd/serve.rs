@@ -19,6 +19,11 @@ pub struct Args {
     /// Talk plain HTTP to registries (for a local registry without TLS)
     #[arg(long, env = "SKIFF_INSECURE")]
     insecure: bool,
+    /// Serve only images signed with this public key (cosign.pub): an image in a registry is
+    /// checked, then pulled by the digest its signature names; unsigned, tampered or otherwise
+    /// signed images are refused
+    #[arg(long, env = "SKIFF_VERIFY_KEY", value_name = "PATH")]
+    verify_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     serve: ServeArgs,
     #[command(flatten)]
@@ -39,9 +44,38 @@ pub fn run(args: Args) -> Result<()> {
     // Images in registries are pulled once, verified, into a folder that lives as long as the
     // server; they are then served like local layouts (and reloaded from there on SIGHUP).
     let pulled = tempfile::tempdir().context("cannot create a folder for pulled images")?;
+    let verify_key = match &args.verify_key {
+        Some(path) => {
+            if args.serve.model_dir.is_some() {
+                bail!(
+                    "--verify-key checks signed images (docker://, oci:); a --model-dir folder carries no signature"
+                );
+            }
+            Some(super::sign::verifying_key(path)?)
+        }
+        None => None,
+    };
     let mut sources = Vec::new();
     for (i, source) in args.models.iter().enumerate() {
         let scratch = pulled.path().join(i.to_string());
+        let mut verified_digest = None;
+        if let Some(key) = &verify_key {
+            if !matches!(
+                Reference::parse(source)?,
+                Reference::Registry { .. } | Reference::Layout { .. }
+            ) {
+                bail!(
+                    "--verify-key checks signed images (docker://HOST/REPO:TAG, oci:DIR:TAG); {source} is not one"
+                );
+            }
+            let verified = super::sign::verify_image(source, key, args.insecure)?;
+            tracing::info!(
+                "verified the signature of {source} ({}, {})",
+                verified.digest,
+                verified.found_in
+            );
+            verified_digest = Some(verified.digest);
+        }
         if let Some(found) = super::mlflow_source::find(source, &args.mlflow, &scratch)? {
             let file = super::mlflow_source::model_file(&found.dir)?;
             sources.push(model_source(
@@ -58,10 +92,12 @@ pub fn run(args: Args) -> Result<()> {
                 tag,
             } => {
                 let opts = crate::progress::registry_options(args.insecure);
+                // What was verified is what is served: pulled by its digest, not the tag.
+                let reference = verified_digest.as_deref().unwrap_or(&tag);
                 let manifest = super::block_on(skiff_pack::registry::pull(
                     &registry,
                     &repository,
-                    &tag,
+                    reference,
                     &scratch,
                     "served",
                     &opts,

@@ -392,6 +392,9 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
     let layout = Layout::open(layout_dir)?;
     let (_, manifest) = layout.resolve(tag)?;
+    if crate::modelpack::is_modelpack(&manifest) {
+        return crate::modelpack::read_model(&layout, &manifest);
+    }
     // A component artifact's model is the component.
     if let [layer] = &manifest.layers[..]
         && layer.media_type == media::WASM_LAYER

@@ -72,13 +72,18 @@ impl Inspection {
     ) -> Result<Inspection> {
         let parsed: Config = serde_json::from_slice(config)
             .map_err(|e| Error::json(format!("image config of {reference}"), e))?;
-        let platform = crate::oci::Platform {
-            architecture: parsed.architecture,
-            os: parsed.os,
-            variant: parsed.variant,
-        }
-        .to_string();
-        let platforms = if platforms.is_empty() {
+        // An artifact (a ModelPack model, a component) has no platform.
+        let platform = if parsed.os.is_empty() {
+            String::new()
+        } else {
+            crate::oci::Platform {
+                architecture: parsed.architecture,
+                os: parsed.os,
+                variant: parsed.variant,
+            }
+            .to_string()
+        };
+        let platforms = if platforms.is_empty() && !platform.is_empty() {
             vec![platform.clone()]
         } else {
             platforms

@@ -42,8 +42,9 @@ pub mod provenance;
 pub mod reference;
 pub mod referrers;
 pub mod registry;
-pub mod sign;
 pub mod sbom;
+pub mod sign;
+pub mod signatures;
 mod transport;
 
 pub use error::{Error, Result};

@@ -178,7 +178,7 @@ pub async fn push(
 
 /// What moved to a registry.
 #[derive(Default)]
-struct Moved {
+pub(crate) struct Moved {
     bytes_uploaded: u64,
     blobs_skipped: usize,
     blobs_mounted: usize,
@@ -186,7 +186,7 @@ struct Moved {
 
 /// Uploads the blobs the repository lacks, each once: skipped where the registry has it,
 /// mounted where another of its repositories lends it, else uploaded from the layout.
-async fn upload_blobs(
+pub(crate) async fn upload_blobs(
     s: &Session,
     layout: &Layout,
     blobs: &[&Descriptor],
@@ -233,7 +233,7 @@ async fn upload_blobs(
 
 /// Pushes the referrers the layout holds for `subject_digest` (after the subject, which
 /// registries want first); returns how many.
-async fn push_referrers(
+pub(crate) async fn push_referrers(
     s: &Session,
     layout: &Layout,
     subject_digest: &str,
@@ -290,7 +290,7 @@ async fn add_to_fallback_list(s: &Session, subject_digest: &str, entry: &Descrip
 
 /// The referrers of `subject_digest`: the registry's referrers API, or else the referrers tag
 /// schema's list.
-async fn list_referrers(s: &Session, subject_digest: &str) -> Result<Vec<Descriptor>> {
+pub(crate) async fn list_referrers(s: &Session, subject_digest: &str) -> Result<Vec<Descriptor>> {
     let what = || {
         format!(
             "referrers of {subject_digest} in {} from {}",
@@ -526,14 +526,14 @@ async fn pull_blobs(
 }
 
 /// What a reference names, as the registry sent it: a manifest, or an index.
-struct Top {
-    bytes: Vec<u8>,
-    digest: String,
-    media_type: String,
-    index: Option<ImageIndex>,
+pub(crate) struct Top {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) digest: String,
+    pub(crate) media_type: String,
+    pub(crate) index: Option<ImageIndex>,
 }
 
-async fn fetch_top(s: &Session, reference: &str) -> Result<Top> {
+pub(crate) async fn fetch_top(s: &Session, reference: &str) -> Result<Top> {
     let named = reference.starts_with("sha256:").then_some(reference);
     let (bytes, digest) = fetch_manifest(s, reference, named).await?;
     let media_type = media_type_of(&bytes).map_err(|e| {
@@ -590,7 +590,7 @@ fn choose_platform<'a>(
 }
 
 /// The manifest an index entry names, checked against the entry's digest and size.
-async fn fetch_platform_manifest(
+pub(crate) async fn fetch_platform_manifest(
     s: &Session,
     entry: &Descriptor,
 ) -> Result<(Vec<u8>, ImageManifest)> {
@@ -607,7 +607,7 @@ async fn fetch_platform_manifest(
     Ok((bytes, manifest))
 }
 
-fn parse_manifest(s: &Session, bytes: &[u8]) -> Result<ImageManifest> {
+pub(crate) fn parse_manifest(s: &Session, bytes: &[u8]) -> Result<ImageManifest> {
     serde_json::from_slice(bytes).map_err(|e| {
         Error::json(
             format!("manifest of {} from {}", s.repository, s.registry),
@@ -618,7 +618,7 @@ fn parse_manifest(s: &Session, bytes: &[u8]) -> Result<ImageManifest> {
 
 /// Downloads the manifest `reference` names and checks that it hashes to the digest the
 /// registry gives it and to `expected`, where the digest is known beforehand.
-async fn fetch_manifest(
+pub(crate) async fn fetch_manifest(
     s: &Session,
     reference: &str,
     expected: Option<&str>,
@@ -723,7 +723,7 @@ pub async fn inspect(
 /// remembers it. Kept in `$XDG_CACHE_HOME/skiff/blob-locations.json` (or `~/.cache/...`); it is
 /// only a hint, so a missing or unreadable file means no hints and a failed write is ignored.
 #[derive(Default, serde::Serialize, Deserialize)]
-struct BlobLocations {
+pub(crate) struct BlobLocations {
     /// registry → digest → repositories, most recent last.
     registries: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>,
 }

@@ -318,11 +318,6 @@ pub fn spdx(input: &SbomInput) -> Result<Vec<u8>> {
             return Err(Error::InvalidDigest(format!("{digest} (the {what}'s)")));
         }
     }
-    if input.servers.is_empty() {
-        return Err(Error::Invalid(
-            "an SBOM needs the image's server for at least one platform".into(),
-        ));
-    }
     let tool = format!("Tool: skiff-{}", input.skiff_version);
     let mut ids = Ids::default();
     let mut packages = Vec::new();
@@ -858,18 +853,25 @@ mod tests {
     }
 
     #[test]
-    fn bad_digest_and_missing_servers_are_refused() {
+    fn a_bad_digest_is_refused_and_an_artifact_without_servers_holds_the_model() {
         let mut bad = input();
         bad.model.digest = "md5:abc".into();
         let error = spdx(&bad).unwrap_err().to_string();
         assert!(error.contains("md5:abc (the model's)"), "{error}");
+        // A ModelPack artifact: the model alone.
         let mut none = input();
         none.servers.clear();
+        let doc: serde_json::Value = serde_json::from_slice(&spdx(&none).unwrap()).unwrap();
+        let packages = doc["packages"].as_array().unwrap();
         assert!(
-            spdx(&none)
-                .unwrap_err()
-                .to_string()
-                .contains("at least one platform")
+            packages
+                .iter()
+                .all(|p| p["primaryPackagePurpose"] != "APPLICATION")
+        );
+        assert!(
+            packages
+                .iter()
+                .any(|p| p["primaryPackagePurpose"] == "FILE")
         );
     }
 
