@@ -71,7 +71,8 @@ pub struct PushReport {
     pub manifest_digest: String,
     /// URL of the manifest in the registry.
     pub manifest_url: String,
-    /// Bytes of blobs uploaded (layers and config; the manifest is not counted).
+    /// Bytes of the image's blobs uploaded (layers and config; the manifest and the referrers
+    /// are not counted).
     pub bytes_uploaded: u64,
     /// Blobs the registry already had in the repository.
     pub blobs_skipped: usize,
@@ -165,7 +166,15 @@ pub async fn push(
         locations.record(registry, repository, &desc.digest);
     }
     locations.save();
-    let referrers = push_referrers(&s, &layout, &manifest_desc.digest, opts, &mut moved).await?;
+    // The counts are the image's; its referrers (small documents) are counted apart.
+    let referrers = push_referrers(
+        &s,
+        &layout,
+        &manifest_desc.digest,
+        opts,
+        &mut Moved::default(),
+    )
+    .await?;
     Ok(PushReport {
         manifest_digest: manifest_desc.digest,
         manifest_url,
