@@ -3,7 +3,7 @@
 //! Each blob is checked with HEAD before it is uploaded (or mounted from another repository),
 //! the manifest goes up byte for byte as stored (so its digest does not change), and downloads
 //! land in a temporary file and move into the layout only after their size and sha256 check
-//! out. The requests, with their retries, resumed uploads and logins, are [`crate::transport`]'s.
+//! out. The requests, with their retries, resumed uploads and logins, are the `transport` module's.
 
 use std::path::{Path, PathBuf};
 

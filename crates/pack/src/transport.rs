@@ -129,6 +129,43 @@ impl Failure {
     }
 }
 
+/// The one retry policy of every request, login, upload and download: [`TRIES`] tries in all,
+/// only after a transient failure, waiting what the registry's `Retry-After` asks (up to
+/// [`MAX_WAIT`]) or else backing off 250 ms, 1 s, 4 s.
+struct Retry<'a> {
+    what: &'a str,
+    tries: u32,
+    failures: u32,
+    backoff: Duration,
+}
+
+impl<'a> Retry<'a> {
+    fn new(what: &'a str, tries: u32) -> Retry<'a> {
+        Retry {
+            what,
+            tries,
+            failures: 0,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// After `failure`: waits and returns `Ok` where another try is due, else gives the
+    /// failure back.
+    async fn after(&mut self, failure: Failure) -> Result<(), Failure> {
+        self.failures += 1;
+        if self.failures >= self.tries || !failure.transient() {
+            return Err(failure);
+        }
+        let Some(wait) = failure.wait(self.backoff) else {
+            return Err(failure);
+        };
+        tracing::warn!(attempt = self.failures, error = ?failure, "{} failed, trying again in {wait:?}", self.what);
+        tokio::time::sleep(wait).await;
+        self.backoff *= 4;
+        Ok(())
+    }
+}
+
 /// Hears how blob transfers go: a progress bar's feed.
 pub trait Progress: Send + Sync {
     /// A transfer of `size` bytes of `digest` starts (again, after a retry).
@@ -237,8 +274,8 @@ impl Session {
     }
 
     async fn login_for(&self, op: RegistryOperation) -> Result<(), Failure> {
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=TRIES {
+        let mut retry = Retry::new("login", TRIES);
+        loop {
             let token = match &self.auth {
                 Credential::Registry(auth) => self
                     .oci
@@ -252,17 +289,9 @@ impl Session {
                     *self.login.lock().unwrap_or_else(|e| e.into_inner()) = (op, token);
                     return Ok(());
                 }
-                Err(failure) => {
-                    if attempt == TRIES || !failure.transient() {
-                        return Err(failure);
-                    }
-                    tracing::warn!(attempt, error = ?failure, "login failed, retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 4;
-                }
+                Err(failure) => retry.after(failure).await?,
             }
         }
-        unreachable!("the last try returns")
     }
 
     /// Trades an identity token for an access token, as distribution's OAuth2 token spec has
@@ -386,8 +415,8 @@ impl Session {
         tries: u32,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, Failure> {
-        let mut backoff = FIRST_BACKOFF;
-        let (mut attempt, mut renewed) = (1, false);
+        let mut retry = Retry::new(what, tries);
+        let mut renewed = false;
         loop {
             let failure = match self.authorize(build(&self.http)).send().await {
                 Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !renewed => {
@@ -408,16 +437,7 @@ impl Session {
                 Ok(r) => return Ok(r),
                 Err(e) => Failure::Transport(e),
             };
-            if attempt >= tries || !failure.transient() {
-                return Err(failure);
-            }
-            let Some(wait) = failure.wait(backoff) else {
-                return Err(failure);
-            };
-            tracing::warn!(attempt, error = ?failure, "{what} failed, retrying in {wait:?}");
-            tokio::time::sleep(wait).await;
-            backoff *= 4;
-            attempt += 1;
+            retry.after(failure).await?;
         }
     }
 
@@ -500,7 +520,8 @@ impl Session {
             }
         };
         let mut location = self.start_upload().await?;
-        let (mut offset, mut failures, mut backoff) = (0usize, 0, FIRST_BACKOFF);
+        let mut offset = 0usize;
+        let mut retry = Retry::new("blob upload", TRIES);
         started(0);
         while offset < data.len() {
             let end = data.len().min(offset + UPLOAD_CHUNK);
@@ -521,7 +542,8 @@ impl Session {
                         if let Some(p) = progress {
                             p.0.advance(&desc.digest, (end - offset) as u64);
                         }
-                        (offset, failures, backoff) = (end, 0, FIRST_BACKOFF);
+                        offset = end;
+                        retry = Retry::new("blob upload", TRIES);
                         continue;
                     }
                     Err(e) => e,
@@ -529,15 +551,8 @@ impl Session {
                 Ok(r) => failure_of(r).await,
                 Err(e) => e,
             };
-            failures += 1;
-            let wait = failure.wait(backoff);
-            if failures >= TRIES || !failure.transient() || wait.is_none() {
-                return Err(failure);
-            }
-            let wait = wait.unwrap_or(backoff);
-            tracing::warn!(offset, error = ?failure, "blob upload failed, asking the registry where to go on in {wait:?}");
-            tokio::time::sleep(wait).await;
-            backoff *= 4;
+            // Then ask the registry where to go on from.
+            retry.after(failure).await?;
             (location, offset) = match self.upload_status(&location).await {
                 Ok(at) => at,
                 Err(e) => {
@@ -717,11 +732,12 @@ impl Session {
         progress: Option<&ProgressSink>,
     ) -> Result<(), Failure> {
         let url = self.url(&format!("blobs/{}", desc.digest))?;
-        let (mut have, mut backoff) = (0u64, FIRST_BACKOFF);
+        let mut have = 0u64;
+        let mut retry = Retry::new("blob download", TRIES);
         if let Some(p) = progress {
             p.0.begin(&desc.digest, desc.size);
         }
-        for attempt in 1..=TRIES {
+        loop {
             let range = format!("bytes={have}-");
             let r = self
                 .send("blob download", TRIES, |h| {
@@ -751,17 +767,12 @@ impl Session {
                     return Ok(());
                 }
                 Err((n, failure)) => {
+                    // Going on from what came down.
                     have += n;
-                    if attempt == TRIES || !failure.transient() {
-                        return Err(failure);
-                    }
-                    tracing::warn!(have, error = ?failure, "blob download dropped, going on in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 4;
+                    retry.after(failure).await?;
                 }
             }
         }
-        unreachable!("the last try returns")
     }
 
     /// Turns a failure into one line that names the registry and the fix.
