@@ -36,6 +36,20 @@ fn oras_discover(target: &str, layout: bool) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The manifest `oras manifest fetch` gets for `target` (HOST/REPO:TAG, plain HTTP).
+fn oras_manifest(target: &str) -> Value {
+    let out = Command::new(tool("SKIFF_TEST_ORAS"))
+        .args(["manifest", "fetch", "--plain-http", target])
+        .output()
+        .expect("oras runs");
+    assert!(
+        out.status.success(),
+        "oras manifest fetch {target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The artifact types of the referrers `oras discover` found.
 fn artifact_types(discovered: &Value) -> Vec<String> {
     let mut types: Vec<String> = discovered["referrers"]
@@ -406,14 +420,7 @@ fn signatures_verify_with_skiff_and_cosign_and_tampering_is_refused() {
     crate::fails_with(verify(&other, "cosign.pub"), &["not by this key"]);
 
     // A manifest with one byte changed under the signed tag: its digest is not the signed one.
-    let manifest: Value = serde_json::from_slice(
-        &Command::new(tool("SKIFF_TEST_ORAS"))
-            .args(["manifest", "fetch", "--plain-http", &plain])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let manifest = oras_manifest(&plain);
     let mut tampered = manifest.clone();
     tampered["annotations"]["dev.skiff.model.name"] = "irit".into();
     let file = dir.path().join("tampered.json");
@@ -488,19 +495,7 @@ fn a_modelpack_artifact_goes_through_a_registry_and_serves() {
     pack_json(&model, &image, &["--format", "modelpack", "--provenance"]);
     let inspected = inspect(&image);
     assert_eq!(inspected["platforms"], serde_json::json!([]));
-    let manifest: Value = serde_json::from_slice(
-        &Command::new(tool("SKIFF_TEST_ORAS"))
-            .args([
-                "manifest",
-                "fetch",
-                "--plain-http",
-                &format!("{}/models/iris:v1", registry.host()),
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let manifest = oras_manifest(&format!("{}/models/iris:v1", registry.host()));
     assert_eq!(
         manifest["artifactType"],
         "application/vnd.cncf.model.manifest.v1+json"

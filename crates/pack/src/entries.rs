@@ -2,7 +2,69 @@
 //! with an entry that would reach outside the image's root or create a device if unpacked.
 //! Such a layer is damaged or hostile; no image skiff builds has one.
 
+use std::io::Read;
 use std::path::{Component, Path};
+
+use crate::error::{Error, Result};
+use crate::oci::Descriptor;
+
+/// What to do with a file of a tar layer.
+pub(crate) enum Pick {
+    /// Pass it by.
+    Skip,
+    /// Read it and go on.
+    Keep,
+    /// Read it and stop: the one that was looked for.
+    Done,
+}
+
+/// The regular files of the tar `layer` (read from `reader`) that `pick` picks by their path
+/// (without a leading `./` or `/`), with their bytes, in the layer's order. An entry that is
+/// unsafe to unpack, or a tar that cannot be read, makes the layer corrupt.
+pub(crate) fn read_tar_files(
+    reader: impl Read,
+    layer: &Descriptor,
+    mut pick: impl FnMut(&str) -> Pick,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let bad_layer = |e: std::io::Error| Error::CorruptBlob {
+        digest: layer.digest.clone(),
+        reason: format!("not a readable tar layer: {e}"),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut files = Vec::new();
+    for entry in archive.entries().map_err(bad_layer)? {
+        let mut entry = entry.map_err(bad_layer)?;
+        let path = entry.path().map_err(bad_layer)?.into_owned();
+        let link = entry.link_name().map_err(bad_layer)?;
+        let kind = entry.header().entry_type();
+        if let Some(why) = unsafe_entry(&path, kind, link.as_deref()) {
+            return Err(Error::CorruptBlob {
+                digest: layer.digest.clone(),
+                reason: format!("entry {} is {why}", path.display()),
+            });
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let name = path.to_string_lossy();
+        let name = name
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_string();
+        let done = match pick(&name) {
+            Pick::Skip => continue,
+            Pick::Keep => false,
+            Pick::Done => true,
+        };
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(bad_layer)?;
+        files.push((name, bytes));
+        if done {
+            break;
+        }
+    }
+    Ok(files)
+}
 
 /// Why `path` (a tar entry of type `kind`, linking to `link` if it is a link) is unsafe.
 pub(crate) fn unsafe_entry(

@@ -10,6 +10,7 @@ use std::path::Path;
 use flate2::{Compression, GzBuilder};
 use serde::Serialize;
 
+use crate::entries::{Pick, read_tar_files};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::media;
@@ -412,29 +413,15 @@ pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
             media::OCI_LAYER_TAR => Box::new(&blob[..]),
             _ => continue,
         };
-        let mut archive = tar::Archive::new(reader);
-        let bad_layer = |e: std::io::Error| Error::CorruptBlob {
-            digest: layer.digest.clone(),
-            reason: format!("not a readable tar layer: {e}"),
+        let wanted_only = |name: &str| {
+            if name == wanted {
+                Pick::Done
+            } else {
+                Pick::Skip
+            }
         };
-        for entry in archive.entries().map_err(bad_layer)? {
-            let mut entry = entry.map_err(bad_layer)?;
-            let path = entry.path().map_err(bad_layer)?.into_owned();
-            let link = entry.link_name().map_err(bad_layer)?;
-            let kind = entry.header().entry_type();
-            if let Some(why) = crate::entries::unsafe_entry(&path, kind, link.as_deref()) {
-                return Err(Error::CorruptBlob {
-                    digest: layer.digest.clone(),
-                    reason: format!("entry {} is {why}", path.display()),
-                });
-            }
-            let path = path.to_string_lossy();
-            let normalized = path.trim_start_matches("./").trim_start_matches('/');
-            if normalized == wanted && entry.header().entry_type().is_file() {
-                let mut model = Vec::new();
-                entry.read_to_end(&mut model).map_err(bad_layer)?;
-                return Ok(model);
-            }
+        if let Some((_, model)) = read_tar_files(reader, layer, wanted_only)?.pop() {
+            return Ok(model);
         }
     }
     Err(Error::MissingContent {

@@ -55,6 +55,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::entries::{Pick, read_tar_files};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::media;
@@ -483,39 +484,18 @@ pub fn read_model(layout: &Layout, manifest: &ImageManifest) -> Result<Vec<u8>> 
 
 /// The regular file at `path` in a tar layer; failing that, its one `.onnx` file.
 fn file_in_tar(reader: impl Read, layer: &Descriptor, path: &str) -> Result<Vec<u8>> {
-    let bad_layer = |e: std::io::Error| Error::CorruptBlob {
-        digest: layer.digest.clone(),
-        reason: format!("not a readable tar layer: {e}"),
-    };
-    let normalize = |p: &str| {
-        p.trim_start_matches("./")
-            .trim_start_matches('/')
-            .to_string()
-    };
-    let wanted = normalize(path);
-    let mut archive = tar::Archive::new(reader);
-    let mut found: Vec<(String, Vec<u8>)> = Vec::new();
-    for entry in archive.entries().map_err(bad_layer)? {
-        let mut entry = entry.map_err(bad_layer)?;
-        let entry_path = entry.path().map_err(bad_layer)?.into_owned();
-        let link = entry.link_name().map_err(bad_layer)?;
-        let kind = entry.header().entry_type();
-        if let Some(why) = crate::entries::unsafe_entry(&entry_path, kind, link.as_deref()) {
-            return Err(Error::CorruptBlob {
-                digest: layer.digest.clone(),
-                reason: format!("entry {} is {why}", entry_path.display()),
-            });
-        }
-        let name = normalize(&entry_path.to_string_lossy());
-        if !kind.is_file() || !(name == wanted || is_onnx(&name)) {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(bad_layer)?;
+    let wanted = path.trim_start_matches("./").trim_start_matches('/');
+    let mut found = read_tar_files(reader, layer, |name| {
         if name == wanted {
-            return Ok(bytes);
+            Pick::Done
+        } else if is_onnx(name) {
+            Pick::Keep
+        } else {
+            Pick::Skip
         }
-        found.push((name, bytes));
+    })?;
+    if let Some(i) = found.iter().position(|(name, _)| name == wanted) {
+        return Ok(found.swap_remove(i).1);
     }
     match found.len() {
         1 => Ok(found.remove(0).1),

@@ -16,7 +16,7 @@ use crate::inspect::Inspection;
 use crate::layout::Layout;
 use crate::media;
 use crate::oci::{Descriptor, ImageIndex, ImageManifest, Platform, sha256_digest};
-use crate::referrers::{self, Artifact};
+use crate::referrers;
 use crate::transport::Session;
 pub use crate::transport::{Progress, ProgressSink};
 
@@ -62,6 +62,27 @@ impl PlatformChoice {
             PlatformChoice::Host | PlatformChoice::All => Platform::host(),
         }
     }
+}
+
+/// A session with `registry/repository` (about `reference`, a tag or digest), logged in for
+/// `op` with the credentials `opts` finds; `action` names what it is for in errors.
+pub(crate) async fn connect(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+    opts: &PushOptions,
+    op: RegistryOperation,
+    action: &str,
+) -> Result<Session> {
+    let s = Session::new(
+        registry,
+        repository,
+        reference,
+        opts.insecure,
+        opts.auth_env.as_ref(),
+    )?;
+    s.login(op, action).await?;
+    Ok(s)
 }
 
 /// What a push did.
@@ -115,14 +136,15 @@ pub async fn push(
         .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
         .collect();
     let manifest_bytes = layout.read_blob(&manifest_desc)?;
-    let s = Session::new(
+    let s = connect(
         registry,
         repository,
         dest_tag,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Push, "push").await?;
+        opts,
+        RegistryOperation::Push,
+        "push",
+    )
+    .await?;
 
     let mut locations = BlobLocations::load();
     let mut moved = Moved::default();
@@ -361,55 +383,6 @@ async fn pull_referrers(
     Ok(found.len())
 }
 
-/// The referrers of the image `reference` names in `registry/repository`, and its digest.
-pub async fn referrers(
-    registry: &str,
-    repository: &str,
-    reference: &str,
-    opts: &PushOptions,
-) -> Result<(String, Vec<Descriptor>)> {
-    let s = Session::new(
-        registry,
-        repository,
-        reference,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Pull, "list referrers").await?;
-    let (_, digest) = fetch_manifest(&s, reference, None).await?;
-    let found = list_referrers(&s, &digest).await?;
-    Ok((digest, found))
-}
-
-/// Attaches `artifact` to its subject in `registry/repository` (which must hold the subject):
-/// its blobs, its manifest by digest, and the referrers tag schema's list where the registry
-/// lacks the referrers API.
-pub async fn attach(
-    registry: &str,
-    repository: &str,
-    artifact: &Artifact,
-    opts: &PushOptions,
-) -> Result<Descriptor> {
-    let subject = artifact
-        .manifest
-        .subject
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("an artifact to attach has no subject".to_string()))?;
-    let staging = tempfile::tempdir().map_err(|e| Error::io("create", std::env::temp_dir(), e))?;
-    let layout = Layout::create_or_open(staging.path())?;
-    let entry = layout.attach(artifact)?;
-    let s = Session::new(
-        registry,
-        repository,
-        &subject.digest,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Push, "attach").await?;
-    push_referrers(&s, &layout, &subject.digest, opts, &mut Moved::default()).await?;
-    Ok(entry)
-}
-
 /// Pulls `registry/repository` at `reference` (a tag or `sha256:` digest) into the layout at
 /// `layout_dir` (created when missing), tags it `tag`, and returns the manifest's descriptor.
 ///
@@ -439,14 +412,15 @@ async fn pull_into(
     tag: &str,
     opts: &PushOptions,
 ) -> Result<Descriptor> {
-    let s = Session::new(
+    let s = connect(
         registry,
         repository,
         reference,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Pull, "pull").await?;
+        opts,
+        RegistryOperation::Pull,
+        "pull",
+    )
+    .await?;
     let top = fetch_top(&s, reference).await?;
     // created only now, so a failed login or a missing tag leaves no empty layout behind
     let layout = Layout::create_or_open(layout_dir)?;
@@ -666,14 +640,15 @@ pub async fn inspect(
 ) -> Result<Inspection> {
     /// Larger configs are not images skiff reads.
     const MAX_CONFIG: u64 = 4 << 20;
-    let s = Session::new(
+    let s = connect(
         registry,
         repository,
         reference,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Pull, "inspect").await?;
+        opts,
+        RegistryOperation::Pull,
+        "inspect",
+    )
+    .await?;
     let top = fetch_top(&s, reference).await?;
     let (digest, manifest, platforms) = match &top.index {
         Some(index) => {

@@ -18,8 +18,8 @@ use crate::media;
 use crate::oci::{Descriptor, ImageManifest};
 use crate::referrers::Artifact;
 use crate::registry::{
-    BlobLocations, Moved, PushOptions, fetch_manifest, fetch_top, list_referrers, parse_manifest,
-    push_referrers, upload_blobs,
+    BlobLocations, Moved, PushOptions, connect, fetch_manifest, fetch_top, list_referrers,
+    parse_manifest, push_referrers, upload_blobs,
 };
 use crate::sign::{self, SignedPayload, SigningKey, VerifiedSignature, VerifyingKey};
 use crate::transport::Session;
@@ -79,14 +79,15 @@ pub async fn sign(
     key: &SigningKey,
     opts: &PushOptions,
 ) -> Result<Signed> {
-    let s = Session::new(
+    let s = connect(
         registry,
         repository,
         reference,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Push, "sign").await?;
+        opts,
+        RegistryOperation::Push,
+        "sign",
+    )
+    .await?;
     let top = fetch_top(&s, reference).await?;
     let subject = Descriptor::of_digest(&top.media_type, &top.digest, top.bytes.len() as u64);
     let payload = sign::simple_signing_payload(&format!("{registry}/{repository}"), &top.digest);
@@ -149,14 +150,15 @@ pub async fn verify(
     key: &VerifyingKey,
     opts: &PushOptions,
 ) -> Result<Verified> {
-    let s = Session::new(
+    let s = connect(
         registry,
         repository,
         reference,
-        opts.insecure,
-        opts.auth_env.as_ref(),
-    )?;
-    s.login(RegistryOperation::Pull, "verify").await?;
+        opts,
+        RegistryOperation::Pull,
+        "verify",
+    )
+    .await?;
     let (_, digest) = fetch_manifest(&s, reference, None).await?;
     let mut candidates = Vec::new();
     let tag = sign::signature_tag(&digest);
