@@ -568,7 +568,7 @@ mod tests {
         for i in 0..rows {
             csv.push_str(&format!("{i}, {}.25 ,x{}\n", i % 11, i % 3));
             if i == 1000 {
-                csv.push_str("\n");
+                csv.push('\n');
             }
         }
         csv.push_str(extra);
