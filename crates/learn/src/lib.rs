@@ -34,7 +34,6 @@
 
 #![deny(missing_docs)]
 
-mod blocks;
 mod boost;
 mod catalog;
 mod check;
