@@ -1,6 +1,7 @@
 //! Fit times of skiff's estimators on the benchmark data (`make_data.py`), as JSON lines:
-//! each estimator fitted REPEAT times (default 3), the best time counts. The
-//! hyperparameters match `fit_sklearn.py`'s.
+//! each estimator fitted REPEAT times (default 3), the best time counts; also the time to
+//! read the CSV into a matrix, and the `--set` hyperparameters, which match
+//! `fit_sklearn.py`'s (`cli_wall.py` gives them to `skiff fit`). ONLY=a,b fits just those.
 //!
 //! usage: cargo bench --bench fit -- DATA_DIR
 
@@ -67,10 +68,12 @@ fn main() {
         {
             continue;
         }
+        let read = Instant::now();
         let table = Table::from_path(format!("{dir}/{data}.csv").as_ref()).unwrap();
         let target = table.headers().last().unwrap().clone();
         let features = table.columns_except(&target);
         let x = table.features(&features).unwrap();
+        let read_seconds = read.elapsed().as_secs_f64();
         let mut estimator = algorithm(name).unwrap();
         for (k, v) in settings {
             estimator.set(k, v).unwrap();
@@ -84,6 +87,14 @@ fn main() {
             best = best.min(start.elapsed().as_secs_f64());
             drop(model);
         }
-        println!(r#"{{"estimator":"{name}","seconds":{best}}}"#);
+        let line = serde_json::json!({
+            "estimator": name,
+            "seconds": best,
+            "read_seconds": read_seconds,
+            "data": data,
+            "target": target,
+            "settings": settings.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        });
+        println!("{line}");
     }
 }

@@ -17,6 +17,7 @@ mod error;
 
 pub use error::{Error, Result};
 use ndarray::Array2;
+use rayon::prelude::*;
 use std::path::Path;
 
 /// The cells read as missing values unless told otherwise: pandas' `read_csv` defaults, so a
@@ -138,13 +139,94 @@ impl NaValues {
 }
 
 impl Table {
-    /// Reads the CSV file at `path`.
+    /// Reads the CSV file at `path`. A large file without quotes is parsed in parallel
+    /// blocks of lines; any other file, or one whose blocks do not parse cleanly, as one
+    /// stream (which then names the faulty line).
     pub fn from_path(path: &Path) -> Result<Table> {
-        let file = std::fs::File::open(path).map_err(|source| Error::Open {
+        let source = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| Error::Open {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_reader(&path.display().to_string(), file)
+        match Self::from_unquoted_bytes(&source, &bytes) {
+            Some(table) => Ok(table),
+            None => Self::from_reader(&source, bytes.as_slice()),
+        }
+    }
+
+    /// The parallel read of [`Table::from_path`]; `None` where it does not apply.
+    fn from_unquoted_bytes(source: &str, bytes: &[u8]) -> Option<Table> {
+        /// Below this, one stream is as fast.
+        const PARALLEL_BYTES: usize = 1 << 20;
+        if bytes.len() < PARALLEL_BYTES || bytes.contains(&b'"') {
+            return None;
+        }
+        let builder = || {
+            let mut b = csv::ReaderBuilder::new();
+            b.trim(csv::Trim::All);
+            b
+        };
+        let mut head = builder().from_reader(bytes);
+        let headers: Vec<String> = head.headers().ok()?.iter().map(str::to_string).collect();
+        let start = head.position().byte() as usize;
+        if headers.iter().all(|h| h.is_empty()) || first_duplicate(&headers).is_some() {
+            return None;
+        }
+        // Blocks end after a newline; without quotes, every newline ends a record.
+        let blocks = rayon::current_num_threads() * 4;
+        let step = (bytes.len() - start).div_ceil(blocks).max(1);
+        let mut bounds = vec![start];
+        while let Some(&last) = bounds.last() {
+            let target = (last + step).min(bytes.len());
+            let end = match bytes[target..].iter().position(|&b| b == b'\n') {
+                Some(i) => target + i + 1,
+                None => bytes.len(),
+            };
+            bounds.push(end);
+            if end == bytes.len() {
+                break;
+            }
+        }
+        let newlines = |b: &[u8]| b.iter().filter(|&&b| b == b'\n').count() as u64;
+        // Each block's records, with lines counted from the block's start, and its newlines.
+        let parts: Vec<Option<(Vec<csv::StringRecord>, u64)>> = bounds
+            .par_windows(2)
+            .map(|w| {
+                let block = &bytes[w[0]..w[1]];
+                let mut reader = builder().has_headers(false).from_reader(block);
+                let mut rows = Vec::new();
+                for record in reader.records() {
+                    let record = record.ok()?;
+                    if record.len() != headers.len() {
+                        return None;
+                    }
+                    rows.push(record);
+                }
+                Some((rows, newlines(block)))
+            })
+            .collect();
+        let mut rows = Vec::new();
+        let mut lines_before = newlines(&bytes[..start]);
+        for part in parts {
+            let (block, lines) = part?;
+            for mut record in block {
+                if let Some(mut position) = record.position().cloned() {
+                    position.set_line(position.line() + lines_before);
+                    record.set_position(Some(position));
+                }
+                rows.push(record);
+            }
+            lines_before += lines;
+        }
+        if rows.is_empty() {
+            return None;
+        }
+        Some(Table {
+            source: source.to_string(),
+            headers,
+            rows,
+            na_values: NaValues::new(NA_VALUES.iter().map(|v| v.to_string())),
+        })
     }
 
     /// Reads CSV from `reader`; `source` names it in error messages.
@@ -263,15 +345,21 @@ impl Table {
     /// What column `name` holds: numbers when every cell that is not missing is a number, text
     /// otherwise. A column with no values at all is an error.
     pub fn infer_kind(&self, name: &str) -> Result<Kind> {
-        let mut present = self.cells(name)?.filter(|c| !self.is_missing(c)).peekable();
-        if present.peek().is_none() {
+        let index = self.column_index(name)?;
+        // An infinite number still makes a numeric column, and is refused when read.
+        let (present, numeric) = self
+            .rows
+            .par_iter()
+            .map(|r| r.get(index).unwrap_or(""))
+            .filter(|c| !self.is_missing(c))
+            .map(|c| (true, c.parse::<f64>().is_ok_and(|v| !v.is_nan())))
+            .reduce(|| (false, true), |a, b| (a.0 || b.0, a.1 && b.1));
+        if !present {
             return Err(Error::AllMissing {
                 source_name: self.source.clone(),
                 column: name.to_string(),
             });
         }
-        // An infinite number still makes a numeric column, and is refused when read.
-        let numeric = present.all(|c| c.parse::<f64>().is_ok_and(|v| !v.is_nan()));
         Ok(if numeric {
             Kind::Numeric
         } else {
@@ -283,41 +371,74 @@ impl Table {
     /// is an error naming its line), or text with `None` for missing cells.
     pub fn values(&self, name: &str, kind: Kind) -> Result<Values> {
         let index = self.column_index(name)?;
-        let cells = self.rows.iter().map(|r| r.get(index).unwrap_or(""));
         Ok(match kind {
             Kind::Categorical => Values::Text(
-                cells
+                self.rows
+                    .iter()
+                    .map(|r| r.get(index).unwrap_or(""))
                     .map(|c| (!self.is_missing(c)).then(|| c.to_string()))
                     .collect(),
             ),
-            Kind::Numeric => Values::Numbers(
-                cells
-                    .zip(&self.rows)
-                    .enumerate()
-                    .map(|(i, (cell, row))| {
-                        if self.is_missing(cell) {
-                            return Ok(f64::NAN);
-                        }
-                        let line = row.position().map_or(i as u64 + 2, |p| p.line());
-                        match cell.parse::<f64>() {
-                            Ok(v) if v.is_finite() => Ok(v),
-                            Ok(v) if v.is_infinite() => Err(Error::Infinite {
-                                source_name: self.source.clone(),
-                                line,
-                                column: name.to_string(),
-                                value: cell.to_string(),
-                            }),
-                            _ => Err(Error::NotNumeric {
-                                source_name: self.source.clone(),
-                                line,
-                                column: name.to_string(),
-                                value: cell.to_string(),
-                            }),
-                        }
-                    })
-                    .collect::<Result<_>>()?,
-            ),
+            Kind::Numeric => {
+                let mut numbers = vec![0.0; self.rows.len()];
+                self.parse_rows(&mut numbers, |row, line, out| {
+                    let cell = row.get(index).unwrap_or("");
+                    out[0] = if self.is_missing(cell) {
+                        f64::NAN
+                    } else {
+                        self.number(cell, line, name)?
+                    };
+                    Ok(())
+                })?;
+                Values::Numbers(numbers)
+            }
         })
+    }
+
+    /// `cell` as a finite number, or the error naming its line and column.
+    fn number(&self, cell: &str, line: u64, column: &str) -> Result<f64> {
+        match cell.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(v) if v.is_infinite() => Err(Error::Infinite {
+                source_name: self.source.clone(),
+                line,
+                column: column.to_string(),
+                value: cell.to_string(),
+            }),
+            _ => Err(Error::NotNumeric {
+                source_name: self.source.clone(),
+                line,
+                column: column.to_string(),
+                value: cell.to_string(),
+            }),
+        }
+    }
+
+    /// Fills `out`, `out.len() / rows` values per row, by `parse` on blocks of rows in
+    /// parallel; the error of the first row that fails, in file order, is the one returned.
+    fn parse_rows<F>(&self, out: &mut [f64], parse: F) -> Result<()>
+    where
+        F: Fn(&csv::StringRecord, u64, &mut [f64]) -> Result<()> + Sync,
+    {
+        const BLOCK: usize = 4096;
+        let width = out.len() / self.rows.len().max(1);
+        if width == 0 {
+            return Ok(());
+        }
+        let outcomes: Vec<Result<()>> = out
+            .par_chunks_mut(BLOCK * width)
+            .zip(self.rows.par_chunks(BLOCK))
+            .enumerate()
+            .map(|(block, (out, rows))| {
+                for (i, (row, out)) in rows.iter().zip(out.chunks_mut(width)).enumerate() {
+                    let at = (block * BLOCK + i) as u64;
+                    let line = row.position().map_or(at + 2, |p| p.line());
+                    parse(row, line, out)?;
+                }
+                Ok(())
+            })
+            .collect();
+        outcomes.into_iter().collect()
     }
 
     /// Every column name except `excluded`, in file order.
@@ -338,23 +459,24 @@ impl Table {
             .iter()
             .map(|n| self.column_index(n))
             .collect::<Result<Vec<_>>>()?;
-        let mut data = Vec::with_capacity(self.rows.len() * indices.len());
-        for (i, row) in self.rows.iter().enumerate() {
-            for (&c, name) in indices.iter().zip(names) {
+        let mut data = vec![0.0; self.rows.len() * indices.len()];
+        self.parse_rows(&mut data, |row, line, out| {
+            for ((&c, name), value) in indices.iter().zip(names).zip(out) {
                 let cell = row.get(c).unwrap_or("");
-                match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => data.push(v),
+                *value = match cell.parse::<f64>() {
+                    Ok(v) if v.is_finite() => v,
                     _ => {
                         return Err(Error::BadCell {
                             source_name: self.source.clone(),
-                            line: row.position().map_or(i as u64 + 2, |p| p.line()),
+                            line,
                             column: name.clone(),
                             value: cell.to_string(),
                         });
                     }
-                }
+                };
             }
-        }
+            Ok(())
+        })?;
         Ok(
             Array2::from_shape_vec((self.rows.len(), indices.len()), data)
                 .expect("one value per row and column"),
@@ -406,6 +528,86 @@ mod tests {
             err.contains("line 3") && err.contains("\"b\"") && err.contains("oops"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_first_bad_cell_in_file_order_is_reported_however_the_rows_are_split() {
+        let mut csv = String::from("a,b\n");
+        for i in 0..20_000 {
+            match i {
+                9_000 => csv.push_str("1,first\n"),
+                15_000 => csv.push_str("second,1\n"),
+                _ => csv.push_str(&format!("{i},{}.5\n", i % 7)),
+            }
+        }
+        let t = table(&csv).unwrap();
+        let err = t
+            .features(&["a".into(), "b".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 9002") && err.contains("first"), "{err}");
+        let err = t.values("a", Kind::Numeric).unwrap_err().to_string();
+        assert!(
+            err.contains("line 15002") && err.contains("second"),
+            "{err}"
+        );
+        assert_eq!(t.infer_kind("a").unwrap(), Kind::Categorical);
+        let good = table("a\n1\nNA\n2.5\n").unwrap();
+        assert_eq!(good.infer_kind("a").unwrap(), Kind::Numeric);
+        let Values::Numbers(v) = good.values("a", Kind::Numeric).unwrap() else {
+            panic!("numbers")
+        };
+        assert_eq!((v[0], v[1].is_nan(), v[2]), (1.0, true, 2.5));
+    }
+
+    /// A table big enough for the parallel read, written to a file.
+    fn big_file(rows: usize, extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        let mut csv = String::from("a,b,c\n");
+        for i in 0..rows {
+            csv.push_str(&format!("{i}, {}.25 ,x{}\n", i % 11, i % 3));
+            if i == 1000 {
+                csv.push('\n');
+            }
+        }
+        csv.push_str(extra);
+        std::fs::write(&path, csv).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn large_files_read_in_parallel_as_one_stream_reads_them() {
+        let (_dir, path) = big_file(100_000, "");
+        let parallel = Table::from_path(&path).unwrap();
+        let stream = Table::from_reader("big.csv", std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(parallel.headers(), ["a", "b", "c"]);
+        assert_eq!(parallel.headers(), stream.headers());
+        assert_eq!(parallel.n_rows(), 100_000);
+        assert_eq!(parallel.rows, stream.rows);
+        let lines = |t: &Table| -> Vec<u64> {
+            t.rows
+                .iter()
+                .map(|r| r.position().unwrap().line())
+                .collect()
+        };
+        let (lp, ls) = (lines(&parallel), lines(&stream));
+        assert!(lp == ls, "the lines differ");
+        assert_eq!((lp[0], lp[1000]), (2, 1002));
+    }
+
+    #[test]
+    fn large_files_with_a_faulty_line_are_reported_as_one_stream_reports_them() {
+        let (_dir, path) = big_file(60_000, "1,2\n");
+        let err = Table::from_path(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("line: 60003") && err.contains("found record with 2 fields"),
+            "{err}"
+        );
+        let (_dir, path) = big_file(60_000, "1,\"2,3\",x\n");
+        let t = Table::from_path(&path).unwrap();
+        assert_eq!(t.n_rows(), 60_001);
+        assert_eq!(t.rows[60_000].get(1), Some("2,3"));
     }
 
     #[test]

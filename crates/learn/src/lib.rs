@@ -34,6 +34,7 @@
 
 #![deny(missing_docs)]
 
+mod blocks;
 mod boost;
 mod catalog;
 mod check;

@@ -10,6 +10,7 @@ use crate::{Error, Export, Result, Task};
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use serde::{Deserialize, Serialize};
 use skiff_onnx::{Attr, Graph};
+use std::ops::Range;
 
 /// Multinomial logistic regression (scikit-learn's `LogisticRegression` with the `lbfgs` solver
 /// and an L2 penalty).
@@ -196,43 +197,52 @@ impl Objective<'_, '_> {
         self.x.ncols() + usize::from(self.fit_intercept)
     }
 
-    /// The objective at `w`; its gradient goes into `gradient`.
+    /// The objective at `w`; its gradient goes into `gradient`. Blocks of rows run in
+    /// parallel, their sums added in block order.
     fn value_and_gradient(&self, w: &Array1<f64>, gradient: &mut Array1<f64>) -> f64 {
         let (n, p) = self.x.dim();
-        let w = w
-            .view()
-            .into_shape_with_order((self.vectors, self.width()))
-            .unwrap();
+        let shape = (self.vectors, self.width());
+        let w = w.view().into_shape_with_order(shape).unwrap();
         let coef = w.slice(s![.., ..p]);
-        let mut z = self.x.dot(&coef.t());
-        if self.fit_intercept {
-            z += &w.column(p);
-        }
-        // z becomes the residual, probability minus truth, while the loss sums up.
-        let mut loss = 0.0;
-        for (mut row, &class) in z.axis_iter_mut(Axis(0)).zip(self.y) {
-            if self.vectors == 1 {
-                let (v, truth) = (row[0], (class == 1) as u8 as f64);
-                loss += v.max(0.0) + (-v.abs()).exp().ln_1p() - truth * v;
-                row[0] = sigmoid(v) - truth;
-            } else {
-                let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-                let log_sum = max + row.iter().map(|&v| (v - max).exp()).sum::<f64>().ln();
-                loss += log_sum - row[class];
-                row.mapv_inplace(|v| (v - log_sum).exp());
-                row[class] -= 1.0;
+        let block = |rows: Range<usize>| {
+            let x = self.x.slice(s![rows.clone(), ..]);
+            let mut z = x.dot(&coef.t());
+            if self.fit_intercept {
+                z += &w.column(p);
             }
-        }
+            // z becomes the residual, probability minus truth, while the loss sums up.
+            let mut loss = 0.0;
+            for (mut row, &class) in z.axis_iter_mut(Axis(0)).zip(&self.y[rows]) {
+                if self.vectors == 1 {
+                    let (v, truth) = (row[0], (class == 1) as u8 as f64);
+                    loss += v.max(0.0) + (-v.abs()).exp().ln_1p() - truth * v;
+                    row[0] = sigmoid(v) - truth;
+                } else {
+                    let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    let log_sum = max + row.iter().map(|&v| (v - max).exp()).sum::<f64>().ln();
+                    loss += log_sum - row[class];
+                    row.mapv_inplace(|v| (v - log_sum).exp());
+                    row[class] -= 1.0;
+                }
+            }
+            let mut g = Array2::zeros(shape);
+            g.slice_mut(s![.., ..p]).assign(&z.t().dot(&x));
+            if self.fit_intercept {
+                g.column_mut(p).assign(&z.sum_axis(Axis(0)));
+            }
+            (loss, g)
+        };
+        let (loss, g) = crate::blocks::fold(
+            n,
+            256,
+            block,
+            (0.0, Array2::zeros(shape)),
+            |(loss, g), (l, part)| (loss + l, g + part),
+        );
         let n = n as f64;
-        let mut g = gradient
-            .view_mut()
-            .into_shape_with_order((self.vectors, self.width()))
-            .unwrap();
-        g.slice_mut(s![.., ..p])
-            .assign(&(z.t().dot(&self.x) / n + &coef * self.l2));
-        if self.fit_intercept {
-            g.column_mut(p).assign(&(z.sum_axis(Axis(0)) / n));
-        }
+        let mut out = gradient.view_mut().into_shape_with_order(shape).unwrap();
+        out.assign(&(g / n));
+        out.slice_mut(s![.., ..p]).scaled_add(self.l2, &coef);
         loss / n + 0.5 * self.l2 * coef.iter().map(|v| v * v).sum::<f64>()
     }
 

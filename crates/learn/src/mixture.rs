@@ -7,6 +7,7 @@ use crate::classifier::argmax_rows;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis, s};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use skiff_onnx::{Attr, Dim, ElemType, Graph};
 
@@ -155,21 +156,25 @@ impl GaussianMixtureParams {
 
     /// Weights, means and precision factors from responsibilities `resp` (rows × components).
     fn m_step(&self, x: ArrayView2<'_, f64>, resp: &Array2<f64>) -> Result<FittedGaussianMixture> {
-        use linfa_linalg::cholesky::{Cholesky, SolveC};
         let ((n, d), k) = (x.dim(), self.n_components);
         let nk = resp.sum_axis(Axis(0)) + 10.0 * f64::EPSILON;
         let means = resp.t().dot(&x) / nk.view().insert_axis(Axis(1));
         let mut chol = Array3::zeros((k, d, d));
         match self.covariance_type {
             CovarianceType::Diag | CovarianceType::Spherical => {
-                for c in 0..k {
-                    let diff = &x - &means.row(c);
-                    let weights = resp.column(c);
-                    let mut var = (&diff * &diff).t().dot(&weights) / nk[c];
-                    if self.covariance_type == CovarianceType::Spherical {
-                        let mean = var.mean().expect("features");
-                        var.fill(mean);
-                    }
+                let vars: Vec<Array1<f64>> = (0..k)
+                    .into_par_iter()
+                    .map(|c| {
+                        let diff = &x - &means.row(c);
+                        let mut var = (&diff * &diff).t().dot(&resp.column(c)) / nk[c];
+                        if self.covariance_type == CovarianceType::Spherical {
+                            let mean = var.mean().expect("features");
+                            var.fill(mean);
+                        }
+                        var
+                    })
+                    .collect();
+                for (c, var) in vars.iter().enumerate() {
                     for (j, v) in var.iter().enumerate() {
                         chol[[c, j, j]] = 1.0 / (v + self.reg_covar).sqrt();
                     }
@@ -180,21 +185,24 @@ impl GaussianMixtureParams {
                     x.t().dot(&x) - means.t().dot(&(&means * &nk.view().insert_axis(Axis(1))));
                 cov /= nk.sum();
                 cov.diag_mut().mapv_inplace(|v| v + self.reg_covar);
-                let precision = cov.solvec(&Array2::eye(d)).map_err(|_| singular())?;
-                let l = precision.cholesky().map_err(|_| singular())?;
+                let l = precision_cholesky(cov)?;
                 for c in 0..k {
                     chol.slice_mut(s![c, .., ..]).assign(&l);
                 }
             }
             CovarianceType::Full => {
-                for c in 0..k {
-                    let diff = &x - &means.row(c);
-                    let weighted = &diff * &resp.column(c).insert_axis(Axis(1));
-                    let mut cov = weighted.t().dot(&diff) / nk[c];
-                    cov.diag_mut().mapv_inplace(|v| v + self.reg_covar);
-                    let precision = cov.solvec(&Array2::eye(d)).map_err(|_| singular())?;
-                    let l = precision.cholesky().map_err(|_| singular())?;
-                    chol.slice_mut(s![c, .., ..]).assign(&l);
+                let factors: Vec<Array2<f64>> = (0..k)
+                    .into_par_iter()
+                    .map(|c| {
+                        let diff = &x - &means.row(c);
+                        let weighted = &diff * &resp.column(c).insert_axis(Axis(1));
+                        let mut cov = weighted.t().dot(&diff) / nk[c];
+                        cov.diag_mut().mapv_inplace(|v| v + self.reg_covar);
+                        precision_cholesky(cov)
+                    })
+                    .collect::<Result<_>>()?;
+                for (c, l) in factors.iter().enumerate() {
+                    chol.slice_mut(s![c, .., ..]).assign(l);
                 }
             }
         }
@@ -209,6 +217,14 @@ impl GaussianMixtureParams {
             lower_bounds: Vec::new(),
         })
     }
+}
+
+/// The lower Cholesky factor of the inverse of covariance `cov`.
+fn precision_cholesky(mut cov: Array2<f64>) -> Result<Array2<f64>> {
+    use linfa_linalg::cholesky::{Cholesky, SolveC};
+    let d = cov.nrows();
+    let precision = cov.solvec(&Array2::eye(d)).map_err(|_| singular())?;
+    precision.cholesky().map_err(|_| singular())
 }
 
 fn singular() -> Error {
@@ -277,12 +293,19 @@ impl FittedGaussianMixture {
     /// Weighted log-likelihood of each row under each component, rows × components.
     pub fn weighted_log_prob(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let constants = self.constants();
+        let columns: Vec<Array1<f64>> = self
+            .precisions_cholesky
+            .outer_iter()
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, l)| {
+                let y = (&x - &self.means.row(k)).dot(&l);
+                constants[k] - 0.5 * (&y * &y).sum_axis(Axis(1))
+            })
+            .collect();
         let mut out = Array2::zeros((x.nrows(), self.means.nrows()));
-        for (k, l) in self.precisions_cholesky.outer_iter().enumerate() {
-            let diff = &x - &self.means.row(k);
-            let y = diff.dot(&l);
-            let quad = (&y * &y).sum_axis(Axis(1));
-            out.column_mut(k).assign(&(constants[k] - 0.5 * quad));
+        for (k, column) in columns.into_iter().enumerate() {
+            out.column_mut(k).assign(&column);
         }
         out
     }
