@@ -1,5 +1,5 @@
 //! Linear regression and its penalised forms: ordinary least squares (the minimum-norm
-//! least-squares solution by SVD with `linfa-linalg`, as scipy's `lstsq` gives scikit-learn,
+//! least-squares solution by QR then SVD with `linfa-linalg`, as scipy's `lstsq` gives scikit-learn,
 //! so collinear features such as one-hot columns beside an intercept fit), ridge
 //! (its closed form, solved by Cholesky with `linfa-linalg`), lasso and elastic net
 //! (scikit-learn's objective `1/(2n)·‖y − Xw‖² + α·l1_ratio·‖w‖₁ + α/2·(1 − l1_ratio)·‖w‖²`,
@@ -268,19 +268,14 @@ fn prepare<P: Params>(params: &P, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<(
 impl LinearRegressionParams {
     /// Fits rows `x` to targets `y`.
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<FittedLinearModel> {
-        use linfa_linalg::svd::SVD;
         prepare(self, x, y)?;
-        let data = centred(x, y, self.fit_intercept);
-        let (u, sigma, vt) = data
-            .x
-            .svd(true, true)
-            .map_err(|e| Error::Fit(format!("least squares: {e}")))?;
-        let (u, vt) = (u.expect("asked for U"), vt.expect("asked for Vt"));
+        let mut data = centred(x, y, self.fit_intercept);
+        let rows = std::mem::take(&mut data.x);
+        let (projected, sigma, vt) = singular_projection(rows, &data.y)?;
         // Singular values below numpy's default cut-off count as zero: the solution of least
         // norm among the equally good ones, as lstsq gives for collinear features.
         let largest = sigma.iter().copied().fold(0.0, f64::max);
         let cutoff = f64::EPSILON * x.nrows().max(x.ncols()) as f64 * largest;
-        let projected = u.t().dot(&data.y);
         let scaled: Array1<f64> = projected
             .iter()
             .zip(&sigma)
@@ -308,6 +303,35 @@ impl RidgeParams {
         let intercept = data.intercept(&coef);
         FittedLinearModel::new(Self::ALGORITHM, coef, intercept, self.to_json())
     }
+}
+
+/// The singular value decomposition `x = U·diag(σ)·Vᵀ` as `(Uᵀy, σ, Vᵀ)`. With more rows than
+/// columns, `x` is first reduced to its `p × p` triangle `R` by Householder QR (`x = QR`, so
+/// `U = Q·U_R`): the SVD then costs `p³` rather than a decomposition of every row. The QR runs
+/// on `[x | y]` in column-major order, so `Qᵀy` comes out as `R`'s last column, with no `Q`
+/// formed.
+fn singular_projection(
+    x: Array2<f64>,
+    y: &Array1<f64>,
+) -> Result<(Array1<f64>, Array1<f64>, Array2<f64>)> {
+    use linfa_linalg::qr::QRInto;
+    use linfa_linalg::svd::SVD;
+    use ndarray::ShapeBuilder;
+    let failed = |e: linfa_linalg::LinalgError| Error::Fit(format!("least squares: {e}"));
+    let (n, p) = x.dim();
+    let (a, rhs) = if n > p {
+        let mut augmented = Array2::zeros((n, p + 1).f());
+        augmented.slice_mut(s![.., ..p]).assign(&x);
+        augmented.column_mut(p).assign(y);
+        drop(x);
+        let r = augmented.qr_into().map_err(failed)?.into_r();
+        (r.slice(s![..p, ..p]).to_owned(), r.slice(s![..p, p]).to_owned())
+    } else {
+        (x, y.clone())
+    };
+    let (u, sigma, vt) = a.svd(true, true).map_err(failed)?;
+    let (u, vt) = (u.expect("asked for U"), vt.expect("asked for Vt"));
+    Ok((u.t().dot(&rhs), sigma, vt))
 }
 
 /// Centres `x` and `y` when fitting an intercept, as scikit-learn does; the intercept is then
