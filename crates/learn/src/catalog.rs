@@ -152,21 +152,14 @@ pub trait Algorithm: Send + Sync {
     fn fit(&self, x: ArrayView2<'_, f64>, y: &Target) -> Result<Box<dyn Fitted>>;
     /// A copy, hyperparameters and all (a search fits one per candidate and fold).
     fn clone_box(&self) -> Box<dyn Algorithm>;
-    /// The metric `fit` reports on training data: accuracy, R², or none for clusterers.
+    /// The metric `fit` reports on training data: accuracy, R², or none for clusterers and for
+    /// estimators that do not score their training rows.
     fn training_metric(
         &self,
         model: &dyn Fitted,
         x: ArrayView2<'_, f64>,
         y: &Target,
-    ) -> Option<(&'static str, f64)> {
-        match (model.predict_rows(x), y) {
-            (Predictions::Classes(p), Target::Classes(y)) => {
-                Some(("accuracy", metrics::accuracy(&y.indices, &p)))
-            }
-            (Predictions::Values(p), Target::Values(y)) => Some(("r2", metrics::r2(y, &p))),
-            _ => None,
-        }
-    }
+    ) -> Option<(&'static str, f64)>;
 }
 
 /// The hyperparameters of an estimator the catalog lists.
@@ -178,6 +171,10 @@ pub(crate) trait Estimator: Params {
     const NEEDS_SCALING: bool = false;
     /// Whether it takes gaps (NaN) and category codes as they are.
     const TAKES_GAPS_AND_CATEGORIES: bool = false;
+    /// Whether `fit` reports its score on the training rows. A neighbours model finds each
+    /// training row as its own nearest neighbour, so the score would say nothing and cost a
+    /// search per row.
+    const SCORES_TRAINING_ROWS: bool = true;
     type Model: Fitted + 'static;
     /// See [`Algorithm::set_categorical`].
     fn set_categorical(&mut self, _features: &[usize]) {}
@@ -215,6 +212,24 @@ impl<E: Estimator> Algorithm for E {
 
     fn takes_gaps_and_categories(&self) -> bool {
         E::TAKES_GAPS_AND_CATEGORIES
+    }
+
+    fn training_metric(
+        &self,
+        model: &dyn Fitted,
+        x: ArrayView2<'_, f64>,
+        y: &Target,
+    ) -> Option<(&'static str, f64)> {
+        if !E::SCORES_TRAINING_ROWS {
+            return None;
+        }
+        match (model.predict_rows(x), y) {
+            (Predictions::Classes(p), Target::Classes(y)) => {
+                Some(("accuracy", metrics::accuracy(&y.indices, &p)))
+            }
+            (Predictions::Values(p), Target::Values(y)) => Some(("r2", metrics::r2(y, &p))),
+            _ => None,
+        }
     }
 
     fn set_categorical(&mut self, features: &[usize]) {

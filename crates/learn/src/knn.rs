@@ -185,6 +185,7 @@ impl Estimator for KnnClassifierParams {
     const TASK: Task = Task::Classification;
     const SUMMARY: &'static str = "k-nearest neighbours vote (brute force)";
     const NEEDS_SCALING: bool = true;
+    const SCORES_TRAINING_ROWS: bool = false;
     type Model = FittedKnnClassifier;
     fn fit_classes(&self, x: ArrayView2<'_, f64>, y: &ClassTarget) -> Result<Self::Model> {
         self.fit(x, y)
@@ -195,6 +196,7 @@ impl Estimator for KnnRegressorParams {
     const TASK: Task = Task::Regression;
     const SUMMARY: &'static str = "k-nearest neighbours average (brute force)";
     const NEEDS_SCALING: bool = true;
+    const SCORES_TRAINING_ROWS: bool = false;
     type Model = FittedKnnRegressor;
     fn fit_values(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<Self::Model> {
         self.fit(x, y)
