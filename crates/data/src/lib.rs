@@ -85,6 +85,43 @@ pub struct Table {
     headers: Vec<String>,
     rows: Vec<csv::StringRecord>,
     na_values: NaValues,
+    /// Every column read as numbers, once, on first use: kinds, gaps and numeric columns
+    /// then come from one parallel pass over the rows rather than one per question.
+    parsed: std::sync::OnceLock<Vec<Parsed>>,
+}
+
+/// A column read as numbers.
+#[derive(Debug, Clone)]
+struct Parsed {
+    /// The cells as numbers, NaN where missing (and where a cell is not a number).
+    numbers: Vec<f64>,
+    /// Some cell is not missing.
+    present: bool,
+    /// Every cell that is not missing is a number other than NaN.
+    numeric: bool,
+    /// Every number is finite.
+    finite: bool,
+    /// Some cell is missing.
+    gaps: bool,
+}
+
+impl Parsed {
+    fn new() -> Parsed {
+        Parsed {
+            numbers: Vec::new(),
+            present: false,
+            numeric: true,
+            finite: true,
+            gaps: false,
+        }
+    }
+
+    fn merge(&mut self, other: &Parsed) {
+        self.present |= other.present;
+        self.numeric &= other.numeric;
+        self.finite &= other.finite;
+        self.gaps |= other.gaps;
+    }
 }
 
 /// The cells read as missing, with what lets most cells be told apart at a glance: the
@@ -226,6 +263,7 @@ impl Table {
             headers,
             rows,
             na_values: NaValues::new(NA_VALUES.iter().map(|v| v.to_string())),
+            parsed: Default::default(),
         })
     }
 
@@ -269,6 +307,7 @@ impl Table {
             headers,
             rows,
             na_values: NaValues::new(NA_VALUES.iter().map(|v| v.to_string())),
+            parsed: Default::default(),
         })
     }
 
@@ -313,6 +352,7 @@ impl Table {
     /// Also reads these cells as missing (`--na-values`), besides [`NA_VALUES`].
     pub fn add_na_values(&mut self, values: impl IntoIterator<Item = String>) {
         self.na_values.extend(values);
+        self.parsed = Default::default();
     }
 
     /// The cells read as missing: [`NA_VALUES`] and any added.
@@ -329,6 +369,7 @@ impl Table {
     pub fn retain_rows(&mut self, keep: &[bool]) {
         let mut keep = keep.iter();
         self.rows.retain(|_| keep.next().copied().unwrap_or(true));
+        self.parsed = Default::default();
     }
 
     /// A table of the data rows at `rows`, in that order (a cross-validation fold); errors
@@ -339,31 +380,79 @@ impl Table {
             headers: self.headers.clone(),
             rows: rows.iter().map(|&i| self.rows[i].clone()).collect(),
             na_values: self.na_values.clone(),
+            parsed: Default::default(),
         }
     }
 
     /// What column `name` holds: numbers when every cell that is not missing is a number, text
     /// otherwise. A column with no values at all is an error.
     pub fn infer_kind(&self, name: &str) -> Result<Kind> {
-        let index = self.column_index(name)?;
         // An infinite number still makes a numeric column, and is refused when read.
-        let (present, numeric) = self
-            .rows
-            .par_iter()
-            .map(|r| r.get(index).unwrap_or(""))
-            .filter(|c| !self.is_missing(c))
-            .map(|c| (true, c.parse::<f64>().is_ok_and(|v| !v.is_nan())))
-            .reduce(|| (false, true), |a, b| (a.0 || b.0, a.1 && b.1));
-        if !present {
+        let column = &self.parsed()[self.column_index(name)?];
+        if !column.present {
             return Err(Error::AllMissing {
                 source_name: self.source.clone(),
                 column: name.to_string(),
             });
         }
-        Ok(if numeric {
+        Ok(if column.numeric {
             Kind::Numeric
         } else {
             Kind::Categorical
+        })
+    }
+
+    /// Whether column `name` has missing cells.
+    pub fn has_gaps(&self, name: &str) -> Result<bool> {
+        Ok(self.parsed()[self.column_index(name)?].gaps)
+    }
+
+    /// Every column read as numbers, computed on first use: rows in parallel blocks, then
+    /// each column gathered from the blocks.
+    fn parsed(&self) -> &[Parsed] {
+        self.parsed.get_or_init(|| {
+            const BLOCK: usize = 4096;
+            let width = self.headers.len();
+            let blocks: Vec<(Vec<f64>, Vec<Parsed>)> = self
+                .rows
+                .par_chunks(BLOCK)
+                .map(|rows| {
+                    let mut numbers = vec![f64::NAN; rows.len() * width];
+                    let mut columns = vec![Parsed::new(); width];
+                    for (row, numbers) in rows.iter().zip(numbers.chunks_mut(width)) {
+                        for (i, (number, column)) in
+                            numbers.iter_mut().zip(&mut columns).enumerate()
+                        {
+                            let cell = row.get(i).unwrap_or("");
+                            if self.is_missing(cell) {
+                                column.gaps = true;
+                                continue;
+                            }
+                            column.present = true;
+                            match cell.parse::<f64>() {
+                                Ok(v) if !v.is_nan() => {
+                                    column.finite &= v.is_finite();
+                                    *number = v;
+                                }
+                                _ => column.numeric = false,
+                            }
+                        }
+                    }
+                    (numbers, columns)
+                })
+                .collect();
+            (0..width)
+                .into_par_iter()
+                .map(|i| {
+                    let mut column = Parsed::new();
+                    column.numbers.reserve_exact(self.rows.len());
+                    for (numbers, columns) in &blocks {
+                        column.numbers.extend(numbers.iter().skip(i).step_by(width));
+                        column.merge(&columns[i]);
+                    }
+                    column
+                })
+                .collect()
         })
     }
 
@@ -379,6 +468,10 @@ impl Table {
                     .map(|c| (!self.is_missing(c)).then(|| c.to_string()))
                     .collect(),
             ),
+            Kind::Numeric if self.parsed()[index].numeric && self.parsed()[index].finite => {
+                Values::Numbers(self.parsed()[index].numbers.clone())
+            }
+            // Read again cell by cell, to name the first that is not a finite number.
             Kind::Numeric => {
                 let mut numbers = vec![0.0; self.rows.len()];
                 self.parse_rows(&mut numbers, |row, line, out| {
@@ -608,6 +701,28 @@ mod tests {
         let t = Table::from_path(&path).unwrap();
         assert_eq!(t.n_rows(), 60_001);
         assert_eq!(t.rows[60_000].get(1), Some("2,3"));
+    }
+
+    #[test]
+    fn kinds_gaps_and_numbers_follow_the_missing_markers_and_rows() {
+        let mut t = table("a,b\n1,x\n?,y\n3,inf\n").unwrap();
+        assert_eq!(t.infer_kind("a").unwrap(), Kind::Categorical);
+        assert!(!t.has_gaps("a").unwrap());
+        t.add_na_values(["?".to_string()]);
+        assert_eq!(t.infer_kind("a").unwrap(), Kind::Numeric);
+        assert!(t.has_gaps("a").unwrap());
+        let Values::Numbers(a) = t.values("a", Kind::Numeric).unwrap() else {
+            panic!("numbers")
+        };
+        assert_eq!((a[0], a[1].is_nan(), a[2]), (1.0, true, 3.0));
+        t.retain_rows(&[true, false, true]);
+        assert!(!t.has_gaps("a").unwrap());
+        assert_eq!(t.values("a", Kind::Numeric).unwrap().len(), 2);
+        // An infinite number makes a numeric column, and is refused when read.
+        t.retain_rows(&[false, true]);
+        assert_eq!(t.infer_kind("b").unwrap(), Kind::Numeric);
+        let err = t.values("b", Kind::Numeric).unwrap_err().to_string();
+        assert!(err.contains("line 4"), "{err}");
     }
 
     #[test]

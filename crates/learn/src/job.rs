@@ -272,7 +272,7 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
         if kind == Kind::Categorical && !spec.categorical.contains(&name) {
             check_not_an_identifier(&table, &name)?;
         }
-        gaps |= table.cells(&name)?.any(|c| table.is_missing(c));
+        gaps |= table.has_gaps(&name)?;
         columns.push((name, kind));
     }
     let text = columns.iter().any(|(_, k)| *k == Kind::Categorical);
