@@ -5,8 +5,8 @@ use ndarray::ArrayView2;
 
 /// Checks that `x` has rows and features, one row per target, and only finite values.
 pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
-    check_gappy_data(x, n_targets)?;
-    if x.iter().any(|v| v.is_nan()) {
+    check_shape(x, n_targets)?;
+    if x.iter().any(|v| !v.is_finite()) {
         return Err(Error::NonFinite);
     }
     Ok(())
@@ -14,6 +14,14 @@ pub(crate) fn check_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()>
 
 /// As [`check_data`], with NaN allowed as a gap, for estimators that take gaps as they are.
 pub(crate) fn check_gappy_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
+    check_shape(x, n_targets)?;
+    if x.iter().any(|v| v.is_infinite()) {
+        return Err(Error::NonFinite);
+    }
+    Ok(())
+}
+
+fn check_shape(x: ArrayView2<'_, f64>, n_targets: usize) -> Result<()> {
     if x.nrows() == 0 || x.ncols() == 0 {
         return Err(Error::Shape(format!(
             "need at least one row and one feature, got {}x{}",
@@ -27,9 +35,6 @@ pub(crate) fn check_gappy_data(x: ArrayView2<'_, f64>, n_targets: usize) -> Resu
             x.nrows(),
             n_targets
         )));
-    }
-    if x.iter().any(|v| v.is_infinite()) {
-        return Err(Error::NonFinite);
     }
     Ok(())
 }

@@ -269,9 +269,8 @@ impl LinearRegressionParams {
     /// Fits rows `x` to targets `y`.
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<FittedLinearModel> {
         prepare(self, x, y)?;
-        let mut data = centred(x, y, self.fit_intercept);
-        let rows = std::mem::take(&mut data.x);
-        let (projected, sigma, vt) = singular_projection(rows, &data.y)?;
+        let (x_mean, y_mean) = means(x, y, self.fit_intercept);
+        let (projected, sigma, vt) = singular_projection(x, y, &x_mean, y_mean)?;
         // Singular values below numpy's default cut-off count as zero: the solution of least
         // norm among the equally good ones, as lstsq gives for collinear features.
         let largest = sigma.iter().copied().fold(0.0, f64::max);
@@ -282,7 +281,7 @@ impl LinearRegressionParams {
             .map(|(p, &s)| if s > cutoff { p / s } else { 0.0 })
             .collect();
         let coef = vt.t().dot(&scaled);
-        let intercept = data.intercept(&coef);
+        let intercept = y_mean - x_mean.dot(&coef);
         FittedLinearModel::new(Self::ALGORITHM, coef, intercept, self.to_json())
     }
 }
@@ -292,15 +291,14 @@ impl RidgeParams {
     pub fn fit(&self, x: ArrayView2<'_, f64>, y: &[f64]) -> Result<FittedLinearModel> {
         use linfa_linalg::cholesky::SolveC;
         prepare(self, x, y)?;
-        let data = centred(x, y, self.fit_intercept);
-        let mut gram = data.x.t().dot(&data.x);
-        gram.diag_mut().mapv_inplace(|d| d + self.alpha);
-        let rhs = data.x.t().dot(&data.y).insert_axis(Axis(1));
-        let coef = gram.solvec(&rhs).map_err(|_| {
+        let (x_mean, y_mean) = means(x, y, self.fit_intercept);
+        let Gram { mut xtx, xty, .. } = Gram::centred(x, y, &x_mean, y_mean);
+        xtx.diag_mut().mapv_inplace(|d| d + self.alpha);
+        let coef = xtx.solvec(&xty.insert_axis(Axis(1))).map_err(|_| {
             Error::Fit("the features are collinear: use alpha > 0 or drop copied features".into())
         })?;
         let coef = coef.column(0).to_owned();
-        let intercept = data.intercept(&coef);
+        let intercept = y_mean - x_mean.dot(&coef);
         FittedLinearModel::new(Self::ALGORITHM, coef, intercept, self.to_json())
     }
 }
@@ -311,52 +309,35 @@ impl RidgeParams {
 /// on `[x | y]` in column-major order, so `Qᵀy` comes out as `R`'s last column, with no `Q`
 /// formed.
 fn singular_projection(
-    x: Array2<f64>,
-    y: &Array1<f64>,
+    x: ArrayView2<'_, f64>,
+    y: &[f64],
+    x_mean: &Array1<f64>,
+    y_mean: f64,
 ) -> Result<(Array1<f64>, Array1<f64>, Array2<f64>)> {
     use linfa_linalg::qr::QRInto;
     use linfa_linalg::svd::SVD;
     use ndarray::ShapeBuilder;
     let failed = |e: linfa_linalg::LinalgError| Error::Fit(format!("least squares: {e}"));
     let (n, p) = x.dim();
+    let y = Array1::from_iter(y.iter().map(|v| v - y_mean));
     let (a, rhs) = if n > p {
         let mut augmented = Array2::zeros((n, p + 1).f());
-        augmented.slice_mut(s![.., ..p]).assign(&x);
-        augmented.column_mut(p).assign(y);
-        drop(x);
+        ndarray::Zip::from(augmented.slice_mut(s![.., ..p]))
+            .and(x)
+            .and_broadcast(x_mean)
+            .for_each(|a, &v, &m| *a = v - m);
+        augmented.column_mut(p).assign(&y);
         let r = augmented.qr_into().map_err(failed)?.into_r();
-        (r.slice(s![..p, ..p]).to_owned(), r.slice(s![..p, p]).to_owned())
+        (
+            r.slice(s![..p, ..p]).to_owned(),
+            r.slice(s![..p, p]).to_owned(),
+        )
     } else {
-        (x, y.clone())
+        (&x - x_mean, y)
     };
     let (u, sigma, vt) = a.svd(true, true).map_err(failed)?;
     let (u, vt) = (u.expect("asked for U"), vt.expect("asked for Vt"));
     Ok((u.t().dot(&rhs), sigma, vt))
-}
-
-/// Centres `x` and `y` when fitting an intercept, as scikit-learn does; the intercept is then
-/// `mean(y) − mean(x)·w`.
-fn centred(x: ArrayView2<'_, f64>, y: &[f64], fit_intercept: bool) -> Centred {
-    let (x_mean, y_mean) = means(x, y, fit_intercept);
-    Centred {
-        x: &x - &x_mean,
-        y: y.iter().map(|v| v - y_mean).collect(),
-        x_mean,
-        y_mean,
-    }
-}
-
-struct Centred {
-    x: Array2<f64>,
-    y: Array1<f64>,
-    x_mean: Array1<f64>,
-    y_mean: f64,
-}
-
-impl Centred {
-    fn intercept(&self, coef: &Array1<f64>) -> f64 {
-        self.y_mean - self.x_mean.dot(coef)
-    }
 }
 
 fn elastic_net(
@@ -388,7 +369,8 @@ fn elastic_net(
     Ok(model)
 }
 
-/// The column means of `x` and the mean of `y`, or zeros without an intercept.
+/// The column means of `x` and the mean of `y`, or zeros without an intercept: the data are
+/// centred on them, as scikit-learn does, and the intercept is then `mean(y) − mean(x)·w`.
 fn means(x: ArrayView2<'_, f64>, y: &[f64], fit_intercept: bool) -> (Array1<f64>, f64) {
     if fit_intercept {
         (
