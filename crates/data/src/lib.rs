@@ -93,7 +93,7 @@ pub struct Table {
 /// A column read as numbers.
 #[derive(Debug, Clone)]
 struct Parsed {
-    /// The cells as numbers, NaN where missing (and where a cell is not a number).
+    /// The cells as numbers, NaN where missing; empty unless [`Parsed::readable`].
     numbers: Vec<f64>,
     /// Some cell is not missing.
     present: bool,
@@ -114,6 +114,11 @@ impl Parsed {
             finite: true,
             gaps: false,
         }
+    }
+
+    /// Whether `numbers` are the column's values as numbers: every present cell a finite number.
+    fn readable(&self) -> bool {
+        self.numeric && self.finite
     }
 
     fn merge(&mut self, other: &Parsed) {
@@ -450,6 +455,10 @@ impl Table {
                         column.numbers.extend(numbers.iter().skip(i).step_by(width));
                         column.merge(&columns[i]);
                     }
+                    if !column.readable() {
+                        // Never handed out: a text column keeps no vector of NaN.
+                        column.numbers = Vec::new();
+                    }
                     column
                 })
                 .collect()
@@ -468,7 +477,7 @@ impl Table {
                     .map(|c| (!self.is_missing(c)).then(|| c.to_string()))
                     .collect(),
             ),
-            Kind::Numeric if self.parsed()[index].numeric && self.parsed()[index].finite => {
+            Kind::Numeric if self.parsed()[index].readable() => {
                 Values::Numbers(self.parsed()[index].numbers.clone())
             }
             // Read again cell by cell, to name the first that is not a finite number.
