@@ -306,38 +306,66 @@ impl RidgeParams {
 /// The singular value decomposition `x = U·diag(σ)·Vᵀ` as `(Uᵀy, σ, Vᵀ)`. With more rows than
 /// columns, `x` is first reduced to its `p × p` triangle `R` by Householder QR (`x = QR`, so
 /// `U = Q·U_R`): the SVD then costs `p³` rather than a decomposition of every row. The QR runs
-/// on `[x | y]` in column-major order, so `Qᵀy` comes out as `R`'s last column, with no `Q`
-/// formed.
+/// on `[x | y]`, so `Qᵀy` comes out as `R`'s last column, with no `Q` formed; blocks of rows
+/// are reduced in parallel and their triangles, stacked, once more (a tall-skinny QR).
 fn singular_projection(
     x: ArrayView2<'_, f64>,
     y: &[f64],
     x_mean: &Array1<f64>,
     y_mean: f64,
 ) -> Result<(Array1<f64>, Array1<f64>, Array2<f64>)> {
-    use linfa_linalg::qr::QRInto;
     use linfa_linalg::svd::SVD;
     use ndarray::ShapeBuilder;
-    let failed = |e: linfa_linalg::LinalgError| Error::Fit(format!("least squares: {e}"));
+    use rayon::prelude::*;
     let (n, p) = x.dim();
-    let y = Array1::from_iter(y.iter().map(|v| v - y_mean));
     let (a, rhs) = if n > p {
-        let mut augmented = Array2::zeros((n, p + 1).f());
-        ndarray::Zip::from(augmented.slice_mut(s![.., ..p]))
-            .and(x)
-            .and_broadcast(x_mean)
-            .for_each(|a, &v, &m| *a = v - m);
-        augmented.column_mut(p).assign(&y);
-        let r = augmented.qr_into().map_err(failed)?.into_r();
+        // One block per thread, each at least a few times the triangle's rows.
+        let blocks = rayon::current_num_threads().min(n / (4 * (p + 1))).max(1);
+        let triangles = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let rows = b * n / blocks..(b + 1) * n / blocks;
+                let block = x.slice(s![rows.clone(), ..]);
+                let mut augmented = Array2::zeros((rows.len(), p + 1).f());
+                ndarray::Zip::from(augmented.slice_mut(s![.., ..p]))
+                    .and(block)
+                    .and_broadcast(x_mean)
+                    .for_each(|a, &v, &m| *a = v - m);
+                for (a, v) in augmented.column_mut(p).iter_mut().zip(&y[rows]) {
+                    *a = v - y_mean;
+                }
+                triangle(augmented)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let r = match &triangles[..] {
+            [r] => r.clone(),
+            _ => {
+                let views: Vec<_> = triangles.iter().map(|r| r.view()).collect();
+                let stacked = ndarray::concatenate(Axis(0), &views).expect("equal widths");
+                triangle(stacked)?
+            }
+        };
         (
             r.slice(s![..p, ..p]).to_owned(),
             r.slice(s![..p, p]).to_owned(),
         )
     } else {
+        let y = Array1::from_iter(y.iter().map(|v| v - y_mean));
         (&x - x_mean, y)
     };
-    let (u, sigma, vt) = a.svd(true, true).map_err(failed)?;
+    let (u, sigma, vt) = a.svd(true, true).map_err(least_squares_failed)?;
     let (u, vt) = (u.expect("asked for U"), vt.expect("asked for Vt"));
     Ok((u.t().dot(&rhs), sigma, vt))
+}
+
+/// `R` of the Householder QR of `a` (at least as many rows as columns).
+fn triangle(a: Array2<f64>) -> Result<Array2<f64>> {
+    use linfa_linalg::qr::QRInto;
+    Ok(a.qr_into().map_err(least_squares_failed)?.into_r())
+}
+
+fn least_squares_failed(e: linfa_linalg::LinalgError) -> Error {
+    Error::Fit(format!("least squares: {e}"))
 }
 
 fn elastic_net(
@@ -715,6 +743,56 @@ mod tests {
             assert!((model.coef[1] + 2.0).abs() < 1e-9, "{:?}", model.coef);
             assert!((model.intercept - 1.0).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn least_squares_in_blocks_of_rows_agrees_with_one_block() {
+        // Collinear columns too (the third is the sum of the first two): the least-norm
+        // solution must not depend on how the rows were split between threads.
+        let x = Array2::from_shape_fn((2_000, 4), |(i, j)| match j {
+            2 => (i as f64 * 0.37).sin() + (i as f64 * 1.3).cos(),
+            3 => (i as f64 * 0.011).powi(2),
+            _ => ((i * (j + 2)) as f64 * [0.37, 1.3][j]).sin() * (j as f64 + 1.0),
+        });
+        let x = {
+            let mut x = x;
+            for mut row in x.rows_mut() {
+                row[2] = row[0] + row[1];
+            }
+            x
+        };
+        let y: Vec<f64> = x
+            .rows()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| 2.0 * r[0] - r[1] + 0.5 * r[3] + 3.0 + (i as f64).sin() * 0.1)
+            .collect();
+        let fit = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| LinearRegression::params().fit(x.view(), &y).unwrap())
+        };
+        let one = fit(1);
+        for threads in [2, 3, 8] {
+            let blocks = fit(threads);
+            for (a, b) in one.coef.iter().zip(&blocks.coef) {
+                assert!(
+                    (a - b).abs() < 1e-9,
+                    "{threads} threads: {} vs {}",
+                    one.coef,
+                    blocks.coef
+                );
+            }
+            assert!((one.intercept - blocks.intercept).abs() < 1e-9);
+        }
+        // The least-norm split of the collinear part: equal shares of the sum column.
+        assert!(
+            (one.coef[0] - one.coef[1] - 3.0).abs() < 1e-2,
+            "{}",
+            one.coef
+        );
     }
 
     #[test]
