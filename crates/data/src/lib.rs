@@ -92,20 +92,36 @@ pub struct Table {
 }
 
 /// The data rows' cells, as spans of one text (the file itself where it needed no unquoting),
-/// row after row, and the line of the file each row starts on.
+/// row after row: where each row starts in the text, each cell's span from there, and the line
+/// of the file each row starts on.
 #[derive(Debug, Clone)]
 struct Cells {
     text: Arc<String>,
+    starts: Vec<usize>,
     spans: Vec<Span>,
     lines: Vec<u64>,
     width: usize,
 }
 
-/// Where a cell lies in [`Cells::text`].
+/// Where a cell lies in [`Cells::text`], from its row's start: eight bytes a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The span of `start..end` in a row starting at `row`; `None` past 4 GiB into the row.
+    fn new(row: usize, start: usize, end: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start - row).ok()?,
+            end: u32::try_from(end - row).ok()?,
+        })
+    }
+
+    fn of(self, row: usize) -> std::ops::Range<usize> {
+        row + self.start as usize..row + self.end as usize
+    }
 }
 
 impl Cells {
@@ -119,14 +135,15 @@ impl Cells {
 
     /// The cells of `rows`, in that order, sharing the text.
     fn select(&self, rows: impl Iterator<Item = usize>) -> Cells {
-        let mut spans = Vec::new();
-        let mut lines = Vec::new();
+        let (mut starts, mut spans, mut lines) = (Vec::new(), Vec::new(), Vec::new());
         for i in rows {
+            starts.push(self.starts[i]);
             spans.extend_from_slice(&self.spans[i * self.width..(i + 1) * self.width]);
             lines.push(self.lines[i]);
         }
         Cells {
             text: self.text.clone(),
+            starts,
             spans,
             lines,
             width: self.width,
@@ -144,8 +161,8 @@ struct Row<'a> {
 impl<'a> Row<'a> {
     /// The cell in column `column`.
     fn get(self, column: usize) -> &'a str {
-        let Span { start, end } = self.cells.spans[self.index * self.cells.width + column];
-        &self.cells.text[start..end]
+        let span = self.cells.spans[self.index * self.cells.width + column];
+        &self.cells.text[span.of(self.cells.starts[self.index])]
     }
 
     /// The line of the file the row starts on.
@@ -257,22 +274,17 @@ impl Table {
             Err(e) => return Self::from_stream(&source, e.as_bytes()),
         };
         if !text.contains('"')
-            && let Some((headers, spans, lines)) = Self::split_unquoted(&text)
+            && let Some((headers, mut cells)) = Self::split_unquoted(&text)
         {
-            let cells = Cells {
-                width: headers.len(),
-                text: Arc::new(text),
-                spans,
-                lines,
-            };
+            cells.text = Arc::new(text);
             return Ok(Table::new(&source, headers, cells));
         }
         Self::from_stream(&source, text.as_bytes())
     }
 
-    /// The parallel read of [`Table::from_path`]: the headers, the cells' spans in `text` and
-    /// each row's line; `None` where the file must be read as a stream.
-    fn split_unquoted(text: &str) -> Option<(Vec<String>, Vec<Span>, Vec<u64>)> {
+    /// The parallel read of [`Table::from_path`]: the headers and the cells, but for the text
+    /// they are spans of; `None` where the file must be read as a stream.
+    fn split_unquoted(text: &str) -> Option<(Vec<String>, Cells)> {
         let mut head = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_reader(text.as_bytes());
@@ -299,18 +311,27 @@ impl Table {
             .par_windows(2)
             .map(|w| split_lines(text, w[0]..w[1], width))
             .collect();
-        let n_spans = parts.iter().flatten().map(|p| p.spans.len()).sum();
-        let mut spans = Vec::with_capacity(n_spans);
-        let mut lines = Vec::with_capacity(n_spans / width);
+        let n_rows = parts.iter().flatten().map(|p| p.lines.len()).sum();
+        let mut starts = Vec::with_capacity(n_rows);
+        let mut spans = Vec::with_capacity(n_rows * width);
+        let mut lines = Vec::with_capacity(n_rows);
         let mut lines_before =
             1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..start]).count() as u64;
         for part in parts {
             let part = part?;
+            starts.extend_from_slice(&part.starts);
             spans.extend_from_slice(&part.spans);
             lines.extend(part.lines.iter().map(|l| l + lines_before));
             lines_before += part.newlines;
         }
-        (!lines.is_empty()).then_some((headers, spans, lines))
+        let cells = Cells {
+            text: Default::default(),
+            starts,
+            spans,
+            lines,
+            width,
+        };
+        (cells.n_rows() > 0).then_some((headers, cells))
     }
 
     /// Reads CSV from `reader`; `source` names it in error messages.
@@ -349,9 +370,8 @@ impl Table {
                 column: dup,
             });
         }
-        let mut text = String::new();
-        let mut spans = Vec::new();
-        let mut lines = Vec::new();
+        let (mut text, mut starts, mut spans, mut lines) =
+            (String::new(), Vec::new(), Vec::new(), Vec::new());
         let mut record = csv::StringRecord::new();
         // Each record's line, counted here: the reader's own positions lie before the empty
         // lines and the `\n` of a `\r\n` that precede a record.
@@ -363,14 +383,16 @@ impl Table {
             }
             line += memchr::memchr_iter(b'\n', &bytes[at..start]).count() as u64;
             at = start;
+            let row = text.len();
             for field in &record {
                 let start = text.len();
                 text.push_str(field);
-                spans.push(Span {
-                    start,
-                    end: text.len(),
-                });
+                spans.push(Span::new(row, start, text.len()).ok_or_else(|| Error::Csv {
+                    source_name: source.to_string(),
+                    message: format!("the record on line {line} is longer than 4 GiB"),
+                })?);
             }
+            starts.push(row);
             lines.push(line);
         }
         if lines.is_empty() {
@@ -380,6 +402,7 @@ impl Table {
         }
         let cells = Cells {
             text: Arc::new(text),
+            starts,
             spans,
             lines,
             width: headers.len(),
@@ -504,14 +527,15 @@ impl Table {
                 .cells
                 .spans
                 .par_chunks(BLOCK * width)
-                .map(|spans| {
+                .zip(self.cells.starts.par_chunks(BLOCK))
+                .map(|(spans, starts)| {
                     let mut columns = vec![Parsed::new(); width];
                     for column in &mut columns {
-                        column.numbers.reserve_exact(spans.len() / width);
+                        column.numbers.reserve_exact(starts.len());
                     }
-                    for row in spans.chunks_exact(width) {
+                    for (row, &start) in spans.chunks_exact(width).zip(starts) {
                         for (span, column) in row.iter().zip(&mut columns) {
-                            let cell = &text[span.start..span.end];
+                            let cell = &text[span.of(start)];
                             let mut value = f64::NAN;
                             if self.na_values.contains(cell) {
                                 column.gaps = true;
@@ -713,12 +737,13 @@ fn number(cell: &[u8]) -> Option<f64> {
 fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Option<Split> {
     let bytes = text.as_bytes();
     let mut split = Split {
+        starts: Vec::with_capacity(range.len() / (4 * width)),
         spans: Vec::with_capacity(range.len() / 4),
         lines: Vec::with_capacity(range.len() / (4 * width)),
         newlines: 0,
     };
     let (mut at, end) = (range.start, range.end);
-    let mut cells = 0;
+    let (mut cells, mut row) = (0, at);
     while at < end {
         let stop = memchr::memchr3(b',', b'\n', b'\r', &bytes[at..end]).map_or(end, |i| at + i);
         let separator = bytes.get(stop).copied().filter(|_| stop < end);
@@ -728,17 +753,18 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
             at = stop + 1;
             continue;
         }
+        if cells == 0 {
+            row = at;
+        }
         let cell = text[at..stop].trim();
         let start = cell.as_ptr() as usize - bytes.as_ptr() as usize;
-        split.spans.push(Span {
-            start,
-            end: start + cell.len(),
-        });
+        split.spans.push(Span::new(row, start, start + cell.len())?);
         cells += 1;
         if separator != Some(b',') {
             if cells != width {
                 return None;
             }
+            split.starts.push(row);
             split.lines.push(split.newlines);
             split.newlines += u64::from(separator == Some(b'\n'));
             cells = 0;
@@ -748,9 +774,10 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
     (cells == 0).then_some(split)
 }
 
-/// One block's share of [`split_lines`]: the spans, each record's line counted from the
-/// block's first, and the newlines in the block.
+/// One block's share of [`split_lines`]: each record's start and cells' spans, its line counted
+/// from the block's first, and the newlines in the block.
 struct Split {
+    starts: Vec<usize>,
     spans: Vec<Span>,
     lines: Vec<u64>,
     newlines: u64,
