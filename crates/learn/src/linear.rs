@@ -319,32 +319,28 @@ fn singular_projection(
     use rayon::prelude::*;
     let (n, p) = x.dim();
     let (a, rhs) = if n > p {
-        // One block per thread, each at least a few times the triangle's rows.
-        let blocks = rayon::current_num_threads().min(n / (4 * (p + 1))).max(1);
-        let triangles = (0..blocks)
+        // The project's fixed row blocks, so the answer does not depend on the thread count;
+        // a block with no more rows than the triangle stands for itself.
+        let triangles = crate::blocks::rows(n, 1024)
             .into_par_iter()
-            .map(|b| {
-                let rows = b * n / blocks..(b + 1) * n / blocks;
-                let block = x.slice(s![rows.clone(), ..]);
+            .map(|rows| {
                 let mut augmented = Array2::zeros((rows.len(), p + 1).f());
                 ndarray::Zip::from(augmented.slice_mut(s![.., ..p]))
-                    .and(block)
+                    .and(x.slice(s![rows.clone(), ..]))
                     .and_broadcast(x_mean)
                     .for_each(|a, &v, &m| *a = v - m);
                 for (a, v) in augmented.column_mut(p).iter_mut().zip(&y[rows]) {
                     *a = v - y_mean;
                 }
-                triangle(augmented)
+                if augmented.nrows() > p + 1 {
+                    triangle(augmented)
+                } else {
+                    Ok(augmented)
+                }
             })
             .collect::<Result<Vec<_>>>()?;
-        let r = match &triangles[..] {
-            [r] => r.clone(),
-            _ => {
-                let views: Vec<_> = triangles.iter().map(|r| r.view()).collect();
-                let stacked = ndarray::concatenate(Axis(0), &views).expect("equal widths");
-                triangle(stacked)?
-            }
-        };
+        let views: Vec<_> = triangles.iter().map(|r| r.view()).collect();
+        let r = triangle(ndarray::concatenate(Axis(0), &views).expect("equal widths"))?;
         (
             r.slice(s![..p, ..p]).to_owned(),
             r.slice(s![..p, p]).to_owned(),
@@ -749,18 +745,13 @@ mod tests {
     fn least_squares_in_blocks_of_rows_agrees_with_one_block() {
         // Collinear columns too (the third is the sum of the first two): the least-norm
         // solution must not depend on how the rows were split between threads.
+        let first_two =
+            |i: usize, j: usize| ((i * (j + 2)) as f64 * [0.37, 1.3][j]).sin() * (j as f64 + 1.0);
         let x = Array2::from_shape_fn((2_000, 4), |(i, j)| match j {
-            2 => (i as f64 * 0.37).sin() + (i as f64 * 1.3).cos(),
+            2 => first_two(i, 0) + first_two(i, 1),
             3 => (i as f64 * 0.011).powi(2),
-            _ => ((i * (j + 2)) as f64 * [0.37, 1.3][j]).sin() * (j as f64 + 1.0),
+            _ => first_two(i, j),
         });
-        let x = {
-            let mut x = x;
-            for mut row in x.rows_mut() {
-                row[2] = row[0] + row[1];
-            }
-            x
-        };
         let y: Vec<f64> = x
             .rows()
             .into_iter()
