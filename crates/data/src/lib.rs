@@ -273,21 +273,19 @@ impl Table {
             // The stream names where the bytes stop being UTF-8.
             Err(e) => return Self::from_stream(&source, e.as_bytes()),
         };
+        let text = Arc::new(text);
         if !text.contains('"')
-            && let Some((headers, mut cells)) = Self::split_unquoted(&text)
+            && let Some((headers, cells)) = Self::split_unquoted(&text)
         {
-            cells.text = Arc::new(text);
             return Ok(Table::new(&source, headers, cells));
         }
         Self::from_stream(&source, text.as_bytes())
     }
 
-    /// The parallel read of [`Table::from_path`]: the headers and the cells, but for the text
-    /// they are spans of; `None` where the file must be read as a stream.
-    fn split_unquoted(text: &str) -> Option<(Vec<String>, Cells)> {
-        let mut head = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
+    /// The parallel read of [`Table::from_path`]: the headers and the cells, spans of `text`;
+    /// `None` where the file must be read as a stream.
+    fn split_unquoted(text: &Arc<String>) -> Option<(Vec<String>, Cells)> {
+        let mut head = csv_reader(text.as_bytes());
         let headers: Vec<String> = head.headers().ok()?.iter().map(str::to_string).collect();
         let start = head.position().byte() as usize;
         if headers.iter().all(|h| h.is_empty()) || first_duplicate(&headers).is_some() {
@@ -325,7 +323,7 @@ impl Table {
             lines_before += part.newlines;
         }
         let cells = Cells {
-            text: Default::default(),
+            text: Arc::clone(text),
             starts,
             spans,
             lines,
@@ -346,9 +344,7 @@ impl Table {
 
     /// Reads `bytes` as one stream of CSV, quotes and all.
     fn from_stream(source: &str, bytes: &[u8]) -> Result<Table> {
-        let mut csv = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(bytes);
+        let mut csv = csv_reader(bytes);
         let csv_err = |e: csv::Error| Error::Csv {
             source_name: source.to_string(),
             message: e.to_string(),
@@ -724,6 +720,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// The csv crate's reader of a file with a header row, cells trimmed.
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes)
 }
 
 /// `cell` as a number, as Rust's own `f64` parsing reads it (`inf` and `nan` too), faster.
