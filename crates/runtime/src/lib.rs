@@ -27,6 +27,7 @@ mod rewrite;
 mod rows;
 mod tensor;
 mod tract;
+mod vector_state;
 
 pub use backend::{Backend, BackendKind, BackendOptions, GraphOptimization};
 pub use error::{Error, Result};

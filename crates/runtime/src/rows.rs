@@ -64,6 +64,7 @@ impl EvalOp for RowArgMax {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext<'_>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        crate::vector_state::clear_upper();
         let input = args_1!(inputs);
         let (data, width) = rows(&input)?;
         let indices: Vec<i64> = if width == 0 {
@@ -113,6 +114,7 @@ impl EvalOp for RowSoftmax {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext<'_>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        crate::vector_state::clear_upper();
         let mut output = args_1!(inputs).into_tensor();
         let width = *output.shape().last().context("a rank-0 input")?;
         if width > 0 {

@@ -114,6 +114,7 @@ impl Backend for TractBackend {
             .plan
             .run(values)
             .map_err(|e| Error::Run(format!("{e:#}")))?;
+        crate::vector_state::clear_upper();
         outputs.into_iter().map(|v| from_tract(&v)).collect()
     }
 

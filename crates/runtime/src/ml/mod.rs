@@ -148,6 +148,7 @@ impl<K: Kernel> EvalOp for CpuEval<K> {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext<'_>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        crate::vector_state::clear_upper();
         let input = args_1!(inputs);
         let input = input.cast_to::<f32>()?;
         let view = input.to_plain_array_view::<f32>()?;
