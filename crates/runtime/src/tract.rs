@@ -110,10 +110,7 @@ impl Backend for TractBackend {
             .into_iter()
             .map(|t| to_tract(t).map(IntoTValue::into_tvalue))
             .collect::<Result<TVec<_>>>()?;
-        let outputs = self
-            .plan
-            .run(values)
-            .map_err(|e| Error::Run(format!("{e:#}")))?;
+        let outputs = run_plan(&self.plan, values).map_err(|e| Error::Run(format!("{e:#}")))?;
         crate::vector_state::clear_upper();
         outputs.into_iter().map(|v| from_tract(&v)).collect()
     }
@@ -121,6 +118,18 @@ impl Backend for TractBackend {
     fn describe(&self) -> String {
         TRACT.to_string()
     }
+}
+
+/// Runs `plan` with tract's matrix products, and skiff's tree walks, free to split a large
+/// request over rayon's pool (one thread a core; `RAYON_NUM_THREADS` sets it); below tract's
+/// thresholds, and in the wasm engine, a run stays on the calling thread.
+fn run_plan(plan: &Arc<TypedRunnableModel>, values: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    #[cfg(not(target_family = "wasm"))]
+    return multithread::multithread_tract_scope(multithread::Executor::RayonGlobal, || {
+        plan.run(values)
+    });
+    #[cfg(target_family = "wasm")]
+    plan.run(values)
 }
 
 fn integer_outputs_as_i64(model: &mut TypedModel) -> TractResult<()> {

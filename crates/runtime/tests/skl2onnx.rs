@@ -271,3 +271,62 @@ fn onnx_runtime_settings_change_how_it_runs_not_what_it_answers() {
         });
     }
 }
+
+#[test]
+fn a_large_request_answers_as_its_rows_do_one_by_one() {
+    // 20,000 rows: enough work for tract's matrix products and the tree walks to split the
+    // request over threads; each row alone runs on the calling thread.
+    for model in [
+        "random_forest_classifier.onnx",
+        "random_forest_regressor.onnx",
+        "gradient_boosting_classifier.onnx",
+        "mlp_torch_style.onnx",
+    ] {
+        let skiff = Model::load_path(
+            &fixtures().join(model),
+            &BackendOptions::new(BackendKind::Tract),
+        )
+        .unwrap();
+        let few = rows(model);
+        let (n, width) = (few.shape[0], few.shape[1]);
+        let TensorData::Fp32(values) = &few.data else {
+            unreachable!("fixture rows are float32")
+        };
+        let many = 20_000;
+        let data: Vec<f32> = values.iter().copied().cycle().take(many * width).collect();
+        let big = skiff
+            .run(vec![
+                Tensor::new(vec![many, width], TensorData::Fp32(data)).unwrap(),
+            ])
+            .unwrap();
+        for r in 0..n {
+            let row = Tensor::new(
+                vec![1, width],
+                TensorData::Fp32(values[r * width..][..width].to_vec()),
+            );
+            let alone = skiff.run(vec![row.unwrap()]).unwrap();
+            // Row r comes back every n rows of the large request, the last time near its end.
+            let at = r + (many - 1 - r) / n * n;
+            for (big, alone) in big.iter().zip(&alone) {
+                let per_row = alone.data.len();
+                match (&big.data, &alone.data) {
+                    (TensorData::Fp32(b), TensorData::Fp32(a)) => {
+                        for (k, (b, a)) in b[at * per_row..][..per_row].iter().zip(a).enumerate() {
+                            assert!(
+                                close(*b as f64, *a as f64),
+                                "{model}: row {at}, value {k}: {b} in the large request, {a} alone"
+                            );
+                        }
+                    }
+                    (TensorData::Bytes(b), TensorData::Bytes(a)) => {
+                        assert_eq!(b[at], a[0], "{model}: row {at}");
+                    }
+                    (TensorData::Int64(b), TensorData::Int64(a)) => {
+                        assert_eq!(b[at], a[0], "{model}: row {at}");
+                    }
+                    (b, a) => panic!("{model}: {} and {}", b.datatype(), a.datatype()),
+                }
+            }
+        }
+    }
+}

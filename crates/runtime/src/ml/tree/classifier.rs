@@ -15,7 +15,7 @@
 //! `base_values` of length 1 or 2 with two classes follow onnxruntime's reading too (see
 //! [`TreeEnsembleClassifier::finish_two`]).
 
-use super::Forest;
+use super::{Forest, Score};
 use crate::ml::{Kernel, OutputSpec, PostTransform, cpu_op, floats, ints, logistic, probit};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -89,20 +89,6 @@ fn distinct_class_ids(node: &NodeProto) -> TractResult<usize> {
     ids.sort_unstable();
     ids.dedup();
     Ok(ids.len())
-}
-
-/// A class's score for one row, and whether any weight (or base value) gave it one.
-#[derive(Debug, Clone, Copy, Default)]
-struct Score {
-    value: f32,
-    seen: bool,
-}
-
-impl Score {
-    /// What onnxruntime writes for it: a class without a score is 0.
-    fn out(self) -> f32 {
-        if self.seen { self.value } else { 0.0 }
-    }
 }
 
 impl TreeEnsembleClassifier {
@@ -243,29 +229,30 @@ impl Kernel for TreeEnsembleClassifier {
         let (n, c) = (rows.nrows(), self.labels.len());
         let rows = rows.as_standard_layout();
         let flat = rows.as_slice().context("rows are in standard layout")?;
-        let mut scores = vec![Score::default(); n * c];
-        match &self.dense {
-            Some(dense) => {
-                // Every leaf weights every class: all are seen, and the values add up as the
-                // weights would, tree by tree in order.
-                scores.iter_mut().for_each(|s| s.seen = true);
-                self.forest
-                    .visit_leaf_ranges(flat, rows.ncols(), |r, range| {
+        let width = rows.ncols();
+        // Every leaf of a dense forest weights every class: all are seen, and the values add
+        // up as the weights would, tree by tree in order.
+        let seen = self.dense.is_some();
+        let mut scores = vec![Score { value: 0.0, seen }; n * c];
+        self.forest
+            .in_row_chunks(flat, width, &mut scores, c, |flat, scores| {
+                match &self.dense {
+                    Some(dense) => self.forest.visit_leaf_ranges(flat, width, |r, range| {
                         let row = &mut scores[r * c..(r + 1) * c];
                         for (s, v) in row.iter_mut().zip(&dense[range]) {
                             s.value += v;
                         }
-                    });
-            }
-            None => self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
-                let row = &mut scores[r * c..(r + 1) * c];
-                for w in weights {
-                    let s = &mut row[w.target as usize];
-                    s.value += w.value;
-                    s.seen = true;
+                    }),
+                    None => self.forest.visit_leaves(flat, width, |r, weights| {
+                        let row = &mut scores[r * c..(r + 1) * c];
+                        for w in weights {
+                            let s = &mut row[w.target as usize];
+                            s.value += w.value;
+                            s.seen = true;
+                        }
+                    }),
                 }
-            }),
-        }
+            })?;
         let mut labels = Array1::<i64>::zeros(n);
         let mut out = vec![0f32; n * c];
         for ((row, label), probabilities) in scores

@@ -19,11 +19,26 @@ use super::{floats, indices, ints};
 use std::collections::HashMap;
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
+use tract_onnx::prelude::multithread;
 use tract_onnx::tract_hir::internal::*;
 
 pub(super) fn register_all(reg: &mut OnnxOpRegister) {
     regressor::register_all(reg);
     classifier::register_all(reg);
+}
+
+/// A class's or target's score for one row, and whether any weight (or base value) gave it one.
+#[derive(Debug, Clone, Copy, Default)]
+struct Score {
+    value: f32,
+    seen: bool,
+}
+
+impl Score {
+    /// What onnxruntime writes for it: a class without a score is 0.
+    fn out(self) -> f32 {
+        if self.seen { self.value } else { 0.0 }
+    }
 }
 
 /// Rows evaluated tree by tree together: a block's rows stay in cache while each tree's
@@ -353,6 +368,30 @@ impl Forest {
             (Some(Mode::Lt), true) => self.visit::<Lt, true>(rows, width, visit),
             _ => self.visit::<AnyMode, true>(rows, width, visit),
         }
+    }
+
+    /// Calls `fill(rows, scores)` on chunks of whole rows of `rows` (`width` values a row) and
+    /// the matching chunks of `scores` (`per_row` values a row): on tract's executor, in
+    /// parallel when the walk is long enough to pay for it (a large request on a native build),
+    /// on the calling thread otherwise. Each row's sums are the same either way.
+    pub(crate) fn in_row_chunks<T: Send>(
+        &self,
+        rows: &[f32],
+        width: usize,
+        scores: &mut [T],
+        per_row: usize,
+        fill: impl Fn(&[f32], &mut [T]) + Sync + Send,
+    ) -> TractResult<()> {
+        let n_rows = scores.len().checked_div(per_row).unwrap_or(0);
+        // About how many nodes the walk reads: each tree's depth is taken as the log of its
+        // mean size.
+        let mean_size = self.nodes.len() / self.roots.len().max(1);
+        let reads = n_rows * self.roots.len() * (mean_size.max(2).ilog2() as usize);
+        multithread::par_chunks_mut(scores, per_row.max(1), reads, |first, chunk| {
+            let n = chunk.len() / per_row.max(1);
+            fill(&rows[first * width..(first + n) * width], chunk);
+            Ok(())
+        })
     }
 
     /// The weights' values alone, where every leaf weights each of the `n_targets` targets

@@ -6,7 +6,7 @@
 //! the post transforms applies; with several, a target that no tree's leaf touched for a row
 //! is 0, whatever its base value.
 
-use super::Forest;
+use super::{Forest, Score};
 use crate::ml::{Kernel, OutputSpec, PostTransform, cpu_op, floats, string};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -26,16 +26,16 @@ enum Aggregate {
 }
 
 impl Aggregate {
-    /// Folds weight `w` into `score`; `seen` says whether a weight came before.
+    /// Folds weight `w` into `score`.
     #[inline(always)]
-    fn fold(self, score: &mut f32, seen: &mut bool, w: f32) {
-        *score = match self {
-            Aggregate::Sum | Aggregate::Average => *score + w,
-            Aggregate::Min if *seen => score.min(w),
-            Aggregate::Max if *seen => score.max(w),
+    fn fold(self, score: &mut Score, w: f32) {
+        score.value = match self {
+            Aggregate::Sum | Aggregate::Average => score.value + w,
+            Aggregate::Min if score.seen => score.value.min(w),
+            Aggregate::Max if score.seen => score.value.max(w),
             Aggregate::Min | Aggregate::Max => w,
         };
-        *seen = true;
+        score.seen = true;
     }
 }
 
@@ -107,48 +107,54 @@ impl Kernel for TreeEnsembleRegressor {
         let (n, t) = (rows.nrows(), self.n_targets);
         let rows = rows.as_standard_layout();
         let flat = rows.as_slice().context("rows are in standard layout")?;
-        let mut scores = vec![0f32; n * t];
-        let mut seen = vec![false; n * t];
+        let width = rows.ncols();
         let aggregate = self.aggregate;
-        if t == 1 {
-            self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
-                aggregate.fold(&mut scores[r], &mut seen[r], weights[0].value)
-            });
-        } else {
-            self.forest.visit_leaves(flat, rows.ncols(), |r, weights| {
-                for w in weights {
-                    let k = r * t + w.target as usize;
-                    aggregate.fold(&mut scores[k], &mut seen[k], w.value);
-                }
-            });
-        }
+        let mut scores = vec![Score::default(); n * t];
+        self.forest
+            .in_row_chunks(flat, width, &mut scores, t, |flat, scores| {
+                self.forest.visit_leaves(flat, width, |r, weights| {
+                    if t == 1 {
+                        aggregate.fold(&mut scores[r], weights[0].value);
+                    } else {
+                        for w in weights {
+                            aggregate.fold(&mut scores[r * t + w.target as usize], w.value);
+                        }
+                    }
+                })
+            })?;
         let n_trees = self.forest.n_trees() as f32;
         let base = |k: usize| self.base_values.get(k).copied().unwrap_or(0.0);
         let finish = |score: f32| match aggregate {
             Aggregate::Average => score / n_trees,
             _ => score,
         };
+        let mut out = vec![0f32; n * t];
         if t == 1 {
-            for (score, &seen) in scores.iter_mut().zip(&seen) {
-                let value = if seen || aggregate != Aggregate::Min && aggregate != Aggregate::Max {
-                    finish(*score) + base(0)
+            for (o, s) in out.iter_mut().zip(&scores) {
+                let value = if s.seen || aggregate != Aggregate::Min && aggregate != Aggregate::Max
+                {
+                    finish(s.value) + base(0)
                 } else {
                     base(0)
                 };
-                *score = if self.post_transform == PostTransform::Probit {
+                *o = if self.post_transform == PostTransform::Probit {
                     crate::ml::probit(value)
                 } else {
                     value
                 };
             }
         } else {
-            for (row, seen) in scores.chunks_mut(t).zip(seen.chunks(t)) {
-                for (k, (score, &seen)) in row.iter_mut().zip(seen).enumerate() {
-                    *score = if seen { finish(*score) + base(k) } else { 0.0 };
+            for (row, scores) in out.chunks_mut(t).zip(scores.chunks(t)) {
+                for (k, (o, s)) in row.iter_mut().zip(scores).enumerate() {
+                    *o = if s.seen {
+                        finish(s.value) + base(k)
+                    } else {
+                        0.0
+                    };
                 }
                 self.post_transform.apply(row);
             }
         }
-        Ok(tvec!(Array2::from_shape_vec((n, t), scores)?.into_tensor()))
+        Ok(tvec!(Array2::from_shape_vec((n, t), out)?.into_tensor()))
     }
 }
