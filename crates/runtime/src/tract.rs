@@ -10,7 +10,19 @@ use tract_onnx::prelude::*;
 #[derive(Debug)]
 pub(crate) struct TractBackend {
     pub(crate) plan: Arc<TypedRunnableModel>,
+    /// The model's float weights (elements of its float initializers): about the multiply-adds
+    /// one row costs in its matrix products. The wasm engine runs on one thread and reads none.
+    #[cfg_attr(target_family = "wasm", allow(dead_code))]
+    weights: usize,
 }
+
+/// Multiply-adds (rows x the model's weights) from which a run lets tract split its matrix
+/// products over rayon's pool: a few tenths of a millisecond of one core's work, so that
+/// waiting for a busy pool's threads costs less than the split saves. Below it a run stays on
+/// the caller's thread: tract's own gate counts panels, not multiply-adds, and split a linear
+/// model's 4,096 rows, which then ran at half the speed on a loaded machine.
+#[cfg(not(target_family = "wasm"))]
+const PARALLEL_MACS: usize = 1 << 23;
 
 /// Builds tract's plan for `proto` (already rewritten for tract) and the model's inputs and
 /// outputs as tract types them.
@@ -101,7 +113,13 @@ pub(crate) fn load(
         });
     }
     let plan = model.into_runnable().map_err(unsupported)?;
-    Ok((TractBackend { plan }, inputs, outputs))
+    let weights = graph
+        .initializer
+        .iter()
+        .filter(|t| FLOAT_TYPES.contains(&t.data_type))
+        .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).product::<usize>())
+        .sum();
+    Ok((TractBackend { plan, weights }, inputs, outputs))
 }
 
 impl Backend for TractBackend {
@@ -110,7 +128,9 @@ impl Backend for TractBackend {
             .into_iter()
             .map(|t| to_tract(t).map(IntoTValue::into_tvalue))
             .collect::<Result<TVec<_>>>()?;
-        let outputs = run_plan(&self.plan, values).map_err(|e| Error::Run(format!("{e:#}")))?;
+        let outputs = self
+            .run_plan(values)
+            .map_err(|e| Error::Run(format!("{e:#}")))?;
         crate::vector_state::clear_upper();
         outputs.into_iter().map(|v| from_tract(&v)).collect()
     }
@@ -120,17 +140,32 @@ impl Backend for TractBackend {
     }
 }
 
-/// Runs `plan` with tract's matrix products, and skiff's tree walks, free to split a large
-/// request over rayon's pool (one thread a core; `RAYON_NUM_THREADS` sets it); below tract's
-/// thresholds, and in the wasm engine, a run stays on the calling thread.
-fn run_plan(plan: &Arc<TypedRunnableModel>, values: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    #[cfg(not(target_family = "wasm"))]
-    return multithread::multithread_tract_scope(multithread::Executor::RayonGlobal, || {
-        plan.run(values)
-    });
-    #[cfg(target_family = "wasm")]
-    plan.run(values)
+impl TractBackend {
+    /// Runs the plan, letting tract split its matrix products over rayon's pool when the
+    /// request is worth it ([`PARALLEL_MACS`]; native builds only). The tree kernels decide
+    /// for themselves (`Forest::in_row_chunks`).
+    fn run_plan(&self, values: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            let rows = values.first().and_then(|v| v.shape().first().copied());
+            if rows.unwrap_or(0).saturating_mul(self.weights) >= PARALLEL_MACS {
+                return multithread::multithread_tract_scope(
+                    multithread::Executor::RayonGlobal,
+                    || self.plan.run(values),
+                );
+            }
+        }
+        self.plan.run(values)
+    }
 }
+
+/// ONNX's float element types.
+const FLOAT_TYPES: [i32; 4] = [
+    pb::tensor_proto::DataType::Float as i32,
+    pb::tensor_proto::DataType::Float16 as i32,
+    pb::tensor_proto::DataType::Double as i32,
+    pb::tensor_proto::DataType::Bfloat16 as i32,
+];
 
 fn integer_outputs_as_i64(model: &mut TypedModel) -> TractResult<()> {
     let mut outputs = model.output_outlets()?.to_vec();

@@ -274,8 +274,9 @@ fn onnx_runtime_settings_change_how_it_runs_not_what_it_answers() {
 
 #[test]
 fn a_large_request_answers_as_its_rows_do_one_by_one() {
-    // 20,000 rows: enough work for tract's matrix products and the tree walks to split the
-    // request over threads; each row alone runs on the calling thread.
+    // 70,000 rows: enough work for the tree walks, and for tract's matrix products in the small
+    // MLP (131 weights), to split the request over threads; each row alone runs on the calling
+    // thread.
     for model in [
         "random_forest_classifier.onnx",
         "random_forest_regressor.onnx",
@@ -292,7 +293,7 @@ fn a_large_request_answers_as_its_rows_do_one_by_one() {
         let TensorData::Fp32(values) = &few.data else {
             unreachable!("fixture rows are float32")
         };
-        let many = 20_000;
+        let many = 70_000;
         let data: Vec<f32> = values.iter().copied().cycle().take(many * width).collect();
         let big = skiff
             .run(vec![

@@ -252,7 +252,7 @@ impl Kernel for TreeEnsembleClassifier {
                         }
                     }),
                 }
-            })?;
+            });
         let mut labels = Array1::<i64>::zeros(n);
         let mut out = vec![0f32; n * c];
         for ((row, label), probabilities) in scores

@@ -19,7 +19,6 @@ use super::{floats, indices, ints};
 use std::collections::HashMap;
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
-use tract_onnx::prelude::multithread;
 use tract_onnx::tract_hir::internal::*;
 
 pub(super) fn register_all(reg: &mut OnnxOpRegister) {
@@ -40,6 +39,12 @@ impl Score {
         if self.seen { self.value } else { 0.0 }
     }
 }
+
+/// Node reads from which a request's rows are walked in parallel chunks: a few tenths of a
+/// millisecond of one core's work (a 100-tree forest of depth 8 on 80 rows), so that waiting
+/// for a busy pool's threads costs less than the split saves.
+#[cfg(not(target_family = "wasm"))]
+const PARALLEL_READS: usize = 1 << 16;
 
 /// Rows evaluated tree by tree together: a block's rows stay in cache while each tree's
 /// nodes are walked for all of them (onnxruntime uses the same block size).
@@ -371,9 +376,9 @@ impl Forest {
     }
 
     /// Calls `fill(rows, scores)` on chunks of whole rows of `rows` (`width` values a row) and
-    /// the matching chunks of `scores` (`per_row` values a row): on tract's executor, in
-    /// parallel when the walk is long enough to pay for it (a large request on a native build),
-    /// on the calling thread otherwise. Each row's sums are the same either way.
+    /// the matching chunks of `scores` (`per_row` values a row): on rayon's pool when the walk
+    /// reads at least [`PARALLEL_READS`] nodes (a large request on a native build), on the
+    /// calling thread otherwise. Each row's sums are the same either way.
     pub(crate) fn in_row_chunks<T: Send>(
         &self,
         rows: &[f32],
@@ -381,17 +386,28 @@ impl Forest {
         scores: &mut [T],
         per_row: usize,
         fill: impl Fn(&[f32], &mut [T]) + Sync + Send,
-    ) -> TractResult<()> {
-        let n_rows = scores.len().checked_div(per_row).unwrap_or(0);
-        // About how many nodes the walk reads: each tree's depth is taken as the log of its
-        // mean size.
-        let mean_size = self.nodes.len() / self.roots.len().max(1);
-        let reads = n_rows * self.roots.len() * (mean_size.max(2).ilog2() as usize);
-        multithread::par_chunks_mut(scores, per_row.max(1), reads, |first, chunk| {
-            let n = chunk.len() / per_row.max(1);
-            fill(&rows[first * width..(first + n) * width], chunk);
-            Ok(())
-        })
+    ) {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            use rayon::prelude::*;
+            let n_rows = scores.len().checked_div(per_row).unwrap_or(0);
+            // About how many nodes the walk reads: each tree's depth is taken as the log of
+            // its mean size.
+            let mean_size = self.nodes.len() / self.roots.len().max(1);
+            let reads = n_rows * self.roots.len() * (mean_size.max(2).ilog2() as usize);
+            if reads >= PARALLEL_READS && width > 0 && per_row > 0 {
+                // A few chunks a thread, so that a thread slowed by other work is made up for.
+                let chunk = n_rows.div_ceil(4 * rayon::current_num_threads());
+                scores
+                    .par_chunks_mut(chunk * per_row)
+                    .zip(rows.par_chunks(chunk * width))
+                    .for_each(|(scores, rows)| fill(rows, scores));
+                return;
+            }
+        }
+        #[cfg(target_family = "wasm")]
+        let _ = (width, per_row);
+        fill(rows, scores)
     }
 
     /// The weights' values alone, where every leaf weights each of the `n_targets` targets

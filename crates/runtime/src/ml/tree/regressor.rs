@@ -121,7 +121,7 @@ impl Kernel for TreeEnsembleRegressor {
                         }
                     }
                 })
-            })?;
+            });
         let n_trees = self.forest.n_trees() as f32;
         let base = |k: usize| self.base_values.get(k).copied().unwrap_or(0.0);
         let finish = |score: f32| match aggregate {
