@@ -25,9 +25,16 @@ registry_src=${CARGO_HOME:-$HOME/.cargo}/registry/src
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 linker=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/wasm-component-ld
 [ -x "$linker" ] || { echo "error: $linker is missing: update the Rust toolchain (1.82 or newer ships it)" >&2; exit 1; }
+. images/inputs.sh
+engine=$runtime_dir/wasm32-wasip2/skiff-guest.wasm
+inputs=$(build_inputs crates/guest/Cargo.toml wasm32-wasip1)
+if up_to_date "$engine" "$inputs"; then
+  echo "build-guest.sh: $engine is up to date (its inputs are unchanged)"
+  exit 0
+fi
 export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128 -C linker=$linker -C linker-flavor=wasm-ld -C link-arg=--wasi-adapter=proxy --remap-path-prefix=$PWD=/skiff --remap-path-prefix=$registry_src=/cargo --remap-path-prefix=$target_dir=/target"
 # Its own target directory: the guest's profile and RUSTFLAGS would otherwise rebuild the host's.
 cargo build --locked --release --target wasm32-wasip1 \
   --manifest-path crates/guest/Cargo.toml --target-dir "$target_dir/guest"
-install -D -m 0644 "$target_dir/guest/wasm32-wasip1/release/skiff_guest.wasm" \
-  "$runtime_dir/wasm32-wasip2/skiff-guest.wasm"
+install -D -m 0644 "$target_dir/guest/wasm32-wasip1/release/skiff_guest.wasm" "$engine"
+stamp "$engine" "$inputs"

@@ -62,6 +62,15 @@ cache=${SKIFF_CACHE:-$HOME/.cache/skiff}
 registry_src=${CARGO_HOME:-$HOME/.cargo}/registry/src
 
 scripts/setup-build.sh "${platforms[@]}"
+. images/inputs.sh
+# Each platform's inputs, taken before the flags below name this clone's path.
+declare -A triples=([linux/amd64]=x86_64-unknown-linux-musl [linux/arm64]=aarch64-unknown-linux-musl)
+declare -A inputs
+for platform in "${platforms[@]}"; do
+  [ -n "${triples[$platform]:-}" ] ||
+    { echo "build-server.sh: unknown platform $platform (linux/amd64 or linux/arm64)" >&2; exit 2; }
+  inputs[$platform]=$(build_inputs Cargo.toml "${triples[$platform]}" -p skiff-server --no-default-features)
+done
 RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$PWD=/skiff --remap-path-prefix=$registry_src=/cargo --remap-path-prefix=$target_dir=/target"
 TARGET_CFLAGS="${TARGET_CFLAGS:-} -ffile-prefix-map=$registry_src=/cargo"
 # C's __DATE__ and __TIME__ (mimalloc records its build time) from this, not the clock
@@ -69,14 +78,17 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 export RUSTFLAGS TARGET_CFLAGS SOURCE_DATE_EPOCH
 
 for platform in "${platforms[@]}"; do
-  case $platform in
-    linux/amd64) triple=x86_64-unknown-linux-musl build=(cargo build) ;;
-    linux/arm64) triple=aarch64-unknown-linux-musl build=("$cache/zig/bin/cargo-zigbuild" zigbuild) ;;
-    *) echo "build-server.sh: unknown platform $platform (linux/amd64 or linux/arm64)" >&2; exit 2 ;;
-  esac
+  triple=${triples[$platform]}
+  build=(cargo build)
+  [ "$platform" = linux/amd64 ] || build=("$cache/zig/bin/cargo-zigbuild" zigbuild)
+  server=$runtime_dir/${platform/\//-}/skiff-server
+  if up_to_date "$server" "${inputs[$platform]}"; then
+    echo "build-server.sh: $server is up to date (its inputs are unchanged)"
+    continue
+  fi
   PATH=$cache/zig/bin:$PATH "${build[@]}" --locked --profile server --target "$triple" \
     -p skiff-server --no-default-features
-  install -D -m 0755 "$target_dir/$triple/server/skiff-server" \
-    "$runtime_dir/${platform/\//-}/skiff-server"
-  write_crates "$triple" "$runtime_dir/${platform/\//-}/skiff-server.crates.tsv"
+  install -D -m 0755 "$target_dir/$triple/server/skiff-server" "$server"
+  write_crates "$triple" "$server.crates.tsv"
+  stamp "$server" "${inputs[$platform]}"
 done
