@@ -32,6 +32,10 @@ enum Command {
     Cv(cmd::cv::Args),
     /// Search hyperparameters by cross-validation and write the best model as ONNX
     Tune(cmd::tune::Args),
+    /// Explain a model: permutation importance, partial dependence
+    Explain(cmd::explain::Args),
+    /// Compare a model's metrics between groups of rows (Fairlearn's MetricFrame and parity)
+    Fairness(cmd::fairness::Args),
     /// Write an ONNX model in another tool's format (an MLflow model folder)
     Export(cmd::export::Args),
     /// Predict with an ONNX model on a CSV file
@@ -67,7 +71,9 @@ fn main() -> ExitCode {
         Command::Cv(args) => cmd::cv::run(args),
         Command::Tune(args) => cmd::tune::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Fairness(args) => cmd::fairness::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Pack(args) => cmd::pack::run(args),

@@ -64,7 +64,9 @@ pub fn run(args: Args) -> Result<()> {
         models.push(model);
     }
     let rows = match &args.data {
-        Some(path) => input_from_table(&models[0], &args.model, &Table::from_path(path)?)?.tensors,
+        Some(path) => {
+            input_from_table(&models[0], &args.model, &Table::from_path(path)?, None)?.tensors
+        }
         None => vec![random_rows(&models[0], &args)?],
     };
     let disagreements = check_agreement(&models, &rows, args.json)?;

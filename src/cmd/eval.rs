@@ -2,7 +2,7 @@ use super::predict::run_on_table;
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
 use skiff_learn::metrics;
-use skiff_runtime::{Tensor, TensorData};
+use skiff_runtime::{Model, Tensor, TensorData};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -83,70 +83,28 @@ pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let mut table = Table::from_path(&args.data)?;
     if let Some(target) = &args.target {
-        // Rows without a true target say nothing about the model: left out, as fit leaves
-        // them out.
-        let keep: Vec<bool> = table
-            .column(target)?
-            .iter()
-            .map(|cell| !table.is_missing(cell))
-            .collect();
-        let missing = keep.iter().filter(|k| !**k).count();
-        if missing == keep.len() {
-            bail!(
-                "every row's target {target:?} is missing in {}: nothing to score",
-                args.data.display()
-            );
-        }
-        if missing > 0 {
-            eprintln!("skiff: warning: left out {missing} rows whose target {target:?} is missing");
-            table.retain_rows(&keep);
-        }
+        keep_rows_with_target(&mut table, target)?;
     }
-    let (outputs, inputs) = run_on_table(&model, &args.model, &table)?;
+    let (outputs, inputs) = run_on_table(&model, &args.model, &table, args.target.as_deref())?;
     let n_rows = inputs.rows;
-    let output = |name: &str| -> Option<&Tensor> {
-        let i = model.outputs().iter().position(|o| o.name == name)?;
-        outputs.get(i)
-    };
     let truth = args
         .target
         .as_deref()
         .map(|t| table.column(t))
         .transpose()?;
-    let task = model
-        .metadata()
-        .get(skiff_onnx::metadata::TASK)
-        .cloned()
-        .unwrap_or_else(|| {
-            if output("variable").is_some() {
-                "regression".into()
-            } else if output("scores").is_some() {
-                "clustering".into()
-            } else {
-                "classification".into()
-            }
-        });
+    let task = task_of(&model);
     let scores = match task.as_str() {
         "classification" => {
             let truth = truth.context("a classifier is evaluated against --target")?;
-            let labels = output("label").context("the model has no label output")?;
-            let predicted: Vec<String> = (0..n_rows)
-                .map(|row| super::predict::cell(&labels.data, row))
-                .collect();
-            metrics::classification(&truth, &predicted)
+            metrics::classification(&truth, &predicted_labels(&model, &outputs, n_rows)?)
         }
         "regression" => {
             let truth = truth.context("a regressor is evaluated against --target")?;
             let truth = numbers(&truth, args.target.as_deref().unwrap_or_default())?;
-            let values = output("variable").context("the model has no variable output")?;
-            let TensorData::Fp32(predicted) = &values.data else {
-                bail!("the model's variable output is not FP32");
-            };
-            let predicted: Vec<f64> = predicted.iter().map(|&v| f64::from(v)).collect();
-            metrics::regression(&truth, &predicted)
+            metrics::regression(&truth, &predicted_values(&model, &outputs)?)
         }
         "clustering" => {
-            let labels = output("label").context("the model has no label output")?;
+            let labels = output(&model, &outputs, "label")?;
             let TensorData::Int64(labels) = &labels.data else {
                 bail!("the model's cluster labels are not INT64");
             };
@@ -209,7 +167,76 @@ fn print_scores(args: &Args, task: &str, n_rows: usize, scores: &[(&str, f64)]) 
     Ok(())
 }
 
-fn numbers(cells: &[&str], column: &str) -> Result<Vec<f64>> {
+/// Leaves out the rows of `table` whose `target` is missing, saying how many: they say nothing
+/// about the model (fit leaves them out too). An error where every row's is.
+pub fn keep_rows_with_target(table: &mut Table, target: &str) -> Result<()> {
+    let keep: Vec<bool> = table
+        .column(target)?
+        .iter()
+        .map(|cell| !table.is_missing(cell))
+        .collect();
+    let missing = keep.iter().filter(|k| !**k).count();
+    if missing == keep.len() {
+        bail!(
+            "every row's target {target:?} is missing in {}: nothing to score",
+            table.source()
+        );
+    }
+    if missing > 0 {
+        eprintln!("skiff: warning: left out {missing} rows whose target {target:?} is missing");
+        table.retain_rows(&keep);
+    }
+    Ok(())
+}
+
+/// What `model` does: "classification", "regression", "clustering", ... from its metadata,
+/// else from its outputs' names.
+pub fn task_of(model: &Model) -> String {
+    let has = |name: &str| model.outputs().iter().any(|o| o.name == name);
+    model
+        .metadata()
+        .get(skiff_onnx::metadata::TASK)
+        .cloned()
+        .unwrap_or_else(|| {
+            if has("variable") {
+                "regression".into()
+            } else if has("scores") {
+                "clustering".into()
+            } else {
+                "classification".into()
+            }
+        })
+}
+
+/// The output of `model` named `name`, from a run's `outputs`.
+pub fn output<'a>(model: &Model, outputs: &'a [Tensor], name: &str) -> Result<&'a Tensor> {
+    model
+        .outputs()
+        .iter()
+        .position(|o| o.name == name)
+        .and_then(|i| outputs.get(i))
+        .with_context(|| format!("the model has no {name} output"))
+}
+
+/// A classifier's predicted label of each of `n_rows` rows, as text.
+pub fn predicted_labels(model: &Model, outputs: &[Tensor], n_rows: usize) -> Result<Vec<String>> {
+    let labels = output(model, outputs, "label")?;
+    Ok((0..n_rows)
+        .map(|row| super::predict::cell(&labels.data, row))
+        .collect())
+}
+
+/// A regressor's predicted value of each row.
+pub fn predicted_values(model: &Model, outputs: &[Tensor]) -> Result<Vec<f64>> {
+    let values = output(model, outputs, "variable")?;
+    let TensorData::Fp32(predicted) = &values.data else {
+        bail!("the model's variable output is not FP32");
+    };
+    Ok(predicted.iter().map(|&v| f64::from(v)).collect())
+}
+
+/// The cells of a target column as numbers: a regressor's truth.
+pub fn numbers(cells: &[&str], column: &str) -> Result<Vec<f64>> {
     cells
         .iter()
         .enumerate()

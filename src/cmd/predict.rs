@@ -24,7 +24,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
-    let (outputs, inputs) = run_on_table(&model, &args.model, &table)?;
+    let (outputs, inputs) = run_on_table(&model, &args.model, &table, None)?;
     let n_rows = inputs.rows;
 
     let label_index = model.outputs().iter().position(|o| o.name == "label");
@@ -55,13 +55,15 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Runs `model` on the rows of `table`, its columns matched to the model's inputs.
+/// Runs `model` on the rows of `table`, its columns matched to the model's inputs (see
+/// [`input_from_table`] for `target`).
 pub fn run_on_table(
     model: &Model,
     path: &std::path::Path,
     table: &Table,
+    target: Option<&str>,
 ) -> Result<(Vec<Tensor>, TableInputs)> {
-    let inputs = input_from_table(model, path, table)?;
+    let inputs = input_from_table(model, path, table, target)?;
     Ok((model.run(inputs.tensors.clone())?, inputs))
 }
 
@@ -73,10 +75,13 @@ pub struct TableInputs {
     pub rows: usize,
     /// The rows as numbers, for a model whose one input is a float matrix of features.
     pub features: Option<ndarray::Array2<f64>>,
+    /// The table's columns the model reads: the matrix's columns in order, or one per input.
+    pub columns: Vec<String>,
 }
 
 /// The rows of `table` as `model`'s inputs. A model with one float [rows, features] input
-/// gets the columns its feature names list (or every column, where it records none); a model
+/// gets the columns its feature names list (or, where it records none, every column but the
+/// `target` column, which holds the true answers where a command scores them); a model
 /// with an input per column (skl2onnx's convention for data frames: [rows, 1] or [rows], named
 /// after the column) gets each column as its input's type: text for strings, numbers for
 /// numbers, with missing cells (empty, NA, NaN, null and pandas' other markers) as NaN in
@@ -85,21 +90,29 @@ pub fn input_from_table(
     model: &Model,
     path: &std::path::Path,
     table: &Table,
+    target: Option<&str>,
 ) -> Result<TableInputs> {
     if let [input] = model.inputs()
         && input.datatype == DataType::Fp32
         && input.shape.len() == 2
         && !(input.shape[1] == 1 && table.column_index(&input.name).is_ok())
     {
+        let others = || -> Vec<String> {
+            (table.headers().iter())
+                .filter(|h| Some(h.as_str()) != target)
+                .cloned()
+                .collect()
+        };
         let features = match model.feature_names() {
             Some(names) => names,
-            None if input.shape[1] == table.headers().len() as i64 => table.headers().to_vec(),
+            None if input.shape[1] == others().len() as i64 => others(),
             None => bail!(
-                "{} records no feature names and takes {} columns, but {} has {}: pass exactly the feature columns",
+                "{} records no feature names and takes {} columns, but {} has {}{}: pass exactly the feature columns",
                 path.display(),
                 input.shape[1],
                 table.source(),
-                table.headers().len()
+                others().len(),
+                target.map_or(String::new(), |t| format!(" besides the target {t:?}"))
             ),
         };
         let x = table.features(&features)?;
@@ -109,6 +122,7 @@ pub fn input_from_table(
             tensors: vec![Tensor::new(vec![n_rows, features.len()], data)?],
             rows: n_rows,
             features: Some(x),
+            columns: features,
         });
     }
     let rows = table.n_rows();
@@ -121,6 +135,7 @@ pub fn input_from_table(
         tensors,
         rows,
         features: None,
+        columns: model.inputs().iter().map(|i| i.name.clone()).collect(),
     })
 }
 

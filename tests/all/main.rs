@@ -11,6 +11,8 @@ mod cli_errors;
 mod component;
 mod conformance;
 mod encode_ops;
+mod explain;
+mod fairness;
 mod fit_predict;
 mod grpc;
 mod image;

@@ -1,0 +1,385 @@
+//! `skiff explain`: why a model answers as it does, on any ONNX file (skiff's, skl2onnx's, ...)
+//! or component, as scikit-learn's `sklearn.inspection` computes it.
+
+use super::eval::{keep_rows_with_target, numbers, predicted_labels, predicted_values, task_of};
+use super::predict::{TableInputs, input_from_table};
+use anyhow::{Context, Result, bail};
+use skiff_data::Table;
+use skiff_inspect::pdp::{self, Values};
+use skiff_inspect::{Feature, importance};
+use skiff_learn::metrics;
+use skiff_runtime::{Model, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Permutation importance: how much the score drops when one feature's values are shuffled
+    /// across the rows (scikit-learn's permutation_importance)
+    Importance(ImportanceArgs),
+    /// Partial dependence: the mean prediction as one feature takes each value of a grid
+    /// (scikit-learn's partial_dependence, brute method)
+    Pdp(PdpArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportanceArgs {
+    /// The model (ONNX, or a component)
+    model: PathBuf,
+    /// Rows with their true targets, held out from training: CSV with a header row
+    #[arg(long)]
+    data: PathBuf,
+    /// The column holding the true target
+    #[arg(long)]
+    target: String,
+    /// The score whose drop is measured, as scikit-learn names it: accuracy (classifiers'
+    /// default), balanced_accuracy, f1_macro, f1_weighted; r2 (regressors' default),
+    /// neg_mean_squared_error, neg_root_mean_squared_error, neg_mean_absolute_error
+    #[arg(long)]
+    scoring: Option<String>,
+    /// Shuffles of each feature
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    n_repeats: u32,
+    /// Seed of the shuffles: the same seed, the same shuffles
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the importances (each repeat's included) as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: super::BackendArgs,
+}
+
+#[derive(clap::Args)]
+struct PdpArgs {
+    /// The model (ONNX, or a component)
+    model: PathBuf,
+    /// The rows the prediction is averaged over: CSV with a header row
+    #[arg(long)]
+    data: PathBuf,
+    /// The feature (a column the model reads) that moves over the grid
+    #[arg(long)]
+    feature: String,
+    /// A column of true targets in --data, which the model does not read (needed only for a
+    /// model that records no feature names)
+    #[arg(long)]
+    target: Option<String>,
+    /// Values in the grid of a numeric feature with at least this many distinct values
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    grid_resolution: u32,
+    /// The quantiles the grid spans, LOW,HIGH (scipy's mquantiles, as scikit-learn takes them)
+    #[arg(long, default_value = "0.05,0.95", value_name = "LOW,HIGH")]
+    percentiles: String,
+    /// Also draw the partial dependence to this SVG file
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Print the grid and the averages as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: super::BackendArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    match args.command {
+        Command::Importance(args) => importance(args),
+        Command::Pdp(args) => partial_dependence(args),
+    }
+}
+
+/// The features of a model's table inputs: the matrix's columns, or one per input.
+fn features(inputs: &TableInputs) -> Vec<Feature> {
+    let matrix = inputs.features.is_some();
+    (inputs.columns.iter().enumerate())
+        .map(|(i, name)| Feature {
+            name: name.clone(),
+            input: if matrix { 0 } else { i },
+            column: matrix.then_some(i),
+        })
+        .collect()
+}
+
+/// A model's run on changed inputs, for the inspections' callbacks.
+fn run_model(model: &Model, inputs: &[Tensor]) -> skiff_inspect::Result<Vec<Tensor>> {
+    Ok(model.run(inputs.to_vec())?)
+}
+
+/// A failure inside a callback, kept as its one-line message.
+fn invalid(e: anyhow::Error) -> skiff_inspect::Error {
+    skiff_inspect::Error::Invalid(format!("{e:#}"))
+}
+
+/// A model's score on the inputs it is given, greater being better.
+type Scorer<'a> = Box<dyn Fn(&[Tensor]) -> Result<f64> + Sync + 'a>;
+/// A regression metric of true and predicted values.
+type ValueMetric = fn(&[f64], &[f64]) -> f64;
+
+fn importance(args: ImportanceArgs) -> Result<()> {
+    let model = args.backend.load(&args.model)?;
+    let mut table = Table::from_path(&args.data)?;
+    keep_rows_with_target(&mut table, &args.target)?;
+    let inputs = input_from_table(&model, &args.model, &table, Some(&args.target))?;
+    let truth = table.column(&args.target)?;
+    let task = task_of(&model);
+    let n = inputs.rows;
+    let (scoring, score): (&str, Scorer<'_>) = match task.as_str() {
+        "classification" => {
+            let truth: Vec<String> = truth.iter().map(|c| c.to_string()).collect();
+            let name = args.scoring.as_deref().unwrap_or("accuracy");
+            let metric: fn(&[usize], &[usize]) -> f64 = match name {
+                "accuracy" => metrics::accuracy,
+                "balanced_accuracy" => metrics::balanced_accuracy,
+                "f1_macro" => metrics::macro_f1,
+                "f1_weighted" => metrics::weighted_f1,
+                other => bail!(
+                    "--scoring {other} does not score a classifier: use accuracy, balanced_accuracy, f1_macro or f1_weighted"
+                ),
+            };
+            let model = &model;
+            (
+                name,
+                Box::new(move |x: &[Tensor]| {
+                    let predicted = predicted_labels(model, &model.run(x.to_vec())?, n)?;
+                    let (t, p) = metrics::label_indices(&truth, &predicted);
+                    Ok(metric(&t, &p))
+                }),
+            )
+        }
+        "regression" => {
+            let truth = numbers(&truth, &args.target)?;
+            let name = args.scoring.as_deref().unwrap_or("r2");
+            let (metric, sign): (ValueMetric, f64) = match name {
+                "r2" => (metrics::r2, 1.0),
+                "neg_mean_squared_error" => (metrics::mse, -1.0),
+                "neg_root_mean_squared_error" => (metrics::rmse, -1.0),
+                "neg_mean_absolute_error" => (metrics::mae, -1.0),
+                other => bail!(
+                    "--scoring {other} does not score a regressor: use r2, neg_mean_squared_error, neg_root_mean_squared_error or neg_mean_absolute_error"
+                ),
+            };
+            let model = &model;
+            (
+                name,
+                Box::new(move |x: &[Tensor]| {
+                    let predicted = predicted_values(model, &model.run(x.to_vec())?)?;
+                    Ok(sign * metric(&truth, &predicted))
+                }),
+            )
+        }
+        other => bail!(
+            "{} is a {other} model: permutation importance scores classifiers and regressors",
+            args.model.display()
+        ),
+    };
+    let result = importance::permutation_importance(
+        &inputs.tensors,
+        n,
+        &features(&inputs),
+        args.n_repeats as usize,
+        args.seed,
+        |x| score(x).map_err(invalid),
+    )?;
+    if args.json {
+        return super::print_json(&serde_json::json!({
+            "model": args.model,
+            "rows": n,
+            "scoring": scoring,
+            "n_repeats": args.n_repeats,
+            "seed": args.seed,
+            "baseline": result.baseline,
+            "importances": result.features,
+        }));
+    }
+    say!(
+        "permutation importance on {n} rows of {}: {scoring} {:.4} as they are, {} shuffles of each feature",
+        args.data.display(),
+        result.baseline,
+        args.n_repeats
+    )?;
+    let mut ranked: Vec<_> = result.features.iter().collect();
+    ranked.sort_by(|a, b| b.mean.total_cmp(&a.mean));
+    let width = ranked
+        .iter()
+        .map(|f| f.feature.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    say!("{:width$}  {:>9}  {:>9}", "feature", "mean", "std")?;
+    for f in ranked {
+        say!("{:width$}  {:>9.4}  {:>9.4}", f.feature, f.mean, f.std)?;
+    }
+    Ok(())
+}
+
+fn partial_dependence(args: PdpArgs) -> Result<()> {
+    let percentiles = parse_percentiles(&args.percentiles)?;
+    if let Some(plot) = &args.plot
+        && plot.extension().and_then(|e| e.to_str()) != Some("svg")
+    {
+        bail!(
+            "--plot {} : skiff draws SVG; name the file with .svg",
+            plot.display()
+        );
+    }
+    let model = args.backend.load(&args.model)?;
+    let table = Table::from_path(&args.data)?;
+    let inputs = input_from_table(&model, &args.model, &table, args.target.as_deref())?;
+    let features = features(&inputs);
+    let Some(j) = features.iter().position(|f| f.name == args.feature) else {
+        bail!(
+            "{} reads no feature {:?}: pass --feature one of {}",
+            args.model.display(),
+            args.feature,
+            inputs.columns.join(", ")
+        );
+    };
+    let feature = &features[j];
+    let values = feature_values(&model, &inputs, feature, &table)?;
+    let grid = pdp::grid(&values, percentiles, args.grid_resolution as usize)?;
+    let (outputs, series) = prediction_outputs(&model, &args.model)?;
+    let average = pdp::partial_dependence(&inputs.tensors, inputs.rows, feature, &grid, |x| {
+        let run = run_model(&model, x)?;
+        outputs(&run).map_err(invalid)
+    })?;
+    if let Some(path) = &args.plot {
+        let svg = pdp::svg(&feature.name, &grid, &average, &series)?;
+        skiff_data::write_atomic(path, svg.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        return super::print_json(&serde_json::json!({
+            "model": args.model,
+            "rows": inputs.rows,
+            "feature": feature.name,
+            "grid_values": grid,
+            "outputs": series,
+            "average": average,
+        }));
+    }
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    out.write_record(
+        std::iter::once(feature.name.as_str()).chain(series.iter().map(String::as_str)),
+    )?;
+    for (g, value) in grid.iter().enumerate() {
+        let record =
+            std::iter::once(value.to_string()).chain(average.iter().map(|a| a[g].to_string()));
+        out.write_record(record)?;
+    }
+    Ok(out.flush()?)
+}
+
+/// `LOW,HIGH` as two numbers.
+fn parse_percentiles(text: &str) -> Result<(f64, f64)> {
+    let parsed = text
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    parsed.with_context(|| {
+        format!("--percentiles {text:?} is not LOW,HIGH (two numbers from 0 to 1, e.g. 0.05,0.95)")
+    })
+}
+
+/// A feature's values across the rows, as the table holds them (numbers in full precision,
+/// before the model's float inputs round them).
+fn feature_values(
+    model: &Model,
+    inputs: &TableInputs,
+    feature: &Feature,
+    table: &Table,
+) -> Result<Values> {
+    if let (Some(x), Some(j)) = (&inputs.features, feature.column) {
+        return Ok(Values::Numbers(x.column(j).to_vec()));
+    }
+    let cells = table.column(&feature.name)?;
+    if model.inputs()[feature.input].datatype == skiff_runtime::DataType::Bytes {
+        return Ok(Values::Text(cells.iter().map(|c| c.to_string()).collect()));
+    }
+    let numbers = cells.iter().enumerate().map(|(row, cell)| {
+        let cell = cell.trim();
+        if table.is_missing(cell) {
+            return Ok(f64::NAN);
+        }
+        cell.parse().with_context(|| {
+            format!(
+                "column {:?}, data row {}: {cell:?} is not a number",
+                feature.name,
+                row + 1
+            )
+        })
+    });
+    Ok(Values::Numbers(numbers.collect::<Result<_>>()?))
+}
+
+/// Per-row predictions a run's outputs give, one vector per averaged output, and their names:
+/// each class's probability (the positive class's alone for two classes, as scikit-learn), or
+/// a regressor's value.
+type Outputs<'a> = Box<dyn Fn(&[Tensor]) -> Result<Vec<Vec<f64>>> + Sync + 'a>;
+
+fn prediction_outputs<'a>(model: &'a Model, path: &Path) -> Result<(Outputs<'a>, Vec<String>)> {
+    match task_of(model).as_str() {
+        "regression" => Ok((
+            Box::new(move |run: &[Tensor]| Ok(vec![predicted_values(model, run)?])),
+            vec!["prediction".to_string()],
+        )),
+        "classification" => {
+            let index = (model
+                .outputs()
+                .iter()
+                .position(|o| o.name == "probabilities"))
+            .or((model.outputs().len() == 2).then_some(1))
+            .with_context(|| {
+                format!(
+                    "{} has no probabilities output, which partial dependence averages",
+                    path.display()
+                )
+            })?;
+            let probabilities = move |run: &[Tensor]| -> Result<(Vec<f32>, usize)> {
+                let p = run.get(index).filter(|t| t.shape.len() == 2);
+                let Some(Tensor {
+                    shape,
+                    data: TensorData::Fp32(v),
+                }) = p
+                else {
+                    bail!("the model's probabilities are not one FP32 row per input row");
+                };
+                Ok((v.clone(), shape[1]))
+            };
+            let n_classes = model.outputs()[index]
+                .shape
+                .get(1)
+                .copied()
+                .filter(|&c| c > 0);
+            let names = model.class_labels();
+            let classes: Vec<usize> = match n_classes.or(names.as_ref().map(|n| n.len() as i64)) {
+                Some(2) => vec![1],
+                Some(k) => (0..k as usize).collect(),
+                None => bail!("{} does not say how many classes it has", path.display()),
+            };
+            let series = classes
+                .iter()
+                .map(|&c| {
+                    names
+                        .as_ref()
+                        .and_then(|n| n.get(c).cloned())
+                        .unwrap_or_else(|| c.to_string())
+                })
+                .collect();
+            let outputs = move |run: &[Tensor]| {
+                let (v, k) = probabilities(run)?;
+                Ok(classes
+                    .iter()
+                    .map(|&c| v.iter().skip(c).step_by(k).map(|&p| f64::from(p)).collect())
+                    .collect())
+            };
+            Ok((Box::new(outputs), series))
+        }
+        other => bail!(
+            "{} is a {other} model: partial dependence averages a classifier's probabilities or a regressor's values",
+            path.display()
+        ),
+    }
+}
