@@ -284,7 +284,7 @@ fn parse_percentiles(text: &str) -> Result<(f64, f64)> {
 }
 
 /// A feature's values across the rows, as the table holds them (numbers in full precision,
-/// before the model's float inputs round them).
+/// before the model's float inputs round them); text without its gaps.
 fn feature_values(
     model: &Model,
     inputs: &TableInputs,
@@ -296,7 +296,9 @@ fn feature_values(
     }
     let cells = table.column(&feature.name)?;
     if model.inputs()[feature.input].datatype == skiff_runtime::DataType::Bytes {
-        return Ok(Values::Text(cells.iter().map(|c| c.to_string()).collect()));
+        // A gap is no category to set every row to, as NaN is no number.
+        let present = cells.iter().filter(|c| !table.is_missing(c.trim()));
+        return Ok(Values::Text(present.map(|c| c.to_string()).collect()));
     }
     let numbers = cells.iter().enumerate().map(|(row, cell)| {
         let cell = cell.trim();

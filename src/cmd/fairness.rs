@@ -66,10 +66,13 @@ pub fn run(args: Args) -> Result<()> {
             let predicted = predicted_labels(&model, &outputs, inputs.rows)?;
             let truth: Vec<String> = truth.iter().map(|c| c.to_string()).collect();
             if !truth.iter().chain(&predicted).any(|l| *l == args.pos_label) {
+                let labels: std::collections::BTreeSet<&String> = truth.iter().collect();
+                let named: Vec<String> = labels.iter().take(5).map(|l| format!("{l:?}")).collect();
                 bail!(
-                    "no true or predicted label is {:?}: name the positive label with --pos-label (labels are e.g. {:?})",
+                    "no true or predicted label is {:?}: name the positive label with --pos-label (the labels are {}{})",
                     args.pos_label,
-                    truth[0]
+                    named.join(", "),
+                    if labels.len() > 5 { ", ..." } else { "" }
                 );
             }
             Targets::Labels {

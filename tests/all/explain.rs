@@ -261,6 +261,10 @@ fn a_table_with_text_columns_is_explained_column_by_column_and_plotted() {
         let total: f64 = row[1..].iter().map(|p| p.parse::<f64>().unwrap()).sum();
         assert!((total - 1.0).abs() < 1e-5, "{row:?}");
     }
+    // A text column's gaps (NA) are no value of its grid.
+    let (_, rows) = read_csv(&ok(explain("pdp", &["--feature", "sex"])));
+    let sexes: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(sexes, ["female", "male"]);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("Torgersen") && svg.contains("Gentoo"));
 
