@@ -1,5 +1,5 @@
-//! Progress bars for blob transfers and for the fits of cross-validation and searches, on
-//! stderr when it is a terminal.
+//! Progress bars for blob transfers, for the fits of cross-validation and searches and for
+//! the model runs of explanations, on stderr when it is a terminal.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use skiff_pack::registry::{Progress, ProgressSink, PushOptions};
@@ -73,24 +73,41 @@ pub fn registry_options(insecure: bool) -> PushOptions {
     }
 }
 
-/// A bar of fits done (`skiff cv`, `skiff tune`); draws nothing unless stderr is a terminal.
-pub struct FitBar(Option<ProgressBar>);
+/// A bar of steps done: fits (`skiff cv`, `skiff tune`), model runs (`skiff explain`). Draws
+/// nothing unless stderr is a terminal.
+pub struct CountBar(Option<ProgressBar>);
 
-impl FitBar {
-    pub fn new() -> Self {
-        FitBar(std::io::stderr().is_terminal().then(|| {
-            let style = ProgressStyle::with_template("fits [{bar:30}] {pos}/{len} {elapsed}")
+impl CountBar {
+    /// A bar counting `what` ("fits", "runs").
+    pub fn new(what: &str) -> Self {
+        CountBar(std::io::stderr().is_terminal().then(|| {
+            let template = format!("{what} [{{bar:30}}] {{pos}}/{{len}} {{elapsed}}");
+            let style = ProgressStyle::with_template(&template)
                 .expect("a valid template")
                 .progress_chars("=> ");
             ProgressBar::new(0).with_style(style)
         }))
     }
 
-    /// `done` of `total` fits have finished.
+    /// `done` of `total` steps have finished.
     pub fn update(&self, done: usize, total: usize) {
         if let Some(bar) = &self.0 {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
+        }
+    }
+
+    /// The work is `total` steps.
+    pub fn set_total(&self, total: usize) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(total as u64);
+        }
+    }
+
+    /// One more step has finished (from any thread).
+    pub fn inc(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
         }
     }
 

@@ -1,5 +1,5 @@
 use super::select::{FoldArgs, warn};
-use crate::progress::FitBar;
+use crate::progress::CountBar;
 use anyhow::{Result, bail};
 use skiff_data::Table;
 use skiff_learn::Scoring;
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
         .map(|name| name.parse::<Scoring>())
         .collect::<Result<Vec<_>, _>>()?;
     let table = Table::from_path(&args.data)?;
-    let bar = FitBar::new();
+    let bar = CountBar::new("fits");
     let report = skiff_learn::cross_validate_with_progress(
         &table,
         &spec,

@@ -3,6 +3,7 @@
 
 use super::eval::{keep_rows_with_target, numbers, predicted_labels, predicted_values, task_of};
 use super::predict::{TableInputs, input_from_table};
+use crate::progress::CountBar;
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
 use skiff_inspect::pdp::{self, Values};
@@ -176,14 +177,23 @@ fn importance(args: ImportanceArgs) -> Result<()> {
             args.model.display()
         ),
     };
+    let features = features(&inputs);
+    let bar = CountBar::new("runs");
+    bar.set_total(1 + features.len() * args.n_repeats as usize);
     let result = importance::permutation_importance(
         &inputs.tensors,
         n,
-        &features(&inputs),
+        &features,
         args.n_repeats as usize,
         args.seed,
-        |x| score(x).map_err(invalid),
-    )?;
+        |x| {
+            let scored = score(x).map_err(invalid);
+            bar.inc();
+            scored
+        },
+    );
+    bar.clear();
+    let result = result?;
     if args.json {
         return super::print_json(&serde_json::json!({
             "model": args.model,
@@ -242,10 +252,15 @@ fn partial_dependence(args: PdpArgs) -> Result<()> {
     let values = feature_values(&model, &inputs, feature, &table)?;
     let grid = pdp::grid(&values, percentiles, args.grid_resolution as usize)?;
     let (outputs, series) = prediction_outputs(&model, &args.model)?;
+    let bar = CountBar::new("runs");
+    bar.set_total(grid.len());
     let average = pdp::partial_dependence(&inputs.tensors, inputs.rows, feature, &grid, |x| {
         let run = run_model(&model, x)?;
+        bar.inc();
         outputs(&run).map_err(invalid)
-    })?;
+    });
+    bar.clear();
+    let average = average?;
     if let Some(path) = &args.plot {
         let svg = pdp::svg(&feature.name, &grid, &average, &series)?;
         skiff_data::write_atomic(path, svg.as_bytes())

@@ -161,10 +161,12 @@ fn print_frame(
         .unwrap_or(10);
     let widths: Vec<usize> = frame.metrics.iter().map(|m| m.len().max(9)).collect();
     let line = |label: &str, values: &[f64]| {
-        let cells: Vec<String> = (values.iter().zip(&widths))
-            .map(|(v, w)| {
+        let cells: Vec<String> = (values.iter().zip(&widths).zip(&frame.metrics))
+            .map(|((v, w), metric)| {
                 if v.is_nan() {
                     format!("{:>w$}", "-")
+                } else if metric == "count" && v.fract() == 0.0 {
+                    format!("{v:>w$.0}")
                 } else {
                     format!("{v:>w$.4}")
                 }

@@ -1,5 +1,5 @@
 use super::select::{FoldArgs, warn};
-use crate::progress::FitBar;
+use crate::progress::CountBar;
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
 use skiff_learn::{ParamGrid, Scoring, SearchSpec};
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         refit: true,
     };
     let table = Table::from_path(&args.data)?;
-    let bar = FitBar::new();
+    let bar = CountBar::new("fits");
     let report = skiff_learn::search(&table, &spec, &search, |done, total| {
         bar.update(done, total)
     });
