@@ -2,15 +2,15 @@
 //! or component, as scikit-learn's `sklearn.inspection` computes it.
 
 use super::eval::{keep_rows_with_target, numbers, predicted_labels, predicted_values, task_of};
-use super::predict::{TableInputs, input_from_table};
+use super::predict::{TableInputs, class_names, input_from_table, probabilities};
 use crate::progress::CountBar;
 use anyhow::{Context, Result, bail};
-use skiff_data::Table;
-use skiff_inspect::pdp::{self, Values};
+use skiff_data::{Kind, Table, Values};
+use skiff_inspect::pdp;
 use skiff_inspect::{Feature, importance};
 use skiff_learn::metrics;
-use skiff_runtime::{Model, Tensor, TensorData};
-use std::path::{Path, PathBuf};
+use skiff_runtime::{DataType, Model, Tensor};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -251,16 +251,32 @@ fn partial_dependence(args: PdpArgs) -> Result<()> {
     let feature = &features[j];
     let values = feature_values(&model, &inputs, feature, &table)?;
     let grid = pdp::grid(&values, percentiles, args.grid_resolution as usize)?;
-    let (outputs, series) = prediction_outputs(&model, &args.model)?;
+    let regressor = match task_of(&model).as_str() {
+        "regression" => true,
+        "classification" => false,
+        other => bail!(
+            "{} is a {other} model: partial dependence averages a classifier's probabilities or a regressor's values",
+            args.model.display()
+        ),
+    };
     let bar = CountBar::new("runs");
     bar.set_total(grid.len());
     let average = pdp::partial_dependence(&inputs.tensors, inputs.rows, feature, &grid, |x| {
         let run = run_model(&model, x)?;
         bar.inc();
-        outputs(&run).map_err(invalid)
+        predictions(&model, regressor, &run).map_err(invalid)
     });
     bar.clear();
-    let average = average?;
+    let mut average = average?;
+    let mut series = match regressor {
+        true => vec!["prediction".to_string()],
+        false => class_names(&model, average.len()),
+    };
+    // Two classes: the positive (second) class's probability alone, as scikit-learn.
+    if !regressor && average.len() == 2 {
+        average.remove(0);
+        series.remove(0);
+    }
     if let Some(path) = &args.plot {
         let svg = pdp::svg(&feature.name, &grid, &average, &series)?;
         skiff_data::write_atomic(path, svg.as_bytes())
@@ -299,7 +315,7 @@ fn parse_percentiles(text: &str) -> Result<(f64, f64)> {
 }
 
 /// A feature's values across the rows, as the table holds them (numbers in full precision,
-/// before the model's float inputs round them); text without its gaps.
+/// before the model's float inputs round them).
 fn feature_values(
     model: &Model,
     inputs: &TableInputs,
@@ -309,94 +325,29 @@ fn feature_values(
     if let (Some(x), Some(j)) = (&inputs.features, feature.column) {
         return Ok(Values::Numbers(x.column(j).to_vec()));
     }
-    let cells = table.column(&feature.name)?;
-    if model.inputs()[feature.input].datatype == skiff_runtime::DataType::Bytes {
-        // A gap is no category to set every row to, as NaN is no number.
-        let present = cells.iter().filter(|c| !table.is_missing(c.trim()));
-        return Ok(Values::Text(present.map(|c| c.to_string()).collect()));
-    }
-    let numbers = cells.iter().enumerate().map(|(row, cell)| {
-        let cell = cell.trim();
-        if table.is_missing(cell) {
-            return Ok(f64::NAN);
-        }
-        cell.parse().with_context(|| {
-            format!(
-                "column {:?}, data row {}: {cell:?} is not a number",
-                feature.name,
-                row + 1
-            )
-        })
-    });
-    Ok(Values::Numbers(numbers.collect::<Result<_>>()?))
+    let kind = match model.inputs()[feature.input].datatype {
+        DataType::Bytes => Kind::Categorical,
+        _ => Kind::Numeric,
+    };
+    Ok(table.values(&feature.name, kind)?)
 }
 
-/// Per-row predictions a run's outputs give, one vector per averaged output, and their names:
-/// each class's probability (the positive class's alone for two classes, as scikit-learn), or
-/// a regressor's value.
-type Outputs<'a> = Box<dyn Fn(&[Tensor]) -> Result<Vec<Vec<f64>>> + Sync + 'a>;
-
-fn prediction_outputs<'a>(model: &'a Model, path: &Path) -> Result<(Outputs<'a>, Vec<String>)> {
-    match task_of(model).as_str() {
-        "regression" => Ok((
-            Box::new(move |run: &[Tensor]| Ok(vec![predicted_values(model, run)?])),
-            vec!["prediction".to_string()],
-        )),
-        "classification" => {
-            let index = (model
-                .outputs()
-                .iter()
-                .position(|o| o.name == "probabilities"))
-            .or((model.outputs().len() == 2).then_some(1))
-            .with_context(|| {
-                format!(
-                    "{} has no probabilities output, which partial dependence averages",
-                    path.display()
-                )
-            })?;
-            let probabilities = move |run: &[Tensor]| -> Result<(Vec<f32>, usize)> {
-                let p = run.get(index).filter(|t| t.shape.len() == 2);
-                let Some(Tensor {
-                    shape,
-                    data: TensorData::Fp32(v),
-                }) = p
-                else {
-                    bail!("the model's probabilities are not one FP32 row per input row");
-                };
-                Ok((v.clone(), shape[1]))
-            };
-            let n_classes = model.outputs()[index]
-                .shape
-                .get(1)
-                .copied()
-                .filter(|&c| c > 0);
-            let names = model.class_labels();
-            let classes: Vec<usize> = match n_classes.or(names.as_ref().map(|n| n.len() as i64)) {
-                Some(2) => vec![1],
-                Some(k) => (0..k as usize).collect(),
-                None => bail!("{} does not say how many classes it has", path.display()),
-            };
-            let series = classes
-                .iter()
-                .map(|&c| {
-                    names
-                        .as_ref()
-                        .and_then(|n| n.get(c).cloned())
-                        .unwrap_or_else(|| c.to_string())
-                })
-                .collect();
-            let outputs = move |run: &[Tensor]| {
-                let (v, k) = probabilities(run)?;
-                Ok(classes
-                    .iter()
-                    .map(|&c| v.iter().skip(c).step_by(k).map(|&p| f64::from(p)).collect())
-                    .collect())
-            };
-            Ok((Box::new(outputs), series))
-        }
-        other => bail!(
-            "{} is a {other} model: partial dependence averages a classifier's probabilities or a regressor's values",
-            path.display()
-        ),
+/// Each row's predictions in a run's outputs, one vector per output averaged: each class's
+/// probability, or a regressor's value.
+fn predictions(model: &Model, regressor: bool, run: &[Tensor]) -> Result<Vec<Vec<f64>>> {
+    if regressor {
+        return Ok(vec![predicted_values(model, run)?]);
     }
+    let (values, k) = probabilities(model, run)?
+        .context("the model has no probabilities output, which partial dependence averages")?;
+    Ok((0..k)
+        .map(|c| {
+            values
+                .iter()
+                .skip(c)
+                .step_by(k)
+                .map(|&p| f64::from(p))
+                .collect()
+        })
+        .collect())
 }

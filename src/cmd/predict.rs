@@ -225,27 +225,18 @@ fn write_predictions(
     n_rows: usize,
 ) -> Result<()> {
     let mut header = vec!["prediction".to_string()];
-    let probabilities = if args.proba {
-        let index = model
-            .outputs()
-            .iter()
-            .position(|o| o.name == "probabilities")
-            .unwrap_or(1);
-        let Some(p) = outputs.get(index).filter(|t| t.shape.len() == 2) else {
+    let proba = if args.proba {
+        let Some((values, n_classes)) = probabilities(model, outputs)? else {
             bail!(
                 "{} has no probabilities output: drop --proba",
                 args.model.display()
             );
         };
-        let TensorData::Fp32(values) = &p.data else {
-            bail!("{}'s probabilities are not FP32", args.model.display());
-        };
-        let n_classes = p.shape[1];
-        let names = model
-            .class_labels()
-            .filter(|c| c.len() == n_classes)
-            .unwrap_or_else(|| (0..n_classes).map(|i| i.to_string()).collect());
-        header.extend(names.iter().map(|c| format!("p_{c}")));
+        header.extend(
+            class_names(model, n_classes)
+                .iter()
+                .map(|c| format!("p_{c}")),
+        );
         Some((values, n_classes))
     } else {
         None
@@ -253,12 +244,38 @@ fn write_predictions(
     writer.write_record(&header)?;
     for row in 0..n_rows {
         let mut record = vec![cell(&labels.data, row)];
-        if let Some((values, n)) = probabilities {
+        if let Some((values, n)) = proba {
             record.extend(values[row * n..(row + 1) * n].iter().map(|p| p.to_string()));
         }
         writer.write_record(&record)?;
     }
     Ok(())
+}
+
+/// A classifier's probabilities in a run's `outputs` (the output named so, else the second),
+/// row after row, and how many classes a row has; `None` where there is no such output.
+pub fn probabilities<'a>(
+    model: &Model,
+    outputs: &'a [Tensor],
+) -> Result<Option<(&'a [f32], usize)>> {
+    let index = (model.outputs().iter())
+        .position(|o| o.name == "probabilities")
+        .unwrap_or(1);
+    let Some(p) = outputs.get(index).filter(|t| t.shape.len() == 2) else {
+        return Ok(None);
+    };
+    let TensorData::Fp32(values) = &p.data else {
+        bail!("the model's probabilities are not FP32");
+    };
+    Ok(Some((values, p.shape[1])))
+}
+
+/// The names of a classifier's `n` classes: as the model names them, else their indexes.
+pub fn class_names(model: &Model, n: usize) -> Vec<String> {
+    model
+        .class_labels()
+        .filter(|c| c.len() == n)
+        .unwrap_or_else(|| (0..n).map(|i| i.to_string()).collect())
 }
 
 /// Every output: `NAME` for one value a row, `NAME_0`, `NAME_1`, ... for several.

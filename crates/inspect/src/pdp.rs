@@ -4,21 +4,14 @@
 
 use crate::{Error, Feature, Result, Value};
 use rayon::prelude::*;
+use skiff_data::Values;
 use skiff_runtime::Tensor;
-
-/// A feature's values across the rows, to build its grid from.
-#[derive(Debug, Clone)]
-pub enum Values {
-    /// A numeric feature's values; NaN (a missing value) is left out of the grid.
-    Numbers(Vec<f64>),
-    /// A text feature's values: its grid is every distinct value.
-    Text(Vec<String>),
-}
 
 /// scikit-learn's grid (`_grid_from_X`): a feature with fewer distinct values than
 /// `resolution`, or a text feature, gets its distinct values, sorted; any other gets
 /// `resolution` evenly spaced values from its `percentiles.0` to its `percentiles.1`
-/// quantile, quantiles as scipy's `mquantiles` takes them (not numpy's `percentile`).
+/// quantile, quantiles as scipy's `mquantiles` takes them (not numpy's `percentile`). Missing
+/// values (NaN, `None`) are no value of the grid.
 pub fn grid(values: &Values, percentiles: (f64, f64), resolution: usize) -> Result<Vec<Value>> {
     let (low, high) = percentiles;
     if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) || low >= high {
@@ -33,7 +26,7 @@ pub fn grid(values: &Values, percentiles: (f64, f64), resolution: usize) -> Resu
     }
     match values {
         Values::Text(text) => {
-            let mut unique: Vec<&String> = text.iter().collect();
+            let mut unique: Vec<&String> = text.iter().flatten().collect();
             unique.sort();
             unique.dedup();
             Ok(unique.into_iter().map(|t| Value::Text(t.clone())).collect())
@@ -252,7 +245,12 @@ mod tests {
         assert_eq!(spaced.len(), 5);
         assert!((spaced[0] - 5.41).abs() < 1e-12 && (spaced[4] - 95.59).abs() < 1e-12);
         assert!((spaced[2] - (5.41 + 95.59) / 2.0).abs() < 1e-12);
-        let text = Values::Text(vec!["b".into(), "a".into(), "b".into()]);
+        let text = Values::Text(vec![
+            Some("b".into()),
+            None,
+            Some("a".into()),
+            Some("b".into()),
+        ]);
         assert_eq!(
             grid(&text, (0.05, 0.95), 100).unwrap(),
             [Value::Text("a".into()), Value::Text("b".into())]
