@@ -32,7 +32,7 @@ enum Command {
     Cv(cmd::cv::Args),
     /// Search hyperparameters by cross-validation and write the best model as ONNX
     Tune(cmd::tune::Args),
-    /// Explain a model: permutation importance, partial dependence
+    /// Explain a model: permutation importance, partial dependence, SHAP values
     Explain(cmd::explain::Args),
     /// Compare a model's metrics between groups of rows (Fairlearn's MetricFrame and parity)
     Fairness(cmd::fairness::Args),

@@ -9,6 +9,7 @@ use skiff_data::{Kind, Table, Values};
 use skiff_inspect::pdp;
 use skiff_inspect::{Feature, importance};
 use skiff_learn::metrics;
+use skiff_runtime::explain::{Explainer, Method};
 use skiff_runtime::{DataType, Model, Tensor};
 use std::path::PathBuf;
 
@@ -26,6 +27,30 @@ enum Command {
     /// Partial dependence: the mean prediction as one feature takes each value of a grid
     /// (scikit-learn's partial_dependence, brute method)
     Pdp(PdpArgs),
+    /// SHAP values: each feature's share of each row's score (exact TreeSHAP for tree
+    /// ensembles, linear SHAP for linear models, as the shap package computes them)
+    Shap(ShapArgs),
+}
+
+#[derive(clap::Args)]
+struct ShapArgs {
+    /// The model (ONNX)
+    model: PathBuf,
+    /// The rows to explain: CSV with a header row
+    #[arg(long)]
+    data: PathBuf,
+    /// Rows like the training data, that the values are measured from: trees route them to
+    /// weigh their branches, linear models take their mean [default: the file's hit counts
+    /// for trees that have them, else the --data rows]
+    #[arg(long)]
+    background: Option<PathBuf>,
+    /// A column of true targets in the CSV files, which the model does not read (needed only
+    /// for a model that records no feature names)
+    #[arg(long)]
+    target: Option<String>,
+    /// Print every row's values as JSON (rows x features x outputs, as shap's Explanation)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -90,6 +115,7 @@ pub fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Importance(args) => importance(args),
         Command::Pdp(args) => partial_dependence(args),
+        Command::Shap(args) => shap(args),
     }
 }
 
@@ -223,6 +249,106 @@ fn importance(args: ImportanceArgs) -> Result<()> {
     for f in ranked {
         say!("{:width$}  {:>9.4}  {:>9.4}", f.feature, f.mean, f.std)?;
     }
+    Ok(())
+}
+
+fn shap(args: ShapArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let mut explainer = Explainer::new(&args.model.display().to_string(), &bytes)?;
+    let model = Model::from_bytes(&args.model.display().to_string(), &bytes)?;
+    let table = Table::from_path(&args.data)?;
+    let inputs = input_from_table(&model, &args.model, &table, args.target.as_deref())?;
+    let background = match &args.background {
+        Some(path) => {
+            let table = Table::from_path(path)?;
+            let rows = input_from_table(&model, &args.model, &table, args.target.as_deref())?;
+            explainer.set_background(rows.tensors)?;
+            format!("{} rows of {}", rows.rows, path.display())
+        }
+        None if explainer.has_reference() => "the file's hit counts".to_string(),
+        None => {
+            explainer.set_background(inputs.tensors.clone())?;
+            format!("the {} rows explained", inputs.rows)
+        }
+    };
+    let mut explained = explainer.explain(inputs.tensors.clone())?;
+    // The table's names for the columns the values are given for.
+    for feature in &mut explained.features {
+        if let Some((input, column)) = feature.source {
+            let at = if inputs.features.is_some() {
+                column
+            } else {
+                input
+            };
+            if let Some(name) = inputs.columns.get(at) {
+                feature.name = name.clone();
+            }
+        }
+    }
+    let (n_features, n_outputs) = (explained.features.len(), explained.outputs.len());
+    if args.json {
+        let values: Vec<Vec<&[f64]>> = (0..explained.rows)
+            .map(|r| explained.row(r).chunks(n_outputs).collect())
+            .collect();
+        return super::print_json(&serde_json::json!({
+            "model": args.model,
+            "method": explained.method,
+            "transform": explained.transform,
+            "background": background,
+            "rows": explained.rows,
+            "features": explained.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
+            "outputs": explained.outputs,
+            "base_values": explained.base_values,
+            "values": values,
+        }));
+    }
+    let method = match explained.method {
+        Method::Tree => "TreeSHAP (path-dependent)",
+        Method::Linear => "linear SHAP",
+    };
+    let scores = match &explained.transform {
+        Some(t) => format!("scores before the {t}"),
+        None => "scores".to_string(),
+    };
+    say!(
+        "{method} of {} rows of {}, measured from {background}: mean |value| per feature \
+         (the {scores}; --json for every row's values)",
+        explained.rows,
+        args.data.display()
+    )?;
+    let mut mean_abs = vec![0.0; n_features * n_outputs];
+    for r in 0..explained.rows {
+        for (m, v) in mean_abs.iter_mut().zip(explained.row(r)) {
+            *m += v.abs() / explained.rows as f64;
+        }
+    }
+    let mut order: Vec<usize> = (0..n_features).collect();
+    let total = |j: usize| -> f64 { mean_abs[j * n_outputs..(j + 1) * n_outputs].iter().sum() };
+    order.sort_by(|&a, &b| total(b).total_cmp(&total(a)));
+    let name_width = (explained.features.iter())
+        .map(|f| f.name.len())
+        .chain([11])
+        .max()
+        .unwrap_or(0);
+    let cell = |s: &str| s.len().max(10);
+    let mut header = format!("{:name_width$}", "feature");
+    for o in &explained.outputs {
+        header += &format!("  {o:>w$}", w = cell(o));
+    }
+    say!("{header}")?;
+    for j in order {
+        let mut line = format!("{:name_width$}", explained.features[j].name);
+        for (o, name) in explained.outputs.iter().enumerate() {
+            line += &format!("  {:>w$.4}", mean_abs[j * n_outputs + o], w = cell(name));
+        }
+        say!("{line}")?;
+    }
+    let mut line = format!("{:name_width$}", "base value");
+    for (b, name) in explained.base_values.iter().zip(&explained.outputs) {
+        line += &format!("  {b:>w$.4}", w = cell(name));
+    }
+    say!("{line}")?;
     Ok(())
 }
 

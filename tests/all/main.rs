@@ -26,6 +26,7 @@ mod serve;
 mod serve_config;
 mod serve_metrics;
 mod serve_openapi;
+mod shap;
 mod supply_chain;
 mod tables;
 mod tensorboard;

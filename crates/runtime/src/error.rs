@@ -22,6 +22,16 @@ pub enum Error {
         /// What is missing.
         reason: String,
     },
+    /// The model has no part SHAP values can be computed for.
+    #[error(
+        "cannot explain {source_name}: {reason}; SHAP values here are for tree ensembles and linear models (skiff explain importance and pdp work on any model)"
+    )]
+    NotExplainable {
+        /// The file or source given.
+        source_name: String,
+        /// What it has instead.
+        reason: String,
+    },
     /// The backend asked for cannot run here.
     #[error("{0}")]
     Backend(String),

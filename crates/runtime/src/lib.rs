@@ -21,6 +21,7 @@
 mod backend;
 mod classes;
 mod error;
+pub mod explain;
 mod ml;
 mod onnxruntime;
 mod rewrite;

@@ -10,6 +10,8 @@ mod scaler;
 mod svm;
 mod tree;
 
+pub(crate) use tree::{TreeScores, tree_scores};
+
 use std::fmt::Debug;
 use std::sync::Arc;
 use tract_onnx::model::OnnxOpRegister;

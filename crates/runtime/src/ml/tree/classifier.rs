@@ -15,6 +15,7 @@
 //! `base_values` of length 1 or 2 with two classes follow onnxruntime's reading too (see
 //! [`TreeEnsembleClassifier::finish_two`]).
 
+use super::shap::{self, Affine, Seen, TreeScores};
 use super::{Forest, Score};
 use crate::ml::{Kernel, OutputSpec, PostTransform, cpu_op, floats, ints, logistic, probit};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -150,11 +151,10 @@ impl TreeEnsembleClassifier {
         } else {
             0.0
         };
-        let (second, layout) = match (self.binary_case, self.positive_weights) {
-            (true, true) => (positive > 0.5, Layout::Complement),
-            (true, false) => (positive > 0.0, Layout::Margin),
-            (false, _) if mixed_layout => (positive > 0.0, Layout::Margin),
-            (false, _) => (positive > 0.0, Layout::Single),
+        let layout = self.layout(mixed_layout);
+        let second = match layout {
+            Layout::Complement => positive > 0.5,
+            Layout::Margin | Layout::Single => positive > 0.0,
         };
         let label = self.labels[usize::from(second)];
         if two_columns {
@@ -194,6 +194,98 @@ impl TreeEnsembleClassifier {
         }
         label
     }
+}
+
+impl TreeEnsembleClassifier {
+    /// How one score becomes two columns.
+    fn layout(&self, mixed_layout: bool) -> Layout {
+        match (self.binary_case, self.positive_weights) {
+            (true, true) => Layout::Complement,
+            (true, false) => Layout::Margin,
+            (false, _) if mixed_layout => Layout::Margin,
+            (false, _) => Layout::Single,
+        }
+    }
+
+    /// The finish of [`TreeEnsembleClassifier::finish_many`] and
+    /// [`TreeEnsembleClassifier::finish_two`] up to the post transform, as an affine map of
+    /// the classes' sums: `(map, offset)` and the transform the model applies after it.
+    fn affine_finish(&self, seen: &[Seen]) -> TractResult<(Affine, PostTransform)> {
+        let c = self.labels.len();
+        let base = |k: usize| f64::from(self.base_values.get(k).copied().unwrap_or(0.0));
+        if c > 2 {
+            // An unseen class's score is its base value, or 0 without: its sum, 0, plus that.
+            let mut map = vec![0.0; c * c];
+            (0..c).for_each(|k| map[k * c + k] = 1.0);
+            return Ok(((map, (0..c).map(base).collect()), self.post_transform));
+        }
+        let always = |k: usize| match seen[k] {
+            Seen::Always => Ok(true),
+            Seen::Never => Ok(false),
+            Seen::Sometimes => bail!(
+                "whether class {k} has a score depends on the leaves a row reaches, so its \
+                 score is not a sum of trees"
+            ),
+        };
+        let (seen0, seen1) = (always(0)?, always(1)?);
+        // Each score as a linear form of the two sums: ([a0, a1], offset).
+        type Form = ([f64; 2], f64);
+        let zero: Form = ([0.0; 2], 0.0);
+        let neg = |(a, b): Form| -> Form { ([-a[0], -a[1]], -b) };
+        let (mut s0, mut s1): (Form, Form) = (([1.0, 0.0], 0.0), ([0.0, 1.0], 0.0));
+        let mut two_columns = true;
+        let mut mixed_layout = false;
+        match self.base_values[..] {
+            [_, b1] if seen1 => {
+                s1 = ([1.0, 0.0], f64::from(b1));
+                s0 = neg(s1);
+            }
+            [b0, b1] => {
+                s1.1 += f64::from(b1);
+                s0.1 += f64::from(b0);
+            }
+            [b0] => {
+                s0.1 += f64::from(b0);
+                two_columns = seen1;
+            }
+            [] => {
+                mixed_layout = true;
+                two_columns = seen1;
+            }
+            _ => {}
+        }
+        let s0 = if seen0 { s0 } else { zero };
+        let s1 = if seen1 { s1 } else { zero };
+        let transform = self.post_transform;
+        let (out, transform) = if two_columns {
+            ([s0, s1], transform)
+        } else if transform == PostTransform::Probit {
+            ([s0, zero], transform)
+        } else {
+            match self.layout(mixed_layout) {
+                // Under LOGISTIC, 1 - logistic(s) is logistic(-s).
+                Layout::Complement if transform == PostTransform::Logistic => {
+                    ([neg(s0), s0], transform)
+                }
+                Layout::Complement => ([(neg(s0).0, 1.0 - s0.1), s0], transform),
+                Layout::Margin => ([neg(s0), s0], transform),
+                Layout::Single => ([s0, zero], transform),
+            }
+        };
+        let map = out.iter().flat_map(|f| f.0).collect();
+        let offset = out.iter().map(|f| f.1).collect();
+        Ok(((map, offset), transform))
+    }
+}
+
+/// The classes' scores before the post transform, as sums of the trees' leaves.
+pub(super) fn tree_scores(node: &NodeProto) -> TractResult<TreeScores> {
+    let op = parse(node)?;
+    let c = op.labels.len();
+    let seen = shap::seen(&op.forest, c);
+    let (affine, transform) = op.affine_finish(&seen)?;
+    let values = shap::leaf_sums(&op.forest, c, false, 1.0);
+    TreeScores::new(node, op.forest, c, values, affine, transform)
 }
 
 /// How one score becomes two probability columns.

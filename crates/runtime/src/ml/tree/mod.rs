@@ -14,6 +14,9 @@
 
 mod classifier;
 mod regressor;
+mod shap;
+
+pub(crate) use shap::TreeScores;
 
 use super::{floats, indices, ints};
 use std::collections::HashMap;
@@ -24,6 +27,16 @@ use tract_onnx::tract_hir::internal::*;
 pub(super) fn register_all(reg: &mut OnnxOpRegister) {
     regressor::register_all(reg);
     classifier::register_all(reg);
+}
+
+/// The scores of a `TreeEnsembleClassifier` or `TreeEnsembleRegressor` node as sums of its
+/// trees, for TreeSHAP; `None` for another op.
+pub(crate) fn tree_scores(node: &NodeProto) -> Option<TractResult<TreeScores>> {
+    match node.op_type.as_str() {
+        "TreeEnsembleClassifier" => Some(classifier::tree_scores(node)),
+        "TreeEnsembleRegressor" => Some(regressor::tree_scores(node)),
+        _ => None,
+    }
 }
 
 /// A class's or target's score for one row, and whether any weight (or base value) gave it one.

@@ -6,6 +6,7 @@
 //! the post transforms applies; with several, a target that no tree's leaf touched for a row
 //! is 0, whatever its base value.
 
+use super::shap::{self, Seen, TreeScores};
 use super::{Forest, Score};
 use crate::ml::{Kernel, OutputSpec, PostTransform, cpu_op, floats, string};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -84,6 +85,50 @@ fn parse(node: &NodeProto) -> TractResult<TreeEnsembleRegressor> {
         base_values,
         post_transform: PostTransform::parse(node)?,
     })
+}
+
+/// The targets' values before the post transform, as sums of the trees' leaves.
+pub(super) fn tree_scores(node: &NodeProto) -> TractResult<TreeScores> {
+    let op = parse(node)?;
+    let t = op.n_targets;
+    let scale = match op.aggregate {
+        Aggregate::Sum => 1.0,
+        Aggregate::Average => 1.0 / op.forest.n_trees() as f64,
+        Aggregate::Min | Aggregate::Max => bail!(
+            "its aggregate_function takes one tree's value, not a sum; TreeSHAP explains SUM \
+             and AVERAGE ensembles"
+        ),
+    };
+    let base = |k: usize| f64::from(op.base_values.get(k).copied().unwrap_or(0.0));
+    let mut map = vec![0.0; t * t];
+    let mut offset = vec![0.0; t];
+    if t == 1 {
+        map[0] = 1.0;
+        offset[0] = base(0);
+    } else {
+        // A target no leaf of a row touched is 0, whatever its base value.
+        for (k, seen) in shap::seen(&op.forest, t).into_iter().enumerate() {
+            match seen {
+                Seen::Always => {
+                    map[k * t + k] = 1.0;
+                    offset[k] = base(k);
+                }
+                Seen::Never => {}
+                Seen::Sometimes => bail!(
+                    "whether target {k} has a value depends on the leaves a row reaches, so it \
+                     is not a sum of trees"
+                ),
+            }
+        }
+    }
+    let transform = match op.post_transform {
+        // With one target, onnxruntime applies only PROBIT.
+        PostTransform::Probit => PostTransform::Probit,
+        _ if t == 1 => PostTransform::None,
+        other => other,
+    };
+    let values = shap::leaf_sums(&op.forest, t, t == 1, scale);
+    TreeScores::new(node, op.forest, t, values, (map, offset), transform)
 }
 
 impl Kernel for TreeEnsembleRegressor {
