@@ -442,3 +442,201 @@ fn unwound_sum(path: &[PathElement], depth: usize, k: usize) -> f64 {
     }
     total * (depth + 1) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tree_scores;
+    use crate::rewrite::tests::{attr_floats, attr_ints, attr_string, attr_strings, ml_node};
+
+    /// A small deterministic generator (xorshift), enough for test trees.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() % 1000) as f32 / 1000.0
+        }
+    }
+
+    const FEATURES: usize = 4;
+
+    fn attr_int(name: &str, i: i64) -> tract_onnx::pb::AttributeProto {
+        tract_onnx::pb::AttributeProto {
+            name: name.into(),
+            r#type: tract_onnx::pb::attribute_proto::AttributeType::Int as i32,
+            i,
+            ..Default::default()
+        }
+    }
+
+    /// A tree node for the brute force: a split (feature, threshold, left, right) or a leaf.
+    enum Plain {
+        Split(usize, f32, usize, usize),
+        Leaf(f32),
+    }
+
+    /// A random tree of depth up to `depth`, features repeating along paths.
+    fn grow(g: &mut Gen, depth: usize, nodes: &mut Vec<Plain>) -> usize {
+        let at = nodes.len();
+        nodes.push(Plain::Leaf(0.0));
+        if depth == 0 || g.below(5) == 0 {
+            nodes[at] = Plain::Leaf(g.unit() * 10.0 - 5.0);
+        } else {
+            let (feature, threshold) = (g.below(FEATURES as u64) as usize, g.unit());
+            let left = grow(g, depth - 1, nodes);
+            let right = grow(g, depth - 1, nodes);
+            nodes[at] = Plain::Split(feature, threshold, left, right);
+        }
+        at
+    }
+
+    /// The path-dependent game's value of coalition `set` (a bit mask) for `x`.
+    fn value(nodes: &[Plain], covers: &[f64], at: usize, x: &[f32], set: usize) -> f64 {
+        match nodes[at] {
+            Plain::Leaf(v) => f64::from(v),
+            Plain::Split(f, t, l, r) if set & (1 << f) != 0 => {
+                value(nodes, covers, if x[f] <= t { l } else { r }, x, set)
+            }
+            Plain::Split(_, _, l, r) => [l, r]
+                .into_iter()
+                .map(|c| {
+                    let share = if covers[at] > 0.0 {
+                        covers[c] / covers[at]
+                    } else {
+                        0.5
+                    };
+                    share * value(nodes, covers, c, x, set)
+                })
+                .sum(),
+        }
+    }
+
+    fn factorial(n: usize) -> f64 {
+        (1..=n).map(|k| k as f64).product()
+    }
+
+    #[test]
+    fn tree_shap_is_the_exact_shapley_value_of_the_path_dependent_game() {
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        for case in 0..200 {
+            let mut nodes = Vec::new();
+            grow(&mut g, 5, &mut nodes);
+            let leaf = |n: &Plain| matches!(n, Plain::Leaf(_));
+            let node = ml_node(
+                "TreeEnsembleRegressor",
+                &["x"],
+                &["y"],
+                vec![
+                    attr_ints("nodes_treeids", &vec![0; nodes.len()]),
+                    attr_ints(
+                        "nodes_nodeids",
+                        &(0..nodes.len() as i64).collect::<Vec<_>>(),
+                    ),
+                    attr_ints(
+                        "nodes_featureids",
+                        &(nodes.iter())
+                            .map(|n| match n {
+                                Plain::Split(f, ..) => *f as i64,
+                                Plain::Leaf(_) => 0,
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_strings(
+                        "nodes_modes",
+                        &(nodes.iter())
+                            .map(|n| if leaf(n) { "LEAF" } else { "BRANCH_LEQ" })
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_floats(
+                        "nodes_values",
+                        &(nodes.iter())
+                            .map(|n| match n {
+                                Plain::Split(_, t, ..) => *t,
+                                Plain::Leaf(_) => 0.0,
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_ints(
+                        "nodes_truenodeids",
+                        &(nodes.iter())
+                            .map(|n| match n {
+                                Plain::Split(_, _, l, _) => *l as i64,
+                                Plain::Leaf(_) => 0,
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_ints(
+                        "nodes_falsenodeids",
+                        &(nodes.iter())
+                            .map(|n| match n {
+                                Plain::Split(_, _, _, r) => *r as i64,
+                                Plain::Leaf(_) => 0,
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_ints(
+                        "target_treeids",
+                        &vec![0; nodes.iter().filter(|n| leaf(n)).count()],
+                    ),
+                    attr_ints(
+                        "target_nodeids",
+                        &(0..nodes.len() as i64)
+                            .filter(|&i| leaf(&nodes[i as usize]))
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_ints(
+                        "target_ids",
+                        &vec![0; nodes.iter().filter(|n| leaf(n)).count()],
+                    ),
+                    attr_floats(
+                        "target_weights",
+                        &(nodes.iter())
+                            .filter_map(|n| match n {
+                                Plain::Leaf(v) => Some(*v),
+                                Plain::Split(..) => None,
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    attr_int("n_targets", 1),
+                    attr_string("aggregate_function", "SUM"),
+                ],
+            );
+            let scores = tree_scores(&node).unwrap().unwrap();
+            // Few background rows, so that some nodes are reached by none.
+            let background: Vec<f32> = (0..FEATURES * (1 + case % 6)).map(|_| g.unit()).collect();
+            let covers = scores.covers(&background, FEATURES);
+            let x: Vec<f32> = (0..FEATURES).map(|_| g.unit()).collect();
+            let phi = scores.explain_row(&covers, &x);
+            let base = scores.base_values(&covers)[0];
+            assert!(
+                (base - value(&nodes, &covers, 0, &x, 0)).abs() < 1e-9,
+                "case {case}"
+            );
+            for (i, &phi) in phi.iter().enumerate() {
+                let mut exact = 0.0;
+                for set in (0..1usize << FEATURES).filter(|s| s & (1 << i) == 0) {
+                    let size = set.count_ones() as usize;
+                    let weight =
+                        factorial(size) * factorial(FEATURES - size - 1) / factorial(FEATURES);
+                    exact += weight
+                        * (value(&nodes, &covers, 0, &x, set | 1 << i)
+                            - value(&nodes, &covers, 0, &x, set));
+                }
+                assert!(
+                    (phi - exact).abs() < 1e-9,
+                    "case {case} feature {i}: {phi} against {exact}"
+                );
+            }
+            let leaf_value = value(&nodes, &covers, 0, &x, (1 << FEATURES) - 1);
+            assert!((base + phi.iter().sum::<f64>() - leaf_value).abs() < 1e-9);
+        }
+    }
+}
