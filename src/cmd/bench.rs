@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let rows = match &args.data {
         Some(path) => {
-            input_from_table(&models[0], &args.model, &Table::from_path(path)?, None)?.tensors
+            input_from_table(&models[0], &args.model, &Table::from_path(path)?, &[])?.tensors
         }
         None => vec![random_rows(&models[0], &args)?],
     };

@@ -85,7 +85,12 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(target) = &args.target {
         keep_rows_with_target(&mut table, target)?;
     }
-    let (outputs, inputs) = run_on_table(&model, &args.model, &table, args.target.as_deref())?;
+    let (outputs, inputs) = run_on_table(
+        &model,
+        &args.model,
+        &table,
+        args.target.as_deref().as_slice(),
+    )?;
     let n_rows = inputs.rows;
     let truth = args
         .target

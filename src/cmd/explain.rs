@@ -150,7 +150,7 @@ fn importance(args: ImportanceArgs) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let mut table = Table::from_path(&args.data)?;
     keep_rows_with_target(&mut table, &args.target)?;
-    let inputs = input_from_table(&model, &args.model, &table, Some(&args.target))?;
+    let inputs = input_from_table(&model, &args.model, &table, &[&args.target])?;
     let truth = table.column(&args.target)?;
     let task = task_of(&model);
     let n = inputs.rows;
@@ -258,11 +258,21 @@ fn shap(args: ShapArgs) -> Result<()> {
     let mut explainer = Explainer::new(&args.model.display().to_string(), &bytes)?;
     let model = Model::from_bytes(&args.model.display().to_string(), &bytes)?;
     let table = Table::from_path(&args.data)?;
-    let inputs = input_from_table(&model, &args.model, &table, args.target.as_deref())?;
+    let inputs = input_from_table(
+        &model,
+        &args.model,
+        &table,
+        args.target.as_deref().as_slice(),
+    )?;
     let background = match &args.background {
         Some(path) => {
             let table = Table::from_path(path)?;
-            let rows = input_from_table(&model, &args.model, &table, args.target.as_deref())?;
+            let rows = input_from_table(
+                &model,
+                &args.model,
+                &table,
+                args.target.as_deref().as_slice(),
+            )?;
             explainer.set_background(rows.tensors)?;
             format!("{} rows of {}", rows.rows, path.display())
         }
@@ -364,7 +374,12 @@ fn partial_dependence(args: PdpArgs) -> Result<()> {
     }
     let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
-    let inputs = input_from_table(&model, &args.model, &table, args.target.as_deref())?;
+    let inputs = input_from_table(
+        &model,
+        &args.model,
+        &table,
+        args.target.as_deref().as_slice(),
+    )?;
     let features = features(&inputs);
     let Some(j) = features.iter().position(|f| f.name == args.feature) else {
         bail!(

@@ -58,7 +58,14 @@ pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let mut table = Table::from_path(&args.data)?;
     keep_rows_with_target(&mut table, &args.target)?;
-    let (outputs, inputs) = run_on_table(&model, &args.model, &table, Some(&args.target))?;
+    // The target, the groups and the weights are not features, also for a model that
+    // records no feature names.
+    let not_features: Vec<&str> = (std::iter::once(&args.target))
+        .chain(&args.sensitive)
+        .chain(&args.sample_weight)
+        .map(String::as_str)
+        .collect();
+    let (outputs, inputs) = run_on_table(&model, &args.model, &table, &not_features)?;
     let truth = table.column(&args.target)?;
     let task = task_of(&model);
     let targets = match task.as_str() {

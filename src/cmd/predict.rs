@@ -24,7 +24,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let model = args.backend.load(&args.model)?;
     let table = Table::from_path(&args.data)?;
-    let (outputs, inputs) = run_on_table(&model, &args.model, &table, None)?;
+    let (outputs, inputs) = run_on_table(&model, &args.model, &table, &[])?;
     let n_rows = inputs.rows;
 
     let label_index = model.outputs().iter().position(|o| o.name == "label");
@@ -56,14 +56,14 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Runs `model` on the rows of `table`, its columns matched to the model's inputs (see
-/// [`input_from_table`] for `target`).
+/// [`input_from_table`] for `not_features`).
 pub fn run_on_table(
     model: &Model,
     path: &std::path::Path,
     table: &Table,
-    target: Option<&str>,
+    not_features: &[&str],
 ) -> Result<(Vec<Tensor>, TableInputs)> {
-    let inputs = input_from_table(model, path, table, target)?;
+    let inputs = input_from_table(model, path, table, not_features)?;
     Ok((model.run(inputs.tensors.clone())?, inputs))
 }
 
@@ -81,7 +81,8 @@ pub struct TableInputs {
 
 /// The rows of `table` as `model`'s inputs. A model with one float [rows, features] input
 /// gets the columns its feature names list (or, where it records none, every column but the
-/// `target` column, which holds the true answers where a command scores them); a model
+/// `not_features` columns: the true answers where a command scores them, the groups where it
+/// compares them); a model
 /// with an input per column (skl2onnx's convention for data frames: [rows, 1] or [rows], named
 /// after the column) gets each column as its input's type: text for strings, numbers for
 /// numbers, with missing cells (empty, NA, NaN, null and pandas' other markers) as NaN in
@@ -90,7 +91,7 @@ pub fn input_from_table(
     model: &Model,
     path: &std::path::Path,
     table: &Table,
-    target: Option<&str>,
+    not_features: &[&str],
 ) -> Result<TableInputs> {
     if let [input] = model.inputs()
         && input.datatype == DataType::Fp32
@@ -99,7 +100,7 @@ pub fn input_from_table(
     {
         let others = || -> Vec<String> {
             (table.headers().iter())
-                .filter(|h| Some(h.as_str()) != target)
+                .filter(|h| !not_features.contains(&h.as_str()))
                 .cloned()
                 .collect()
         };
@@ -112,7 +113,10 @@ pub fn input_from_table(
                 input.shape[1],
                 table.source(),
                 others().len(),
-                target.map_or(String::new(), |t| format!(" besides the target {t:?}"))
+                match not_features {
+                    [] => String::new(),
+                    columns => format!(" besides {columns:?}"),
+                }
             ),
         };
         let x = table.features(&features)?;
