@@ -40,11 +40,17 @@ pub struct BackendArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub wasm: WasmArgs,
+    /// Keep ONNX files in memory for explanations (`skiff serve --explain-background`).
+    #[arg(skip)]
+    pub explain: bool,
 }
 
 impl BackendArgs {
     pub fn options(&self) -> BackendOptions {
-        self.engine.options()
+        BackendOptions {
+            explain: self.explain,
+            ..self.engine.options()
+        }
     }
 
     /// The model in the file at `path`: an ONNX file on the backend chosen, or a WebAssembly

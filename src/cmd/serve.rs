@@ -24,6 +24,10 @@ pub struct Args {
     /// signed images are refused
     #[arg(long, env = "SKIFF_VERIFY_KEY", value_name = "PATH")]
     verify_key: Option<std::path::PathBuf>,
+    /// Also answer POST /v2/models/NAME/explain (and KServe's POST /v1/models/NAME:explain)
+    /// with SHAP values measured from these rows: CSV with a header row, like the training data
+    #[arg(long, value_name = "TRAIN.csv")]
+    explain_background: Option<std::path::PathBuf>,
     #[command(flatten)]
     serve: ServeArgs,
     #[command(flatten)]
@@ -32,7 +36,19 @@ pub struct Args {
     mlflow: super::mlflow_source::MlflowSourceArgs,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
+    let mut options = args.serve.options();
+    if let Some(path) = &args.explain_background {
+        // Read once; each model picks its columns from it when first explained.
+        let table = skiff_data::Table::from_path(path)?;
+        let path = path.clone();
+        args.backend.explain = true;
+        options.explain_background = Some(skiff_host::Background(Arc::new(move |model| {
+            super::predict::input_from_table(model, &path, &table, &[])
+                .map(|rows| rows.tensors)
+                .map_err(|e| format!("{e:#}"))
+        })));
+    }
     args.serve
         .init_logs(&["skiff", "skiff_host", "skiff_runtime"])
         .map_err(anyhow::Error::msg)?;
@@ -139,7 +155,7 @@ pub fn run(args: Args) -> Result<()> {
         skiff_host::serve_with_reload(
             listeners,
             Sources::new(sources),
-            args.serve.options(),
+            options,
             skiff_host::shutdown_signal(),
         )
         .await?;

@@ -262,3 +262,135 @@ fn a_table_with_text_columns_gets_a_value_per_column_adding_up_to_its_probabilit
         );
     }
 }
+
+#[test]
+fn a_server_explains_rows_as_the_command_line_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (
+        example("../tests/data/penguins/train.csv"),
+        example("../tests/data/penguins/test.csv"),
+    );
+    for (algorithm, set) in [
+        ("random-forest-classifier", "n_estimators=15"),
+        ("mlp-classifier", "max_iter=5"),
+    ] {
+        ok(skiff()
+            .args(["fit", algorithm, "--data"])
+            .arg(&train)
+            .args(["--target", "species", "--set", set, "-o"])
+            .arg(dir.path().join(format!("{algorithm}.onnx")))
+            .output()
+            .unwrap());
+    }
+    let forest = dir.path().join("random-forest-classifier.onnx");
+    // Five test rows without gaps (JSON has no NaN), as a CSV for the command line.
+    let (header, rows) = read_csv(&std::fs::read_to_string(&test).unwrap());
+    let rows: Vec<Vec<String>> = (rows.into_iter())
+        .filter(|r| r.iter().all(|c| !c.is_empty() && c != "NA"))
+        .take(5)
+        .collect();
+    let csv = dir.path().join("rows.csv");
+    let lines: Vec<String> = std::iter::once(header.join(","))
+        .chain(rows.iter().map(|r| r.join(",")))
+        .collect();
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let cli = shap_json(&forest, &csv, &train);
+
+    let server = crate::serve::Server::start(
+        forest.to_str().unwrap(),
+        &["--explain-background", train.to_str().unwrap()],
+    );
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let text = ["island", "sex"];
+    let inputs: Vec<Value> = (header.iter())
+        .filter(|h| *h != "species")
+        .map(|name| {
+            let cells = rows.iter().map(|r| r[column(name)].clone());
+            let (datatype, data): (&str, Vec<Value>) = if text.contains(&name.as_str()) {
+                ("BYTES", cells.map(Value::from).collect())
+            } else {
+                (
+                    "FP32",
+                    cells
+                        .map(|c| Value::from(c.parse::<f64>().unwrap()))
+                        .collect(),
+                )
+            };
+            serde_json::json!({"name": name, "shape": [5, 1], "datatype": datatype, "data": data})
+        })
+        .collect();
+    let request = serde_json::json!({ "inputs": inputs });
+    let (status, served) = server.post("/v2/models/random-forest-classifier/explain", &request);
+    assert_eq!(status, 200, "{served}");
+    for key in ["method", "features", "outputs", "base_values", "values"] {
+        assert_eq!(served[key], cli[key], "{key}");
+    }
+    // The same rows as KServe's v1 instances.
+    let instances: Vec<Value> = (rows.iter())
+        .map(|r| {
+            let mut row = serde_json::Map::new();
+            for (name, input) in header.iter().zip(r) {
+                if name != "species" {
+                    let value = match input.parse::<f64>() {
+                        Ok(v) if !text.contains(&name.as_str()) => Value::from(v),
+                        _ => Value::from(input.as_str()),
+                    };
+                    row.insert(name.clone(), value);
+                }
+            }
+            Value::Object(row)
+        })
+        .collect();
+    let (status, v1) = server.post(
+        "/v1/models/random-forest-classifier:explain",
+        &serde_json::json!({ "instances": instances }),
+    );
+    assert_eq!(status, 200, "{v1}");
+    assert_eq!(v1["values"], served["values"]);
+    // Values and base values add up to the probabilities the server infers.
+    let (status, inferred) = server.post("/v2/models/random-forest-classifier/infer", &request);
+    assert_eq!(status, 200, "{inferred}");
+    let outputs = inferred["outputs"].as_array().unwrap();
+    let probabilities = outputs
+        .iter()
+        .find(|o| o["name"] == "probabilities")
+        .unwrap();
+    let probabilities = flat(&probabilities["data"]);
+    let (base, values) = (flat(&served["base_values"]), flat(&served["values"]));
+    for r in 0..5 {
+        for o in 0..3 {
+            let sum = base[o] + (0..7).map(|j| values[(r * 7 + j) * 3 + o]).sum::<f64>();
+            let p = probabilities[r * 3 + o];
+            assert!(
+                (sum - p).abs() < 1e-5,
+                "row {r} class {o}: {sum} against {p}"
+            );
+        }
+    }
+    drop(server);
+
+    // A model with no SHAP values, and a server started without background rows: 400s that
+    // say what to do.
+    let mlp = dir.path().join("mlp-classifier.onnx");
+    let server = crate::serve::Server::start(
+        mlp.to_str().unwrap(),
+        &["--explain-background", train.to_str().unwrap()],
+    );
+    let (status, error) = server.post("/v2/models/mlp-classifier/explain", &request);
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("cannot explain"),
+        "{error}"
+    );
+    drop(server);
+    let server = crate::serve::Server::start(forest.to_str().unwrap(), &[]);
+    let (status, error) = server.post("/v2/models/random-forest-classifier/explain", &request);
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("--explain-background"),
+        "{error}"
+    );
+}

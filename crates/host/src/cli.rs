@@ -129,6 +129,7 @@ impl ServeArgs {
             drain: Duration::from_secs_f64(self.drain_seconds),
             model_control: self.model_control,
             metrics_names: self.metrics_names,
+            explain_background: None,
         }
     }
 
@@ -260,6 +261,7 @@ impl OrtArgs {
             cuda_device: self.cuda_device,
             instances: self.instances.map(|n| n as usize),
             io_binding: self.io_binding,
+            explain: false,
         }
     }
 }

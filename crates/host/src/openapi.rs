@@ -37,7 +37,7 @@ pub fn for_model(name: &str, versions: &[u64], model: &Model) -> Value {
     let versions: Vec<String> = versions.iter().map(u64::to_string).collect();
     if let Some(paths) = document["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
-            if !path.starts_with("/v2/models/") {
+            if !path.starts_with("/v2/models/") && !path.starts_with("/v1/models/") {
                 continue;
             }
             for parameter in item["parameters"].as_array_mut().into_iter().flatten() {
@@ -195,6 +195,9 @@ mod tests {
             "/v2/models/{name}/ready",
             "/v2/models/{name}/infer",
             "/v2/models/{name}/versions/{version}/infer",
+            "/v2/models/{name}/explain",
+            "/v2/models/{name}/versions/{version}/explain",
+            "/v1/models/{name}:explain",
             "/v2/docs/openapi.json",
             "/v2/models/{name}/docs/openapi.json",
             "/v2/repository/index",

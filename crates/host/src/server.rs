@@ -51,6 +51,24 @@ pub struct Options {
     pub model_control: bool,
     /// The names `GET /metrics` uses: skiff's, or Triton's for dashboards built for Triton.
     pub metrics_names: MetricsNames,
+    /// Where models loaded for explanations ([`skiff_runtime::BackendOptions::explain`]) get
+    /// the rows their SHAP values are measured from; `POST /v2/models/NAME/explain` answers
+    /// only with it.
+    pub explain_background: Option<Background>,
+}
+
+/// Background rows for a model's explanations: the model's inputs for rows like its training
+/// data, or why there are none.
+#[derive(Clone)]
+pub struct Background(pub Arc<BackgroundRows>);
+
+/// What [`Background`] calls for a model.
+pub type BackgroundRows = dyn Fn(&Model) -> std::result::Result<Vec<Tensor>, String> + Send + Sync;
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Background")
+    }
 }
 
 impl Default for Options {
@@ -64,6 +82,7 @@ impl Default for Options {
             drain: Duration::from_secs(5),
             model_control: false,
             metrics_names: MetricsNames::default(),
+            explain_background: None,
         }
     }
 }
@@ -209,6 +228,7 @@ fn router_for(state: Shared) -> Router {
         .route("/", get(model_metadata))
         .route("/ready", get(model_ready))
         .route("/infer", post(infer))
+        .route("/explain", post(explain))
         .route("/docs/openapi.json", get(model_openapi));
     Router::new()
         .route("/v2", get(server_metadata))
@@ -224,6 +244,7 @@ fn router_for(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/invocations", post(invocations))
         .route("/ping", get(ping))
+        .route("/v1/models/{target}", post(kserve_v1))
         .route("/v2/repository/index", post(control::index_route))
         .route(
             "/v2/repository/models/{name}/load",
@@ -674,6 +695,137 @@ async fn invocations_inner(
     let results = execute(state, name, version, model, tensors, inference.elements).await?;
     let answer = inference.answer(name, version, model, results);
     crate::invocations::predictions(&answer.body)
+}
+
+/// `POST /v2/models/NAME[/versions/V]/explain`: the SHAP values of an inference request's
+/// rows (see [`skiff_runtime::explain`]).
+async fn explain(
+    State(state): State<Shared>,
+    Path(path): Path<ModelPath>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let _in_flight = state.metrics.start();
+    let (model, version) = state.metric_labels(&path.name, path.version.as_deref());
+    let result = async {
+        let body = read_body(&state, body)?;
+        let header_length = headers
+            .get(protocol::HEADER_LENGTH)
+            .map(|v| v.to_str().unwrap_or("?"));
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?"));
+        let json_header_size = protocol::check_content_type(content_type, header_length)?;
+        explain_rows(&state, &path.name, path.version.as_deref(), |_| {
+            Ok((
+                body.to_vec(),
+                header_length.or(json_header_size).map(str::to_string),
+            ))
+        })
+        .await
+    }
+    .await;
+    state.account(&model, &version, result.as_ref().err(), started, "explain");
+    result.map_or_else(IntoResponse::into_response, |answer| {
+        axum::Json(answer).into_response()
+    })
+}
+
+/// KServe's v1 protocol, its explainer verb: `POST /v1/models/NAME:explain` with
+/// `{"instances": [...]}` rows, answered as `/v2/models/NAME/explain` answers.
+async fn kserve_v1(
+    State(state): State<Shared>,
+    Path(target): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(name) = target.strip_suffix(":explain") else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "POST /v1/models/{target}: skiff answers KServe's v1 protocol for :explain \
+                 only; infer with POST /v2/models/NAME/infer"
+            ),
+        )
+        .into_response();
+    };
+    let started = std::time::Instant::now();
+    let _in_flight = state.metrics.start();
+    let (model, version) = state.metric_labels(name, None);
+    let result = async {
+        let body = read_body(&state, body)?;
+        explain_rows(&state, name, None, |model| {
+            Ok((crate::invocations::to_infer_request(model, &body)?, None))
+        })
+        .await
+    }
+    .await;
+    state.account(&model, &version, result.as_ref().err(), started, "explain");
+    result.map_or_else(IntoResponse::into_response, |answer| {
+        axum::Json(answer).into_response()
+    })
+}
+
+/// The SHAP values of the rows of the OIP request `request` makes for the model (its body
+/// and binary header length), as JSON.
+async fn explain_rows(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+    request: impl FnOnce(&Model) -> std::result::Result<(Vec<u8>, Option<String>), ApiError>,
+) -> std::result::Result<serde_json::Value, ApiError> {
+    let repo = state.repo();
+    let (version, model) = repo.get(name, version)?;
+    let Some(background) = state.options.explain_background.clone() else {
+        return Err(ApiError::bad_request(
+            "this server explains no models: start it with skiff serve --explain-background \
+             TRAIN.csv",
+        ));
+    };
+    let (body, header_length) = request(model)?;
+    let inference = Inference::decode(
+        name,
+        model,
+        &body,
+        header_length.as_deref(),
+        state.options.max_elements,
+    )?;
+    let _permit = permit(state)?;
+    let model = model.clone();
+    let tensors = inference.tensors;
+    let explained = tokio::task::spawn_blocking(move || {
+        let explainer = model.explainer(|m| (background.0)(m))?;
+        explainer.explain(tensors)
+    });
+    let explained = match state.options.timeout {
+        Some(limit) => tokio::time::timeout(limit, explained).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("explaining took longer than {limit:?}"),
+            )
+        })?,
+        None => explained.await,
+    }
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("explanation task failed: {e}"),
+        )
+    })??;
+    let n_outputs = explained.outputs.len();
+    let values: Vec<Vec<&[f64]>> = (0..explained.rows)
+        .map(|r| explained.row(r).chunks(n_outputs).collect())
+        .collect();
+    Ok(json!({
+        "model_name": name,
+        "model_version": version.to_string(),
+        "method": explained.method,
+        "transform": explained.transform,
+        "features": explained.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
+        "outputs": explained.outputs,
+        "base_values": explained.base_values,
+        "values": values,
+    }))
 }
 
 /// Requests with more elements than this run on the blocking pool, not on an I/O thread.

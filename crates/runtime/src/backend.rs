@@ -134,6 +134,8 @@ pub struct BackendOptions {
     /// Bind inputs and outputs to ONNX Runtime's memory before a run (I/O binding), which
     /// saves copies of large batches on a GPU.
     pub io_binding: bool,
+    /// Keep the ONNX file in memory so that [`crate::Model::explainer`] can explain it.
+    pub explain: bool,
 }
 
 impl BackendOptions {
@@ -159,7 +161,7 @@ impl BackendOptions {
         }
         serde_json::from_value(merged).map_err(|e| {
             Error::Backend(format!(
-                "{source_name}: {e} (fields: backend, intra_op_threads, graph_optimization, cuda_device, instances, io_binding)"
+                "{source_name}: {e} (fields: backend, intra_op_threads, graph_optimization, cuda_device, instances, io_binding, explain)"
             ))
         })
     }

@@ -32,6 +32,7 @@ mod vector_state;
 
 pub use backend::{Backend, BackendKind, BackendOptions, GraphOptimization};
 pub use error::{Error, Result};
+pub use explain::Explainer;
 pub use tensor::{DataType, Tensor, TensorData};
 
 use serde::Serialize;
@@ -63,6 +64,16 @@ pub struct Model {
     outputs: Vec<IoSpec>,
     metadata: BTreeMap<String, String>,
     load_time: std::time::Duration,
+    /// The file and its explainer, where the options asked for explanations.
+    explained: Option<Arc<Explained>>,
+}
+
+/// A model's ONNX file, kept to build its [`Explainer`] on first use.
+#[derive(Debug)]
+struct Explained {
+    source_name: String,
+    bytes: Vec<u8>,
+    explainer: std::sync::OnceLock<Arc<Explainer>>,
 }
 
 impl Model {
@@ -123,12 +134,20 @@ impl Model {
                 }
             }
         };
+        let explained = options.explain.then(|| {
+            Arc::new(Explained {
+                source_name: source_name.to_string(),
+                bytes: bytes.to_vec(),
+                explainer: Default::default(),
+            })
+        });
         Ok(Model {
             backend,
             inputs,
             outputs,
             metadata,
             load_time: started.elapsed(),
+            explained,
         })
     }
 
@@ -146,6 +165,7 @@ impl Model {
             outputs,
             metadata,
             load_time,
+            explained: None,
         }
     }
 
@@ -201,6 +221,39 @@ impl Model {
                 })
                 .collect(),
         )
+    }
+
+    /// The model's SHAP explainer, measured from the rows `background` gives for it; built on
+    /// the first call and kept. Only a model loaded with [`BackendOptions::explain`] has one.
+    pub fn explainer(
+        &self,
+        background: impl FnOnce(&Model) -> std::result::Result<Vec<Tensor>, String>,
+    ) -> Result<Arc<Explainer>> {
+        let Some(explained) = &self.explained else {
+            return Err(Error::BadInput(
+                "this model has no explainer: SHAP values are for ONNX files (not components) \
+                 loaded for explanations, as skiff serve --explain-background loads them"
+                    .into(),
+            ));
+        };
+        if let Some(explainer) = explained.explainer.get() {
+            return Ok(explainer.clone());
+        }
+        // Two first calls at once may both build one; the first kept is every later call's.
+        let mut explainer = Explainer::new(&explained.source_name, &explained.bytes)?;
+        // The background is the server's, not the request's: its failures are not the caller's.
+        background(self)
+            .and_then(|rows| explainer.set_background(rows).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                Error::Backend(format!(
+                    "cannot measure {} from its background rows: {e}",
+                    explained.source_name
+                ))
+            })?;
+        Ok(explained
+            .explainer
+            .get_or_init(|| Arc::new(explainer))
+            .clone())
     }
 
     fn metadata_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {

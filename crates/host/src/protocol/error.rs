@@ -36,10 +36,12 @@ impl ApiError {
 }
 
 impl From<skiff_runtime::Error> for ApiError {
-    /// Input the model refuses is the caller's to fix (400); anything else failed inside (500).
+    /// Input the model refuses, or an explanation of a model that has none, is the caller's to
+    /// fix (400); anything else failed inside (500).
     fn from(e: skiff_runtime::Error) -> ApiError {
         match e {
             skiff_runtime::Error::BadInput(m) => ApiError::bad_request(m),
+            e @ skiff_runtime::Error::NotExplainable { .. } => ApiError::bad_request(e.to_string()),
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
