@@ -258,7 +258,7 @@ fn shap(args: ShapArgs) -> Result<()> {
     let mut explainer = Explainer::new(&args.model.display().to_string(), &bytes)?;
     let model = Model::from_bytes(&args.model.display().to_string(), &bytes)?;
     let table = Table::from_path(&args.data)?;
-    let inputs = input_from_table(
+    let mut inputs = input_from_table(
         &model,
         &args.model,
         &table,
@@ -282,7 +282,7 @@ fn shap(args: ShapArgs) -> Result<()> {
             format!("the {} rows explained", inputs.rows)
         }
     };
-    let mut explained = explainer.explain(inputs.tensors.clone())?;
+    let mut explained = explainer.explain(std::mem::take(&mut inputs.tensors))?;
     // The table's names for the columns the values are given for.
     for feature in &mut explained.features {
         if let Some((input, column)) = feature.source {

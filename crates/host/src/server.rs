@@ -727,9 +727,7 @@ async fn explain(
     }
     .await;
     state.account(&model, &version, result.as_ref().err(), started, "explain");
-    result.map_or_else(IntoResponse::into_response, |answer| {
-        axum::Json(answer).into_response()
-    })
+    explained_response(result)
 }
 
 /// KServe's v1 protocol, its explainer verb: `POST /v1/models/NAME:explain` with
@@ -761,6 +759,11 @@ async fn kserve_v1(
     }
     .await;
     state.account(&model, &version, result.as_ref().err(), started, "explain");
+    explained_response(result)
+}
+
+/// An explanation as JSON, or the error's answer.
+fn explained_response(result: std::result::Result<serde_json::Value, ApiError>) -> Response {
     result.map_or_else(IntoResponse::into_response, |answer| {
         axum::Json(answer).into_response()
     })

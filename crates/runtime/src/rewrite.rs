@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use tract_onnx::pb;
 use tract_onnx::pb::attribute_proto::AttributeType;
 
-const ML_DOMAIN: &str = "ai.onnx.ml";
+pub(crate) const ML_DOMAIN: &str = "ai.onnx.ml";
 
 /// Applies every rewrite to `model`; the error names the node and what is wrong with it.
 pub(crate) fn rewrite(model: &mut pb::ModelProto) -> Result<(), String> {
@@ -30,7 +30,8 @@ fn is_ml(node: &pb::NodeProto, op_type: &str) -> bool {
     node.op_type == op_type && node.domain == ML_DOMAIN
 }
 
-fn node_name(node: &pb::NodeProto) -> &str {
+/// A node's name for messages: its own, or its first output's.
+pub(crate) fn node_name(node: &pb::NodeProto) -> &str {
     if node.name.is_empty() {
         node.output.first().map_or("?", String::as_str)
     } else {

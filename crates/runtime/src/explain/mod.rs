@@ -23,6 +23,7 @@
 mod trace;
 
 use crate::ml::{PostTransform, TreeScores};
+use crate::rewrite::{ML_DOMAIN, node_name};
 use crate::{Error, Model, Result, Tensor, TensorData};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -416,8 +417,6 @@ fn per_row(x: &[f32], width: usize, explain: impl Fn(&[f32]) -> Vec<f64> + Sync)
     }
 }
 
-const ML_DOMAIN: &str = "ai.onnx.ml";
-
 /// The head's node, its scores, and the tensors they end in (where later ops read them).
 fn find_head(graph: &pb::GraphProto) -> std::result::Result<(usize, Head, Vec<String>), String> {
     let trees: Vec<usize> = (0..graph.node.len())
@@ -734,14 +733,6 @@ fn transform_after(graph: &pb::GraphProto, ends: &[String]) -> Option<String> {
             "Sigmoid" => Some("logistic".to_string()),
             _ => None,
         })
-}
-
-fn node_name(node: &pb::NodeProto) -> &str {
-    if node.name.is_empty() {
-        node.output.first().map_or("?", String::as_str)
-    } else {
-        &node.name
-    }
 }
 
 /// The model cut at `tensor`: the nodes it needs, and it as the only output.
