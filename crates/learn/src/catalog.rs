@@ -148,6 +148,8 @@ pub trait Algorithm: Send + Sync {
     fn set_categorical(&mut self, features: &[usize]);
     /// Sets a hyperparameter from text (see [`Params::set`]).
     fn set(&mut self, name: &str, value: &str) -> Result<()>;
+    /// The epsilon a fit spends, for differentially private estimators; none for the rest.
+    fn privacy(&self) -> Option<f64>;
     /// Fits rows `x` to `y`.
     fn fit(&self, x: ArrayView2<'_, f64>, y: &Target) -> Result<Box<dyn Fitted>>;
     /// A copy, hyperparameters and all (a search fits one per candidate and fold).
@@ -176,6 +178,10 @@ pub(crate) trait Estimator: Params {
     /// search per row.
     const SCORES_TRAINING_ROWS: bool = true;
     type Model: Fitted + 'static;
+    /// See [`Algorithm::privacy`].
+    fn privacy(&self) -> Option<f64> {
+        None
+    }
     /// See [`Algorithm::set_categorical`].
     fn set_categorical(&mut self, _features: &[usize]) {}
     fn fit_classes(&self, _x: ArrayView2<'_, f64>, _y: &ClassTarget) -> Result<Self::Model> {
@@ -208,6 +214,10 @@ impl<E: Estimator> Algorithm for E {
 
     fn needs_scaling(&self) -> bool {
         E::NEEDS_SCALING
+    }
+
+    fn privacy(&self) -> Option<f64> {
+        Estimator::privacy(self)
     }
 
     fn takes_gaps_and_categories(&self) -> bool {
@@ -269,6 +279,8 @@ pub fn catalog() -> Vec<Box<dyn Algorithm>> {
         Box::new(crate::RandomForestClassifierParams::default()),
         Box::new(crate::HistGradientBoostingClassifierParams::default()),
         Box::new(crate::GaussianNbParams::default()),
+        Box::new(crate::DpGaussianNbParams::default()),
+        Box::new(crate::DpLogisticRegressionParams::default()),
         Box::new(crate::KnnClassifierParams::default()),
         Box::new(crate::MlpClassifierParams::default()),
         Box::new(crate::LinearRegressionParams::default()),

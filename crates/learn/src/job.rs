@@ -275,6 +275,9 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
         gaps |= table.has_gaps(&name)?;
         columns.push((name, kind));
     }
+    if algorithm.privacy().is_some() {
+        check_private_preprocessing(&table, &columns, spec, algorithm.name())?;
+    }
     let text = columns.iter().any(|(_, k)| *k == Kind::Categorical);
     let mixed =
         text || gaps || spec.impute.is_some() || spec.encode.is_some() || !step_settings.is_empty();
@@ -322,6 +325,38 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
         rows_without_target,
         na_values: table.na_values().to_vec(),
     })
+}
+
+/// A differentially private estimator's privacy covers its own fit only: filling gaps,
+/// one-hot categories seen in the data and scaling would learn from the rows without noise,
+/// so they are refused with the columns that would need them.
+fn check_private_preprocessing(
+    table: &Table,
+    columns: &[(String, Kind)],
+    spec: &FitSpec,
+    algorithm: &str,
+) -> Result<()> {
+    let mut needing = Vec::new();
+    for (name, kind) in columns {
+        if *kind == Kind::Categorical || table.has_gaps(name)? {
+            needing.push(format!("{name:?}"));
+        }
+    }
+    if !needing.is_empty() {
+        return Err(Error::Column(format!(
+            "{algorithm} is differentially private, but filling gaps and encoding text learn \
+             from the data without noise: {} hold text or gaps; leave them out (--drop) or \
+             prepare them beforehand",
+            needing.join(", ")
+        )));
+    }
+    if spec.scale.is_some() || spec.impute.is_some() || spec.encode.is_some() {
+        return Err(Error::Column(format!(
+            "{algorithm} is differentially private, but --scale, --impute and --encode learn \
+             from the data without noise: leave them out (the bounds it takes clip the features)"
+        )));
+    }
+    Ok(())
 }
 
 /// `table` reading `extra` cells as missing too.

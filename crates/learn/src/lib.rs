@@ -39,6 +39,7 @@ mod boost;
 mod catalog;
 mod check;
 mod classifier;
+mod dp;
 mod error;
 mod forest;
 mod graph;
@@ -68,6 +69,10 @@ pub use boost::{
     RegressionLoss, Rule as SplitRule, Tree as BoostTree,
 };
 pub use catalog::{Algorithm, Curve, Fitted, Predictions, Target, algorithm, catalog};
+pub use dp::{
+    DpGaussianNb, DpGaussianNbParams, DpLogisticRegression, DpLogisticRegressionParams,
+    FittedDpGaussianNb, FittedDpLogisticRegression,
+};
 pub use error::{Error, Result};
 pub use forest::{
     FittedRandomForestClassifier, FittedRandomForestRegressor, MaxFeatures, OutOfBag,
@@ -161,6 +166,9 @@ impl ExportInfo {
         if let Some(classes) = estimator.classes() {
             model = model.metadata(metadata::CLASSES, classes.to_json());
         }
+        for (key, value) in estimator.metadata() {
+            model = model.metadata(&key, value);
+        }
         if let Some((name, value)) = &self.training_metric {
             model = model.metadata(
                 metadata::TRAINING_METRIC,
@@ -191,6 +199,10 @@ pub trait Export {
     /// The classes of a classifier, in the column order of its probabilities.
     fn classes(&self) -> Option<&ClassLabels> {
         None
+    }
+    /// More metadata to record, e.g. a private model's `skiff.dp.*` guarantee.
+    fn metadata(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
     /// Adds the nodes that compute the model's outputs from `x`, float [N, n_features], and
     /// declares those outputs. A pipeline calls it after its preprocessing steps.

@@ -44,7 +44,7 @@ pub struct LogisticRegressionParams {
     /// Stop when the gradient's largest component falls below this (default 1e-4).
     pub tol: f64,
     /// Fit an intercept per class (default true).
-    pub fit_intercept: bool,
+    pub(crate) fit_intercept: bool,
 }
 
 impl Default for LogisticRegressionParams {
@@ -182,24 +182,24 @@ impl LogisticRegressionParams {
 
 /// scikit-learn's L2-penalised log-loss over rows `x` with classes `y`, as a function of the
 /// weights: `vectors` rows of `width` (a weight per feature, then the intercept).
-struct Objective<'x, 'y> {
-    x: ArrayView2<'x, f64>,
-    y: &'y [usize],
+pub(crate) struct Objective<'x, 'y> {
+    pub(crate) x: ArrayView2<'x, f64>,
+    pub(crate) y: &'y [usize],
     /// 1 for two classes (the logit of the second), else one per class (multinomial).
-    vectors: usize,
-    fit_intercept: bool,
+    pub(crate) vectors: usize,
+    pub(crate) fit_intercept: bool,
     /// The penalty's factor, `1/(C·n)`.
-    l2: f64,
+    pub(crate) l2: f64,
 }
 
 impl Objective<'_, '_> {
-    fn width(&self) -> usize {
+    pub(crate) fn width(&self) -> usize {
         self.x.ncols() + usize::from(self.fit_intercept)
     }
 
     /// The objective at `w`; its gradient goes into `gradient`. Blocks of rows run in
     /// parallel, their sums added in block order.
-    fn value_and_gradient(&self, w: &Array1<f64>, gradient: &mut Array1<f64>) -> f64 {
+    pub(crate) fn value_and_gradient(&self, w: &Array1<f64>, gradient: &mut Array1<f64>) -> f64 {
         let (n, p) = self.x.dim();
         let shape = (self.vectors, self.width());
         let w = w.view().into_shape_with_order(shape).unwrap();
@@ -268,7 +268,7 @@ impl Objective<'_, '_> {
     }
 }
 
-fn sigmoid(v: f64) -> f64 {
+pub(crate) fn sigmoid(v: f64) -> f64 {
     if v >= 0.0 {
         1.0 / (1.0 + (-v).exp())
     } else {
