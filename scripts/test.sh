@@ -49,6 +49,16 @@ if ! cmp -s tests/requirements-kserve.txt "$kserve_venv/requirements.txt"; then
   cp tests/requirements-kserve.txt "$kserve_venv/requirements.txt"
 fi
 export SKIFF_TEST_KSERVE_PYTHON=$kserve_venv/bin/python
+# diffprivlib needs scikit-learn before 1.8, and OpenDP's Python package checks skiff's
+# privacy maps: their own venv, rebuilt the same way.
+dp_venv=$cache/venv-dp
+if ! cmp -s tests/requirements-dp.txt "$dp_venv/requirements.txt"; then
+  rm -rf "$dp_venv"
+  python3 -m venv "$dp_venv"
+  "$dp_venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-dp.txt
+  cp tests/requirements-dp.txt "$dp_venv/requirements.txt"
+fi
+export SKIFF_TEST_DP_PYTHON=$dp_venv/bin/python
 # The ONNX Runtime backend's tests load the library the onnxruntime wheel ships.
 ORT_DYLIB_PATH=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
 export ORT_DYLIB_PATH

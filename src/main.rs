@@ -36,6 +36,8 @@ enum Command {
     Explain(cmd::explain::Args),
     /// Compare a model's metrics between groups of rows (Fairlearn's MetricFrame and parity)
     Fairness(cmd::fairness::Args),
+    /// Differential privacy: private summaries of a CSV file, and privacy budgets
+    Dp(cmd::dp::Args),
     /// Write an ONNX model in another tool's format (an MLflow model folder)
     Export(cmd::export::Args),
     /// Predict with an ONNX model on a CSV file
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => cmd::tune::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Explain(args) => cmd::explain::run(args),
+        Command::Dp(args) => cmd::dp::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::Fairness(args) => cmd::fairness::run(args),
         Command::Predict(args) => cmd::predict::run(args),

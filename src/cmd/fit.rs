@@ -25,6 +25,10 @@ pub struct Args {
     /// Show the columns' kinds and the pipeline's steps with their hyperparameters, and stop
     #[arg(long)]
     print_pipeline: bool,
+    /// A privacy budget ledger (skiff dp budget) that a differentially private fit spends
+    /// its epsilon from; a fit over budget is refused before it starts
+    #[arg(long, value_name = "LEDGER")]
+    budget: Option<PathBuf>,
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
@@ -50,7 +54,18 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let output = args.output.as_ref().expect("clap requires --output");
+    let ledger = match &args.budget {
+        Some(path) => Some((path, super::dp::check_fit(path, plan.algorithm.as_ref())?)),
+        None => None,
+    };
     let report = skiff_learn::fit_plan(&table, plan)?;
+    // The spend is recorded before the model is written: a fit that ran has spent it.
+    if let Some((path, mut ledger)) = ledger {
+        let epsilon = report.algorithm.privacy().expect("checked before fitting");
+        let what = format!("fit {} on {}", report.algorithm.name(), args.data.display());
+        ledger.spend(epsilon, 0.0, &what)?;
+        ledger.save(path)?;
+    }
     // Written to stderr as they come, as scikit-learn's warnings are; the model is still good
     // to write.
     for warning in &report.warnings {

@@ -10,6 +10,7 @@ macro_rules! say {
 pub mod algorithms;
 pub mod bench;
 pub mod cv;
+pub mod dp;
 pub mod eval;
 pub mod explain;
 pub mod export;

@@ -10,6 +10,7 @@ mod ci_example;
 mod cli_errors;
 mod component;
 mod conformance;
+mod dp;
 mod encode_ops;
 mod explain;
 mod fairness;
