@@ -302,6 +302,9 @@ fn calibrate(query: &Query, epsilon: f64, size: usize, first: &str) -> Result<(C
     Ok((chain, scale))
 }
 
+/// A statistic of a bounded column: its query from the column and the bounds.
+type BoundedQuery = fn(String, (f64, f64)) -> Query;
+
 /// The releases `request` asks for, in order, the count first where a mean or a variance
 /// needs it.
 fn queries(table: &Table, request: &Request) -> Result<Vec<Query>> {
@@ -311,11 +314,11 @@ fn queries(table: &Table, request: &Request) -> Result<Vec<Query>> {
         queries.push(Query::Count);
     }
     for statistic in &request.statistics {
-        let make: fn(String, (f64, f64)) -> Query = match statistic {
+        let (name, make): (&str, BoundedQuery) = match statistic {
             Statistic::Count => continue,
-            Statistic::Sum => |column, bounds| Query::Sum { column, bounds },
-            Statistic::Mean => |column, bounds| Query::Mean { column, bounds },
-            Statistic::Var => |column, bounds| Query::Var { column, bounds },
+            Statistic::Sum => ("sum", |column, bounds| Query::Sum { column, bounds }),
+            Statistic::Mean => ("mean", |column, bounds| Query::Mean { column, bounds }),
+            Statistic::Var => ("var", |column, bounds| Query::Var { column, bounds }),
             Statistic::Hist(column) => {
                 table.column_index(column)?;
                 let Some((_, categories)) = request.categories.iter().find(|(c, _)| c == column)
@@ -334,7 +337,6 @@ fn queries(table: &Table, request: &Request) -> Result<Vec<Query>> {
             }
         };
         if request.bounds.is_empty() {
-            let name = Query::statistic(&make(String::new(), (0.0, 1.0)));
             return Err(Error::Request(format!(
                 "{name} needs bounds, known beforehand, for each column it summarises: \
                  --bounds COLUMN=LOWER:UPPER (reading them from the data would not be private)"
