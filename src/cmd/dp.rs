@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use skiff_data::Table;
-use skiff_privacy::{Ledger, Report, Request, Statistic};
+use skiff_privacy::{Held, Ledger, Report, Request, Statistic};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -100,17 +100,19 @@ fn describe(args: DescribeArgs) -> Result<()> {
     let table = Table::from_path(&args.data)?;
     let ledger = match &args.budget {
         Some(path) => {
-            let ledger = Ledger::open(path)?;
-            ledger.check(request.epsilon, 0.0)?;
-            Some((path, ledger))
+            let held = hold(path)?;
+            held.ledger().check(request.epsilon, 0.0)?;
+            Some(held)
         }
         None => None,
     };
     let report = skiff_privacy::describe(&table, &request)?;
-    if let Some((path, mut ledger)) = ledger {
-        let what = format!("dp describe {}", args.data.display());
-        ledger.spend(report.epsilon, 0.0, &what)?;
-        ledger.save(path)?;
+    if let Some(mut held) = ledger {
+        held.spend(
+            report.epsilon,
+            0.0,
+            &format!("dp describe {}", args.data.display()),
+        )?;
     }
     if args.json {
         return super::print_json(&serde_json::to_value(&report)?);
@@ -235,8 +237,19 @@ fn budget(args: BudgetArgs) -> Result<()> {
     Ok(())
 }
 
-/// Checks that a fit of `algorithm` may spend from the ledger at `path`, before fitting.
-pub fn check_fit(path: &Path, algorithm: &dyn skiff_learn::Algorithm) -> Result<Ledger> {
+/// Holds the ledger at `path` for a spend, saying so on stderr if another process holds it.
+fn hold(path: &Path) -> Result<Held> {
+    Ok(Ledger::hold(path, || {
+        eprintln!(
+            "skiff: waiting for {}: another fit or release is spending from it",
+            path.display()
+        )
+    })?)
+}
+
+/// Holds the ledger at `path` and checks that a fit of `algorithm` may spend from it, before
+/// fitting.
+pub fn check_fit(path: &Path, algorithm: &dyn skiff_learn::Algorithm) -> Result<Held> {
     let Some(epsilon) = algorithm.privacy() else {
         bail!(
             "--budget records private fits, and {} is not differentially private (dp-gaussian-nb \
@@ -247,9 +260,9 @@ pub fn check_fit(path: &Path, algorithm: &dyn skiff_learn::Algorithm) -> Result<
     if epsilon.is_infinite() {
         bail!("epsilon=inf adds no noise, so the fit is not private: a budget cannot record it");
     }
-    let ledger = Ledger::open(path)?;
-    ledger
+    let held = hold(path)?;
+    held.ledger()
         .check(epsilon, 0.0)
         .with_context(|| format!("{} refused the fit", path.display()))?;
-    Ok(ledger)
+    Ok(held)
 }

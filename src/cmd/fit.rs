@@ -54,17 +54,18 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let output = args.output.as_ref().expect("clap requires --output");
+    // The ledger is held from the check to the record, so fits spending from one budget
+    // take turns.
     let ledger = match &args.budget {
-        Some(path) => Some((path, super::dp::check_fit(path, plan.algorithm.as_ref())?)),
+        Some(path) => Some(super::dp::check_fit(path, plan.algorithm.as_ref())?),
         None => None,
     };
     let report = skiff_learn::fit_plan(&table, plan)?;
     // The spend is recorded before the model is written: a fit that ran has spent it.
-    if let Some((path, mut ledger)) = ledger {
+    if let Some(mut held) = ledger {
         let epsilon = report.algorithm.privacy().expect("checked before fitting");
         let what = format!("fit {} on {}", report.algorithm.name(), args.data.display());
-        ledger.spend(epsilon, 0.0, &what)?;
-        ledger.save(path)?;
+        held.spend(epsilon, 0.0, &what)?;
     }
     // Written to stderr as they come, as scikit-learn's warnings are; the model is still good
     // to write.

@@ -435,6 +435,32 @@ fn dp_budget_composes_as_diffprivlib_and_refuses_a_fit_over_budget() {
         &["would exceed the budget"],
     );
 
+    // Releases racing for one budget take turns: of four at 0.4 against 1.0, two pass.
+    let shared = dir.path().join("shared.json");
+    let shared_arg = shared.to_str().unwrap();
+    ok(run(&["dp", "budget", shared_arg, "--epsilon", "1"]));
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            skiff()
+                .args(["dp", "describe"])
+                .arg(penguins())
+                .args(["--epsilon", "0.4", "--budget", shared_arg])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let passed = racers
+        .into_iter()
+        .map(|mut child| child.wait().unwrap().success())
+        .filter(|&ok| ok)
+        .count();
+    assert_eq!(passed, 2, "two of four releases fit the budget");
+    let state: Value =
+        serde_json::from_str(&ok(run(&["dp", "budget", shared_arg, "--json"]))).unwrap();
+    assert_eq!(state["spent"].as_array().unwrap().len(), 2, "{state}");
+
     // Non-private fits, and epsilon=inf, cannot spend from a budget.
     let out = skiff()
         .args(["fit", "gaussian-nb", "--data"])

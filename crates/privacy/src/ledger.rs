@@ -5,10 +5,13 @@
 //!
 //! A spend that would take the total past the budget is refused before anything is fitted or
 //! released; the file is rewritten whole (a temporary file renamed over it) after each spend.
+//! A process that spends holds the ledger ([`Ledger::hold`]: an exclusive lock on `FILE.lock`)
+//! from its check to its record, so processes spending from one budget take turns.
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
 
 /// One recorded spend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +84,40 @@ impl Ledger {
         })?;
         Ledger::new(ledger.epsilon, ledger.delta, ledger.slack)?;
         Ok(ledger)
+    }
+
+    /// Holds the ledger at `path` for spending: waits (calling `on_wait` first) while another
+    /// process holds it, then reads it. Others wait until the [`Held`] ledger is dropped.
+    pub fn hold(path: &Path, on_wait: impl FnOnce()) -> Result<Held> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::Ledger(format!("cannot lock {}: {e}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                on_wait();
+                lock.lock().map_err(|e| {
+                    Error::Ledger(format!("cannot lock {}: {e}", lock_path.display()))
+                })?;
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::Ledger(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
+        Ok(Held {
+            ledger: Ledger::open(path)?,
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
     }
 
     /// Writes the ledger to `path`, atomically.
@@ -190,6 +227,27 @@ impl Ledger {
     }
 }
 
+/// A ledger held for spending (see [`Ledger::hold`]).
+#[derive(Debug)]
+pub struct Held {
+    ledger: Ledger,
+    path: PathBuf,
+    _lock: File,
+}
+
+impl Held {
+    /// The ledger as it was read.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Records a spend (after checking it) and writes the ledger back.
+    pub fn spend(&mut self, epsilon: f64, delta: f64, what: &str) -> Result<()> {
+        self.ledger.spend(epsilon, delta, what)?;
+        self.ledger.save(&self.path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +277,40 @@ mod tests {
         let expected = shrunk + (2.0 * 100.0 * 0.01 * (1e5f64).ln()).sqrt();
         assert!((epsilon - expected).abs() < 1e-12 && epsilon < 10.0);
         assert_eq!(delta, 1e-5);
+    }
+
+    #[test]
+    fn a_held_ledger_makes_others_wait_and_records_its_spends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("budget.json");
+        Ledger::new(2.0, 0.0, 0.0).unwrap().save(&path).unwrap();
+        let mut held = Ledger::hold(&path, || panic!("nobody holds it yet")).unwrap();
+        held.spend(0.5, 0.0, "first").unwrap();
+        let path2 = path.clone();
+        let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = waited.clone();
+        let other = std::thread::spawn(move || {
+            let mut held = Ledger::hold(&path2, || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+            .unwrap();
+            // It reads the ledger as the first holder left it.
+            assert_eq!(held.ledger().total().0, 0.5);
+            held.spend(1.0, 0.0, "second").unwrap();
+        });
+        for _ in 0..500 {
+            if waited.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            waited.load(std::sync::atomic::Ordering::SeqCst),
+            "the second holder waits"
+        );
+        drop(held);
+        other.join().unwrap();
+        assert_eq!(Ledger::open(&path).unwrap().total().0, 1.5);
     }
 
     #[test]

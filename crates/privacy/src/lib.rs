@@ -16,7 +16,7 @@ pub mod describe;
 pub mod ledger;
 
 pub use describe::{Release, Report, Request, Statistic, describe};
-pub use ledger::{Ledger, Spend};
+pub use ledger::{Held, Ledger, Spend};
 
 /// Errors of private releases and budgets.
 #[derive(Debug, thiserror::Error)]
