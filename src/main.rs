@@ -66,6 +66,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_warnings();
+    }
     let result = match cli.command {
         Command::Algorithms(args) => cmd::algorithms::run(args),
         Command::Bench(args) => cmd::bench::run(args),
@@ -95,6 +98,21 @@ fn main() -> ExitCode {
             eprintln!("skiff: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Warnings of the libraries a command runs quietly otherwise (a component's precompiled code
+/// passed by, say) go to stderr, one line each; `serve` sets up its own logs.
+fn init_warnings() {
+    let directives =
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "off,skiff_component=warn".into());
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_new(directives) {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_target(false)
+            .init();
     }
 }
 

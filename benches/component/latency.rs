@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
         let wasm = std::fs::read(dir.join(format!("{name}.wasm"))).unwrap();
         let native = Model::from_bytes(name, &onnx).unwrap();
         let started = std::time::Instant::now();
-        let warm = skiff_component::load(name, &wasm, &ComponentOptions::default()).unwrap();
+        let warm = skiff_component::load(name, &wasm, &[], &ComponentOptions::default()).unwrap();
         eprintln!(
             "{name}: component compiled and loaded in {:?}",
             started.elapsed()
@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
             instances: 0,
             ..ComponentOptions::default()
         };
-        let cold = skiff_component::load(name, &wasm, &cold_options).unwrap();
+        let cold = skiff_component::load(name, &wasm, &[], &cold_options).unwrap();
 
         let mut group = c.benchmark_group(format!("component/{name}"));
         group

@@ -1,4 +1,4 @@
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use skiff_pack::Reference;
 use skiff_pack::inspect::Inspection;
 
@@ -15,7 +15,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let inspection = match Reference::parse_image(&args.image)? {
+    let unpacked = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let reference = Reference::parse_image(&args.image)?;
+    let archive = matches!(reference, Reference::Archive { .. }).then(|| reference.to_string());
+    let mut inspection = match super::unpack_archive(reference, unpacked.path())? {
         Reference::Layout { dir, tag } => Inspection::from_layout(&dir, &tag)?,
         Reference::Registry {
             registry,
@@ -30,11 +33,14 @@ pub fn run(args: Args) -> Result<()> {
                 &opts,
             ))??
         }
-        Reference::File(_) => bail!(
-            "{:?} is not an image: pass docker://HOST/REPO[:TAG] or oci:DIR[:TAG]",
+        Reference::File(_) | Reference::Archive { .. } => bail!(
+            "{:?} is not an image: pass docker://HOST/REPO[:TAG], oci:DIR[:TAG] or oci-archive:FILE[:TAG]",
             args.image
         ),
     };
+    if let Some(archive) = archive {
+        inspection.reference = archive;
+    }
     if args.json {
         return super::print_json(&serde_json::to_value(&inspection)?);
     }

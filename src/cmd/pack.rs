@@ -12,8 +12,9 @@ pub struct Args {
     /// flavour), or a registered MLflow model (models:/NAME/VERSION, models:/NAME@ALIAS, fetched
     /// through --mlflow and checked first)
     model: String,
-    /// Where the image goes: oci:DIR[:TAG] (a local layout) or docker://HOST/REPO[:TAG] (a
-    /// registry); a component may also go to a file (model.wasm)
+    /// Where the image goes: oci:DIR[:TAG] (a local layout), oci-archive:FILE[:TAG] (a layout
+    /// in one tar file, for devices offline) or docker://HOST/REPO[:TAG] (a registry); a
+    /// component may also go to a file (model.wasm)
     #[arg(short, long)]
     output: String,
     /// What to pack the model into: a container image with skiff's server, or a WebAssembly
@@ -52,6 +53,12 @@ pub struct Args {
     /// Talk plain HTTP to registries (for a local registry without TLS)
     #[arg(long)]
     insecure: bool,
+    /// Components: also compile the component ahead of time for these architectures
+    /// (x86_64, aarch64; Linux), so that loading it takes milliseconds instead of seconds. The
+    /// code goes beside a component file (model.x86_64.cwasm) or into the artifact as one
+    /// layer per architecture; a pull for one platform fetches only its own
+    #[arg(long, value_delimiter = ',', value_name = "ARCH,...")]
+    precompile: Vec<String>,
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
@@ -78,15 +85,20 @@ pub fn run(args: Args) -> Result<()> {
     if args.format == Format::Component {
         return pack_component(args, destination);
     }
+    if !args.precompile.is_empty() {
+        bail!(
+            "--precompile is for components: an image's server runs the ONNX file natively (drop --precompile, or pack --format component)"
+        );
+    }
     if let Reference::File(_) = destination {
         if args.format == Format::Modelpack {
             bail!(
-                "-o {:?} is neither oci:DIR[:TAG] nor docker://HOST/REPO[:TAG]: a ModelPack artifact goes into a layout or a registry",
+                "-o {:?} is neither oci:DIR[:TAG], oci-archive:FILE[:TAG] nor docker://HOST/REPO[:TAG]: a ModelPack artifact goes into a layout, an archive or a registry",
                 args.output
             );
         }
         bail!(
-            "-o {:?} is neither oci:DIR[:TAG] nor docker://HOST/REPO[:TAG]",
+            "-o {:?} is neither oci:DIR[:TAG], oci-archive:FILE[:TAG] nor docker://HOST/REPO[:TAG]",
             args.output
         );
     }
@@ -143,7 +155,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut opts = crate::progress::registry_options(args.insecure);
     if let Some(base) = &args.base {
         opts.platform = base_platforms;
-        match Reference::parse_image(base)? {
+        let unpacked = tempfile::tempdir().context("cannot create a temporary directory")?;
+        match super::unpack_archive(Reference::parse_image(base)?, unpacked.path())? {
             Reference::Registry {
                 registry,
                 repository,
@@ -165,8 +178,8 @@ pub fn run(args: Args) -> Result<()> {
                     "base",
                 )?;
             }
-            Reference::File(_) => bail!(
-                "--base {base:?} is not an image: pass docker://HOST/REPO[:TAG] or oci:DIR[:TAG]"
+            Reference::File(_) | Reference::Archive { .. } => bail!(
+                "--base {base:?} is not an image: pass docker://HOST/REPO[:TAG], oci:DIR[:TAG] or oci-archive:FILE[:TAG]"
             ),
         }
         skiff_pack::base::rebase(staging.path(), BUILT, "base", base)?;
@@ -210,8 +223,49 @@ fn deliver(args: &Args, staging: &Path, destination: Reference) -> Result<()> {
             args.json,
             &args.output,
         ),
+        Reference::Archive { file, tag } => {
+            let layout = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let manifest = skiff_pack::Layout::create_or_open(layout.path())?.copy_image(
+                &skiff_pack::Layout::open(staging)?,
+                BUILT,
+                &tag,
+            )?;
+            skiff_pack::archive::write(layout.path(), &file)?;
+            report(
+                args.json,
+                &format!("oci-archive:{}:{tag}", file.display()),
+                &manifest.digest,
+                None,
+            )
+        }
         Reference::File(_) => unreachable!("rejected above"),
     }
+}
+
+/// The component compiled ahead of time for each of `architectures`, as (header, file).
+fn precompile(
+    component: &[u8],
+    architectures: &[String],
+) -> Result<Vec<(skiff_component::precompiled::Header, Vec<u8>)>> {
+    use skiff_component::precompiled;
+    let mut targets: Vec<String> = architectures
+        .iter()
+        .map(|a| precompiled::target_triple(a.trim()).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    targets.dedup();
+    let bar = crate::progress::CountBar::new("precompiled targets");
+    bar.set_total(targets.len());
+    let compiled = targets
+        .iter()
+        .map(|target| {
+            let file = precompiled::precompile(component, target).map_err(anyhow::Error::msg)?;
+            bar.inc();
+            let (header, _) = precompiled::decode(&file).map_err(anyhow::Error::msg)?;
+            Ok((header, file))
+        })
+        .collect();
+    bar.clear();
+    compiled
 }
 
 /// Refuses the flags that only images take, saying `why` the format at hand has no use for them.
@@ -244,8 +298,25 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
     let engine = std::fs::read(&engine_path)
         .with_context(|| format!("cannot read {}", engine_path.display()))?;
     let component = skiff_pack::component::compose(&engine, &name, &bytes)?;
+    let precompiled = precompile(&component, &args.precompile)?;
+    let layers: Vec<_> = precompiled
+        .iter()
+        .map(|(header, file)| skiff_pack::component::Precompiled {
+            target: &header.target,
+            wasmtime: &header.wasmtime,
+            engine: &header.engine,
+            file,
+        })
+        .collect();
     match destination {
         Reference::File(path) => {
+            let mut written = Vec::new();
+            for (header, file) in &precompiled {
+                let beside = skiff_component::precompiled::beside(&path, &header.target);
+                skiff_data::write_atomic(&beside, file)
+                    .with_context(|| format!("cannot write {}", beside.display()))?;
+                written.push(beside);
+            }
             skiff_data::write_atomic(&path, &component)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             let digest = skiff_pack::oci::sha256_digest(&component);
@@ -254,6 +325,7 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
                     "image": path,
                     "digest": digest,
                     "bytes": component.len(),
+                    "precompiled": written,
                 }));
             }
             say!(
@@ -261,42 +333,26 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
                 path.display(),
                 component.len()
             )?;
+            for (beside, (header, file)) in written.iter().zip(&precompiled) {
+                say!(
+                    "wrote {} ({} bytes, for {})",
+                    beside.display(),
+                    file.len(),
+                    header.target
+                )?;
+            }
             Ok(())
         }
-        Reference::Layout { dir, tag } => {
-            let desc = skiff_pack::component::write_artifact(
-                &dir,
-                &tag,
-                &component,
-                artifact_annotations(&model, &name),
-            )?;
-            report(
-                args.json,
-                &format!("oci:{}:{tag}", dir.display()),
-                &desc.digest,
-                None,
-            )
-        }
-        Reference::Registry {
-            registry,
-            repository,
-            tag,
-        } => {
+        destination => {
             let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
             skiff_pack::component::write_artifact(
                 staging.path(),
                 BUILT,
                 &component,
+                &layers,
                 artifact_annotations(&model, &name),
             )?;
-            let opts = crate::progress::registry_options(args.insecure);
-            push_staged(
-                staging.path(),
-                &opts,
-                (&registry, &repository, &tag),
-                args.json,
-                &args.output,
-            )
+            deliver(&args, staging.path(), destination)
         }
     }
 }
@@ -404,7 +460,7 @@ fn sbom_input(
             repository,
             tag,
         } => (Some(format!("{registry}/{repository}")), Some(tag)),
-        Reference::Layout { tag, .. } => (None, Some(tag)),
+        Reference::Layout { tag, .. } | Reference::Archive { tag, .. } => (None, Some(tag)),
         Reference::File(_) => (None, None),
     };
     let servers = servers

@@ -1,4 +1,4 @@
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use skiff_pack::Reference;
 use skiff_pack::registry::PlatformChoice;
 
@@ -6,7 +6,8 @@ use skiff_pack::registry::PlatformChoice;
 pub struct Args {
     /// The image to pull: docker://HOST/REPO[:TAG|@DIGEST]
     source: String,
-    /// Where to put it: a folder (an OCI image layout, tagged as the source) or oci:DIR[:TAG]
+    /// Where to put it: a folder (an OCI image layout, tagged as the source), oci:DIR[:TAG], or
+    /// oci-archive:FILE[:TAG] (the layout in one tar file)
     #[arg(short, long)]
     output: String,
     /// Which image of a multi-platform index to pull: os/architecture[/variant], or `all` to
@@ -30,9 +31,15 @@ pub fn run(args: Args) -> Result<()> {
             args.source
         );
     };
-    // A plain folder is a layout, tagged as the source is.
+    // A plain folder is a layout, tagged as the source is; an archive is written from one.
+    let staging = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let mut archive = None;
     let (dir, local_tag) = match Reference::parse(&args.output)? {
         Reference::Layout { dir, tag } => (dir, tag),
+        Reference::Archive { file, tag } => {
+            archive = Some(file);
+            (staging.path().join("layout"), tag)
+        }
         Reference::File(dir) if !tag.starts_with("sha256:") => (dir, tag.clone()),
         Reference::File(dir) => (dir, "latest".to_string()),
         Reference::Registry { .. } => bail!(
@@ -52,6 +59,15 @@ pub fn run(args: Args) -> Result<()> {
         &local_tag,
         &opts,
     ))??;
+    if let Some(file) = archive {
+        skiff_pack::archive::write(&dir, &file)?;
+        say!(
+            "pulled {} into oci-archive:{}:{local_tag}",
+            manifest.digest,
+            file.display()
+        )?;
+        return Ok(());
+    }
     say!(
         "pulled {} into oci:{}:{local_tag}",
         manifest.digest,

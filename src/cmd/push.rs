@@ -1,9 +1,9 @@
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use skiff_pack::Reference;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The image to push: oci:DIR[:TAG]
+    /// The image to push: oci:DIR[:TAG] or oci-archive:FILE[:TAG]
     source: String,
     /// Where to: [docker://]HOST/REPO[:TAG]
     destination: String,
@@ -16,9 +16,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Reference::Layout { dir, tag } = Reference::parse(&args.source)? else {
+    let unpacked = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let Reference::Layout { dir, tag } =
+        super::unpack_archive(Reference::parse(&args.source)?, unpacked.path())?
+    else {
         bail!(
-            "push takes a local image layout, oci:DIR[:TAG], as its source (got {:?})",
+            "push takes a local image layout or archive, oci:DIR[:TAG] or oci-archive:FILE[:TAG], as its source (got {:?})",
             args.source
         );
     };

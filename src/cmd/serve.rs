@@ -9,7 +9,8 @@ use std::sync::Arc;
 #[derive(clap::Args)]
 pub struct Args {
     /// Models to serve: ONNX files or WebAssembly components (served by file stem), model
-    /// repositories (DIR/<name>/<version>/model.onnx), images in local layouts (oci:DIR:TAG),
+    /// repositories (DIR/<name>/<version>/model.onnx), images in local layouts (oci:DIR:TAG)
+    /// or archives (oci-archive:FILE.tar[:TAG]),
     /// images in a registry (docker://HOST/REPO:TAG, pulled and verified first), MLflow model
     /// folders (an MLmodel file with the onnx flavour, served by folder name), or registered
     /// MLflow models (models:/NAME/VERSION, models:/NAME@ALIAS: fetched through --mlflow and
@@ -50,7 +51,7 @@ pub fn run(mut args: Args) -> Result<()> {
         })));
     }
     args.serve
-        .init_logs(&["skiff", "skiff_host", "skiff_runtime"])
+        .init_logs(&["skiff", "skiff_host", "skiff_runtime", "skiff_component"])
         .map_err(anyhow::Error::msg)?;
     let name = args.serve.name.as_deref();
     let count = args.models.len() + usize::from(args.serve.model_dir.is_some());
@@ -120,6 +121,9 @@ pub fn run(mut args: Args) -> Result<()> {
                 ))??;
                 tracing::info!("pulled {source} ({})", manifest.digest);
                 format!("oci:{}:served", scratch.display())
+            }
+            archive @ Reference::Archive { .. } => {
+                super::unpack_archive(archive, &scratch)?.to_string()
             }
             _ => source.clone(),
         };
@@ -212,10 +216,19 @@ fn source(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Res
                 name: name.unwrap_or(&image_name).to_string(),
                 load: Arc::new(move || {
                     let bytes = skiff_pack::image::read_model(&dir, &tag)?;
-                    Ok(backend.load_bytes(&source, &bytes)?)
+                    let offered = skiff_pack::component::read_precompiled(
+                        &dir,
+                        &tag,
+                        std::env::consts::ARCH,
+                    )?
+                    .into_iter()
+                    .map(|(origin, file)| skiff_component::precompiled::Offered { origin, file })
+                    .collect::<Vec<_>>();
+                    Ok(backend.load_bytes(&source, &bytes, &offered)?)
                 }),
             }
         }
         Reference::Registry { .. } => bail!("{source} is in a registry: pull it before loading it"),
+        Reference::Archive { .. } => bail!("{source} is an archive: unpack it before loading it"),
     })
 }

@@ -159,26 +159,33 @@ pub fn verify_image(
     key: &VerifyingKey,
     insecure: bool,
 ) -> Result<skiff_pack::signatures::Verified> {
-    Ok(match Reference::parse_image(image)? {
-        Reference::Registry {
-            registry,
-            repository,
-            tag,
-        } => {
-            let opts = crate::progress::registry_options(insecure);
-            super::block_on(skiff_pack::signatures::verify(
-                &registry,
-                &repository,
-                &tag,
-                key,
-                &opts,
-            ))??
-        }
-        Reference::Layout { dir, tag } => skiff_pack::signatures::verify_layout(&dir, &tag, key)?,
-        Reference::File(_) => {
-            bail!("{image:?} is not an image: pass docker://HOST/REPO[:TAG] or oci:DIR[:TAG]")
-        }
-    })
+    let unpacked = tempfile::tempdir().context("cannot create a temporary directory")?;
+    Ok(
+        match super::unpack_archive(Reference::parse_image(image)?, unpacked.path())? {
+            Reference::Registry {
+                registry,
+                repository,
+                tag,
+            } => {
+                let opts = crate::progress::registry_options(insecure);
+                super::block_on(skiff_pack::signatures::verify(
+                    &registry,
+                    &repository,
+                    &tag,
+                    key,
+                    &opts,
+                ))??
+            }
+            Reference::Layout { dir, tag } => {
+                skiff_pack::signatures::verify_layout(&dir, &tag, key)?
+            }
+            Reference::File(_) | Reference::Archive { .. } => {
+                bail!(
+                    "{image:?} is not an image: pass docker://HOST/REPO[:TAG], oci:DIR[:TAG] or oci-archive:FILE[:TAG]"
+                )
+            }
+        },
+    )
 }
 
 pub fn verify(args: VerifyArgs) -> Result<()> {

@@ -600,3 +600,268 @@ fn a_component_goes_through_a_registry_as_a_wasm_artifact_verified_on_the_way_ba
     );
     assert!(!out.exists());
 }
+
+/// Runs `skiff predict COMPONENT` on the iris test rows with the component crate's logs on and
+/// compiled code kept in `cache`; returns (stdout, stderr).
+fn predict_logged(component: &Path, cache: &Path) -> (String, String) {
+    let out = skiff()
+        .arg("predict")
+        .arg(component)
+        .arg("--data")
+        .arg(example("iris/test.csv"))
+        .env("SKIFF_WASM_CACHE", cache)
+        .env("RUST_LOG", "skiff_component=info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+/// Rewrites the header of the precompiled file at `path` as another skiff would have written
+/// it: code from another wasmtime, compiled with other settings.
+fn from_another_engine(path: &Path) {
+    let file = std::fs::read(path).unwrap();
+    let (mut header, code) = skiff_component::precompiled::decode(&file).unwrap();
+    header.wasmtime = "47.0.1".into();
+    header.engine = "0".repeat(64);
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut rewritten = file[..8].to_vec();
+    rewritten.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    rewritten.extend_from_slice(&json);
+    rewritten.extend_from_slice(code);
+    std::fs::write(path, rewritten).unwrap();
+}
+
+#[test]
+fn a_precompiled_component_loads_without_compiling_and_stale_code_is_passed_by() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let component = dir.path().join("iris.wasm");
+    let packed: Value = serde_json::from_str(&ok(skiff()
+        .args(["pack", "--format", "component", "--json"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&component)
+        .args(["--precompile", "x86_64,aarch64"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let beside = |arch: &str| dir.path().join(format!("iris.{arch}.cwasm"));
+    assert_eq!(
+        packed["precompiled"],
+        json!([beside("x86_64"), beside("aarch64")])
+    );
+    let wasm = std::fs::read(&component).unwrap();
+    for (arch, target) in [
+        ("x86_64", "x86_64-unknown-linux-gnu"),
+        ("aarch64", "aarch64-unknown-linux-gnu"),
+    ] {
+        let file = std::fs::read(beside(arch)).unwrap();
+        let (header, code) = skiff_component::precompiled::decode(&file).unwrap();
+        assert_eq!(header.target, target);
+        assert_eq!(header.component, skiff_pack::oci::sha256_digest(&wasm));
+        // wasmtime's own precompiled format: an ELF object for the target's machine
+        assert_eq!(&code[..4], b"\x7fELF");
+        let machine = u16::from_le_bytes([code[18], code[19]]);
+        assert_eq!(machine, if arch == "x86_64" { 62 } else { 183 }, "{arch}");
+    }
+    let native = predict(&model, &example("iris/test.csv"), &[]);
+
+    // This machine's code is loaded as it is: nothing compiles, nothing goes to the cache.
+    let host = skiff_component::precompiled::host_target().unwrap();
+    let cache = dir.path().join("cache");
+    let (answers, log) = predict_logged(&component, &cache);
+    assert_eq!(answers, native);
+    assert!(
+        log.contains("loaded precompiled code from") && !log.contains("compiling"),
+        "{log}"
+    );
+    assert!(!cache.exists());
+
+    // Without it, the first load compiles and keeps the code; the next loads that.
+    let own = beside(host.split('-').next().unwrap());
+    let kept = dir.path().join("kept.cwasm");
+    std::fs::rename(&own, &kept).unwrap();
+    let (answers, log) = predict_logged(&component, &cache);
+    assert_eq!(answers, native);
+    assert!(log.contains("compiling"), "{log}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    let (answers, log) = predict_logged(&component, &cache);
+    assert_eq!(answers, native);
+    assert!(
+        log.contains("loaded compiled code from the cache") && !log.contains("compiling"),
+        "{log}"
+    );
+
+    // Code from another engine, or made from another component, is passed by with one line
+    // that says why, and the component is compiled as if it had none.
+    std::fs::rename(&kept, &own).unwrap();
+    from_another_engine(&own);
+    let fresh = dir.path().join("fresh-cache");
+    let (answers, log) = predict_logged(&component, &fresh);
+    assert_eq!(answers, native);
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("ignoring") && warnings[0].contains("wasmtime 47.0.1"),
+        "{log}"
+    );
+    assert!(log.contains("compiling"), "{log}");
+
+    let other_model = dir.path().join("other.onnx");
+    ok(skiff()
+        .args(["fit", "gaussian-nb", "--target", "species", "--data"])
+        .arg(example("iris/train.csv"))
+        .arg("-o")
+        .arg(&other_model)
+        .output()
+        .unwrap());
+    let other = dir.path().join("other.wasm");
+    ok(skiff()
+        .args(["pack", "--format", "component", "--precompile", "x86_64"])
+        .arg(&other_model)
+        .arg("-o")
+        .arg(&other)
+        .output()
+        .unwrap());
+    std::fs::copy(dir.path().join("other.x86_64.cwasm"), &own).unwrap();
+    let out = skiff()
+        .arg("predict")
+        .arg(&component)
+        .arg("--data")
+        .arg(example("iris/test.csv"))
+        .env("SKIFF_WASM_CACHE", &fresh)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), native);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("compiled from another component"),
+        "{stderr}"
+    );
+
+    // Only Linux on x86-64 and arm64, named plainly.
+    fails_with(
+        run(&[
+            "pack",
+            "--format",
+            "component",
+            model.to_str().unwrap(),
+            "-o",
+            dir.path().join("x.wasm").to_str().unwrap(),
+            "--precompile",
+            "riscv64",
+        ]),
+        &[
+            "cannot precompile for riscv64",
+            "--precompile x86_64,aarch64",
+        ],
+    );
+    fails_with(
+        run(&[
+            "pack",
+            model.to_str().unwrap(),
+            "-o",
+            &format!("oci:{}", dir.path().join("img").display()),
+            "--precompile",
+            "x86_64",
+        ]),
+        &["--precompile is for components"],
+    );
+}
+
+#[test]
+fn precompiled_code_travels_in_the_artifact_and_a_pull_takes_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let registry = skiff_testing::Registry::start(None);
+    let remote = format!("docker://{}/edge/iris:pre", registry.host());
+    pack_json(
+        &model,
+        &remote,
+        &["--format", "component", "--precompile", "x86_64,aarch64"],
+    );
+    let raw = crate::image::skopeo(
+        dir.path(),
+        &["inspect", "--raw", "--tls-verify=false", &remote],
+    );
+    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    let types: Vec<&str> = layers
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/wasm",
+            "application/vnd.dev.skiff.wasmtime.precompiled.v1",
+            "application/vnd.dev.skiff.wasmtime.precompiled.v1"
+        ]
+    );
+    let targets: Vec<&str> = layers[1..]
+        .iter()
+        .map(|l| {
+            l["annotations"]["dev.skiff.wasmtime.target"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+    );
+    for layer in &layers[1..] {
+        assert_eq!(layer["annotations"]["dev.skiff.wasmtime.version"], "48.0.8");
+        assert_eq!(
+            layer["annotations"]["dev.skiff.wasmtime.engine"]
+                .as_str()
+                .unwrap()
+                .len(),
+            64
+        );
+    }
+
+    // A pull for this machine leaves the other architecture's code in the registry.
+    let host_arch = std::env::consts::ARCH;
+    let (own, other) = if host_arch == "x86_64" {
+        (&layers[1], &layers[2])
+    } else {
+        (&layers[2], &layers[1])
+    };
+    let pulled = dir.path().join("pulled");
+    ok(run(&[
+        "pull",
+        &remote,
+        "-o",
+        &format!("oci:{}:pre", pulled.display()),
+        "--insecure",
+    ]));
+    let blob = |layer: &Value| {
+        let digest = layer["digest"].as_str().unwrap();
+        pulled
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    assert!(blob(own).is_file());
+    assert!(!blob(other).exists());
+    assert!(blob(&layers[0]).is_file());
+
+    // Served from the registry and from the layout, on this machine's code.
+    for source in [remote.clone(), format!("oci:{}:pre", pulled.display())] {
+        let cache = tempfile::tempdir().unwrap();
+        let server = crate::serve::Server::start(
+            &source,
+            &["--insecure", "--wasm-cache", cache.path().to_str().unwrap()],
+        );
+        crate::serve::assert_infers_iris(|p, b| server.post(p, b), "iris");
+        let log = server.log_text();
+        assert!(
+            log.contains("loaded precompiled code from oci:") && !log.contains("compiling"),
+            "{source}: {log}"
+        );
+    }
+}

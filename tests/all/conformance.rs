@@ -148,7 +148,7 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
         // data set: compiling a component takes seconds, and jco runs every case's.
         let new_dataset = served_datasets.insert(case.dataset.clone());
         if hosted_estimators.insert(case.estimator.clone()) || new_dataset {
-            let hosted = skiff_component::load("case", &composed, &Default::default())
+            let hosted = skiff_component::load("case", &composed, &[], &Default::default())
                 .unwrap_or_else(|e| panic!("{}: skiff cannot host its component: {e}", case.id()));
             compare(
                 &case.id(),

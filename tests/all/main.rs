@@ -5,6 +5,7 @@
 //! installs all of them and builds the image's static server (`SKIFF_RUNTIME_DIR`); a missing
 //! one fails the test.
 
+mod archive;
 mod backends;
 mod ci_example;
 mod cli_errors;
@@ -47,7 +48,14 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
 
 /// The `skiff` binary under test.
 pub fn skiff() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_skiff"))
+    // Components compiled by one test are found by the next, in a cache of the tests' own
+    // (bounded in size by skiff), not the user's.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_skiff"));
+    command.env(
+        "SKIFF_WASM_CACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache"),
+    );
+    command
 }
 
 /// Runs `skiff args...` and returns its output.

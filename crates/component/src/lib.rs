@@ -15,15 +15,17 @@
 
 #![deny(missing_docs)]
 
+pub mod precompiled;
+
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use skiff_runtime::{Backend, DataType, IoSpec, Model, Tensor, TensorData as Data};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    Trap,
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -52,6 +54,9 @@ pub struct ComponentOptions {
     /// calls; more calls at once wait for one to come free. 0 keeps none warm: every call
     /// starts a fresh instance (one at a time).
     pub instances: u32,
+    /// Where compiled code is kept between runs (the command line's default is
+    /// [`precompiled::default_cache`]); `None`, the default here, compiles at every load.
+    pub cache: Option<PathBuf>,
 }
 
 impl ComponentOptions {
@@ -68,6 +73,7 @@ impl Default for ComponentOptions {
             deadline: Duration::from_secs(10),
             memory: 512 << 20,
             instances: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            cache: None,
         }
     }
 }
@@ -82,10 +88,14 @@ pub fn is_component(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm\x0d\0\x01\0")
 }
 
-/// Loads the component `bytes`; `source_name` names it in errors and logs.
+/// Loads the component `bytes`; `source_name` names it in errors and logs. Precompiled code
+/// `offered` for it (files beside it, layers of its artifact) is used when it was made from
+/// these bytes for this engine; else the code compiled at an earlier load, from
+/// [`ComponentOptions::cache`]; else it is compiled, which takes seconds.
 pub fn load(
     source_name: &str,
     bytes: &[u8],
+    offered: &[precompiled::Offered],
     options: &ComponentOptions,
 ) -> skiff_runtime::Result<Model> {
     let started = Instant::now();
@@ -102,7 +112,14 @@ pub fn load(
         });
     }
     let engine = engine(options).map_err(|e| failed("cannot set up wasmtime", e))?;
-    let component = Component::new(&engine, bytes).map_err(|e| failed("cannot compile it", e))?;
+    let component = precompiled::compile(
+        &engine,
+        source_name,
+        bytes,
+        offered,
+        options.cache.as_deref(),
+    )
+    .map_err(|e| failed("cannot compile it", e))?;
     let mut linker = Linker::<Guest>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker))
@@ -163,10 +180,8 @@ fn engine(options: &ComponentOptions) -> wasmtime::Result<Engine> {
         .max_core_instances_per_component(32)
         .max_memories_per_component(4)
         .max_memory_size(options.memory);
-    let mut config = Config::new();
-    config
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let mut config = precompiled::compiler_config(None)?;
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
 

@@ -78,25 +78,52 @@ pub fn compose(engine: &[u8], name: &str, model: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| bad_engine(&e))
 }
 
+/// Code precompiled for a component, as it goes into the component's artifact.
+#[derive(Debug, Clone, Copy)]
+pub struct Precompiled<'a> {
+    /// The target triple the code is for.
+    pub target: &'a str,
+    /// The wasmtime version that compiled it.
+    pub wasmtime: &'a str,
+    /// The hash of the compiling engine's settings.
+    pub engine: &'a str,
+    /// The precompiled file.
+    pub file: &'a [u8],
+}
+
 /// Writes `component` into the layout at `layout_dir` (created when missing) as an OCI wasm
 /// artifact, tagged `tag`: a config of media type [`media::WASM_CONFIG`] that lists the
-/// component's imports and exports, and the component as its one [`media::WASM_LAYER`] layer.
+/// component's imports and exports, the component as its first layer ([`media::WASM_LAYER`]),
+/// and code `precompiled` for it as one [`media::WASMTIME_PRECOMPILED`] layer per target.
 /// `annotations` go on the manifest, beside the title, version and creation time.
 pub fn write_artifact(
     layout_dir: &Path,
     tag: &str,
     component: &[u8],
+    precompiled: &[Precompiled<'_>],
     mut annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
     let created = crate::image::created_from_env()?;
     let layout = Layout::create_or_open(layout_dir)?;
-    let layer = layout.write_blob(media::WASM_LAYER, component)?;
+    let mut layers = vec![layout.write_blob(media::WASM_LAYER, component)?];
+    for code in precompiled {
+        let mut layer = layout.write_blob(media::WASMTIME_PRECOMPILED, code.file)?;
+        layer.annotations = Some(BTreeMap::from([
+            (media::WASMTIME_TARGET.to_string(), code.target.to_string()),
+            (
+                media::WASMTIME_VERSION.to_string(),
+                code.wasmtime.to_string(),
+            ),
+            (media::WASMTIME_ENGINE.to_string(), code.engine.to_string()),
+        ]));
+        layers.push(layer);
+    }
     let (imports, exports) = interface_names(component)?;
     let config = serde_json::json!({
         "created": created,
         "architecture": "wasm",
         "os": "wasip2",
-        "layerDigests": [layer.digest],
+        "layerDigests": layers.iter().map(|l| &l.digest).collect::<Vec<_>>(),
         "component": { "imports": imports, "exports": exports },
     });
     let config = serde_json::to_vec(&config).map_err(|e| Error::json("wasm config", e))?;
@@ -107,7 +134,7 @@ pub fn write_artifact(
         media_type: Some(media::OCI_MANIFEST.into()),
         artifact_type: None,
         config,
-        layers: vec![layer],
+        layers,
         subject: None,
         annotations: Some(annotations),
     };
@@ -115,6 +142,45 @@ pub fn write_artifact(
     let desc = layout.write_blob(media::OCI_MANIFEST, &bytes)?;
     layout.tag(&desc, tag)?;
     Ok(desc)
+}
+
+/// Whether `layer` is code precompiled for a target on `architecture` (`x86_64`, `aarch64`,
+/// or OCI's `amd64`, `arm64`).
+pub fn is_precompiled_for(layer: &Descriptor, architecture: &str) -> bool {
+    let arch = match architecture {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    };
+    layer.media_type == media::WASMTIME_PRECOMPILED
+        && layer
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(media::WASMTIME_TARGET))
+            .is_some_and(|target| target.split('-').next() == Some(arch))
+}
+
+/// The code precompiled for `architecture` in the component artifact `tag` of the layout at
+/// `layout_dir`, as (where it is, the precompiled file); layers a pull for one platform left
+/// out are passed by.
+pub fn read_precompiled(
+    layout_dir: &Path,
+    tag: &str,
+    architecture: &str,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let layout = Layout::open(layout_dir)?;
+    let (_, manifest) = layout.resolve(tag)?;
+    manifest
+        .layers
+        .iter()
+        .filter(|l| is_precompiled_for(l, architecture) && layout.has_blob(l))
+        .map(|l| {
+            Ok((
+                format!("oci:{}:{tag} layer {}", layout_dir.display(), l.digest),
+                layout.read_blob(l)?,
+            ))
+        })
+        .collect()
 }
 
 /// The names a component imports and exports (its top level only).

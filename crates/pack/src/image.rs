@@ -320,14 +320,14 @@ struct History<'a> {
     created_by: String,
 }
 
-struct TarFile<'a> {
-    path: &'a str,
-    mode: u32,
-    data: &'a [u8],
+pub(crate) struct TarFile<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) mode: u32,
+    pub(crate) data: &'a [u8],
 }
 
 /// A reproducible tar: parent directories first, entries sorted, no times or owners.
-fn tar_files(files: &[TarFile<'_>]) -> Result<Vec<u8>> {
+pub(crate) fn tar_files(files: &[TarFile<'_>]) -> Result<Vec<u8>> {
     let mut dirs = std::collections::BTreeSet::new();
     for file in files {
         let mut parent = Path::new(file.path).parent();
@@ -396,9 +396,11 @@ pub fn read_model(layout_dir: &Path, tag: &str) -> Result<Vec<u8>> {
     if crate::modelpack::is_modelpack(&manifest) {
         return crate::modelpack::read_model(&layout, &manifest);
     }
-    // A component artifact's model is the component.
-    if let [layer] = &manifest.layers[..]
-        && layer.media_type == media::WASM_LAYER
+    // A component artifact's model is the component (beside it, code precompiled for it).
+    if let Some(layer) = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == media::WASM_LAYER)
     {
         return layout.read_blob(layer);
     }

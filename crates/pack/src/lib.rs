@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod auth;
 pub mod base;
 pub mod component;

@@ -68,6 +68,16 @@ pub const SERVER_USER: &str = "65532:65532";
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// The layer of a WebAssembly component artifact: the component itself.
 pub const WASM_LAYER: &str = "application/wasm";
+/// A layer of a component artifact with wasmtime's native code for the component, compiled
+/// ahead of time for one target (`skiff pack --precompile`); tools that know only
+/// [`WASM_LAYER`] pass it by.
+pub const WASMTIME_PRECOMPILED: &str = "application/vnd.dev.skiff.wasmtime.precompiled.v1";
+/// On a [`WASMTIME_PRECOMPILED`] layer: the target triple its code is for.
+pub const WASMTIME_TARGET: &str = "dev.skiff.wasmtime.target";
+/// On a [`WASMTIME_PRECOMPILED`] layer: the wasmtime version that compiled it.
+pub const WASMTIME_VERSION: &str = "dev.skiff.wasmtime.version";
+/// On a [`WASMTIME_PRECOMPILED`] layer: the hash of the compiling engine's settings.
+pub const WASMTIME_ENGINE: &str = "dev.skiff.wasmtime.engine";
 
 /// An SPDX JSON document (the image's SBOM), as media type of its layer and artifact type of
 /// its manifest.

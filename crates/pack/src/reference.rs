@@ -27,6 +27,14 @@ pub enum Reference {
         /// A tag, or a digest `sha256:...` (see [`Reference::is_digest`]).
         tag: String,
     },
+    /// `oci-archive:FILE[:TAG]`: an OCI image layout in one tar file, as skopeo and podman
+    /// write it, for devices that get images offline.
+    Archive {
+        /// The tar file.
+        file: PathBuf,
+        /// The tag (`org.opencontainers.image.ref.name`) inside it.
+        tag: String,
+    },
     /// Anything else: a file path.
     File(PathBuf),
 }
@@ -42,6 +50,12 @@ impl Reference {
         }
         if let Some(rest) = s.strip_prefix("oci:") {
             return parse_layout(s, rest);
+        }
+        if let Some(rest) = s.strip_prefix("oci-archive:") {
+            return match parse_layout(s, rest)? {
+                Reference::Layout { dir, tag } => Ok(Reference::Archive { file: dir, tag }),
+                _ => unreachable!("parse_layout gives a layout"),
+            };
         }
         if let Some(rest) = s.strip_prefix("docker://") {
             return parse_registry(s, rest, true);
@@ -61,7 +75,11 @@ impl Reference {
         if let Some(rest) = s.strip_prefix("docker://") {
             return parse_registry(s, rest, false);
         }
-        if !s.starts_with("oci:") && !s.contains("://") && looks_like_registry(s) {
+        if !s.starts_with("oci:")
+            && !s.starts_with("oci-archive:")
+            && !s.contains("://")
+            && looks_like_registry(s)
+        {
             return parse_registry(s, s, false);
         }
         Reference::parse(s)
@@ -71,7 +89,11 @@ impl Reference {
     /// a bare `HOST/REPO[:TAG|@sha256:...]` whose first component looks like a host is a
     /// registry.
     pub fn parse_image(s: &str) -> Result<Reference> {
-        if !s.starts_with("oci:") && !s.contains("://") && looks_like_registry(s) {
+        if !s.starts_with("oci:")
+            && !s.starts_with("oci-archive:")
+            && !s.contains("://")
+            && looks_like_registry(s)
+        {
             return parse_registry(s, s, true);
         }
         Reference::parse(s)
@@ -87,6 +109,7 @@ impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reference::Layout { dir, tag } => write!(f, "oci:{}:{tag}", dir.display()),
+            Reference::Archive { file, tag } => write!(f, "oci-archive:{}:{tag}", file.display()),
             Reference::Registry {
                 registry,
                 repository,

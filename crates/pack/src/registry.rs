@@ -480,8 +480,21 @@ async fn pull_blobs(
     manifest: &ImageManifest,
     opts: &PushOptions,
 ) -> Result<()> {
+    // Like an index's other platforms, code precompiled for other architectures stays behind
+    // unless every platform is asked for.
+    let wanted_arch = match &opts.platform {
+        PlatformChoice::All => None,
+        PlatformChoice::Host => Some(std::env::consts::ARCH),
+        PlatformChoice::One(platform) => Some(platform.architecture.as_str()),
+    };
     for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
         if layout.has_blob(desc) {
+            continue;
+        }
+        if let Some(arch) = wanted_arch
+            && desc.media_type == media::WASMTIME_PRECOMPILED
+            && !crate::component::is_precompiled_for(desc, arch)
+        {
             continue;
         }
         layout.blob_path(&desc.digest)?;

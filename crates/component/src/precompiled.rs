@@ -1,0 +1,442 @@
+//! Precompiled components: wasmtime's native code for a component, made ahead of time for one
+//! target, so that loading it is a copy instead of seconds of Cranelift.
+//!
+//! A precompiled file is a short header and the bytes [`Engine::precompile_component`] made.
+//! The header says what the code was compiled from (the component's sha256) and by what: the
+//! target, the wasmtime version and the hash of every engine setting that compiled code depends
+//! on ([`Engine::precompile_compatibility_hash`]). A loader takes the code only when all three
+//! match its own engine; anything else is ignored with one log line, and the component is
+//! compiled instead. Precompiled code runs natively, outside the sandbox the wasm would give,
+//! so it is as trusted as the place it came from (the component's own OCI artifact, or a file
+//! beside it), like the server binary of an image.
+//!
+//! Code for a target is compiled for that architecture's baseline (plus SSE4.2 on x86-64, which
+//! every x86-64 server of the last fifteen years has), not for the packing machine's CPU, so it
+//! runs on any machine of the architecture; wasmtime checks the CPU's features once more when
+//! the code is loaded.
+
+use std::hash::Hasher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+/// The first bytes of a precompiled file.
+const MAGIC: &[u8; 8] = b"skiffpc1";
+/// The wasmtime that compiles and loads components here.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// What a precompiled file says about its code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Header {
+    /// The component the code was compiled from: `sha256:<hex>`.
+    pub component: String,
+    /// The target triple the code is for.
+    pub target: String,
+    /// The wasmtime version that compiled it.
+    pub wasmtime: String,
+    /// The hash of the compiling engine's settings (hex): code loads only into an engine
+    /// whose hash is the same.
+    pub engine: String,
+}
+
+/// The architectures components can be precompiled for, as `--precompile` names them.
+pub const ARCHITECTURES: [&str; 2] = ["x86_64", "aarch64"];
+
+/// The target triple code for `architecture` (`x86_64`, `aarch64`, or a whole Linux triple) is
+/// compiled for.
+pub fn target_triple(architecture: &str) -> Result<String, String> {
+    let arch = architecture.split('-').next().unwrap_or_default();
+    let arch = match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    };
+    if !ARCHITECTURES.contains(&arch)
+        || (architecture.contains('-') && !architecture.contains("-linux"))
+    {
+        return Err(format!(
+            "cannot precompile for {architecture}: skiff precompiles for Linux on {} (name the architecture, e.g. --precompile x86_64,aarch64)",
+            ARCHITECTURES.join(" and ")
+        ));
+    }
+    Ok(format!("{arch}-unknown-linux-gnu"))
+}
+
+/// The target this machine loads precompiled code for, if it is one skiff precompiles for.
+pub fn host_target() -> Option<String> {
+    cfg!(target_os = "linux")
+        .then(|| target_triple(std::env::consts::ARCH).ok())
+        .flatten()
+}
+
+/// The engine settings code is compiled with for `target` (or for this machine, natively):
+/// what the loading engine (`crate::engine`) uses too, less its allocator, which compiled code
+/// does not depend on.
+#[allow(unsafe_code)] // CPU features named for a target are checked when the code loads
+pub(crate) fn compiler_config(target: Option<&str>) -> wasmtime::Result<Config> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    if let Some(target) = target {
+        config.target(target)?;
+        if target.starts_with("x86_64") {
+            for flag in [
+                "has_sse3",
+                "has_ssse3",
+                "has_sse41",
+                "has_sse42",
+                "has_popcnt",
+            ] {
+                // SAFETY: wasmtime checks these features against the CPU when it loads the code.
+                unsafe {
+                    config.cranelift_flag_enable(flag);
+                }
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// The hash of `engine`'s settings that compiled code depends on, as hex.
+pub fn engine_hash(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
+    let mut hasher = Sha(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    hex(&hasher.0.finalize())
+}
+
+/// The hash of the settings code precompiled for `target` is compiled with.
+pub fn target_engine_hash(target: &str) -> wasmtime::Result<String> {
+    Ok(engine_hash(&Engine::new(&compiler_config(Some(target))?)?))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// Compiles the component `wasm` for `target` (a triple from [`target_triple`]); returns the
+/// precompiled file.
+pub fn precompile(wasm: &[u8], target: &str) -> Result<Vec<u8>, String> {
+    let engine = compiler_config(Some(target))
+        .and_then(|config| Engine::new(&config))
+        .map_err(|e| format!("cannot set up wasmtime for {target}: {e}"))?;
+    let code = engine
+        .precompile_component(wasm)
+        .map_err(|e| format!("cannot compile the component for {target}: {e:#}"))?;
+    let header = Header {
+        component: digest(wasm),
+        target: target.to_string(),
+        wasmtime: WASMTIME_VERSION.to_string(),
+        engine: engine_hash(&engine),
+    };
+    Ok(encode(&header, &code))
+}
+
+fn encode(header: &Header, code: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(header).expect("a header serialises");
+    let mut file = Vec::with_capacity(MAGIC.len() + 4 + json.len() + code.len());
+    file.extend_from_slice(MAGIC);
+    file.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    file.extend_from_slice(&json);
+    file.extend_from_slice(code);
+    file
+}
+
+/// Splits a precompiled file into its header and its code.
+pub fn decode(file: &[u8]) -> Result<(Header, &[u8]), String> {
+    let rest = file
+        .strip_prefix(MAGIC)
+        .ok_or("it is not a skiff precompiled component")?;
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or("it is cut short")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err("it is cut short".into());
+    }
+    let (json, code) = rest.split_at(len);
+    let header = serde_json::from_slice(json).map_err(|e| format!("its header is broken: {e}"))?;
+    Ok((header, code))
+}
+
+/// Precompiled code offered for a component, and where it came from (for the logs).
+#[derive(Debug, Clone)]
+pub struct Offered {
+    /// Where the code came from: a file, or a layer of an OCI artifact.
+    pub origin: String,
+    /// The precompiled file.
+    pub file: Vec<u8>,
+}
+
+/// The path a precompiled file for `target` beside the component `path` has:
+/// `iris.wasm` → `iris.x86_64.cwasm`.
+pub fn beside(path: &Path, target: &str) -> PathBuf {
+    let arch = target.split('-').next().unwrap_or(target);
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}.{arch}.cwasm"))
+}
+
+/// Gets the component `wasm` ready to run on `engine`: from offered precompiled code that was
+/// made from it for this engine, else from compiled code in `cache`, else by compiling it (and
+/// keeping the result in `cache`). Says which on the logs.
+#[allow(unsafe_code)] // native code is loaded only when it was made from `wasm` by this engine
+pub(crate) fn compile(
+    engine: &Engine,
+    source_name: &str,
+    wasm: &[u8],
+    offered: &[Offered],
+    cache: Option<&Path>,
+) -> wasmtime::Result<Component> {
+    let started = Instant::now();
+    let component = digest(wasm);
+    let host = host_target();
+    let mut wanted = None;
+    for offer in offered {
+        let (header, code) = match decode(&offer.file) {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::warn!("ignoring {}: {why}", offer.origin);
+                continue;
+            }
+        };
+        if Some(&header.target) != host.as_ref() {
+            tracing::debug!(
+                "{} is for {}, not this machine",
+                offer.origin,
+                header.target
+            );
+            continue;
+        }
+        if header.component != component {
+            tracing::warn!(
+                "ignoring {}: it was compiled from another component ({}), not {source_name} ({component}); compiling instead",
+                offer.origin,
+                header.component
+            );
+            continue;
+        }
+        let wanted = match &mut wanted {
+            Some(hash) => hash,
+            None => wanted.insert(target_engine_hash(&header.target)?),
+        };
+        if header.engine != *wanted || header.wasmtime != WASMTIME_VERSION {
+            tracing::warn!(
+                "ignoring {}: it was compiled by another engine (wasmtime {}, settings {}; this skiff runs wasmtime {WASMTIME_VERSION}, settings {}); compiling instead",
+                offer.origin,
+                header.wasmtime,
+                &header.engine[..12.min(header.engine.len())],
+                &wanted[..12]
+            );
+            continue;
+        }
+        // SAFETY: the header says this engine's wasmtime made the code from this very
+        // component, and wasmtime checks the version, settings and CPU features once more.
+        match unsafe { Component::deserialize(engine, code) } {
+            Ok(loaded) => {
+                tracing::info!(
+                    "{source_name}: loaded precompiled code from {} in {:.1} ms",
+                    offer.origin,
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                return Ok(loaded);
+            }
+            Err(e) => tracing::warn!(
+                "ignoring {}: wasmtime refused it ({}); compiling instead",
+                offer.origin,
+                crate::one_line(&e)
+            ),
+        }
+    }
+    let cached = cache.map(|dir| {
+        dir.join(format!(
+            "{}-{}.cwasm",
+            component.trim_start_matches("sha256:"),
+            &engine_hash(engine)[..16]
+        ))
+    });
+    if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
+        // SAFETY: the cache holds only what this function wrote, named by the component's
+        // digest and this engine's settings; wasmtime checks the version and settings again.
+        match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(loaded) => {
+                // The least recently used entries go first when the cache is full.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                tracing::info!(
+                    "{source_name}: loaded compiled code from the cache ({}) in {:.1} ms",
+                    path.display(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                return Ok(loaded);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "ignoring {}: {}; compiling instead",
+                    path.display(),
+                    crate::one_line(&e)
+                );
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    tracing::info!(
+        "{source_name}: compiling {:.1} MB of wasm (pack it with --precompile to skip this)",
+        wasm.len() as f64 / 1e6
+    );
+    let loaded = Component::new(engine, wasm)?;
+    tracing::info!(
+        "{source_name}: compiled in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = cached {
+        match loaded
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|code| write_atomic(&path, &code).map_err(|e| e.to_string()))
+        {
+            Ok(()) => {
+                tracing::debug!("kept the compiled code in {}", path.display());
+                trim_cache(path.parent().unwrap_or(Path::new(".")), CACHE_BYTES);
+            }
+            Err(e) => tracing::warn!(
+                "cannot keep the compiled code in {} ({e}); the next start compiles again",
+                path.display()
+            ),
+        }
+    }
+    Ok(loaded)
+}
+
+/// The most compiled code the cache keeps (each component's is about 30 MB).
+const CACHE_BYTES: u64 = 1 << 30;
+
+/// Removes the least recently used compiled code from `dir` until it holds at most `limit`
+/// bytes.
+fn trim_cache(dir: &Path, limit: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((meta.modified().ok()?, meta.len(), e.path()))
+        })
+        .collect();
+    files.sort();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    for (_, len, path) in files {
+        if total <= limit {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            tracing::debug!("removed {} from the cache", path.display());
+            total -= len;
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, so that no reader sees half.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Where compiled components are kept between runs: `$SKIFF_WASM_CACHE`, else
+/// `$XDG_CACHE_HOME/skiff/wasmtime` or `~/.cache/skiff/wasmtime`; none without a home.
+pub fn default_cache() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SKIFF_WASM_CACHE").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .map(|dir| dir.join("skiff").join("wasmtime"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn architectures_are_named_as_users_and_oci_name_them() {
+        for (name, triple) in [
+            ("x86_64", "x86_64-unknown-linux-gnu"),
+            ("amd64", "x86_64-unknown-linux-gnu"),
+            ("aarch64", "aarch64-unknown-linux-gnu"),
+            ("arm64", "aarch64-unknown-linux-gnu"),
+            ("aarch64-unknown-linux-musl", "aarch64-unknown-linux-gnu"),
+        ] {
+            assert_eq!(target_triple(name).unwrap(), triple, "{name}");
+        }
+        for bad in ["riscv64", "x86_64-apple-darwin", ""] {
+            let err = target_triple(bad).unwrap_err();
+            assert!(err.contains("--precompile x86_64,aarch64"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_header_round_trips_and_a_broken_file_is_named() {
+        let header = Header {
+            component: digest(b"wasm"),
+            target: "aarch64-unknown-linux-gnu".into(),
+            wasmtime: WASMTIME_VERSION.into(),
+            engine: "ab".repeat(32),
+        };
+        let file = encode(&header, b"\x7fELF code");
+        let (back, code) = decode(&file).unwrap();
+        assert_eq!(back, header);
+        assert_eq!(code, b"\x7fELF code");
+        assert!(
+            decode(b"\0asm")
+                .unwrap_err()
+                .contains("not a skiff precompiled")
+        );
+        assert!(decode(&file[..14]).unwrap_err().contains("cut short"));
+    }
+
+    #[test]
+    fn the_engine_hash_tells_targets_and_settings_apart() {
+        let x86 = target_engine_hash("x86_64-unknown-linux-gnu").unwrap();
+        let arm = target_engine_hash("aarch64-unknown-linux-gnu").unwrap();
+        assert_eq!(x86, target_engine_hash("x86_64-unknown-linux-gnu").unwrap());
+        assert_ne!(x86, arm);
+        let mut config = compiler_config(Some("x86_64-unknown-linux-gnu")).unwrap();
+        config.epoch_interruption(false);
+        assert_ne!(engine_hash(&Engine::new(&config).unwrap()), x86);
+    }
+}
