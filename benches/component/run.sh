@@ -3,7 +3,10 @@
 # (compile) time, single-row and batch latency and cold start in process (criterion,
 # benches/component/latency.rs), and requests/s (wrk) of `skiff serve model.wasm` against
 # `skiff serve model.onnx`, and of plain `wasmtime serve model.wasm` (a fresh instance per
-# request).
+# request). Then the edge: precompiled code's size per architecture, the whole `skiff predict`
+# of one row from a component compiled cold, from the compile cache and precompiled, beside
+# the ONNX file (hyperfine), and the static servers' memory (VmRSS) idle and after a wrk run,
+# amd64 natively and arm64 under qemu-user (whose own memory is in the arm64 figure).
 #
 # usage: benches/component/run.sh
 # env:   DURATION (10s), CONNECTIONS (16), CARGO_TARGET_DIR (target), SKIFF_RUNTIME_DIR
@@ -17,7 +20,9 @@ target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 export SKIFF_RUNTIME_DIR=${SKIFF_RUNTIME_DIR:-$target_dir/runtime}
 engine=$SKIFF_RUNTIME_DIR/wasm32-wasip2/skiff-guest.wasm
 [ -f "$engine" ] || images/build-guest.sh "$SKIFF_RUNTIME_DIR"
-command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+for tool in wrk hyperfine qemu-aarch64-static; do
+  command -v $tool >/dev/null || { echo "$tool is needed (apt-get install wrk hyperfine qemu-user-static)" >&2; exit 1; }
+done
 wasmtime=${WASMTIME:-$(command -v wasmtime || echo "${SKIFF_CACHE:-$HOME/.cache/skiff}/venv/bin/wasmtime")}
 [ -x "$wasmtime" ] || { echo "wasmtime's CLI is needed: set WASMTIME, or run scripts/test.sh" >&2; exit 1; }
 cargo build --release --locked -q --bin skiff
@@ -53,5 +58,37 @@ for server_command in "$skiff serve $work/logistic-regression.onnx" \
   BODY_FILE=$work/body.json wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
     -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/$model/infer" | grep BENCH |
     sed "s|^BENCH|${server_command//$work\//}:|"
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+done
+
+echo "precompiled code (skiff pack --precompile):"
+"$skiff" pack "$work/logistic-regression.onnx" --format component --precompile x86_64,aarch64 \
+  -o "$work/pre.wasm" >/dev/null
+for arch in x86_64 aarch64; do
+  echo "  $arch: $(wc -c <"$work/pre.$arch.cwasm") bytes, $(gz "$work/pre.$arch.cwasm") gzipped"
+done
+head -2 examples/iris/test.csv >"$work/row.csv"
+predict() { echo "$skiff predict $1 --data $work/row.csv"; }
+cache=$work/cache
+hyperfine -N --warmup 1 --runs 5 --export-markdown "$work/load.md" \
+  -n "onnx file" "$(predict "$work/logistic-regression.onnx")" \
+  -n "component, cold (compiles)" "$(predict "$work/logistic-regression.wasm") --no-wasm-cache" \
+  -n "component, compile cache" "$(predict "$work/logistic-regression.wasm") --wasm-cache $cache" \
+  -n "component, precompiled" "$(predict "$work/pre.wasm") --no-wasm-cache" >/dev/null
+cat "$work/load.md"
+
+rss() { awk '/^VmRSS/ {print $2 " kB"}' "/proc/$1/status"; }
+for platform in amd64 arm64; do
+  binary=$SKIFF_RUNTIME_DIR/linux-$platform/skiff-server
+  [ -x "$binary" ] || { echo "linux-$platform server: not built ($binary)"; continue; }
+  run=("$binary")
+  [ $platform = arm64 ] && run=(qemu-aarch64-static "$binary")
+  "${run[@]}" --name iris --addr "127.0.0.1:$port" --log-level warn "$work/logistic-regression.onnx" &
+  server=$!
+  for _ in $(seq 600); do curl -sf "127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
+  idle=$(rss "$server")
+  result=$(BODY_FILE=$work/body.json wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
+    -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/iris/infer" | grep BENCH)
+  echo "skiff-server linux/$platform: idle $idle, after load $(rss "$server"); ${result#BENCH }"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done
