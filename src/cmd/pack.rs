@@ -248,11 +248,13 @@ fn precompile(
     architectures: &[String],
 ) -> Result<Vec<(skiff_component::precompiled::Header, Vec<u8>)>> {
     use skiff_component::precompiled;
-    let mut targets: Vec<String> = architectures
-        .iter()
-        .map(|a| precompiled::target_triple(a.trim()).map_err(anyhow::Error::msg))
-        .collect::<Result<_>>()?;
-    targets.dedup();
+    let mut targets: Vec<String> = Vec::new();
+    for architecture in architectures {
+        let target = precompiled::target_triple(architecture.trim()).map_err(anyhow::Error::msg)?;
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
     let bar = crate::progress::CountBar::new("precompiled targets");
     bar.set_total(targets.len());
     let compiled = targets
@@ -316,6 +318,14 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
                 skiff_data::write_atomic(&beside, file)
                     .with_context(|| format!("cannot write {}", beside.display()))?;
                 written.push(beside);
+            }
+            // Code an earlier pack left beside this file was made from another component.
+            for arch in skiff_component::precompiled::ARCHITECTURES {
+                let stale = skiff_component::precompiled::beside(&path, arch);
+                if !written.contains(&stale) && stale.is_file() {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("cannot remove the stale {}", stale.display()))?;
+                }
             }
             skiff_data::write_atomic(&path, &component)
                 .with_context(|| format!("cannot write {}", path.display()))?;

@@ -743,6 +743,10 @@ fn a_precompiled_component_loads_without_compiling_and_stale_code_is_passed_by()
         "{stderr}"
     );
 
+    // Packed again without --precompile: no code from the earlier component stays beside it.
+    pack_component(&model, &component);
+    assert!(!beside("x86_64").exists() && !beside("aarch64").exists());
+
     // Only Linux on x86-64 and arm64, named plainly.
     fails_with(
         run(&[
