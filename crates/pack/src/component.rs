@@ -170,10 +170,11 @@ pub fn read_precompiled(
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let layout = Layout::open(layout_dir)?;
     let (_, manifest) = layout.resolve(tag)?;
+    let present = |l: &Descriptor| layout.blob_path(&l.digest).is_ok_and(|p| p.is_file());
     manifest
         .layers
         .iter()
-        .filter(|l| is_precompiled_for(l, architecture) && layout.has_blob(l))
+        .filter(|l| is_precompiled_for(l, architecture) && present(l))
         .map(|l| {
             Ok((
                 format!("oci:{}:{tag} layer {}", layout_dir.display(), l.digest),
