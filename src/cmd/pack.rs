@@ -260,10 +260,10 @@ fn precompile(
     let compiled = targets
         .iter()
         .map(|target| {
-            let file = precompiled::precompile(component, target).map_err(anyhow::Error::msg)?;
+            let compiled =
+                precompiled::precompile(component, target).map_err(anyhow::Error::msg)?;
             bar.inc();
-            let (header, _) = precompiled::decode(&file).map_err(anyhow::Error::msg)?;
-            Ok((header, file))
+            Ok(compiled)
         })
         .collect();
     bar.clear();

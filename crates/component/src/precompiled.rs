@@ -16,7 +16,6 @@
 //! the code is loaded.
 
 use std::hash::Hasher;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -131,8 +130,8 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 /// Compiles the component `wasm` for `target` (a triple from [`target_triple`]); returns the
-/// precompiled file.
-pub fn precompile(wasm: &[u8], target: &str) -> Result<Vec<u8>, String> {
+/// precompiled file and what its header says.
+pub fn precompile(wasm: &[u8], target: &str) -> Result<(Header, Vec<u8>), String> {
     let engine = compiler_config(Some(target))
         .and_then(|config| Engine::new(&config))
         .map_err(|e| format!("cannot set up wasmtime for {target}: {e}"))?;
@@ -145,7 +144,8 @@ pub fn precompile(wasm: &[u8], target: &str) -> Result<Vec<u8>, String> {
         wasmtime: WASMTIME_VERSION.to_string(),
         engine: engine_hash(&engine),
     };
-    Ok(encode(&header, &code))
+    let file = encode(&header, &code);
+    Ok((header, file))
 }
 
 fn encode(header: &Header, code: &[u8]) -> Vec<u8> {
@@ -202,6 +202,9 @@ pub(crate) fn compile(
     cache: Option<&Path>,
 ) -> wasmtime::Result<Component> {
     let started = Instant::now();
+    if offered.is_empty() && cache.is_none() {
+        return compile_now(engine, source_name, wasm, started);
+    }
     let component = digest(wasm);
     let host = host_target();
     let mut wanted = None;
@@ -295,6 +298,38 @@ pub(crate) fn compile(
             }
         }
     }
+    let loaded = compile_now(engine, source_name, wasm, started)?;
+    if let Some(path) = cached {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let written = loaded
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|code| {
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| skiff_data::write_atomic(&path, &code))
+                    .map_err(|e| e.to_string())
+            });
+        match written {
+            Ok(()) => {
+                tracing::debug!("kept the compiled code in {}", path.display());
+                trim_cache(dir, CACHE_BYTES);
+            }
+            Err(e) => tracing::warn!(
+                "cannot keep the compiled code in {} ({e}); the next start compiles again",
+                path.display()
+            ),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Compiles `wasm` with Cranelift (seconds for the engine), saying so on the logs.
+fn compile_now(
+    engine: &Engine,
+    source_name: &str,
+    wasm: &[u8],
+    started: Instant,
+) -> wasmtime::Result<Component> {
     tracing::info!(
         "{source_name}: compiling {:.1} MB of wasm (pack it with --precompile to skip this)",
         wasm.len() as f64 / 1e6
@@ -304,22 +339,6 @@ pub(crate) fn compile(
         "{source_name}: compiled in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    if let Some(path) = cached {
-        match loaded
-            .serialize()
-            .map_err(|e| e.to_string())
-            .and_then(|code| write_atomic(&path, &code).map_err(|e| e.to_string()))
-        {
-            Ok(()) => {
-                tracing::debug!("kept the compiled code in {}", path.display());
-                trim_cache(path.parent().unwrap_or(Path::new(".")), CACHE_BYTES);
-            }
-            Err(e) => tracing::warn!(
-                "cannot keep the compiled code in {} ({e}); the next start compiles again",
-                path.display()
-            ),
-        }
-    }
     Ok(loaded)
 }
 
@@ -351,24 +370,6 @@ fn trim_cache(dir: &Path, limit: u64) {
             total -= len;
         }
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, so that no reader sees half.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 /// Where compiled components are kept between runs: `$SKIFF_WASM_CACHE`, else

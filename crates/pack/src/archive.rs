@@ -10,6 +10,7 @@ use std::path::{Component, Path};
 
 use crate::error::{Error, Result};
 use crate::image::{TarFile, tar_files};
+use crate::layout::write_atomic;
 
 /// Writes the layout at `layout_dir` as the archive `file`.
 pub fn write(layout_dir: &Path, file: &Path) -> Result<()> {
@@ -24,25 +25,7 @@ pub fn write(layout_dir: &Path, file: &Path) -> Result<()> {
         })
         .collect();
     let tar = tar_files(&entries)?;
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".skiff-archive")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a file in", dir, e))?;
-    std::io::Write::write_all(&mut tmp, &tar).map_err(|e| Error::io("write", tmp.path(), e))?;
-    // a temporary file is private to its owner; an archive is an ordinary file
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io("write", tmp.path(), e))?;
-    }
-    tmp.persist(file)
-        .map_err(|e| Error::io("write", file, e.error))?;
-    Ok(())
+    write_atomic(file, &tar)
 }
 
 /// Every file under `dir`, as (path relative to `root` with `/`, bytes).

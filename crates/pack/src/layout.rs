@@ -432,7 +432,7 @@ pub(crate) fn verify_file(path: &Path, desc: &Descriptor) -> Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     skiff_data::write_atomic(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
