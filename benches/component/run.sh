@@ -3,7 +3,8 @@
 # (compile) time, single-row and batch latency and cold start in process (criterion,
 # benches/component/latency.rs), and requests/s (wrk) of `skiff serve model.wasm` against
 # `skiff serve model.onnx`, and of plain `wasmtime serve model.wasm` (a fresh instance per
-# request). Then the edge: precompiled code's size per architecture, the whole `skiff predict`
+# request), with the model loaded at pack time (the default) and without (--no-preinit). Then
+# the edge: precompiled code's size per architecture, the whole `skiff predict`
 # of one row from a component compiled cold, from the compile cache and precompiled, beside
 # the ONNX file (hyperfine), and the static servers' memory (VmRSS) idle and after a wrk run,
 # amd64 natively and arm64 under qemu-user (whose own memory is in the arm64 figure).
@@ -36,8 +37,12 @@ echo "engine: $(wc -c <"$engine") bytes, $(gz "$engine") gzipped"
 for estimator in logistic-regression random-forest-classifier; do
   "$skiff" fit "$estimator" --data examples/iris/train.csv --target species \
     -o "$work/$estimator.onnx" >/dev/null
+  start=$(date +%s%N)
   "$skiff" pack "$work/$estimator.onnx" --format component -o "$work/$estimator.wasm" >/dev/null
-  echo "$estimator: onnx $(wc -c <"$work/$estimator.onnx") bytes, component $(wc -c <"$work/$estimator.wasm") bytes, $(gz "$work/$estimator.wasm") gzipped"
+  packed=$((($(date +%s%N) - start) / 1000000))
+  "$skiff" pack "$work/$estimator.onnx" --format component --no-preinit \
+    -o "$work/$estimator.no-preinit.wasm" >/dev/null
+  echo "$estimator: onnx $(wc -c <"$work/$estimator.onnx") bytes, component $(wc -c <"$work/$estimator.wasm") bytes, $(gz "$work/$estimator.wasm") gzipped (packed in $packed ms); --no-preinit $(wc -c <"$work/$estimator.no-preinit.wasm") bytes, $(gz "$work/$estimator.no-preinit.wasm") gzipped"
 done
 
 SKIFF_BENCH_COMPONENTS=$work cargo bench --locked -q --bench component 2>&1 |
@@ -46,7 +51,9 @@ SKIFF_BENCH_COMPONENTS=$work cargo bench --locked -q --bench component 2>&1 |
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf '{"inputs":[{"name":"X","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}' >"$work/body.json"
 for server_command in "$skiff serve $work/logistic-regression.onnx" \
-  "$skiff serve $work/logistic-regression.wasm" "$wasmtime serve $work/logistic-regression.wasm"; do
+  "$skiff serve $work/logistic-regression.wasm" "$wasmtime serve $work/logistic-regression.wasm" \
+  "$wasmtime serve $work/logistic-regression.no-preinit.wasm" \
+  "$wasmtime serve --max-instance-reuse-count 1000 $work/logistic-regression.wasm"; do
   case $server_command in
     "$skiff"*) $server_command --name iris --addr "127.0.0.1:$port" --log-level warn & ;;
     *) $server_command --addr "127.0.0.1:$port" 2>/dev/null & ;;

@@ -59,6 +59,11 @@ pub struct Args {
     /// layer per architecture; a pull for one platform fetches only its own
     #[arg(long, value_delimiter = ',', value_name = "ARCH,...")]
     precompile: Vec<String>,
+    /// Components: carry the ONNX file and parse it in each new instance, instead of the model
+    /// loaded at pack time into the component's initial memory (the default, which lets a
+    /// fresh instance answer at once)
+    #[arg(long)]
+    no_preinit: bool,
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
@@ -88,6 +93,11 @@ pub fn run(args: Args) -> Result<()> {
     if !args.precompile.is_empty() {
         bail!(
             "--precompile is for components: an image's server runs the ONNX file natively (drop --precompile, or pack --format component)"
+        );
+    }
+    if args.no_preinit {
+        bail!(
+            "--no-preinit is for components: an image's server loads the ONNX file once at start (drop --no-preinit, or pack --format component)"
         );
     }
     if let Reference::File(_) = destination {
@@ -299,7 +309,19 @@ fn pack_component(args: Args, destination: Reference) -> Result<()> {
     let engine_path = crate::runtime_files::component_engine()?;
     let engine = std::fs::read(&engine_path)
         .with_context(|| format!("cannot read {}", engine_path.display()))?;
-    let component = skiff_pack::component::compose(&engine, &name, &bytes)?;
+    let component = if args.no_preinit {
+        skiff_pack::component::compose(&engine, &name, &bytes)?
+    } else {
+        // The model is loaded into the engine's initial state: the weights need only its name.
+        let engine = skiff_component::preinit::preinitialise(
+            &engine,
+            &name,
+            &bytes,
+            skiff_component::precompiled::default_cache().as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        skiff_pack::component::compose(&engine, &name, &[])?
+    };
     let precompiled = precompile(&component, &args.precompile)?;
     let layers: Vec<_> = precompiled
         .iter()

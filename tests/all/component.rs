@@ -394,6 +394,100 @@ fn component_packing_errors_are_one_line() {
     assert!(!out.exists(), "nothing is written when packing fails");
 }
 
+/// The model is loaded at pack time and kept in the component's initial memory, so that a
+/// fresh instance (`wasmtime serve` makes one per request) answers without parsing it: the ONNX
+/// file is no longer inside, packing the same model again gives the same bytes, and the
+/// component answers as the file does. `--no-preinit` still carries the file.
+#[test]
+fn a_packed_component_holds_its_model_loaded_and_answers_as_its_onnx_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let onnx = std::fs::read(&model).unwrap();
+    let [loaded, again, raw] = ["iris.wasm", "again.wasm", "raw.wasm"].map(|f| dir.path().join(f));
+    pack_component(&model, &loaded);
+    pack_component(&model, &again);
+    ok(skiff()
+        .args(["pack", "--format", "component", "--no-preinit"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&raw)
+        .output()
+        .unwrap());
+    let bytes = |path: &Path| std::fs::read(path).unwrap();
+    let holds_file = |path: &Path| bytes(path).windows(onnx.len()).any(|w| w == onnx);
+    assert!(
+        bytes(&loaded) == bytes(&again),
+        "packing the same model twice gives different components"
+    );
+    assert!(holds_file(&raw), "--no-preinit carries the ONNX file");
+    assert!(
+        !holds_file(&loaded),
+        "a pre-initialised component carries the loaded model, not the file"
+    );
+    wasm_tools_validate(&loaded).unwrap();
+
+    let data = example("iris/test.csv");
+    let predict = |model: &Path| {
+        ok(skiff()
+            .arg("predict")
+            .arg(model)
+            .arg("--data")
+            .arg(&data)
+            .arg("--proba")
+            .output()
+            .unwrap())
+    };
+    // Loading at pack time changes nothing the engine computes; beside native tract, wasm's
+    // floats differ in the last bits.
+    let (native, answers) = (predict(&model), predict(&loaded));
+    assert_eq!(answers, predict(&raw));
+    assert_eq!(answers.lines().next(), native.lines().next());
+    for (got, expected) in answers.lines().zip(native.lines()).skip(1) {
+        let (got, expected): (Vec<&str>, Vec<&str>) =
+            (got.split(',').collect(), expected.split(',').collect());
+        assert_eq!(got[0], expected[0]);
+        for (g, e) in got[1..].iter().zip(&expected[1..]) {
+            let (g, e): (f64, f64) = (g.parse().unwrap(), e.parse().unwrap());
+            assert!((g - e).abs() < 1e-5, "{got:?} vs {expected:?}");
+        }
+    }
+    assert_eq!(answers.lines().count(), native.lines().count());
+
+    // A fresh instance per request, every one answering from the snapshot.
+    let server = crate::serve::Server::wasmtime(&loaded);
+    for _ in 0..3 {
+        crate::serve::assert_infers_iris(|p, b| server.post(p, b), "iris");
+    }
+}
+
+/// A model the engine cannot load is refused when packing, in one line, not at the first
+/// request.
+#[test]
+fn pre_initialising_a_model_the_engine_cannot_load_fails_in_one_line() {
+    let engine = std::fs::read(
+        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
+            .join("wasm32-wasip2/skiff-guest.wasm"),
+    )
+    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)");
+    let err = skiff_component::preinit::preinitialise(
+        &engine,
+        "broken",
+        b"not onnx",
+        Some(&wasm_cache()),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("the component engine cannot load the model: ") && !err.contains('\n'),
+        "{err}"
+    );
+    let err =
+        skiff_component::preinit::preinitialise(b"\0asm\x01\0\0\0", "x", b"", None).unwrap_err();
+    assert!(
+        err.contains("cannot be pre-initialised") && err.contains("images/build-guest.sh"),
+        "{err}"
+    );
+}
+
 /// The misbehaving test component (tests/component/misbehaving), built by scripts/test.sh.
 fn misbehaving_component() -> PathBuf {
     let path = PathBuf::from(std::env::var_os("SKIFF_TEST_MISBEHAVING").unwrap_or_else(|| {

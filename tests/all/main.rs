@@ -46,15 +46,16 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Where components compiled by one test are found by the next: a compile cache of the tests'
+/// own (bounded in size by skiff), not the user's.
+pub fn wasm_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache")
+}
+
 /// The `skiff` binary under test.
 pub fn skiff() -> Command {
-    // Components compiled by one test are found by the next, in a cache of the tests' own
-    // (bounded in size by skiff), not the user's.
     let mut command = Command::new(env!("CARGO_BIN_EXE_skiff"));
-    command.env(
-        "SKIFF_WASM_CACHE",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache"),
-    );
+    command.env("SKIFF_WASM_CACHE", wasm_cache());
     command
 }
 

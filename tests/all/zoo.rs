@@ -244,7 +244,15 @@ fn every_zoo_model_answers_as_onnxruntime_in_a_component() {
         let mut wasm = Vec::new();
         for case in cases {
             let model = std::fs::read(zoo.path(case, "model")).unwrap();
-            let composed = skiff_pack::component::compose(&engine, id(case), &model).unwrap();
+            // As `skiff pack` makes it: the model loaded into the engine's initial state.
+            let loaded = skiff_component::preinit::preinitialise(
+                &engine,
+                id(case),
+                &model,
+                Some(&wasm_cache()),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", id(case)));
+            let composed = skiff_pack::component::compose(&loaded, id(case), &[]).unwrap();
             let path = dir.path().join(format!("{}.wasm", id(case)));
             std::fs::write(&path, composed).unwrap();
             wasm.push(path);

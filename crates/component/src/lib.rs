@@ -4,9 +4,9 @@
 //! are there for it, and any request it would send out is refused.
 //!
 //! A component is compiled once, type-checked against its imports once ([`InstancePre`]), and
-//! instantiated from a pooling allocator. Instances are kept warm and reused, since the engine
-//! inside parses its model on first use; an instance that traps is dropped and the next call
-//! gets a fresh one. Every call is bounded in time by epoch interruption (the deadline) and
+//! instantiated from a pooling allocator. Instances are kept warm and reused (a component packed
+//! without its model loaded parses it in each new instance, see [`preinit`]); an instance that
+//! traps is dropped and the next call gets a fresh one. Every call is bounded in time by epoch interruption (the deadline) and
 //! every instance in memory by a store limiter. The guest gets WASI with nothing granted: no
 //! files, no network, no environment, no arguments; what it writes to stderr is kept (the
 //! message of a panic) and reported with the trap.
@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod precompiled;
+pub mod preinit;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -120,10 +121,7 @@ pub fn load(
         options.cache.as_deref(),
     )
     .map_err(|e| failed("cannot compile it", e))?;
-    let mut linker = Linker::<Guest>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker))
-        .map_err(|e| failed("cannot link WASI", e))?;
+    let linker = wasi_linker(&engine).map_err(|e| failed("cannot link WASI", e))?;
     let pre = linker
         .instantiate_pre(&component)
         .and_then(ModelPre::new)
@@ -183,6 +181,72 @@ fn engine(options: &ComponentOptions) -> wasmtime::Result<Engine> {
     let mut config = precompiled::compiler_config(None)?;
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
+}
+
+/// A linker with WASI and the `wasi:http` types: all a model component may import.
+fn wasi_linker(engine: &Engine) -> wasmtime::Result<Linker<Guest>> {
+    let mut linker = Linker::<Guest>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+    Ok(linker)
+}
+
+/// A store for one instance, granted nothing (no preopened folders, environment, arguments or
+/// sockets), its stderr kept and its memory capped at `memory` bytes. Where a `seed` is given,
+/// the instance is made to run the same way every time: its random numbers are the seed's
+/// bytes over and over, and its clocks stand still.
+fn new_store(engine: &Engine, memory: usize, seed: Option<&[u8]>) -> Store<Guest> {
+    let stderr = MemoryOutputPipe::new(STDERR_KEPT);
+    let mut wasi = WasiCtx::builder();
+    wasi.stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    if let Some(seed) = seed {
+        wasi.secure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
+            .insecure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
+            .insecure_random_seed(0)
+            .wall_clock(Stopped)
+            .monotonic_clock(Stopped);
+    }
+    let wasi = wasi.build();
+    let mut store = Store::new(
+        engine,
+        Guest {
+            wasi,
+            http: WasiHttpCtx::new(),
+            offline: Offline,
+            table: ResourceTable::new(),
+            limits: Limits {
+                memory,
+                refused: None,
+            },
+            stderr,
+        },
+    );
+    store.limiter(|g| &mut g.limits);
+    store
+}
+
+/// A clock that always reads 0.
+struct Stopped;
+
+impl wasmtime_wasi::HostWallClock for Stopped {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for Stopped {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
 }
 
 /// Advances the engine's epoch every [`TICK`] while the engine lives.
@@ -319,29 +383,7 @@ impl std::fmt::Debug for ComponentBackend {
 
 impl ComponentBackend {
     fn instantiate(&self) -> skiff_runtime::Result<Instance> {
-        let stderr = MemoryOutputPipe::new(STDERR_KEPT);
-        // Nothing granted: no preopened folders, environment, arguments or sockets.
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let mut store = Store::new(
-            &self.engine,
-            Guest {
-                wasi,
-                http: WasiHttpCtx::new(),
-                offline: Offline,
-                table: ResourceTable::new(),
-                limits: Limits {
-                    memory: self.options.memory,
-                    refused: None,
-                },
-                stderr,
-            },
-        );
-        store.limiter(|g| &mut g.limits);
+        let mut store = new_store(&self.engine, self.options.memory, None);
         self.arm(&mut store);
         let bindings = self
             .pre
