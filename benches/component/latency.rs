@@ -1,6 +1,7 @@
 //! A model as a component in wasmtime beside the same model's ONNX file natively (tract), in
 //! process: single-row and 1,024-row predictions on warm instances, and the cold start (a
-//! fresh instance: instantiation, the engine's model parse, one row).
+//! fresh instance and one row), of the component as packed (its model loaded at pack time) and
+//! of one packed with --no-preinit (whose every instance parses the model).
 //!
 //! usage: benches/component/run.sh (fits the models, packs the components, then runs this
 //! with SKIFF_BENCH_COMPONENTS pointing at them)
@@ -42,6 +43,9 @@ fn bench(c: &mut Criterion) {
             ..ComponentOptions::default()
         };
         let cold = skiff_component::load(name, &wasm, &[], &cold_options).unwrap();
+        // The same model packed with --no-preinit: every fresh instance parses it.
+        let unloaded = std::fs::read(dir.join(format!("{name}.no-preinit.wasm"))).unwrap();
+        let cold_unloaded = skiff_component::load(name, &unloaded, &[], &cold_options).unwrap();
 
         let mut group = c.benchmark_group(format!("component/{name}"));
         group
@@ -59,6 +63,11 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("wasm-cold-start", 1), &rows(1), |b, x| {
             b.iter(|| black_box(cold.run(vec![x.clone()]).unwrap()))
         });
+        group.bench_with_input(
+            BenchmarkId::new("wasm-cold-start-no-preinit", 1),
+            &rows(1),
+            |b, x| b.iter(|| black_box(cold_unloaded.run(vec![x.clone()]).unwrap())),
+        );
         group.finish();
     }
 }

@@ -65,6 +65,11 @@ for server_command in "$skiff serve $work/logistic-regression.onnx" \
   BODY_FILE=$work/body.json wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
     -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/$model/infer" | grep BENCH |
     sed "s|^BENCH|${server_command//$work\//}:|"
+  if [[ $server_command == "$wasmtime serve $work/logistic-regression.wasm" ]]; then
+    # A fresh instance's floor: a request that runs no model.
+    echo "  GET /v2/health/live: $(wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
+      "http://127.0.0.1:$port/v2/health/live" | awk '/Requests\/sec/ {print $2}') requests/s"
+  fi
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done
 

@@ -1,8 +1,9 @@
 //! Model components (`skiff pack --format component`): valid by `wasm-tools`, importing
 //! nothing beyond `wasi:http/proxy`; answering in wasmtime's CLI (`run --invoke`, and `serve`
 //! as a complete Open Inference Protocol server), in Node.js through jco and in skiff's own
-//! host as native skiff does; bounded in time and memory in skiff's host; pushed to and pulled
-//! from a registry as OCI wasm artifacts. (Every catalog estimator's component is checked in
+//! host as native skiff does; carrying their model loaded at pack time (pre-initialised);
+//! bounded in time and memory in skiff's host; pushed to and pulled from a registry as OCI wasm
+//! artifacts. (Every catalog estimator's component is checked in
 //! skiff's host, `wasmtime serve` and jco by the conformance suite.)
 
 use crate::*;
@@ -361,6 +362,17 @@ fn component_packing_errors_are_one_line() {
     fails_with(
         pack(&["--base", "oci:base:1", "-o", out.to_str().unwrap()]),
         &["--base is for images"],
+    );
+    let image = format!("oci:{}", dir.path().join("img").display());
+    fails_with(
+        run(&[
+            "pack",
+            model.to_str().unwrap(),
+            "-o",
+            &image,
+            "--no-preinit",
+        ]),
+        &["--no-preinit is for components"],
     );
     let not_onnx = dir.path().join("not.onnx");
     std::fs::write(&not_onnx, "not a model").unwrap();
