@@ -476,11 +476,7 @@ fn a_packed_component_holds_its_model_loaded_and_answers_as_its_onnx_file() {
 /// request.
 #[test]
 fn pre_initialising_a_model_the_engine_cannot_load_fails_in_one_line() {
-    let engine = std::fs::read(
-        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
-            .join("wasm32-wasip2/skiff-guest.wasm"),
-    )
-    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)");
+    let engine = component_engine();
     let err = skiff_component::preinit::preinitialise(
         &engine,
         "broken",

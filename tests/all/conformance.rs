@@ -98,11 +98,7 @@ fn every_case_agrees_natively_on_both_backends_in_onnxruntime_and_with_scikit_le
     let mut natives = Vec::new();
     let mut served_datasets = std::collections::HashSet::new();
     let mut hosted_estimators = std::collections::HashSet::new();
-    let engine = std::fs::read(
-        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
-            .join("wasm32-wasip2/skiff-guest.wasm"),
-    )
-    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)");
+    let engine = component_engine();
     for (i, case) in cases.iter().enumerate() {
         let tolerance = case.metric_tolerance.unwrap_or(0.03);
         assert!(

@@ -52,6 +52,15 @@ pub fn wasm_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache")
 }
 
+/// The component engine `skiff pack --format component` plugs models into.
+pub fn component_engine() -> Vec<u8> {
+    std::fs::read(
+        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
+            .join("wasm32-wasip2/skiff-guest.wasm"),
+    )
+    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)")
+}
+
 /// The `skiff` binary under test.
 pub fn skiff() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_skiff"));

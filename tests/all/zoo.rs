@@ -233,11 +233,7 @@ fn every_zoo_model_is_served_as_onnxruntime_answers_on_both_backends() {
 fn every_zoo_model_answers_as_onnxruntime_in_a_component() {
     let _exclusive = exclusive();
     let zoo = zoo();
-    let engine = std::fs::read(
-        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
-            .join("wasm32-wasip2/skiff-guest.wasm"),
-    )
-    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)");
+    let engine = component_engine();
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (group, cases) in zoo.cases.chunks(COMPONENTS_PER_SERVER).enumerate() {

@@ -293,6 +293,30 @@ impl WasiHttpView for Guest {
     }
 }
 
+impl Guest {
+    /// What the guest wrote to stderr last (a panic's message), without std's note about
+    /// RUST_BACKTRACE, on one line: " (the guest said: …)", or nothing if it said nothing.
+    fn said(&self) -> String {
+        let stderr = self.stderr.contents();
+        let said = String::from_utf8_lossy(&stderr);
+        let said: Vec<&str> = said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+            .collect();
+        let said = said.join(" ");
+        let said: String = said
+            .chars()
+            .skip(said.chars().count().saturating_sub(300))
+            .collect();
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!(" (the guest said: {said})")
+        }
+    }
+}
+
 /// `wasi:http` with no way out: every outgoing request is denied.
 struct Offline;
 
@@ -479,23 +503,7 @@ impl ComponentBackend {
                     Some(trap) => trap.to_string(),
                     None => e.root_cause().to_string(),
                 };
-                let stderr = guest.stderr.contents();
-                let said = String::from_utf8_lossy(&stderr);
-                let said: Vec<&str> = said
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with("note: "))
-                    .collect();
-                let said = said.join(" ");
-                let said: String = said
-                    .chars()
-                    .skip(said.chars().count().saturating_sub(300))
-                    .collect();
-                if said.is_empty() {
-                    format!("{name} {what}: {why}")
-                } else {
-                    format!("{name} {what}: {why} (the guest said: {said})")
-                }
+                format!("{name} {what}: {why}{}", guest.said())
             }
         };
         skiff_runtime::Error::Run(message)

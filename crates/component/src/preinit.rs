@@ -76,17 +76,10 @@ pub fn preinitialise(
                 DEADLINE.as_secs()
             );
         }
-        let said = store.data().stderr.contents();
-        let said = String::from_utf8_lossy(&said);
-        let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
         format!(
             "the component engine failed loading the model: {}{}",
             crate::one_line(&e),
-            if said.is_empty() {
-                String::new()
-            } else {
-                format!(" (the engine said: {said})")
-            }
+            store.data().said()
         )
     };
     let instance = linker
