@@ -11,7 +11,8 @@
 # image with nothing else in it. A static binary cannot load ONNX Runtime, so it is built
 # without the `ort` feature and serves on tract (images/gpu/ builds the glibc server instead).
 # linux/arm64 is cross-built with zig as C compiler and linker (cargo-zigbuild; see
-# scripts/setup-build.sh).
+# scripts/setup-build.sh), with the `component` feature: the arm64 server is also the host of
+# edge devices, and serves model components from their precompiled code.
 #
 # Paths of the build machine (the clone, cargo's registry, the target directory) are remapped,
 # and C's build date is SOURCE_DATE_EPOCH (default 0), so the binary, and the image layer made
@@ -19,15 +20,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Writes the crates linked into the server built for triple $1 to file $2, one per line,
-# sorted, tab separated: name, version, licence (as Cargo.toml declares it), repository,
-# source (crates.io, path or other) and the sha256 of the .crate from Cargo.lock (crates.io
-# only). Proc-macros, and what only they use, run at compile time and are left out. Nothing in
+# Writes the crates linked into the server built for triple $1 (with the cargo features $3) to
+# file $2, one per line, sorted, tab separated: name, version, licence (as Cargo.toml declares
+# it), repository, source (crates.io, path or other) and the sha256 of the .crate from
+# Cargo.lock (crates.io only). Proc-macros, and what only they use, run at compile time and are left out. Nothing in
 # it names the build machine, so it is the same wherever skiff is built.
 write_crates() {
   {
     printf '# name\tversion\tlicense\trepository\tsource\tchecksum\n'
-    cargo tree --locked -p skiff-server --no-default-features --target "$1" -e normal \
+    # shellcheck disable=SC2086 # the features are words
+    cargo tree --locked -p skiff-server --no-default-features $3 --target "$1" -e normal \
       --prefix depth --no-dedupe --format $'{p}\t{l}\t{r}' |
       awk -F'\t' '
         FNR == NR {  # Cargo.lock: the source and checksum of each name and version
@@ -65,11 +67,13 @@ scripts/setup-build.sh "${platforms[@]}"
 . images/inputs.sh
 # Each platform's inputs, taken before the flags below name this clone's path.
 declare -A triples=([linux/amd64]=x86_64-unknown-linux-musl [linux/arm64]=aarch64-unknown-linux-musl)
+declare -A features=([linux/amd64]="" [linux/arm64]="--features component")
 declare -A inputs
 for platform in "${platforms[@]}"; do
   [ -n "${triples[$platform]:-}" ] ||
     { echo "build-server.sh: unknown platform $platform (linux/amd64 or linux/arm64)" >&2; exit 2; }
-  inputs[$platform]=$(build_inputs Cargo.toml "${triples[$platform]}" -p skiff-server --no-default-features)
+  # shellcheck disable=SC2086 # the features are words
+  inputs[$platform]=$(build_inputs Cargo.toml "${triples[$platform]}" -p skiff-server --no-default-features ${features[$platform]})
 done
 RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$PWD=/skiff --remap-path-prefix=$registry_src=/cargo --remap-path-prefix=$target_dir=/target"
 TARGET_CFLAGS="${TARGET_CFLAGS:-} -ffile-prefix-map=$registry_src=/cargo"
@@ -86,9 +90,10 @@ for platform in "${platforms[@]}"; do
     echo "build-server.sh: $server is up to date (its inputs are unchanged)"
     continue
   fi
+  # shellcheck disable=SC2086 # the features are words
   PATH=$cache/zig/bin:$PATH "${build[@]}" --locked --profile server --target "$triple" \
-    -p skiff-server --no-default-features
+    -p skiff-server --no-default-features ${features[$platform]}
   install -D -m 0755 "$target_dir/$triple/server/skiff-server" "$server"
-  write_crates "$triple" "$server.crates.tsv"
+  write_crates "$triple" "$server.crates.tsv" "${features[$platform]}"
   stamp "$server" "${inputs[$platform]}"
 done

@@ -115,8 +115,10 @@ wit/refresh-deps.sh --check
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
-# Without ONNX Runtime (the static server's build), the runtime and the server still lint clean.
-cargo clippy --locked -p skiff-runtime -p skiff-server -p skiff-host --no-default-features -- -D warnings
+# Without ONNX Runtime (the static server's build), the runtime and the server still lint clean,
+# and so does the component host without its compiler (the arm64 server's build).
+cargo clippy --locked -p skiff-runtime -p skiff-server -p skiff-host -p skiff-component \
+  --no-default-features --features skiff-server/component -- -D warnings
 # The component engine is a workspace of its own, built for wasm only.
 cargo fmt --manifest-path crates/guest/Cargo.toml -- --check
 cargo fmt --manifest-path tests/component/misbehaving/Cargo.toml -- --check

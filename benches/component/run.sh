@@ -7,7 +7,8 @@
 # the edge: precompiled code's size per architecture, the whole `skiff predict`
 # of one row from a component compiled cold, from the compile cache and precompiled, beside
 # the ONNX file (hyperfine), and the static servers' memory (VmRSS) idle and after a wrk run,
-# amd64 natively and arm64 under qemu-user (whose own memory is in the arm64 figure).
+# amd64 natively and arm64 under qemu-user (whose own memory is in the arm64 figure), the
+# arm64 one also serving the component from its precompiled code.
 #
 # usage: benches/component/run.sh
 # env:   DURATION (10s), CONNECTIONS (16), CARGO_TARGET_DIR (target), SKIFF_RUNTIME_DIR
@@ -90,17 +91,20 @@ hyperfine -N --warmup 1 --runs 5 --export-markdown "$work/load.md" \
 cat "$work/load.md"
 
 rss() { awk '/^VmRSS/ {print $2 " kB"}' "/proc/$1/status"; }
-for platform in amd64 arm64; do
+# The arm64 server is also the host of edge devices: it serves the component from the
+# iris.aarch64.cwasm beside it.
+for served in amd64:logistic-regression.onnx arm64:logistic-regression.onnx arm64:pre.wasm; do
+  platform=${served%%:*} file=${served#*:}
   binary=$SKIFF_RUNTIME_DIR/linux-$platform/skiff-server
   [ -x "$binary" ] || { echo "linux-$platform server: not built ($binary)"; continue; }
   run=("$binary")
   [ $platform = arm64 ] && run=(qemu-aarch64-static "$binary")
-  "${run[@]}" --name iris --addr "127.0.0.1:$port" --log-level warn "$work/logistic-regression.onnx" &
+  "${run[@]}" --name iris --addr "127.0.0.1:$port" --log-level warn "$work/$file" &
   server=$!
   for _ in $(seq 600); do curl -sf "127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
   idle=$(rss "$server")
   result=$(BODY_FILE=$work/body.json wrk -t 2 -c "$CONNECTIONS" -d "$DURATION" \
     -s benches/serve/post.lua "http://127.0.0.1:$port/v2/models/iris/infer" | grep BENCH)
-  echo "skiff-server linux/$platform: idle $idle, after load $(rss "$server"); ${result#BENCH }"
+  echo "skiff-server linux/$platform, $file: idle $idle, after load $(rss "$server"); ${result#BENCH }"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done

@@ -971,3 +971,71 @@ fn precompiled_code_travels_in_the_artifact_and_a_pull_takes_only_its_own() {
         );
     }
 }
+
+#[test]
+fn the_arm64_server_serves_a_precompiled_component_under_qemu() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let component = dir.path().join("iris.wasm");
+    ok(skiff()
+        .args(["pack", "--format", "component", "--precompile", "aarch64"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&component)
+        .output()
+        .unwrap());
+    let code = dir.path().join("iris.aarch64.cwasm");
+    assert!(code.is_file());
+
+    // The static arm64 server, as an edge device runs it: under qemu-user here, on loopback.
+    let arm64 = || {
+        let (port, grpc_port) = (skiff_testing::free_port(), skiff_testing::free_port());
+        let mut command = Command::new("qemu-aarch64-static");
+        command
+            .arg(crate::image::runtime_dir().join("linux-arm64/skiff-server"))
+            .arg(&component)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}")])
+            .env("RUST_LOG", "skiff_component=info");
+        crate::serve::Server::launch(command, port, None)
+    };
+    let mut server = arm64();
+    server.wait_for_200_within("/v2/health/ready", Duration::from_secs(120));
+    let log = server.log_text();
+    assert!(
+        log.contains("loaded precompiled code from") && log.contains("iris.aarch64.cwasm"),
+        "{log}"
+    );
+    crate::serve::assert_infers_iris(|p, b| server.post(p, b), "iris");
+
+    // Every test row's answer, as native skiff serves the ONNX file (floats within rounding).
+    let native = crate::serve::Server::start(model.to_str().unwrap(), &[]);
+    let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r[..4].iter().map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let all = json!({ "id": "all", "inputs": [{ "name": "X", "shape": [x.len(), 4], "datatype": "FP64", "data": x }] });
+    let (status, got) = server.post("/v2/models/iris/infer", &all);
+    assert_eq!(status, 200, "{got}");
+    let (_, expected) = native.post("/v2/models/iris/infer", &all);
+    assert_close(&got, &expected, "an infer of the iris test rows");
+    drop(server);
+
+    // Without its code the server cannot compile the component: it says how to pack it, and
+    // exits.
+    std::fs::remove_file(&code).unwrap();
+    let mut server = arm64();
+    assert!(!server.wait_exit(Duration::from_secs(120)));
+    let log = server.log_text();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("skiff-server:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(
+        errors[0].contains("runs only precompiled components")
+            && errors[0].contains("--precompile aarch64"),
+        "{log}"
+    );
+}

@@ -15,10 +15,15 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod precompiled;
+#[cfg(feature = "compiler")]
 pub mod preinit;
 
 use std::collections::BTreeMap;
+use std::path::Path;
+#[cfg(feature = "compiler")]
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -57,6 +62,7 @@ pub struct ComponentOptions {
     pub instances: u32,
     /// Where compiled code is kept between runs (the command line's default is
     /// [`precompiled::default_cache`]); `None`, the default here, compiles at every load.
+    #[cfg(feature = "compiler")]
     pub cache: Option<PathBuf>,
 }
 
@@ -74,6 +80,7 @@ impl Default for ComponentOptions {
             deadline: Duration::from_secs(10),
             memory: 512 << 20,
             instances: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            #[cfg(feature = "compiler")]
             cache: None,
         }
     }
@@ -118,6 +125,7 @@ pub fn load(
         source_name,
         bytes,
         offered,
+        #[cfg(feature = "compiler")]
         options.cache.as_deref(),
     )
     .map_err(|e| failed("cannot compile it", e))?;
@@ -163,6 +171,58 @@ pub fn load(
         properties,
         started.elapsed(),
     ))
+}
+
+/// The model in the file at `path`: a component, with the code precompiled for this machine
+/// beside it (`iris.x86_64.cwasm` beside `iris.wasm`) where there is some, or else an ONNX file
+/// on the backend `backend` picks.
+pub fn load_file(
+    path: &Path,
+    backend: &skiff_runtime::BackendOptions,
+    options: &ComponentOptions,
+) -> skiff_runtime::Result<Model> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| skiff_runtime::Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let bytes = read(path)?;
+    let mut offered = Vec::new();
+    if is_component(&bytes)
+        && let Some(target) = precompiled::host_target()
+    {
+        let beside = precompiled::beside(path, &target);
+        if beside.is_file() {
+            offered.push(precompiled::Offered {
+                origin: beside.display().to_string(),
+                file: read(&beside)?,
+            });
+        }
+    }
+    load_any(
+        &path.display().to_string(),
+        &bytes,
+        &offered,
+        backend,
+        options,
+    )
+}
+
+/// A model in memory: a component ([`load`], with any precompiled code `offered` for it), or
+/// else an ONNX file on the backend `backend` picks; `source_name` names it in errors.
+pub fn load_any(
+    source_name: &str,
+    bytes: &[u8],
+    offered: &[precompiled::Offered],
+    backend: &skiff_runtime::BackendOptions,
+    options: &ComponentOptions,
+) -> skiff_runtime::Result<Model> {
+    if is_component(bytes) {
+        load(source_name, bytes, offered, options)
+    } else {
+        Model::load(source_name, bytes, backend)
+    }
 }
 
 fn engine(options: &ComponentOptions) -> wasmtime::Result<Engine> {

@@ -14,8 +14,12 @@
 //! every x86-64 server of the last fifteen years has), not for the packing machine's CPU, so it
 //! runs on any machine of the architecture; wasmtime checks the CPU's features once more when
 //! the code is loaded.
+//!
+//! Built without the `compiler` feature (the static server of edge devices), skiff runs only
+//! precompiled code: it cannot compute a target's engine hash, so it leaves the settings check
+//! to wasmtime's own when the code loads, and a component with no code for this machine is
+//! refused in one line that says how to pack it.
 
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -75,10 +79,13 @@ pub fn host_target() -> Option<String> {
 /// The engine settings code is compiled with for `target` (or for this machine, natively):
 /// what the loading engine (`crate::engine`) uses too, less its allocator, which compiled code
 /// does not depend on.
-#[allow(unsafe_code)] // CPU features named for a target are checked when the code loads
-pub(crate) fn compiler_config(target: Option<&str>) -> wasmtime::Result<Config> {
+#[cfg_attr(feature = "compiler", allow(unsafe_code))] // CPU features named for a target are checked when the code loads
+pub(crate) fn compiler_config(
+    #[cfg_attr(not(feature = "compiler"), allow(unused_variables))] target: Option<&str>,
+) -> wasmtime::Result<Config> {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    #[cfg(feature = "compiler")]
     if let Some(target) = target {
         config.target(target)?;
         if target.starts_with("x86_64") {
@@ -100,7 +107,9 @@ pub(crate) fn compiler_config(target: Option<&str>) -> wasmtime::Result<Config> 
 }
 
 /// The hash of `engine`'s settings that compiled code depends on, as hex.
+#[cfg(feature = "compiler")]
 pub fn engine_hash(engine: &Engine) -> String {
+    use std::hash::Hasher;
     struct Sha(Sha256);
     impl Hasher for Sha {
         fn write(&mut self, bytes: &[u8]) {
@@ -116,6 +125,7 @@ pub fn engine_hash(engine: &Engine) -> String {
 }
 
 /// The hash of the settings code precompiled for `target` is compiled with.
+#[cfg(feature = "compiler")]
 pub fn target_engine_hash(target: &str) -> wasmtime::Result<String> {
     Ok(engine_hash(&Engine::new(&compiler_config(Some(target))?)?))
 }
@@ -131,6 +141,7 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// Compiles the component `wasm` for `target` (a triple from [`target_triple`]); returns the
 /// precompiled file and what its header says.
+#[cfg(feature = "compiler")]
 pub fn precompile(wasm: &[u8], target: &str) -> Result<(Header, Vec<u8>), String> {
     let engine = compiler_config(Some(target))
         .and_then(|config| Engine::new(&config))
@@ -148,6 +159,7 @@ pub fn precompile(wasm: &[u8], target: &str) -> Result<(Header, Vec<u8>), String
     Ok((header, file))
 }
 
+#[cfg(feature = "compiler")]
 fn encode(header: &Header, code: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(header).expect("a header serialises");
     let mut file = Vec::with_capacity(MAGIC.len() + 4 + json.len() + code.len());
@@ -192,21 +204,52 @@ pub fn beside(path: &Path, target: &str) -> PathBuf {
 
 /// Gets the component `wasm` ready to run on `engine`: from offered precompiled code that was
 /// made from it for this engine, else from compiled code in `cache`, else by compiling it (and
-/// keeping the result in `cache`). Says which on the logs.
-#[allow(unsafe_code)] // native code is loaded only when it was made from `wasm` by this engine
+/// keeping the result in `cache`). Says which on the logs. Without the `compiler` feature only
+/// offered code will do.
 pub(crate) fn compile(
     engine: &Engine,
     source_name: &str,
     wasm: &[u8],
     offered: &[Offered],
-    cache: Option<&Path>,
+    #[cfg(feature = "compiler")] cache: Option<&Path>,
 ) -> wasmtime::Result<Component> {
     let started = Instant::now();
-    if offered.is_empty() && cache.is_none() {
-        return compile_now(engine, source_name, wasm, started);
+    if let Some(loaded) = load_offered(engine, source_name, wasm, offered, started)? {
+        return Ok(loaded);
+    }
+    #[cfg(feature = "compiler")]
+    return cached_or_compiled(engine, source_name, wasm, cache, started);
+    #[cfg(not(feature = "compiler"))]
+    {
+        let arch = std::env::consts::ARCH;
+        wasmtime::bail!(
+            "this build of skiff runs only precompiled components, and no code for {arch} came with it: pack it with `skiff pack --format component --precompile {arch}` and keep the .{arch}.cwasm file beside the component"
+        )
+    }
+}
+
+/// What a loader that falls back says when it passes code by.
+const INSTEAD: &str = if cfg!(feature = "compiler") {
+    "; compiling instead"
+} else {
+    ""
+};
+
+/// The first code in `offered` made from `wasm` for this machine and engine, loaded.
+#[allow(unsafe_code)] // native code is loaded only when it was made from `wasm` by this engine
+fn load_offered(
+    engine: &Engine,
+    source_name: &str,
+    wasm: &[u8],
+    offered: &[Offered],
+    started: Instant,
+) -> wasmtime::Result<Option<Component>> {
+    if offered.is_empty() {
+        return Ok(None);
     }
     let component = digest(wasm);
     let host = host_target();
+    #[cfg(feature = "compiler")]
     let mut wanted = None;
     for offer in offered {
         let (header, code) = match decode(&offer.file) {
@@ -226,25 +269,37 @@ pub(crate) fn compile(
         }
         if header.component != component {
             tracing::warn!(
-                "ignoring {}: it was compiled from another component ({}), not {source_name} ({component}); compiling instead",
+                "ignoring {}: it was compiled from another component ({}), not {source_name} ({component}){INSTEAD}",
                 offer.origin,
                 header.component
             );
             continue;
         }
-        let wanted = match &mut wanted {
-            Some(hash) => hash,
-            None => wanted.insert(target_engine_hash(&header.target)?),
-        };
-        if header.engine != *wanted || header.wasmtime != WASMTIME_VERSION {
+        if header.wasmtime != WASMTIME_VERSION {
             tracing::warn!(
-                "ignoring {}: it was compiled by another engine (wasmtime {}, settings {}; this skiff runs wasmtime {WASMTIME_VERSION}, settings {}); compiling instead",
+                "ignoring {}: it was compiled by another engine (wasmtime {}; this skiff runs wasmtime {WASMTIME_VERSION}){INSTEAD}",
                 offer.origin,
                 header.wasmtime,
-                &header.engine[..12.min(header.engine.len())],
-                &wanted[..12]
             );
             continue;
+        }
+        // Without a compiler the settings' hash cannot be made here: wasmtime checks the
+        // settings when it loads the code.
+        #[cfg(feature = "compiler")]
+        {
+            let wanted = match &mut wanted {
+                Some(hash) => hash,
+                None => wanted.insert(target_engine_hash(&header.target)?),
+            };
+            if header.engine != *wanted {
+                tracing::warn!(
+                    "ignoring {}: it was compiled by another engine (settings {}; this skiff's are {}){INSTEAD}",
+                    offer.origin,
+                    &header.engine[..12.min(header.engine.len())],
+                    &wanted[..12]
+                );
+                continue;
+            }
         }
         // SAFETY: the header says this engine's wasmtime made the code from this very
         // component, and wasmtime checks the version, settings and CPU features once more.
@@ -255,19 +310,33 @@ pub(crate) fn compile(
                     offer.origin,
                     started.elapsed().as_secs_f64() * 1e3
                 );
-                return Ok(loaded);
+                return Ok(Some(loaded));
             }
             Err(e) => tracing::warn!(
-                "ignoring {}: wasmtime refused it ({}); compiling instead",
+                "ignoring {}: wasmtime refused it ({}){INSTEAD}",
                 offer.origin,
                 crate::one_line(&e)
             ),
         }
     }
+    Ok(None)
+}
+
+/// The code compiled at an earlier load, from `cache`; else `wasm` compiled now, and kept
+/// there.
+#[cfg(feature = "compiler")]
+#[allow(unsafe_code)] // the cache holds only code this engine compiled
+fn cached_or_compiled(
+    engine: &Engine,
+    source_name: &str,
+    wasm: &[u8],
+    cache: Option<&Path>,
+    started: Instant,
+) -> wasmtime::Result<Component> {
     let cached = cache.map(|dir| {
         dir.join(format!(
             "{}-{}.cwasm",
-            component.trim_start_matches("sha256:"),
+            digest(wasm).trim_start_matches("sha256:"),
             &engine_hash(engine)[..16]
         ))
     });
@@ -324,6 +393,7 @@ pub(crate) fn compile(
 }
 
 /// Compiles `wasm` with Cranelift (seconds for the engine), saying so on the logs.
+#[cfg(feature = "compiler")]
 fn compile_now(
     engine: &Engine,
     source_name: &str,
@@ -343,10 +413,12 @@ fn compile_now(
 }
 
 /// The most compiled code the cache keeps (each component's is about 30 MB).
+#[cfg(feature = "compiler")]
 const CACHE_BYTES: u64 = 1 << 30;
 
 /// Removes the least recently used compiled code from `dir` until it holds at most `limit`
 /// bytes.
+#[cfg(feature = "compiler")]
 fn trim_cache(dir: &Path, limit: u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -374,6 +446,7 @@ fn trim_cache(dir: &Path, limit: u64) {
 
 /// Where compiled components are kept between runs: `$SKIFF_WASM_CACHE`, else
 /// `$XDG_CACHE_HOME/skiff/wasmtime` or `~/.cache/skiff/wasmtime`; none without a home.
+#[cfg(feature = "compiler")]
 pub fn default_cache() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("SKIFF_WASM_CACHE").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(dir));

@@ -6,7 +6,7 @@
 //! environment alone:
 //!
 //! ```text
-//! skiff-server [OPTIONS] [MODEL.onnx | DIR]...
+//! skiff-server [OPTIONS] [MODEL.onnx | MODEL.wasm | DIR]...
 //! skiff-server --model_dir /mnt/models --model_name iris --http_port 8080 --grpc_port 8081
 //! skiff-server --probe http://127.0.0.1:8080/v2/health/ready
 //! ```
@@ -15,6 +15,10 @@
 //! `--grpc-port` (8081 by default). `--backend` (or `SKIFF_BACKEND`) is auto, tract, ort or
 //! cuda, as for `skiff serve`; the static build in scratch images has tract only, a glibc
 //! build on a CUDA base image all four.
+//!
+//! Built with the `component` feature (the arm64 server is), it also serves model components
+//! (`skiff pack --format component --precompile aarch64`) from the code precompiled for its
+//! machine beside them: wasmtime's runtime without a compiler, for devices that never compile.
 
 use clap::Parser;
 use skiff_host::cli::{EngineArgs, ServeArgs};
@@ -47,6 +51,9 @@ struct Cli {
     serve: ServeArgs,
     #[command(flatten)]
     engine: EngineArgs,
+    #[cfg(feature = "component")]
+    #[command(flatten)]
+    wasm: skiff_component::cli::WasmArgs,
 }
 
 fn main() -> ExitCode {
@@ -96,11 +103,28 @@ fn http_addr(cli: &Cli) -> Result<SocketAddr, String> {
     Ok(cli.serve.http_addr(ANY, port))
 }
 
+/// A model file served as `name` (or its stem): an ONNX file, or a component with its code
+/// precompiled for this machine beside it.
+#[cfg(feature = "component")]
+fn component_source(cli: &Cli, path: &std::path::Path, name: Option<&str>) -> skiff_host::Source {
+    let (path, backend, wasm) = (path.to_path_buf(), cli.engine.options(), cli.wasm.options());
+    skiff_host::Source::Model {
+        name: name.map_or_else(|| skiff_host::cli::stem(&path), str::to_string),
+        load: std::sync::Arc::new(move || {
+            skiff_component::load_file(&path, &backend, &wasm).map_err(Into::into)
+        }),
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     // Containers collect stderr as lines: no colours off a terminal; --log-format json for
     // collectors; --log-level debug (or RUST_LOG) logs each request.
-    cli.serve
-        .init_logs(&["skiff_host", "skiff_runtime", "skiff_server"])?;
+    cli.serve.init_logs(&[
+        "skiff_host",
+        "skiff_runtime",
+        "skiff_server",
+        "skiff_component",
+    ])?;
     let http = http_addr(&cli)?;
     let grpc = cli.serve.grpc_addr(ANY, Some(GRPC_PORT));
     let options = cli.engine.options();
@@ -110,6 +134,11 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let mut sources = Vec::new();
     for path in &cli.models {
+        #[cfg(feature = "component")]
+        if path.is_file() {
+            sources.push(component_source(&cli, path, name));
+            continue;
+        }
         sources
             .push(skiff_host::cli::path_source(path, name, &options).map_err(|e| e.to_string())?);
     }
