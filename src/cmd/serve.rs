@@ -222,7 +222,7 @@ fn source(source: &str, name: Option<&str>, backend: &super::BackendArgs) -> Res
                         std::env::consts::ARCH,
                     )?
                     .into_iter()
-                    .map(|(origin, file)| skiff_component::precompiled::Offered { origin, file })
+                    .map(|(origin, path)| skiff_component::precompiled::Offered { origin, path })
                     .collect::<Vec<_>>();
                     Ok(backend.load_bytes(&source, &bytes, &offered)?)
                 }),

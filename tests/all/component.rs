@@ -727,11 +727,7 @@ fn from_another_engine(path: &Path) {
     let (mut header, code) = skiff_component::precompiled::decode(&file).unwrap();
     header.wasmtime = "47.0.1".into();
     header.engine = "0".repeat(64);
-    let json = serde_json::to_vec(&header).unwrap();
-    let mut rewritten = file[..8].to_vec();
-    rewritten.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    rewritten.extend_from_slice(&json);
-    rewritten.extend_from_slice(code);
+    let rewritten = skiff_component::precompiled::encode(&header, code);
     std::fs::write(path, rewritten).unwrap();
 }
 

@@ -181,13 +181,10 @@ pub fn load_file(
     backend: &skiff_runtime::BackendOptions,
     options: &ComponentOptions,
 ) -> skiff_runtime::Result<Model> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| skiff_runtime::Error::Io {
-            path: path.display().to_string(),
-            source,
-        })
-    };
-    let bytes = read(path)?;
+    let bytes = std::fs::read(path).map_err(|source| skiff_runtime::Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let mut offered = Vec::new();
     if is_component(&bytes)
         && let Some(target) = precompiled::host_target()
@@ -196,7 +193,7 @@ pub fn load_file(
         if beside.is_file() {
             offered.push(precompiled::Offered {
                 origin: beside.display().to_string(),
-                file: read(&beside)?,
+                path: beside,
             });
         }
     }

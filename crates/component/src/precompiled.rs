@@ -1,8 +1,9 @@
 //! Precompiled components: wasmtime's native code for a component, made ahead of time for one
-//! target, so that loading it is a copy instead of seconds of Cranelift.
+//! target, so that loading it maps a file instead of seconds of Cranelift.
 //!
-//! A precompiled file is a short header and the bytes [`Engine::precompile_component`] made.
-//! The header says what the code was compiled from (the component's sha256) and by what: the
+//! A precompiled file is the bytes [`Engine::precompile_component`] made (an ELF object) and
+//! a short trailer after them, so that the file maps as it is ([`Component::deserialize_file`]:
+//! pages are read as the code runs, nothing is copied). The trailer says what the code was compiled from (the component's sha256) and by what: the
 //! target, the wasmtime version and the hash of every engine setting that compiled code depends
 //! on ([`Engine::precompile_compatibility_hash`]). A loader takes the code only when all three
 //! match its own engine; anything else is ignored with one log line, and the component is
@@ -27,8 +28,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
-/// The first bytes of a precompiled file.
-const MAGIC: &[u8; 8] = b"skiffpc1";
+/// The last bytes of a precompiled file, after its header (JSON) and the header's length (u32,
+/// little-endian).
+const MAGIC: &[u8; 8] = b"skiffpc2";
+/// The first bytes of the files an earlier skiff wrote, the header before the code.
+const EARLIER_MAGIC: &[u8; 8] = b"skiffpc1";
+/// The longest header a precompiled file may have.
+const MOST_HEADER: usize = 64 << 10;
 /// The wasmtime that compiles and loads components here.
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
@@ -159,39 +165,83 @@ pub fn precompile(wasm: &[u8], target: &str) -> Result<(Header, Vec<u8>), String
     Ok((header, file))
 }
 
+/// A precompiled file: `code`, then `header`.
 #[cfg(feature = "compiler")]
-fn encode(header: &Header, code: &[u8]) -> Vec<u8> {
+pub fn encode(header: &Header, code: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(header).expect("a header serialises");
-    let mut file = Vec::with_capacity(MAGIC.len() + 4 + json.len() + code.len());
-    file.extend_from_slice(MAGIC);
-    file.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    file.extend_from_slice(&json);
+    let mut file = Vec::with_capacity(code.len() + json.len() + 4 + MAGIC.len());
     file.extend_from_slice(code);
+    file.extend_from_slice(&json);
+    file.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    file.extend_from_slice(MAGIC);
     file
 }
 
 /// Splits a precompiled file into its header and its code.
 pub fn decode(file: &[u8]) -> Result<(Header, &[u8]), String> {
     let rest = file
-        .strip_prefix(MAGIC)
-        .ok_or("it is not a skiff precompiled component")?;
-    let (len, rest) = rest.split_first_chunk::<4>().ok_or("it is cut short")?;
+        .strip_suffix(MAGIC)
+        .ok_or_else(|| not_precompiled(file))?;
+    let (rest, len) = rest.split_last_chunk::<4>().ok_or("it is cut short")?;
     let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len {
+    if len > MOST_HEADER || rest.len() < len {
         return Err("it is cut short".into());
     }
-    let (json, code) = rest.split_at(len);
-    let header = serde_json::from_slice(json).map_err(|e| format!("its header is broken: {e}"))?;
-    Ok((header, code))
+    let (code, json) = rest.split_at(rest.len() - len);
+    Ok((parse_header(json)?, code))
 }
 
-/// Precompiled code offered for a component, and where it came from (for the logs).
+/// Reads the header of the precompiled file at `path`, and only that.
+pub fn read_header(path: &Path) -> Result<Header, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut read_at = |at: u64, buf: &mut [u8]| {
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(buf))
+            .map_err(|e| e.to_string())
+    };
+    let tail_len = (MAGIC.len() + 4) as u64;
+    if size < tail_len {
+        return Err("it is cut short".into());
+    }
+    let mut tail = [0u8; 12];
+    read_at(size - tail_len, &mut tail)?;
+    if !tail.ends_with(MAGIC) {
+        let mut head = [0u8; 8];
+        read_at(0, &mut head)?;
+        return Err(not_precompiled(&head));
+    }
+    let len = u32::from_le_bytes(tail[..4].try_into().expect("four bytes")) as u64;
+    if len as usize > MOST_HEADER || size < tail_len + len {
+        return Err("it is cut short".into());
+    }
+    let mut json = vec![0u8; len as usize];
+    read_at(size - tail_len - len, &mut json)?;
+    parse_header(&json)
+}
+
+fn parse_header(json: &[u8]) -> Result<Header, String> {
+    serde_json::from_slice(json).map_err(|e| format!("its header is broken: {e}"))
+}
+
+/// Why a file without the trailer is not taken.
+fn not_precompiled(start: &[u8]) -> String {
+    if start.starts_with(EARLIER_MAGIC) {
+        "an earlier skiff wrote it, in a format this one does not load (pack the component again)"
+            .into()
+    } else {
+        "it is not a skiff precompiled component".into()
+    }
+}
+
+/// Precompiled code offered for a component: a file, and what to call it in the logs.
 #[derive(Debug, Clone)]
 pub struct Offered {
     /// Where the code came from: a file, or a layer of an OCI artifact.
     pub origin: String,
-    /// The precompiled file.
-    pub file: Vec<u8>,
+    /// The precompiled file (beside the component, or a blob of its artifact).
+    pub path: PathBuf,
 }
 
 /// The path a precompiled file for `target` beside the component `path` has:
@@ -252,7 +302,7 @@ fn load_offered(
     #[cfg(feature = "compiler")]
     let mut wanted = None;
     for offer in offered {
-        let (header, code) = match decode(&offer.file) {
+        let header = match read_header(&offer.path) {
             Ok(found) => found,
             Err(why) => {
                 tracing::warn!("ignoring {}: {why}", offer.origin);
@@ -302,8 +352,9 @@ fn load_offered(
             }
         }
         // SAFETY: the header says this engine's wasmtime made the code from this very
-        // component, and wasmtime checks the version, settings and CPU features once more.
-        match unsafe { Component::deserialize(engine, code) } {
+        // component, and wasmtime checks the version, settings and CPU features once more. The
+        // file is mapped: it must not change while the component runs, as with the cache's.
+        match unsafe { Component::deserialize_file(engine, &offer.path) } {
             Ok(loaded) => {
                 tracing::info!(
                     "{source_name}: loaded precompiled code from {} in {:.1} ms",
@@ -495,12 +546,34 @@ mod tests {
         let (back, code) = decode(&file).unwrap();
         assert_eq!(back, header);
         assert_eq!(code, b"\x7fELF code");
+        // Read from a file, only its header is read.
+        let dir = std::env::temp_dir().join(format!("skiff-precompiled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("iris.aarch64.cwasm");
+        std::fs::write(&path, &file).unwrap();
+        assert_eq!(read_header(&path).unwrap(), header);
+        // What is not one, is cut short, or came from an earlier skiff is named.
         assert!(
             decode(b"\0asm")
                 .unwrap_err()
                 .contains("not a skiff precompiled")
         );
-        assert!(decode(&file[..14]).unwrap_err().contains("cut short"));
+        let mut earlier = b"skiffpc1".to_vec();
+        earlier.extend_from_slice(&file);
+        earlier.truncate(earlier.len() - 1);
+        std::fs::write(&path, &earlier).unwrap();
+        for err in [
+            decode(&earlier).unwrap_err(),
+            read_header(&path).unwrap_err(),
+        ] {
+            assert!(err.contains("an earlier skiff wrote it"), "{err}");
+        }
+        let mut short = file[file.len() - 14..].to_vec();
+        short[2..6].copy_from_slice(&1000u32.to_le_bytes());
+        std::fs::write(&path, &short[2..]).unwrap();
+        assert!(decode(&short[2..]).unwrap_err().contains("cut short"));
+        assert!(read_header(&path).unwrap_err().contains("cut short"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

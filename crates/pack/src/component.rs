@@ -161,13 +161,13 @@ pub fn is_precompiled_for(layer: &Descriptor, architecture: &str) -> bool {
 }
 
 /// The code precompiled for `architecture` in the component artifact `tag` of the layout at
-/// `layout_dir`, as (where it is, the precompiled file); layers a pull for one platform left
-/// out are passed by.
+/// `layout_dir`, as (what to call it, the blob's file, its size and digest checked); layers a
+/// pull for one platform left out are passed by.
 pub fn read_precompiled(
     layout_dir: &Path,
     tag: &str,
     architecture: &str,
-) -> Result<Vec<(String, Vec<u8>)>> {
+) -> Result<Vec<(String, std::path::PathBuf)>> {
     let layout = Layout::open(layout_dir)?;
     let (_, manifest) = layout.resolve(tag)?;
     let present = |l: &Descriptor| layout.blob_path(&l.digest).is_ok_and(|p| p.is_file());
@@ -176,9 +176,12 @@ pub fn read_precompiled(
         .iter()
         .filter(|l| is_precompiled_for(l, architecture) && present(l))
         .map(|l| {
+            // Checked as a read would, without reading it into memory: a loader maps it.
+            let path = layout.blob_path(&l.digest)?;
+            crate::layout::verify_file(&path, l)?;
             Ok((
                 format!("oci:{}:{tag} layer {}", layout_dir.display(), l.digest),
-                layout.read_blob(l)?,
+                path,
             ))
         })
         .collect()
