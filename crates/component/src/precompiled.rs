@@ -3,9 +3,10 @@
 //!
 //! A precompiled file is the bytes [`Engine::precompile_component`] made (an ELF object) and
 //! a short trailer after them, so that the file maps as it is ([`Component::deserialize_file`]:
-//! pages are read as the code runs, nothing is copied). The trailer says what the code was compiled from (the component's sha256) and by what: the
-//! target, the wasmtime version and the hash of every engine setting that compiled code depends
-//! on ([`Engine::precompile_compatibility_hash`]). A loader takes the code only when all three
+//! pages are read as the code runs, nothing is copied). The trailer says what the code was
+//! compiled from (the component's sha256) and by what: the target, the wasmtime version and
+//! the hash of every engine setting that compiled code depends on
+//! ([`Engine::precompile_compatibility_hash`]). A loader takes the code only when all three
 //! match its own engine; anything else is ignored with one log line, and the component is
 //! compiled instead. Precompiled code runs natively, outside the sandbox the wasm would give,
 //! so it is as trusted as the place it came from (the component's own OCI artifact, or a file
@@ -85,7 +86,8 @@ pub fn host_target() -> Option<String> {
 /// The engine settings code is compiled with for `target` (or for this machine, natively):
 /// what the loading engine (`crate::engine`) uses too, less its allocator, which compiled code
 /// does not depend on.
-#[cfg_attr(feature = "compiler", allow(unsafe_code))] // CPU features named for a target are checked when the code loads
+// CPU features named for a target are checked when the code loads.
+#[cfg_attr(feature = "compiler", allow(unsafe_code))]
 pub(crate) fn compiler_config(
     #[cfg_attr(not(feature = "compiler"), allow(unused_variables))] target: Option<&str>,
 ) -> wasmtime::Result<Config> {

@@ -106,7 +106,7 @@ fn http_addr(cli: &Cli) -> Result<SocketAddr, String> {
 /// A model file served as `name` (or its stem): an ONNX file, or a component with its code
 /// precompiled for this machine beside it.
 #[cfg(feature = "component")]
-fn component_source(cli: &Cli, path: &std::path::Path, name: Option<&str>) -> skiff_host::Source {
+fn file_source(cli: &Cli, path: &std::path::Path, name: Option<&str>) -> skiff_host::Source {
     let (path, backend, wasm) = (path.to_path_buf(), cli.engine.options(), cli.wasm.options());
     skiff_host::Source::Model {
         name: name.map_or_else(|| skiff_host::cli::stem(&path), str::to_string),
@@ -136,7 +136,7 @@ fn run(cli: Cli) -> Result<(), String> {
     for path in &cli.models {
         #[cfg(feature = "component")]
         if path.is_file() {
-            sources.push(component_source(&cli, path, name));
+            sources.push(file_source(&cli, path, name));
             continue;
         }
         sources
