@@ -27,6 +27,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 scripts/setup-build.sh linux/amd64 linux/arm64
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+for wasm_target in wasm32-wasip1 wasm32-wasip2; do
+  rustup target list --installed | grep -qx $wasm_target || rustup target add $wasm_target
+done
+
+# The static servers (minutes of fat LTO, each ending on one core) and the component engine
+# build in the background while the test tools install; their logs follow when they are done.
+step "static servers for images (linux/amd64, and linux/arm64 cross-built) and the component engine: started"
+export SKIFF_RUNTIME_DIR=$target_dir/runtime
+build_logs=$(mktemp -d)
+# Each in a process group of its own, stopped whole if this script stops first.
+setsid images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64 >"$build_logs/servers" 2>&1 &
+servers=$!
+# The engine, then a component that misbehaves, for the host's tests.
+setsid bash -c 'images/build-guest.sh "$1" && cargo build --locked --release --target wasm32-wasip2 \
+  --manifest-path tests/component/misbehaving/Cargo.toml --target-dir "$2/guest"' \
+  _ "$SKIFF_RUNTIME_DIR" "$target_dir" >"$build_logs/engine" 2>&1 &
+engine=$!
+trap 'kill -- -"$servers" -"$engine" 2>/dev/null || true' EXIT
 
 step "python environment (onnxruntime, tritonclient, scikit-learn, kubernetes-validate, wasm-tools, node)"
 venv=$cache/venv
@@ -96,18 +114,23 @@ fi
 export SKIFF_TEST_COSIGN=$sid_tools/bin/cosign SKIFF_TEST_ORAS=$sid_tools/bin/oras
 # Debian's registry (distribution 2.8) has no referrers API; this one has (OCI distribution 1.1).
 if [ ! -x "$cache/tools/bin/ferro-oci-server" ]; then
-  cargo install --locked --quiet --root "$cache/tools" ferro-oci-server@1.0.0
+  # In a target directory of its own: the servers' build holds the shared one.
+  env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$cache/tools" ferro-oci-server@1.0.0
 fi
 export SKIFF_TEST_OCI11_REGISTRY=$cache/tools/bin/ferro-oci-server
 
-step "static servers for images (linux/amd64, and linux/arm64 cross-built)"
-export SKIFF_RUNTIME_DIR=$target_dir/runtime
-images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64
-step "component engine, and a component that misbehaves for the host's tests"
-images/build-guest.sh "$SKIFF_RUNTIME_DIR"
-rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-cargo build --locked --release --target wasm32-wasip2 \
-  --manifest-path tests/component/misbehaving/Cargo.toml --target-dir "$target_dir/guest"
+step "static servers for images and the component engine: waiting"
+for build in servers engine; do
+  if wait "${!build}"; then
+    cat "$build_logs/$build"
+  else
+    cat "$build_logs/$build"
+    echo "test.sh: building the $build failed (its log is above)" >&2
+    exit 1
+  fi
+done
+rm -rf "$build_logs"
+trap - EXIT
 export SKIFF_TEST_MISBEHAVING=$target_dir/guest/wasm32-wasip2/release/misbehaving_model.wasm
 
 step "cargo fmt, wit/deps"
