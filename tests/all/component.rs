@@ -876,6 +876,51 @@ fn a_precompiled_component_loads_without_compiling_and_stale_code_is_passed_by()
 }
 
 #[test]
+fn precompiled_code_on_a_noexec_mount_is_read_instead_of_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = iris_model(dir.path());
+    let component = dir.path().join("iris.wasm");
+    let host = skiff_component::precompiled::host_target().unwrap();
+    let arch = host.split('-').next().unwrap();
+    ok(skiff()
+        .args(["pack", "--format", "component", "--precompile", arch])
+        .arg(&model)
+        .arg("-o")
+        .arg(&component)
+        .output()
+        .unwrap());
+    let native = predict(&model, &example("iris/test.csv"), &[]);
+
+    // A mount without execute rights (as /tmp and volumes often are): the file cannot be
+    // mapped executable, so it is read and copied, and nothing compiles. The mount lives in a
+    // mount namespace of the command's own.
+    let mount = dir.path().join("noexec");
+    std::fs::create_dir(&mount).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o noexec tmpfs '{m}' && cp '{c}' '{p}' '{m}/' && exec '{skiff}' predict '{m}/iris.wasm' --data '{data}' --no-wasm-cache",
+        m = mount.display(),
+        c = component.display(),
+        p = dir.path().join(format!("iris.{arch}.cwasm")).display(),
+        skiff = env!("CARGO_BIN_EXE_skiff"),
+        data = example("iris/test.csv").display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .env("RUST_LOG", "skiff_component=debug")
+        .output()
+        .expect("unshare (util-linux) runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), native);
+    assert!(
+        log.contains("cannot map")
+            && log.contains("loaded precompiled code")
+            && !log.contains("compiling"),
+        "{log}"
+    );
+}
+
+#[test]
 fn precompiled_code_travels_in_the_artifact_and_a_pull_takes_only_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris_model(dir.path());

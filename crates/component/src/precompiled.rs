@@ -356,7 +356,21 @@ fn load_offered(
         // SAFETY: the header says this engine's wasmtime made the code from this very
         // component, and wasmtime checks the version, settings and CPU features once more. The
         // file is mapped: it must not change while the component runs, as with the cache's.
-        match unsafe { Component::deserialize_file(engine, &offer.path) } {
+        let mapped = unsafe { Component::deserialize_file(engine, &offer.path) };
+        // A file on a mount without execute rights cannot be mapped executable: its code is
+        // read and copied instead.
+        let loaded = mapped.or_else(|e| {
+            tracing::debug!(
+                "cannot map {} ({}); reading it",
+                offer.origin,
+                crate::one_line(&e)
+            );
+            let file = std::fs::read(&offer.path)?;
+            let (_, code) = decode(&file).map_err(wasmtime::Error::msg)?;
+            // SAFETY: as above.
+            unsafe { Component::deserialize(engine, code) }
+        });
+        match loaded {
             Ok(loaded) => {
                 tracing::info!(
                     "{source_name}: loaded precompiled code from {} in {:.1} ms",
