@@ -69,13 +69,18 @@ pub fn wasm_tools_validate(component: &Path) -> Result<(), String> {
 
 /// `skiff pack MODEL --format component -o OUT`.
 pub fn pack_component(model: &Path, out: &Path) {
-    ok(skiff()
-        .args(["pack", "--format", "component"])
-        .arg(model)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .unwrap());
+    pack_precompiled(model, out, &[]);
+}
+
+/// `skiff pack MODEL --format component -o OUT`, its code precompiled for each of
+/// `architectures` beside it.
+fn pack_precompiled(model: &Path, out: &Path, architectures: &[&str]) {
+    let mut pack = skiff();
+    pack.args(["pack", "--format", "component"]);
+    if !architectures.is_empty() {
+        pack.args(["--precompile", &architectures.join(",")]);
+    }
+    ok(pack.arg(model).arg("-o").arg(out).output().unwrap());
 }
 
 /// Runs each job (`{"id", "component", "inputs"}`, see tests/component/predict.mjs) in Node.js
@@ -279,12 +284,7 @@ fn wasmtime_serve_alone_answers_the_inference_protocol_as_skiff_serve_does() {
     crate::serve::assert_tritonclient_conformance(&wasmtime, &model, "iris");
 
     // Every answer, whole, as skiff serve gives it (floats within rounding).
-    let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
-    let x: Vec<Vec<f64>> = rows
-        .iter()
-        .map(|r| r[..4].iter().map(|v| v.parse().unwrap()).collect())
-        .collect();
-    let all = json!({ "id": "all", "inputs": [{ "name": "X", "shape": [x.len(), 4], "datatype": "FP64", "data": x }] });
+    let all = all_test_rows();
     let requests = [
         ("GET", "/v2", None),
         ("GET", "/v2/health/live", None),
@@ -318,6 +318,16 @@ fn wasmtime_serve_alone_answers_the_inference_protocol_as_skiff_serve_does() {
         }
         assert_close(&got, &expected, &format!("{method} {path}"));
     }
+}
+
+/// An infer request (id `all`) of every iris test row, as FP64.
+fn all_test_rows() -> Value {
+    let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
+    let x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r[..4].iter().map(|v| v.parse().unwrap()).collect())
+        .collect();
+    json!({ "id": "all", "inputs": [{ "name": "X", "shape": [x.len(), 4], "datatype": "FP64", "data": x }] })
 }
 
 /// `got` equals `expected`, numbers within 1e-6 + 1e-5 of their size.
@@ -816,13 +826,7 @@ fn a_precompiled_component_loads_without_compiling_and_stale_code_is_passed_by()
         .output()
         .unwrap());
     let other = dir.path().join("other.wasm");
-    ok(skiff()
-        .args(["pack", "--format", "component", "--precompile", "x86_64"])
-        .arg(&other_model)
-        .arg("-o")
-        .arg(&other)
-        .output()
-        .unwrap());
+    pack_precompiled(&other_model, &other, &["x86_64"]);
     std::fs::copy(dir.path().join("other.x86_64.cwasm"), &own).unwrap();
     let out = skiff()
         .arg("predict")
@@ -882,13 +886,7 @@ fn precompiled_code_on_a_noexec_mount_is_read_instead_of_mapped() {
     let component = dir.path().join("iris.wasm");
     let host = skiff_component::precompiled::host_target().unwrap();
     let arch = host.split('-').next().unwrap();
-    ok(skiff()
-        .args(["pack", "--format", "component", "--precompile", arch])
-        .arg(&model)
-        .arg("-o")
-        .arg(&component)
-        .output()
-        .unwrap());
+    pack_precompiled(&model, &component, &[arch]);
     let native = predict(&model, &example("iris/test.csv"), &[]);
 
     // A mount without execute rights (as /tmp and volumes often are): the file cannot be
@@ -1013,34 +1011,47 @@ fn precompiled_code_travels_in_the_artifact_and_a_pull_takes_only_its_own() {
     }
 }
 
+/// The static arm64 server serving `component`, as an edge device runs it: under qemu-user
+/// here, on loopback. Returned once it listens, or has exited; qemu takes a moment to start, so
+/// a port another test took meanwhile is tried again with others.
+fn arm64_server(component: &Path) -> crate::serve::Server {
+    for _ in 0..3 {
+        let (port, grpc_port) = (skiff_testing::free_port(), skiff_testing::free_port());
+        let mut command = Command::new("qemu-aarch64-static");
+        command
+            .arg(crate::image::runtime_dir().join("linux-arm64/skiff-server"))
+            .arg(component)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}")])
+            .env("RUST_LOG", "skiff_component=info");
+        let mut server = crate::serve::Server::launch(command, port, None);
+        for _ in 0..2400 {
+            if server.exited() {
+                if server.log_text().contains("cannot listen") {
+                    break;
+                }
+                return server;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(server.exited(), "{}", server.log_text());
+    }
+    panic!("the arm64 server found no free port in three tries");
+}
+
 #[test]
 fn the_arm64_server_serves_a_precompiled_component_under_qemu() {
     let dir = tempfile::tempdir().unwrap();
     let model = iris_model(dir.path());
     let component = dir.path().join("iris.wasm");
-    ok(skiff()
-        .args(["pack", "--format", "component", "--precompile", "aarch64"])
-        .arg(&model)
-        .arg("-o")
-        .arg(&component)
-        .output()
-        .unwrap());
+    pack_precompiled(&model, &component, &["aarch64"]);
     let code = dir.path().join("iris.aarch64.cwasm");
     assert!(code.is_file());
 
-    // The static arm64 server, as an edge device runs it: under qemu-user here, on loopback.
-    let arm64 = || {
-        let (port, grpc_port) = (skiff_testing::free_port(), skiff_testing::free_port());
-        let mut command = Command::new("qemu-aarch64-static");
-        command
-            .arg(crate::image::runtime_dir().join("linux-arm64/skiff-server"))
-            .arg(&component)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--grpc-addr", &format!("127.0.0.1:{grpc_port}")])
-            .env("RUST_LOG", "skiff_component=info");
-        crate::serve::Server::launch(command, port, None)
-    };
-    let mut server = arm64();
+    let mut server = arm64_server(&component);
     server.wait_for_200_within("/v2/health/ready", Duration::from_secs(120));
     let log = server.log_text();
     assert!(
@@ -1051,12 +1062,7 @@ fn the_arm64_server_serves_a_precompiled_component_under_qemu() {
 
     // Every test row's answer, as native skiff serves the ONNX file (floats within rounding).
     let native = crate::serve::Server::start(model.to_str().unwrap(), &[]);
-    let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
-    let x: Vec<Vec<f64>> = rows
-        .iter()
-        .map(|r| r[..4].iter().map(|v| v.parse().unwrap()).collect())
-        .collect();
-    let all = json!({ "id": "all", "inputs": [{ "name": "X", "shape": [x.len(), 4], "datatype": "FP64", "data": x }] });
+    let all = all_test_rows();
     let (status, got) = server.post("/v2/models/iris/infer", &all);
     assert_eq!(status, 200, "{got}");
     let (_, expected) = native.post("/v2/models/iris/infer", &all);
@@ -1066,7 +1072,7 @@ fn the_arm64_server_serves_a_precompiled_component_under_qemu() {
     // Without its code the server cannot compile the component: it says how to pack it, and
     // exits.
     std::fs::remove_file(&code).unwrap();
-    let mut server = arm64();
+    let mut server = arm64_server(&component);
     assert!(!server.wait_exit(Duration::from_secs(120)));
     let log = server.log_text();
     let errors: Vec<&str> = log
