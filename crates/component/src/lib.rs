@@ -34,7 +34,7 @@ use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 mod bindings {
@@ -217,6 +217,11 @@ pub fn load_any(
 ) -> skiff_runtime::Result<Model> {
     if is_component(bytes) {
         load(source_name, bytes, offered, options)
+    } else if bytes.starts_with(b"\0asm\x01\0\0\0") {
+        Err(skiff_runtime::Error::Unsupported {
+            source_name: source_name.into(),
+            reason: "it is a WebAssembly core module (a WASI preview-1 command, as `skiff pack --format module` writes), which skiff does not host: run it with `wasmtime run`, WasmEdge, WAMR or Node.js, or serve the model's component (--format component) or its ONNX file".into(),
+        })
     } else {
         Model::load(source_name, bytes, backend)
     }
@@ -254,19 +259,7 @@ fn wasi_linker(engine: &Engine) -> wasmtime::Result<Linker<Guest>> {
 /// bytes over and over, and its clocks stand still.
 fn new_store(engine: &Engine, memory: usize, seed: Option<&[u8]>) -> Store<Guest> {
     let stderr = MemoryOutputPipe::new(STDERR_KEPT);
-    let mut wasi = WasiCtx::builder();
-    wasi.stderr(stderr.clone())
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
-    if let Some(seed) = seed {
-        wasi.secure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
-            .insecure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
-            .insecure_random_seed(0)
-            .wall_clock(Stopped)
-            .monotonic_clock(Stopped);
-    }
-    let wasi = wasi.build();
+    let wasi = wasi_builder(&stderr, seed).build();
     let mut store = Store::new(
         engine,
         Guest {
@@ -283,6 +276,23 @@ fn new_store(engine: &Engine, memory: usize, seed: Option<&[u8]>) -> Store<Guest
     );
     store.limiter(|g| &mut g.limits);
     store
+}
+
+/// WASI for one instance, as [`new_store`] grants it, writing its stderr to `stderr`.
+fn wasi_builder(stderr: &MemoryOutputPipe, seed: Option<&[u8]>) -> WasiCtxBuilder {
+    let mut wasi = WasiCtx::builder();
+    wasi.stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    if let Some(seed) = seed {
+        wasi.secure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
+            .insecure_random(wasmtime_wasi::Deterministic::new(seed.to_vec()))
+            .insecure_random_seed(0)
+            .wall_clock(Stopped)
+            .monotonic_clock(Stopped);
+    }
+    wasi
 }
 
 /// A clock that always reads 0.
@@ -351,26 +361,30 @@ impl WasiHttpView for Guest {
 }
 
 impl Guest {
-    /// What the guest wrote to stderr last (a panic's message), without std's note about
-    /// RUST_BACKTRACE, on one line: " (the guest said: …)", or nothing if it said nothing.
     fn said(&self) -> String {
-        let stderr = self.stderr.contents();
-        let said = String::from_utf8_lossy(&stderr);
-        let said: Vec<&str> = said
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("note: "))
-            .collect();
-        let said = said.join(" ");
-        let said: String = said
-            .chars()
-            .skip(said.chars().count().saturating_sub(300))
-            .collect();
-        if said.is_empty() {
-            String::new()
-        } else {
-            format!(" (the guest said: {said})")
-        }
+        said(&self.stderr)
+    }
+}
+
+/// What a guest wrote to `stderr` last (a panic's message), without std's note about
+/// RUST_BACKTRACE, on one line: " (the guest said: …)", or nothing if it said nothing.
+fn said(stderr: &MemoryOutputPipe) -> String {
+    let stderr = stderr.contents();
+    let said = String::from_utf8_lossy(&stderr);
+    let said: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+        .collect();
+    let said = said.join(" ");
+    let said: String = said
+        .chars()
+        .skip(said.chars().count().saturating_sub(300))
+        .collect();
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(" (the guest said: {said})")
     }
 }
 

@@ -393,13 +393,13 @@ fn load_offered(
 /// there.
 #[cfg(feature = "compiler")]
 #[allow(unsafe_code)] // the cache holds only code this engine compiled
-fn cached_or_compiled(
+fn cached_or_compiled<C: Code>(
     engine: &Engine,
     source_name: &str,
     wasm: &[u8],
     cache: Option<&Path>,
     started: Instant,
-) -> wasmtime::Result<Component> {
+) -> wasmtime::Result<C> {
     let cached = cache.map(|dir| {
         dir.join(format!(
             "{}-{}.cwasm",
@@ -410,7 +410,7 @@ fn cached_or_compiled(
     if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
         // SAFETY: the cache holds only what this function wrote, named by the component's
         // digest and this engine's settings; wasmtime checks the version and settings again.
-        match unsafe { Component::deserialize_file(engine, path) } {
+        match unsafe { C::deserialize_file(engine, path) } {
             Ok(loaded) => {
                 // The least recently used entries go first when the cache is full.
                 let _ = std::fs::File::options()
@@ -434,7 +434,7 @@ fn cached_or_compiled(
             }
         }
     }
-    let loaded = compile_now(engine, source_name, wasm, started)?;
+    let loaded: C = compile_now(engine, source_name, wasm, started)?;
     if let Some(path) = cached {
         let dir = path.parent().unwrap_or(Path::new("."));
         let written = loaded
@@ -461,22 +461,72 @@ fn cached_or_compiled(
 
 /// Compiles `wasm` with Cranelift (seconds for the engine), saying so on the logs.
 #[cfg(feature = "compiler")]
-fn compile_now(
+fn compile_now<C: Code>(
     engine: &Engine,
     source_name: &str,
     wasm: &[u8],
     started: Instant,
-) -> wasmtime::Result<Component> {
+) -> wasmtime::Result<C> {
     tracing::info!(
         "{source_name}: compiling {:.1} MB of wasm (pack it with --precompile to skip this)",
         wasm.len() as f64 / 1e6
     );
-    let loaded = Component::new(engine, wasm)?;
+    let loaded = C::new(engine, wasm)?;
     tracing::info!(
         "{source_name}: compiled in {:.2} s",
         started.elapsed().as_secs_f64()
     );
     Ok(loaded)
+}
+
+/// The core module `wasm` compiled, or taken from `cache` as [`compile`] takes components.
+#[cfg(feature = "compiler")]
+pub(crate) fn compile_module(
+    engine: &Engine,
+    source_name: &str,
+    wasm: &[u8],
+    cache: Option<&Path>,
+) -> wasmtime::Result<wasmtime::Module> {
+    cached_or_compiled(engine, source_name, wasm, cache, Instant::now())
+}
+
+/// What the compile cache keeps: wasmtime's compiled components and core modules.
+#[cfg(feature = "compiler")]
+#[allow(unsafe_code)]
+trait Code: Sized {
+    fn new(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+    /// # Safety
+    /// As [`Component::deserialize_file`].
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+}
+
+#[cfg(feature = "compiler")]
+#[allow(unsafe_code)]
+impl Code for Component {
+    fn new(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Component::new(engine, wasm)
+    }
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        unsafe { Component::deserialize_file(engine, path) }
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+}
+
+#[cfg(feature = "compiler")]
+#[allow(unsafe_code)]
+impl Code for wasmtime::Module {
+    fn new(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        wasmtime::Module::new(engine, wasm)
+    }
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        unsafe { wasmtime::Module::deserialize_file(engine, path) }
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        wasmtime::Module::serialize(self)
+    }
 }
 
 /// The most compiled code the cache keeps (each component's is about 30 MB).

@@ -8,6 +8,9 @@
 //! describes it, and the instance's memories and globals become the engine's initial state.
 //! Instances of the result start with the model loaded and never ask for the weights, so the
 //! weights plugged in afterwards need only carry the model's name.
+//!
+//! [`preinitialise_module`] does the same for the engine built as a WASI preview-1 command
+//! (`skiff pack --format module`), which gets its model on stdin instead.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,10 +21,12 @@ use sha2::Digest;
 use wasmtime::Engine;
 use wasmtime::component::{ComponentNamedList, Instance, Lift, WasmList};
 use wasmtime::{Store, Trap};
-use wasmtime_wizer::{ComponentInstanceState, Wizer};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wizer::{ComponentInstanceState, InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::bindings::Model as Bindings;
-use crate::{Guest, TICK};
+use crate::{Guest, Limits, TICK};
 
 /// The interface the engine imports its model through.
 const WEIGHTS: &str = "skiff:model/weights@0.1.0";
@@ -40,12 +45,7 @@ pub fn preinitialise(
     bytes: &[u8],
     cache: Option<&Path>,
 ) -> Result<Vec<u8>, String> {
-    let not_engine = |e: wasmtime::Error| {
-        format!(
-            "the component engine cannot be pre-initialised: {} (reinstall skiff, or build it with images/build-guest.sh)",
-            crate::one_line(&e)
-        )
-    };
+    let not_engine = not_engine("component");
     let wizer = Wizer::new();
     let (context, instrumented) = wizer.instrument_component(engine).map_err(not_engine)?;
     let wasmtime = Engine::new(&crate::precompiled::compiler_config(None).map_err(not_engine)?)
@@ -66,15 +66,10 @@ pub fn preinitialise(
     // so that packing the same model again gives the same component.
     let seed = sha2::Sha256::digest(bytes);
     let mut store = crate::new_store(&wasmtime, MEMORY, Some(&seed));
-    crate::tick(&wasmtime);
-    store.set_epoch_deadline((DEADLINE.as_nanos() / TICK.as_nanos()) as u64);
-    store.epoch_deadline_trap();
+    stop_at_deadline(&wasmtime, &mut store);
     let trapped = |store: &Store<Guest>, e: wasmtime::Error| {
-        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-            return format!(
-                "the model took more than {} s to load and was stopped",
-                DEADLINE.as_secs()
-            );
+        if let Some(stopped) = stopped(&e) {
+            return stopped;
         }
         format!(
             "the component engine failed loading the model: {}{}",
@@ -107,6 +102,152 @@ pub fn preinitialise(
         return Err(not_engine(e));
     }
     snapshot.map_err(not_engine)
+}
+
+/// The WASI preview-1 command `engine` (skiff's, `crates/guest/src/module.rs`) with the model
+/// `name` (an ONNX file's `bytes`) loaded into its initial state: its `wizer-initialize` export
+/// runs once with `name` as its argument and `bytes` on stdin, and the instance's memory and
+/// globals become the module's. `cache` keeps the instrumented engine's compiled code, as for
+/// [`preinitialise`]. A model the engine cannot load is an error naming why.
+pub fn preinitialise_module(
+    engine: &[u8],
+    name: &str,
+    bytes: &[u8],
+    cache: Option<&Path>,
+) -> Result<Vec<u8>, String> {
+    let not_engine = not_engine("module");
+    let wizer = Wizer::new();
+    let (context, instrumented) = wizer.instrument(engine).map_err(not_engine)?;
+    let wasmtime = Engine::new(&crate::precompiled::compiler_config(None).map_err(not_engine)?)
+        .map_err(not_engine)?;
+    let module =
+        crate::precompiled::compile_module(&wasmtime, "the module engine", &instrumented, cache)
+            .map_err(not_engine)?;
+    let mut linker = wasmtime::Linker::<Command>::new(&wasmtime);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| &mut c.wasi).map_err(not_engine)?;
+
+    let seed = sha2::Sha256::digest(bytes);
+    let stderr = MemoryOutputPipe::new(crate::STDERR_KEPT);
+    let wasi = crate::wasi_builder(&stderr, Some(&seed))
+        .stdin(MemoryInputPipe::new(bytes.to_vec()))
+        .args(&["skiff-module", name])
+        .build_p1();
+    let mut store = Store::new(
+        &wasmtime,
+        Command {
+            wasi,
+            limits: Limits {
+                memory: MEMORY,
+                refused: None,
+            },
+        },
+    );
+    store.limiter(|c| &mut c.limits);
+    stop_at_deadline(&wasmtime, &mut store);
+    let loaded = linker
+        .instantiate(&mut store, &module)
+        .and_then(|instance| {
+            instance
+                .get_typed_func::<(), ()>(&mut store, "wizer-initialize")?
+                .call(&mut store, ())?;
+            Ok(instance)
+        });
+    let instance = match loaded {
+        Ok(instance) => instance,
+        Err(e) => {
+            if let Some(stopped) = stopped(&e) {
+                return Err(stopped);
+            }
+            // The engine exits when the model does not load, having said why.
+            if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() {
+                let said = String::from_utf8_lossy(&stderr.contents())
+                    .trim()
+                    .to_string();
+                return Err(format!(
+                    "the module engine cannot load the model: {}",
+                    said.strip_prefix("error: ").unwrap_or(&said)
+                ));
+            }
+            return Err(format!(
+                "the module engine failed loading the model: {}{}",
+                crate::one_line(&e),
+                crate::said(&stderr)
+            ));
+        }
+    };
+    let snapshot = now(wizer.snapshot(
+        &context,
+        &mut Snapshot {
+            store: &mut store,
+            instance,
+        },
+    ))
+    .ok_or("the engine's state could not be read in one pass")?;
+    snapshot.map_err(not_engine)
+}
+
+/// How a pre-initialisation fails when the `kind` engine itself is at fault.
+fn not_engine(kind: &str) -> impl Fn(wasmtime::Error) -> String + Copy + '_ {
+    move |e| {
+        format!(
+            "the {kind} engine cannot be pre-initialised: {} (reinstall skiff, or build it with images/build-guest.sh)",
+            crate::one_line(&e)
+        )
+    }
+}
+
+/// Makes calls in `store` trap once the model has loaded for longer than [`DEADLINE`].
+fn stop_at_deadline<T>(engine: &Engine, store: &mut Store<T>) {
+    crate::tick(engine);
+    store.set_epoch_deadline((DEADLINE.as_nanos() / TICK.as_nanos()) as u64);
+    store.epoch_deadline_trap();
+}
+
+/// What to say when `e` is the trap of [`stop_at_deadline`].
+fn stopped(e: &wasmtime::Error) -> Option<String> {
+    matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)).then(|| {
+        format!(
+            "the model took more than {} s to load and was stopped",
+            DEADLINE.as_secs()
+        )
+    })
+}
+
+/// What the module engine's instance holds: WASI preview 1, its memory capped.
+struct Command {
+    wasi: WasiP1Ctx,
+    limits: Limits,
+}
+
+/// The module engine's instance, read for its snapshot.
+struct Snapshot<'a> {
+    store: &'a mut Store<Command>,
+    instance: wasmtime::Instance,
+}
+
+impl InstanceState for Snapshot<'_> {
+    async fn global_get(&mut self, name: &str, _: ValType) -> SnapshotVal {
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("wizer names the globals it exported");
+        match global.get(&mut *self.store) {
+            wasmtime::Val::I32(x) => SnapshotVal::I32(x),
+            wasmtime::Val::I64(x) => SnapshotVal::I64(x),
+            wasmtime::Val::F32(x) => SnapshotVal::F32(x),
+            wasmtime::Val::F64(x) => SnapshotVal::F64(x),
+            wasmtime::Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            other => unreachable!("wizer exports no {other:?} global"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = self
+            .instance
+            .get_memory(&mut *self.store, name)
+            .expect("wizer names the memories it exported");
+        contents(memory.data(&*self.store))
+    }
 }
 
 /// The instance being snapshotted, read through the accessors wizer instrumented it with.
