@@ -3,7 +3,8 @@
 # into images, and the engine of model components. Layout: PREFIX/bin/skiff,
 # PREFIX/lib/skiff/linux-amd64/skiff-server with the list of crates in it beside it
 # (skiff-server.crates.tsv, for the image's SBOM) and
-# PREFIX/lib/skiff/wasm32-wasip2/skiff-guest.wasm, where skiff looks for them at pack time.
+# PREFIX/lib/skiff/wasm32-wasip2/skiff-guest.wasm (and the same engine as a WASI preview-1
+# command, wasm32-wasip1/skiff-module.wasm), where skiff looks for them at pack time.
 #
 #   scripts/install.sh [PREFIX]     (default: $PREFIX, else ~/.local)
 set -euo pipefail
@@ -16,4 +17,4 @@ cargo build --locked --release --bin skiff
 images/build-server.sh "$prefix/lib/skiff"
 images/build-guest.sh "$prefix/lib/skiff"
 install -D -m 0755 "$target_dir/release/skiff" "$prefix/bin/skiff"
-echo "installed $prefix/bin/skiff and, in $prefix/lib/skiff, linux-amd64/skiff-server (with skiff-server.crates.tsv) and wasm32-wasip2/skiff-guest.wasm"
+echo "installed $prefix/bin/skiff and, in $prefix/lib/skiff, linux-amd64/skiff-server (with skiff-server.crates.tsv) wasm32-wasip2/skiff-guest.wasm and wasm32-wasip1/skiff-module.wasm"

@@ -2,8 +2,9 @@
 //!
 //! The install step (`scripts/install.sh`) builds the static server once and lays it out as
 //! `PREFIX/bin/skiff` beside `PREFIX/lib/skiff/linux-amd64/skiff-server` (and
-//! `linux-arm64/skiff-server` where it was built for arm64 too), and the component engine as
-//! `PREFIX/lib/skiff/wasm32-wasip2/skiff-guest.wasm`. `SKIFF_RUNTIME_DIR` points elsewhere
+//! `linux-arm64/skiff-server` where it was built for arm64 too), the component engine as
+//! `PREFIX/lib/skiff/wasm32-wasip2/skiff-guest.wasm` and the same engine as a WASI preview-1
+//! command as `PREFIX/lib/skiff/wasm32-wasip1/skiff-module.wasm`. `SKIFF_RUNTIME_DIR` points elsewhere
 //! (tests and development builds use it).
 
 use anyhow::{Result, bail};
@@ -16,6 +17,10 @@ pub const SERVER: &str = "skiff-server";
 /// The engine of model components (wasm32-wasip2), into which `skiff pack --format component`
 /// plugs a model.
 pub const ENGINE: &str = "wasm32-wasip2/skiff-guest.wasm";
+
+/// The same engine as a WASI preview-1 command (a core module), into which `skiff pack --format
+/// module` loads a model.
+pub const MODULE_ENGINE: &str = "wasm32-wasip1/skiff-module.wasm";
 
 /// Where runtime files are looked for: `SKIFF_RUNTIME_DIR`, then `PREFIX/lib/skiff` beside the
 /// installed `PREFIX/bin/skiff`.
@@ -73,11 +78,31 @@ pub fn server_binary(platform: &Platform) -> Result<PathBuf> {
 
 /// The component engine, checked to be a WebAssembly component.
 pub fn component_engine() -> Result<PathBuf> {
-    // "\0asm", then a component's version and layer: 0x0d 0x00 0x01 0x00
-    match find(ENGINE, b"\0asm\x0d\0\x01\0", "a WebAssembly component")? {
+    engine(
+        "component",
+        ENGINE,
+        b"\0asm\x0d\0\x01\0",
+        "a WebAssembly component",
+    )
+}
+
+/// The module engine, checked to be a WebAssembly core module.
+pub fn module_engine() -> Result<PathBuf> {
+    engine(
+        "module",
+        MODULE_ENGINE,
+        b"\0asm\x01\0\0\0",
+        "a WebAssembly module",
+    )
+}
+
+/// The `kind` engine `relative`, starting with `magic` (the version and layer that tell a
+/// component from a core module).
+fn engine(kind: &str, relative: &str, magic: &[u8], what: &str) -> Result<PathBuf> {
+    match find(relative, magic, what)? {
         Some(path) => Ok(path),
         None => bail!(
-            "the component engine ({ENGINE}) was not found in {}: build it with images/build-guest.sh RUNTIME_DIR and set SKIFF_RUNTIME_DIR, or install skiff with scripts/install.sh",
+            "the {kind} engine ({relative}) was not found in {}: build it with images/build-guest.sh RUNTIME_DIR and set SKIFF_RUNTIME_DIR, or install skiff with scripts/install.sh",
             searched(&runtime_dirs())
         ),
     }

@@ -17,8 +17,9 @@ pub struct Args {
     /// component may also go to a file (model.wasm)
     #[arg(short, long)]
     output: String,
-    /// What to pack the model into: a container image with skiff's server, or a WebAssembly
-    /// component (wasm32-wasip2) that carries its own engine and runs on any WASI runtime
+    /// What to pack the model into: a container image with skiff's server, a WebAssembly
+    /// component (wasm32-wasip2) that carries its own engine and runs on any WASI runtime, or
+    /// the same as a WASI preview-1 module for runtimes without the component model
     #[arg(long, value_enum, default_value_t = Format::Image)]
     format: Format,
     /// The name the image serves the model as (default: the model file's stem)
@@ -80,6 +81,11 @@ pub enum Format {
     Image,
     /// A WebAssembly component exporting skiff:model/predictor
     Component,
+    /// A WebAssembly core module (wasm32-wasip1), a command for WASI preview-1 runtimes
+    /// (WasmEdge, WAMR, wasmi, Node.js, `wasmtime run`): it reads an Open Inference Protocol
+    /// infer request on stdin and writes the answer on stdout (`metadata` as its argument: the
+    /// model's metadata); the model is loaded at pack time
+    Module,
     /// A CNCF ModelPack artifact: the model alone, as KitOps, modctl and Kubernetes image
     /// volumes read it (served by skiff serve, or skiff-server --model-dir on a mounted volume)
     Modelpack,
@@ -87,7 +93,7 @@ pub enum Format {
 
 pub fn run(args: Args) -> Result<()> {
     let destination = Reference::parse(&args.output)?;
-    if args.format == Format::Component {
+    if matches!(args.format, Format::Component | Format::Module) {
         return pack_component(args, destination);
     }
     if !args.precompile.is_empty() {
@@ -293,33 +299,50 @@ fn refuse_image_flags(args: &Args, why: &str) -> Result<()> {
     Ok(())
 }
 
-/// `--format component`: the model plugged into the component engine.
+/// `--format component`: the model plugged into the component engine; `--format module`: the
+/// model loaded into the module engine.
 fn pack_component(args: Args, destination: Reference) -> Result<()> {
+    let module = args.format == Format::Module;
+    let what = if module { "a module" } else { "a component" };
     refuse_image_flags(
         &args,
-        "a component runs on any platform with a WASI runtime",
+        &format!("{what} runs on any platform with a WASI runtime"),
     )?;
     if args.provenance {
         bail!(
-            "--provenance is for images and ModelPack artifacts: a component carries no referrers yet (drop --provenance)"
+            "--provenance is for images and ModelPack artifacts: {what} carries no referrers yet (drop --provenance)"
+        );
+    }
+    if module && !args.precompile.is_empty() {
+        bail!(
+            "--precompile is for components: WASI preview-1 runtimes compile or interpret a module themselves (drop --precompile)"
+        );
+    }
+    if module && args.no_preinit {
+        bail!(
+            "--no-preinit is for components: a module can only carry its model loaded, having no import to get it through (drop --no-preinit)"
         );
     }
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let (bytes, model, name) = read_model(&args, scratch.path())?;
-    let engine_path = crate::runtime_files::component_engine()?;
+    let engine_path = match module {
+        true => crate::runtime_files::module_engine()?,
+        false => crate::runtime_files::component_engine()?,
+    };
     let engine = std::fs::read(&engine_path)
         .with_context(|| format!("cannot read {}", engine_path.display()))?;
-    let component = if args.no_preinit {
+    let cache = skiff_component::precompiled::default_cache();
+    let component = if module {
+        // A command: the model is loaded into its initial state, as it has no weights import.
+        skiff_component::preinit::preinitialise_module(&engine, &name, &bytes, cache.as_deref())
+            .map_err(anyhow::Error::msg)?
+    } else if args.no_preinit {
         skiff_pack::component::compose(&engine, &name, &bytes)?
     } else {
         // The model is loaded into the engine's initial state: the weights need only its name.
-        let engine = skiff_component::preinit::preinitialise(
-            &engine,
-            &name,
-            &bytes,
-            skiff_component::precompiled::default_cache().as_deref(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        let engine =
+            skiff_component::preinit::preinitialise(&engine, &name, &bytes, cache.as_deref())
+                .map_err(anyhow::Error::msg)?;
         skiff_pack::component::compose(&engine, &name, &[])?
     };
     let precompiled = precompile(&component, &args.precompile)?;

@@ -78,6 +78,9 @@ pub fn compose(engine: &[u8], name: &str, model: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| bad_engine(&e))
 }
 
+/// How a WebAssembly core module starts: the magic, then version 1 (a component's differs).
+const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
 /// Code precompiled for a component, as it goes into the component's artifact.
 #[derive(Debug, Clone, Copy)]
 pub struct Precompiled<'a> {
@@ -93,7 +96,8 @@ pub struct Precompiled<'a> {
 
 /// Writes `component` into the layout at `layout_dir` (created when missing) as an OCI wasm
 /// artifact, tagged `tag`: a config of media type [`media::WASM_CONFIG`] that lists the
-/// component's imports and exports, the component as its first layer ([`media::WASM_LAYER`]),
+/// component's imports and exports (or says `wasip1` for a core module, which
+/// `skiff pack --format module` writes), the component as its first layer ([`media::WASM_LAYER`]),
 /// and code `precompiled` for it as one [`media::WASMTIME_PRECOMPILED`] layer per target.
 /// `annotations` go on the manifest, beside the title, version and creation time.
 pub fn write_artifact(
@@ -118,14 +122,18 @@ pub fn write_artifact(
         ]));
         layers.push(layer);
     }
-    let (imports, exports) = interface_names(component)?;
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "created": created,
         "architecture": "wasm",
         "os": "wasip2",
         "layerDigests": layers.iter().map(|l| &l.digest).collect::<Vec<_>>(),
-        "component": { "imports": imports, "exports": exports },
     });
+    if component.starts_with(CORE_MODULE) {
+        config["os"] = "wasip1".into();
+    } else {
+        let (imports, exports) = interface_names(component)?;
+        config["component"] = serde_json::json!({ "imports": imports, "exports": exports });
+    }
     let config = serde_json::to_vec(&config).map_err(|e| Error::json("wasm config", e))?;
     let config = layout.write_blob(media::WASM_CONFIG, &config)?;
     annotations.insert(media::ANNOTATION_CREATED.into(), created);
