@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything skiff's tests need, then runs them all: formatting, lints, unit tests and
 # the end-to-end tests against a real registry, runc, qemu-user (the arm64 server), ONNX
-# Runtime, wasm-tools and Node.js with jco (model components).
+# Runtime, wasm-tools, Node.js with jco (model components) and wasmi (WASI preview-1 modules).
 #
 #   scripts/test.sh
 #
@@ -118,6 +118,12 @@ if [ ! -x "$cache/tools/bin/ferro-oci-server" ]; then
   env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$cache/tools" ferro-oci-server@1.0.0
 fi
 export SKIFF_TEST_OCI11_REGISTRY=$cache/tools/bin/ferro-oci-server
+
+step "a WASI preview-1 runtime without the component model (wasmi), for modules"
+if [ ! -x "$cache/tools/bin/wasmi" ]; then
+  env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$cache/tools" wasmi_cli@2.0.0
+fi
+export SKIFF_TEST_WASMI=$cache/tools/bin/wasmi
 
 step "static servers for images and the component engine: waiting"
 for build in servers engine; do

@@ -321,7 +321,7 @@ fn wasmtime_serve_alone_answers_the_inference_protocol_as_skiff_serve_does() {
 }
 
 /// An infer request (id `all`) of every iris test row, as FP64.
-fn all_test_rows() -> Value {
+pub fn all_test_rows() -> Value {
     let (_, rows) = read_csv(&std::fs::read_to_string(example("iris/test.csv")).unwrap());
     let x: Vec<Vec<f64>> = rows
         .iter()
@@ -331,7 +331,7 @@ fn all_test_rows() -> Value {
 }
 
 /// `got` equals `expected`, numbers within 1e-6 + 1e-5 of their size.
-fn assert_close(got: &Value, expected: &Value, what: &str) {
+pub fn assert_close(got: &Value, expected: &Value, what: &str) {
     match (got, expected) {
         (Value::Number(g), Value::Number(e)) => {
             let (g, e) = (g.as_f64().unwrap(), e.as_f64().unwrap());
@@ -483,27 +483,40 @@ fn a_packed_component_holds_its_model_loaded_and_answers_as_its_onnx_file() {
 }
 
 /// A model the engine cannot load is refused when packing, in one line, not at the first
-/// request.
+/// request; so is an engine that is not one. Both engines: the component's, and the module's
+/// (`--format module`).
 #[test]
 fn pre_initialising_a_model_the_engine_cannot_load_fails_in_one_line() {
-    let engine = component_engine();
-    let err = skiff_component::preinit::preinitialise(
-        &engine,
-        "broken",
-        b"not onnx",
-        Some(&wasm_cache()),
-    )
-    .unwrap_err();
-    assert!(
-        err.starts_with("the component engine cannot load the model: ") && !err.contains('\n'),
-        "{err}"
-    );
-    let err =
-        skiff_component::preinit::preinitialise(b"\0asm\x01\0\0\0", "x", b"", None).unwrap_err();
-    assert!(
-        err.contains("cannot be pre-initialised") && err.contains("images/build-guest.sh"),
-        "{err}"
-    );
+    use skiff_component::preinit::{preinitialise, preinitialise_module};
+    let (component, module) = (component_engine(), module_engine());
+    for (kind, err) in [
+        (
+            "component",
+            preinitialise(&component, "broken", b"not onnx", Some(&wasm_cache())),
+        ),
+        (
+            "module",
+            preinitialise_module(&module, "broken", b"not onnx", Some(&wasm_cache())),
+        ),
+    ] {
+        let err = err.unwrap_err();
+        assert!(
+            err.starts_with(&format!("the {kind} engine cannot load the model: "))
+                && err.contains("broken is not an ONNX model")
+                && !err.contains('\n'),
+            "{err}"
+        );
+    }
+    for err in [
+        preinitialise(&module, "x", b"", None),
+        preinitialise_module(&component, "x", b"", None),
+    ] {
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("cannot be pre-initialised") && err.contains("images/build-guest.sh"),
+            "{err}"
+        );
+    }
 }
 
 /// The misbehaving test component (tests/component/misbehaving), built by scripts/test.sh.

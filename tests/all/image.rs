@@ -827,13 +827,13 @@ fn pack_layout(model: &Path, dir: &Path, tag: &str, epoch: Option<&str>, extra: 
 }
 
 /// Reads the blob `digest` of a layout as JSON.
-fn blob_json(layout: &Path, digest: &str) -> Value {
+pub fn blob_json(layout: &Path, digest: &str) -> Value {
     let hex = digest.strip_prefix("sha256:").unwrap();
     serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
 }
 
 /// The digest that `tag` names in a layout's index.json.
-fn tagged_digest(layout: &Path, tag: &str) -> String {
+pub fn tagged_digest(layout: &Path, tag: &str) -> String {
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     index["manifests"]

@@ -21,6 +21,7 @@ mod image;
 mod k8s;
 mod mlflow;
 mod mlp;
+mod module;
 mod onnxruntime;
 mod registry_faults;
 mod select;
@@ -54,11 +55,19 @@ pub fn wasm_cache() -> PathBuf {
 
 /// The component engine `skiff pack --format component` plugs models into.
 pub fn component_engine() -> Vec<u8> {
-    std::fs::read(
-        Path::new(&std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set"))
-            .join("wasm32-wasip2/skiff-guest.wasm"),
-    )
-    .expect("the component engine is built (images/build-guest.sh; scripts/test.sh does it)")
+    engine("wasm32-wasip2/skiff-guest.wasm")
+}
+
+/// The same engine as a WASI preview-1 command, for `skiff pack --format module`.
+pub fn module_engine() -> Vec<u8> {
+    engine("wasm32-wasip1/skiff-module.wasm")
+}
+
+fn engine(relative: &str) -> Vec<u8> {
+    let dir = std::env::var_os("SKIFF_RUNTIME_DIR").expect("SKIFF_RUNTIME_DIR is set");
+    std::fs::read(Path::new(&dir).join(relative)).unwrap_or_else(|e| {
+        panic!("{relative}: {e} (images/build-guest.sh builds it; scripts/test.sh does)")
+    })
 }
 
 /// The `skiff` binary under test.
