@@ -14,7 +14,7 @@ pub struct Args {
     model: String,
     /// Where the image goes: oci:DIR[:TAG] (a local layout), oci-archive:FILE[:TAG] (a layout
     /// in one tar file, for devices offline) or docker://HOST/REPO[:TAG] (a registry); a
-    /// component may also go to a file (model.wasm)
+    /// component or a module may also go to a file (model.wasm)
     #[arg(short, long)]
     output: String,
     /// What to pack the model into: a container image with skiff's server, a WebAssembly
