@@ -230,7 +230,8 @@ impl<E: Estimator> Algorithm for E {
         x: ArrayView2<'_, f64>,
         y: &Target,
     ) -> Option<(&'static str, f64)> {
-        if !E::SCORES_TRAINING_ROWS {
+        // A clusterer has no labels to score against: its rows are not predicted again.
+        if !E::SCORES_TRAINING_ROWS || E::TASK == Task::Clustering {
             return None;
         }
         match (model.predict_rows(x), y) {

@@ -5,7 +5,7 @@ use crate::catalog::{Curve, Estimator, Fitted, Predictions};
 use crate::check::check_data;
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -95,15 +95,11 @@ impl KMeansParams {
         let seed = self.random_state.unwrap_or_else(params::random_seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mean = x.mean_axis(Axis(0)).expect("rows were checked");
-        let centred = &x - &mean;
-        let tol = self.tol
-            * centred
-                .pow2()
-                .mean_axis(Axis(0))
-                .expect("rows")
-                .mean()
-                .expect("columns");
+        let mut centred = x.to_owned();
+        Zip::from(centred.rows_mut()).par_for_each(|mut row| row -= &mean);
         let rows = Rows::new(centred.view());
+        // scikit-learn's tolerance: `tol` times the mean of the features' variances.
+        let tol = self.tol * rows.norms.sum() / centred.len() as f64;
         let mut best: Option<Run> = None;
         for _ in 0..self.n_init {
             let seeds = rows.kmeans_plusplus(self.n_clusters, &mut rng);
@@ -152,7 +148,10 @@ struct Assigned {
 impl<'a> Rows<'a> {
     fn new(x: ArrayView2<'a, f64>) -> Rows<'a> {
         let blocks = crate::blocks::rows(x.nrows(), CHUNK);
-        let norms = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let mut norms = Array1::zeros(x.nrows());
+        Zip::from(&mut norms)
+            .and(x.rows())
+            .par_for_each(|norm, row| *norm = row.dot(&row));
         Rows { x, norms, blocks }
     }
 
@@ -330,13 +329,18 @@ impl<'a> Rows<'a> {
         if !strict {
             self.assign(&centres, &mut labels, &mut distances);
         }
-        let inertia = self
-            .x
-            .rows()
-            .into_iter()
-            .zip(&labels)
-            .map(|(row, &l)| (&row - &centres.row(l)).pow2().sum())
-            .sum();
+        // The inertia to the final centres, summed by block as the assignment sums are.
+        let parts: Vec<f64> = self
+            .blocks
+            .par_iter()
+            .map(|block| {
+                block
+                    .clone()
+                    .map(|i| squared_distance(self.x.row(i), centres.row(labels[i])))
+                    .sum()
+            })
+            .collect();
+        let inertia = parts.iter().sum();
         Run {
             centres,
             inertia,
@@ -364,6 +368,11 @@ impl<'a> Rows<'a> {
             step.counts[cluster] = 1;
         }
     }
+}
+
+/// The squared Euclidean distance between `a` and `b`.
+fn squared_distance(a: ArrayView1<'_, f64>, b: ArrayView1<'_, f64>) -> f64 {
+    a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum()
 }
 
 /// `values` split at the blocks' bounds.
@@ -430,15 +439,13 @@ impl FittedKMeans {
     /// Squared Euclidean distance of each row to each centre, rows × clusters.
     fn squared_distances(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut d = Array2::zeros((x.nrows(), self.centres.nrows()));
-        for (row, mut out) in x.rows().into_iter().zip(d.rows_mut()) {
-            for (centre, value) in self.centres.rows().into_iter().zip(out.iter_mut()) {
-                *value = row
-                    .iter()
-                    .zip(centre)
-                    .map(|(a, b)| (a - b).powi(2))
-                    .sum::<f64>();
-            }
-        }
+        Zip::from(d.rows_mut())
+            .and(x.rows())
+            .par_for_each(|mut out, row| {
+                for (centre, value) in self.centres.rows().into_iter().zip(out.iter_mut()) {
+                    *value = squared_distance(row, centre);
+                }
+            });
         d
     }
 
