@@ -512,6 +512,13 @@ impl Table {
         Ok(self.parsed()[self.column_index(name)?].gaps)
     }
 
+    /// Whether every cell of column `name` is a finite number (no gaps, no text, no
+    /// infinities): a column that [`Table::features`] and [`Table::values`] hand out as read.
+    pub fn is_finite_numeric(&self, name: &str) -> Result<bool> {
+        let column = &self.parsed()[self.column_index(name)?];
+        Ok(column.readable() && !column.gaps)
+    }
+
     /// Every column read as numbers, computed on first use: rows in parallel blocks, then
     /// each column gathered from the blocks.
     fn parsed(&self) -> &[Parsed] {

@@ -18,7 +18,7 @@ use crate::preprocess::{
 use crate::scale::{Pipeline, Scale};
 use crate::{Error, ExportInfo, Result, Task};
 use ndarray::Array2;
-use skiff_data::{Kind, Table};
+use skiff_data::{Kind, Table, Values};
 use skiff_onnx::{Graph, Model, metadata};
 use std::borrow::Cow;
 
@@ -230,10 +230,11 @@ pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
     }
     let task = algorithm.task();
     let rows_without_target = match (&spec.target, task) {
-        (Some(target), Task::Classification | Task::Regression) => table
+        (Some(target), Task::Classification | Task::Regression) if table.has_gaps(target)? => table
             .cells(target)?
             .map(|cell| table.is_missing(cell))
             .collect(),
+        (Some(_), Task::Classification | Task::Regression) => vec![false; table.n_rows()],
         (Some(target), Task::Clustering) => {
             table.column_index(target)?;
             vec![false; table.n_rows()]
@@ -447,6 +448,15 @@ pub(crate) fn fit_plan_with(table: &Table, plan: Plan, training_metric: bool) ->
     let preprocessing = plan.preprocessing_json();
     let mut algorithm = plan.algorithm;
     let y = match &plan.target {
+        // Numbers already read with the table.
+        Some(target)
+            if algorithm.task() == Task::Regression && table.is_finite_numeric(target)? =>
+        {
+            match table.values(target, Kind::Numeric)? {
+                Values::Numbers(y) => Target::Values(y),
+                Values::Text(_) => unreachable!("read as numbers"),
+            }
+        }
         Some(target) => {
             let cells = table.column(target)?;
             // A clusterer's target only leaves the features: from_cells reads it as none.
@@ -469,10 +479,20 @@ pub(crate) fn fit_plan_with(table: &Table, plan: Plan, training_metric: bool) ->
             (algorithm.fit(x.view(), &y)?, Some(fitted), x)
         }
         None => {
-            // Read as numbers column by column, so a text cell in a column forced numeric is
-            // reported with its fix.
-            let columns = preprocess::read_columns(&table, &plan.columns)?;
-            let x = preprocess::numeric_block(&columns).expect("at least one feature column");
+            let names: Vec<String> = plan.columns.iter().map(|(n, _)| n.clone()).collect();
+            let mut read = true;
+            for name in &names {
+                read &= table.is_finite_numeric(name)?;
+            }
+            let x = if read {
+                // Every cell already read as a finite number: the matrix in one parallel pass.
+                table.features(&names)?
+            } else {
+                // Read as numbers column by column, so a text cell in a column forced numeric
+                // is reported with its fix.
+                let columns = preprocess::read_columns(&table, &plan.columns)?;
+                preprocess::numeric_block(&columns).expect("at least one feature column")
+            };
             let model: Box<dyn Fitted> = match plan.scale {
                 Some(scale) => Box::new(Pipeline::fit(scale, algorithm.as_ref(), x.view(), &y)?),
                 None => algorithm.fit(x.view(), &y)?,
