@@ -26,6 +26,36 @@ pub(crate) struct GrowOptions {
     pub missing: u8,
 }
 
+/// Buffers that growing trees reuse, so that a fit allocates (and the system zeroes) a few
+/// of them rather than some for every node of every tree: histograms (a node's go back here
+/// when it becomes a leaf, and the next node's are taken from here), and the rows a split
+/// sends right, held while its rows are partitioned.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    free: Vec<Vec<Bin>>,
+    spill: Vec<u32>,
+}
+
+impl Scratch {
+    /// A histogram buffer of `len` empty bins.
+    fn take(&mut self, len: usize) -> Vec<Bin> {
+        match self.free.pop() {
+            Some(mut hist) => {
+                hist.clear();
+                hist.resize(len, Bin::default());
+                hist
+            }
+            None => vec![Bin::default(); len],
+        }
+    }
+
+    fn give(&mut self, hist: Vec<Bin>) {
+        if hist.capacity() > 0 {
+            self.free.push(hist);
+        }
+    }
+}
+
 /// One bin's sums.
 #[derive(Debug, Clone, Copy, Default)]
 struct Bin {
@@ -70,13 +100,14 @@ pub(crate) struct Grown {
 }
 
 /// Grows a tree on `binned` (feature-major bins of the training rows) fitting `gradients`
-/// and `hessians` (None where they are all 1).
+/// and `hessians` (None where they are all 1), in buffers of `scratch`.
 pub(crate) fn grow(
     binned: &[Vec<u8>],
     bins: &[FeatureBins],
     gradients: &[f32],
     hessians: Option<&[f32]>,
     options: &GrowOptions,
+    scratch: &mut Scratch,
 ) -> Grown {
     let grower = Grower {
         binned,
@@ -86,7 +117,7 @@ pub(crate) fn grow(
         options,
         width: options.missing as usize + 1,
     };
-    grower.grow()
+    grower.grow(scratch)
 }
 
 struct Grower<'a> {
@@ -100,12 +131,12 @@ struct Grower<'a> {
 }
 
 impl Grower<'_> {
-    fn grow(&self) -> Grown {
+    fn grow(&self, scratch: &mut Scratch) -> Grown {
         let n = self.gradients.len();
         let mut rows: Vec<u32> = (0..n as u32).collect();
         let mut nodes = vec![Node::Leaf { value: 0.0 }];
         let mut leaves = Vec::new();
-        let hist = self.histogram(&rows);
+        let hist = self.histogram(&rows, scratch.take(self.binned.len() * self.width));
         let (sum_g, sum_h) = self.sums(&rows);
         let mut open = vec![Open {
             id: 0,
@@ -134,26 +165,27 @@ impl Grower<'_> {
             let Some((at, _)) = best else { break };
             let node = open.swap_remove(at);
             let split = node.split.clone().expect("chosen for its split");
-            let (left, right) = self.apply(&node, &split, &mut rows, &mut nodes);
+            let (left, right) = self.apply(&node, &split, &mut rows, &mut nodes, scratch);
             n_leaves += 1;
             if self.options.max_leaf_nodes == Some(n_leaves) {
+                scratch.give(node.hist);
                 open.push(left);
                 open.push(right);
                 break;
             }
-            for child in self.open_children(node, left, right, &rows) {
+            for child in self.open_children(node, left, right, &rows, scratch) {
                 open.push(child);
             }
             // Children that cannot split become leaves now.
             let (keep, done): (Vec<Open>, Vec<Open>) =
                 open.into_iter().partition(|o| o.split.is_some());
             for leaf in done {
-                self.finish_leaf(&leaf, &mut nodes, &mut leaves);
+                self.finish_leaf(leaf, &mut nodes, &mut leaves, scratch);
             }
             open = keep;
         }
         for leaf in open {
-            self.finish_leaf(&leaf, &mut nodes, &mut leaves);
+            self.finish_leaf(leaf, &mut nodes, &mut leaves, scratch);
         }
         Grown {
             tree: Tree { nodes },
@@ -164,13 +196,15 @@ impl Grower<'_> {
 
     fn finish_leaf(
         &self,
-        node: &Open,
+        node: Open,
         nodes: &mut [Node],
         leaves: &mut Vec<(usize, usize, usize)>,
+        scratch: &mut Scratch,
     ) {
         let value = self.value(node.sum_g, node.sum_h) * self.options.shrinkage;
         nodes[node.id] = Node::Leaf { value };
         leaves.push((node.id, node.start, node.end));
+        scratch.give(node.hist);
     }
 
     fn value(&self, g: f64, h: f64) -> f64 {
@@ -195,10 +229,9 @@ impl Grower<'_> {
         (g, h)
     }
 
-    /// Every feature's histogram over `rows`, feature-major.
-    fn histogram(&self, rows: &[u32]) -> Vec<Bin> {
+    /// Every feature's histogram over `rows`, feature-major, in `hist` (empty bins).
+    fn histogram(&self, rows: &[u32], mut hist: Vec<Bin>) -> Vec<Bin> {
         let (g, h) = self.gather(rows);
-        let mut hist = vec![Bin::default(); self.binned.len() * self.width];
         hist.par_chunks_mut(self.width)
             .enumerate()
             .with_min_len(self.min_len(rows.len()))
@@ -236,19 +269,18 @@ impl Grower<'_> {
         let column = &self.binned[j];
         let mut hist = [Bin::default(); 256];
         let g = g.iter().copied();
-        let ones = std::iter::repeat(1.0);
         if rows.len() == column.len() {
             // The root: every row, in order.
             let bins = column.iter().copied();
             match h {
-                Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().map(|&h| h as f64)))),
-                None => accumulate(&mut hist, bins.zip(g.zip(ones))),
+                Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().copied()))),
+                None => count(&mut hist, bins.zip(g)),
             }
         } else {
             let bins = rows.iter().map(|&i| column[i as usize]);
             match h {
-                Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().map(|&h| h as f64)))),
-                None => accumulate(&mut hist, bins.zip(g.zip(ones))),
+                Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().copied()))),
+                None => count(&mut hist, bins.zip(g)),
             }
         }
         out.copy_from_slice(&hist[..self.width]);
@@ -261,6 +293,7 @@ impl Grower<'_> {
         split: &Split,
         rows: &mut [u32],
         nodes: &mut Vec<Node>,
+        scratch: &mut Scratch,
     ) -> (Open, Open) {
         let column = &self.binned[split.feature];
         let missing = self.options.missing;
@@ -273,34 +306,47 @@ impl Grower<'_> {
                 None => bin <= split.bin,
             };
         }
-        // Rows are partitioned in parallel chunks, each keeping its order, then laid out left
-        // then right, chunk by chunk: the same order whatever the thread count.
+        // Rows are partitioned in parallel chunks, each keeping its order (its left rows moved
+        // to its front, its right ones to the spill), then laid out left then right, chunk by
+        // chunk: the same order whatever the thread count.
         let slice = &mut rows[node.start..node.end];
-        let parts: Vec<(Vec<u32>, Vec<u32>)> = slice
-            .par_chunks(PARTITION_CHUNK)
-            .map(|chunk| {
-                let (mut left, mut right) = (
-                    Vec::with_capacity(chunk.len()),
-                    Vec::with_capacity(chunk.len()),
-                );
-                for &i in chunk {
+        if scratch.spill.len() < slice.len() {
+            scratch.spill.resize(slice.len(), 0);
+        }
+        let spill = &mut scratch.spill[..slice.len()];
+        let lefts: Vec<usize> = slice
+            .par_chunks_mut(PARTITION_CHUNK)
+            .zip(spill.par_chunks_mut(PARTITION_CHUNK))
+            .map(|(chunk, spill)| {
+                let (mut left, mut right) = (0, 0);
+                for k in 0..chunk.len() {
+                    let i = chunk[k];
                     if goes_left[column[i as usize] as usize] {
-                        left.push(i);
+                        chunk[left] = i;
+                        left += 1;
                     } else {
-                        right.push(i);
+                        spill[right] = i;
+                        right += 1;
                     }
                 }
-                (left, right)
+                left
             })
             .collect();
-        let n_left: usize = parts.iter().map(|(l, _)| l.len()).sum();
+        // Each chunk's left rows move down (never past the next chunk's), then the right
+        // rows follow from the spill.
+        let mut at = 0;
+        for (c, &left) in lefts.iter().enumerate() {
+            let start = c * PARTITION_CHUNK;
+            slice.copy_within(start..start + left, at);
+            at += left;
+        }
+        let n_left = at;
         let n_right = slice.len() - n_left;
-        let (mut at_left, mut at_right) = (0, n_left);
-        for (l, r) in &parts {
-            slice[at_left..at_left + l.len()].copy_from_slice(l);
-            slice[at_right..at_right + r.len()].copy_from_slice(r);
-            at_left += l.len();
-            at_right += r.len();
+        for (c, &left) in lefts.iter().enumerate() {
+            let start = c * PARTITION_CHUNK;
+            let right = (slice.len() - start).min(PARTITION_CHUNK) - left;
+            slice[at..at + right].copy_from_slice(&spill[start..start + right]);
+            at += right;
         }
         let feature_bins = &self.bins[split.feature];
         // Missing values not seen in training go where most rows went.
@@ -360,10 +406,12 @@ impl Grower<'_> {
         mut left: Open,
         mut right: Open,
         rows: &[u32],
+        scratch: &mut Scratch,
     ) -> [Open; 2] {
         let can = |o: &Open| self.splittable(o.end - o.start, o.depth, o.sum_h);
         let (can_left, can_right) = (can(&left), can(&right));
         if !(can_left || can_right) {
+            scratch.give(parent.hist);
             return [left, right];
         }
         let left_is_small = left.end - left.start <= right.end - right.start;
@@ -374,7 +422,7 @@ impl Grower<'_> {
         };
         let (g, h) = self.gather(small_rows);
         // The parent's histograms become the larger child's, less the smaller's.
-        let mut small_hist = vec![Bin::default(); self.binned.len() * self.width];
+        let mut small_hist = scratch.take(self.binned.len() * self.width);
         let mut large_hist = parent.hist;
         let (small_node, large_node) = if left_is_small {
             (&left, &right)
@@ -584,12 +632,26 @@ fn sums_of(node: &Open) -> (usize, f64, f64) {
 
 /// Adds each row's gradient and hessian to its bin.
 #[inline(always)]
-fn accumulate(hist: &mut [Bin; 256], rows: impl Iterator<Item = (u8, (f32, f64))>) {
+fn accumulate(hist: &mut [Bin; 256], rows: impl Iterator<Item = (u8, (f32, f32))>) {
     for (b, (g, h)) in rows {
         let bin = &mut hist[b as usize];
         bin.g += g as f64;
-        bin.h += h;
+        bin.h += h as f64;
         bin.n += 1;
+    }
+}
+
+/// Adds each row's gradient to its bin, and counts the rows: hessians that are all 1 sum
+/// to the count, set once per bin rather than added per row.
+#[inline(always)]
+fn count(hist: &mut [Bin; 256], rows: impl Iterator<Item = (u8, f32)>) {
+    for (b, g) in rows {
+        let bin = &mut hist[b as usize];
+        bin.g += g as f64;
+        bin.n += 1;
+    }
+    for bin in hist.iter_mut() {
+        bin.h = bin.n as f64;
     }
 }
 

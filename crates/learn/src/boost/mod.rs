@@ -29,7 +29,7 @@ use crate::classifier::{argmax_rows, classifier_outputs, softmax_rows};
 use crate::labels::{ClassLabels, ClassTarget};
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
-use grow::{GrowOptions, grow};
+use grow::{GrowOptions, Scratch, grow};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -601,6 +601,7 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
     }
     let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
     let mut losses = vec![0f64; n];
+    let mut scratch = Scratch::default();
     loop {
         // The training loss of the raw scores so far comes with their gradients, from the
         // same exponentials, so it is recorded with or without early stopping; the last
@@ -628,6 +629,7 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
                 &g[j * n..(j + 1) * n],
                 hessians,
                 &options,
+                &mut scratch,
             );
             for &(node, start, end) in &grown.leaves {
                 let rows = &grown.rows[start..end];

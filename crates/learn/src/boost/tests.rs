@@ -246,3 +246,45 @@ fn the_loss_computed_with_the_gradients_is_the_mean_loss() {
         assert_eq!(fused, loss.mean(&y, &raw), "{loss:?}");
     }
 }
+
+#[test]
+fn each_leaf_keeps_its_rows_in_order_across_partition_chunks() {
+    // Enough rows for a split to partition them in several chunks.
+    let n = 40_000;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let x = Array2::from_shape_fn((n, 3), |_| rng.random_range(0.0..1.0));
+    let fitted = bins::fit_bins(x.view(), &[false; 3], 255, &mut rng).unwrap();
+    let binned = bins::bin_columns(x.view(), &fitted, 255);
+    let gradients: Vec<f32> = (0..n)
+        .map(|i| (x[[i, 0]] - 0.5 + x[[i, 1]] * x[[i, 2]]) as f32)
+        .collect();
+    let options = GrowOptions {
+        max_leaf_nodes: Some(31),
+        max_depth: None,
+        min_samples_leaf: 20,
+        l2_regularization: 0.0,
+        shrinkage: 0.1,
+        missing: 255,
+    };
+    let mut scratch = Scratch::default();
+    // Twice with one scratch: buffers left by a tree must not leak into the next.
+    let first = grow(&binned, &fitted, &gradients, None, &options, &mut scratch);
+    let second = grow(&binned, &fitted, &gradients, None, &options, &mut scratch);
+    assert_eq!(first.tree, second.tree);
+    assert_eq!(first.leaves.len(), 31);
+    let mut seen = vec![false; n];
+    for &(_, start, end) in &first.leaves {
+        let rows = &first.rows[start..end];
+        assert!(
+            rows.windows(2).all(|w| w[0] < w[1]),
+            "a leaf's rows out of order"
+        );
+        for &row in rows {
+            assert!(
+                !std::mem::replace(&mut seen[row as usize], true),
+                "row {row} twice"
+            );
+        }
+    }
+    assert!(seen.iter().all(|&s| s), "a row in no leaf");
+}
