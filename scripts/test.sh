@@ -32,26 +32,19 @@ for wasm_target in wasm32-wasip1 wasm32-wasip2; do
 done
 
 # The static servers (minutes of fat LTO, each ending on one core) and the component engine
-# build in the background while the test tools install and the workspace is linted and its
-# tests compiled; their logs follow when they are done. Each server builds in a target directory
-# of its own: cargo locks a target directory for the whole of a build, and the two links' single-
-# core tails then overlap with each other and with the rest.
+# build in the background while the test tools install; their logs follow when they are done.
 step "static servers for images (linux/amd64, and linux/arm64 cross-built) and the component engine: started"
 export SKIFF_RUNTIME_DIR=$target_dir/runtime
 build_logs=$(mktemp -d)
 # Each in a process group of its own, stopped whole if this script stops first.
-CARGO_TARGET_DIR=$target_dir/server-amd64 \
-  setsid images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 >"$build_logs/amd64" 2>&1 &
-amd64=$!
-CARGO_TARGET_DIR=$target_dir/server-arm64 \
-  setsid images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/arm64 >"$build_logs/arm64" 2>&1 &
-arm64=$!
+setsid images/build-server.sh "$SKIFF_RUNTIME_DIR" linux/amd64 linux/arm64 >"$build_logs/servers" 2>&1 &
+servers=$!
 # The engine, then a component that misbehaves, for the host's tests.
 setsid bash -c 'images/build-guest.sh "$1" && cargo build --locked --release --target wasm32-wasip2 \
   --manifest-path tests/component/misbehaving/Cargo.toml --target-dir "$2/guest"' \
   _ "$SKIFF_RUNTIME_DIR" "$target_dir" >"$build_logs/engine" 2>&1 &
 engine=$!
-trap 'kill -- -"$amd64" -"$arm64" -"$engine" 2>/dev/null || true' EXIT
+trap 'kill -- -"$servers" -"$engine" 2>/dev/null || true' EXIT
 
 step "python environment (onnxruntime, tritonclient, scikit-learn, kubernetes-validate, wasm-tools, node)"
 venv=$cache/venv
@@ -121,7 +114,7 @@ fi
 export SKIFF_TEST_COSIGN=$sid_tools/bin/cosign SKIFF_TEST_ORAS=$sid_tools/bin/oras
 # Debian's registry (distribution 2.8) has no referrers API; this one has (OCI distribution 1.1).
 if [ ! -x "$cache/tools/bin/ferro-oci-server" ]; then
-  # In a target directory of its own: the workspace's builds hold the shared one.
+  # In a target directory of its own: the servers' build holds the shared one.
   env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$cache/tools" ferro-oci-server@1.0.0
 fi
 export SKIFF_TEST_OCI11_REGISTRY=$cache/tools/bin/ferro-oci-server
@@ -134,23 +127,8 @@ if [ ! -x "$cache/tools/bin/wasmi" ]; then
 fi
 export SKIFF_TEST_WASMI=$cache/tools/bin/wasmi
 
-step "cargo fmt, wit/deps"
-wit/refresh-deps.sh --check
-cargo fmt --all -- --check
-step "cargo clippy"
-cargo clippy --locked --workspace --all-targets -- -D warnings
-# Without ONNX Runtime (the static server's build), the runtime and the server still lint clean,
-# and so does the component host without its compiler (the arm64 server's build).
-cargo clippy --locked -p skiff-runtime -p skiff-server -p skiff-host -p skiff-component \
-  --no-default-features --features skiff-server/component -- -D warnings
-# The component engine is a workspace of its own, built for wasm only (linted below, once its
-# build has left its target directory).
-cargo fmt --manifest-path crates/guest/Cargo.toml -- --check
-cargo fmt --manifest-path tests/component/misbehaving/Cargo.toml -- --check
-step "cargo test: compiling"
-cargo test --locked --workspace --no-run
 step "static servers for images and the component engine: waiting"
-for build in amd64 arm64 engine; do
+for build in servers engine; do
   if wait "${!build}"; then
     cat "$build_logs/$build"
   else
@@ -163,10 +141,20 @@ rm -rf "$build_logs"
 trap - EXIT
 export SKIFF_TEST_MISBEHAVING=$target_dir/guest/wasm32-wasip2/release/misbehaving_model.wasm
 
-step "cargo clippy: the component engine"
+step "cargo fmt, wit/deps"
+wit/refresh-deps.sh --check
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+# Without ONNX Runtime (the static server's build), the runtime and the server still lint clean,
+# and so does the component host without its compiler (the arm64 server's build).
+cargo clippy --locked -p skiff-runtime -p skiff-server -p skiff-host -p skiff-component \
+  --no-default-features --features skiff-server/component -- -D warnings
+# The component engine is a workspace of its own, built for wasm only.
+cargo fmt --manifest-path crates/guest/Cargo.toml -- --check
+cargo fmt --manifest-path tests/component/misbehaving/Cargo.toml -- --check
 cargo clippy --locked --manifest-path crates/guest/Cargo.toml --target wasm32-wasip1 \
   --target-dir "$target_dir/guest" -- -D warnings
-
 step "cargo test"
 cargo test --locked --workspace --no-fail-fast
 step "done"
