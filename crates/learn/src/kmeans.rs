@@ -330,17 +330,17 @@ impl<'a> Rows<'a> {
             self.assign(&centres, &mut labels, &mut distances);
         }
         // The inertia to the final centres, summed by block as the assignment sums are.
-        let parts: Vec<f64> = self
-            .blocks
-            .par_iter()
-            .map(|block| {
+        let inertia = crate::blocks::fold(
+            n,
+            CHUNK,
+            |block| {
                 block
-                    .clone()
                     .map(|i| squared_distance(self.x.row(i), centres.row(labels[i])))
-                    .sum()
-            })
-            .collect();
-        let inertia = parts.iter().sum();
+                    .sum::<f64>()
+            },
+            0.0,
+            |total, part| total + part,
+        );
         Run {
             centres,
             inertia,
