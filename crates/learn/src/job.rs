@@ -411,7 +411,11 @@ pub fn fit_table(table: &Table, spec: &FitSpec) -> Result<FitReport> {
 
 /// Carries out `plan` on `table`.
 pub fn fit_plan(table: &Table, plan: Plan) -> Result<FitReport> {
-    fit_plan_with(table, plan, true)
+    // On one of rayon's workers, so that the fit's many short parallel passes (a boosting
+    // fit makes thousands) share their work out by stealing, and one that fits in a chunk
+    // runs where it is, instead of each being handed from this thread to the pool while
+    // this thread sleeps until it is woken.
+    rayon::scope(|_| fit_plan_with(table, plan, true))
 }
 
 /// [`fit_plan`], measuring the training metric only where `training_metric` (cross-validation
