@@ -318,16 +318,18 @@ impl Grower<'_> {
             .par_chunks_mut(PARTITION_CHUNK)
             .zip(spill.par_chunks_mut(PARTITION_CHUNK))
             .map(|(chunk, spill)| {
+                // Without a branch: each row is written to both sides and only its own side's
+                // end moves on. `chunk[left]` was read already (`left <= k`), and a right
+                // row written there is overwritten by the next left one or left beyond the
+                // left rows.
                 let (mut left, mut right) = (0, 0);
                 for k in 0..chunk.len() {
                     let i = chunk[k];
-                    if goes_left[column[i as usize] as usize] {
-                        chunk[left] = i;
-                        left += 1;
-                    } else {
-                        spill[right] = i;
-                        right += 1;
-                    }
+                    let l = goes_left[column[i as usize] as usize] as usize;
+                    chunk[left] = i;
+                    spill[right] = i;
+                    left += l;
+                    right += 1 - l;
                 }
                 left
             })
