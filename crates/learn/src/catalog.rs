@@ -102,6 +102,12 @@ pub trait Fitted: Export + Send + Sync {
     fn curves(&self) -> Vec<Curve> {
         Vec::new()
     }
+    /// The predictions for the rows it was fitted on, where the fit computed them on its way
+    /// (boosting keeps every training row's raw score), exactly as `predict_rows` would give
+    /// them; none where they would have to be predicted again.
+    fn fit_predictions(&self) -> Option<Predictions> {
+        None
+    }
 }
 
 /// One quantity recorded during training, e.g. `loss` per epoch: `(step, value)` pairs in step
@@ -234,7 +240,10 @@ impl<E: Estimator> Algorithm for E {
         if !E::SCORES_TRAINING_ROWS || E::TASK == Task::Clustering {
             return None;
         }
-        match (model.predict_rows(x), y) {
+        let predictions = model
+            .fit_predictions()
+            .unwrap_or_else(|| model.predict_rows(x));
+        match (predictions, y) {
             (Predictions::Classes(p), Target::Classes(y)) => {
                 Some(("accuracy", metrics::accuracy(&y.indices, &p)))
             }

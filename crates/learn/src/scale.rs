@@ -170,6 +170,10 @@ impl Fitted for Pipeline {
     fn curves(&self) -> Vec<crate::Curve> {
         self.model.curves()
     }
+
+    fn fit_predictions(&self) -> Option<Predictions> {
+        self.model.fit_predictions()
+    }
 }
 
 impl Export for Pipeline {

@@ -453,6 +453,11 @@ pub struct Boosted {
     /// The mean loss on the held-out rows likewise, where early stopping held rows out
     /// (scikit-learn's `validation_score_` with the sign turned); empty otherwise.
     pub validation_loss: Vec<f64>,
+    /// The raw scores of the rows it was fitted on, in their order, summed as [`Boosted::raw`]
+    /// sums them: kept from the fit (never saved), so scoring the training rows needs no
+    /// second pass through the trees.
+    #[serde(skip)]
+    fitted: Option<Array2<f64>>,
 }
 
 impl Boosted {
@@ -478,6 +483,12 @@ impl Boosted {
         Array2::from_shape_fn((x.nrows(), k), |(i, j)| {
             (sums[i * k + j] + self.baseline[j] as f32) as f64
         })
+    }
+
+    /// The raw scores of the rows it was fitted on, as [`Boosted::raw`] would give them;
+    /// none for a model that was not fitted in this process.
+    pub fn fitted_raw(&self) -> Option<&Array2<f64>> {
+        self.fitted.as_ref()
     }
 
     /// `train_loss` and (where rows were held out) `validation_loss` by iteration, step 0
@@ -578,6 +589,9 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
     let mut raw_val = val
         .as_ref()
         .map(|(xv, _)| Array2::from_shape_fn((xv.nrows(), k), |(_, j)| baseline[j]));
+    // Each row's leaf values in float32, tree after tree, as `Boosted::raw` sums them.
+    let mut sums = vec![0f32; n * k];
+    let mut sums_val = vec![0f32; val.as_ref().map_or(0, |(xv, _)| xv.nrows() * k)];
     let options = GrowOptions {
         max_leaf_nodes: params.max_leaf_nodes,
         max_depth: params.max_depth,
@@ -595,6 +609,7 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
         n_iter: 0,
         train_loss: Vec::new(),
         validation_loss: Vec::new(),
+        fitted: None,
     };
     if let (Some((_, yv)), Some(rv)) = (&val, &raw_val) {
         model.validation_loss.push(loss.mean(yv, rv));
@@ -647,6 +662,7 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
                 };
                 for &i in rows {
                     raw[[i as usize, j]] += value;
+                    sums[i as usize * k + j] += value as f32;
                 }
             }
             if let (Some((xv, _)), Some(rv)) = (&val, &mut raw_val) {
@@ -654,8 +670,13 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
                 let bins = &model.bins;
                 rv.column_mut(j)
                     .iter_mut()
+                    .zip(sums_val.chunks_mut(k))
                     .zip(xv.axis_iter(Axis(0)))
-                    .for_each(|(r, row)| *r += tree.predict(|f| row[f], bins));
+                    .for_each(|((r, s), row)| {
+                        let value = tree.predict(|f| row[f], bins);
+                        *r += value;
+                        s[j] += value as f32;
+                    });
             }
             model.trees.push(grown.tree);
         }
@@ -664,6 +685,25 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
             model.validation_loss.push(loss.mean(yv, rv));
         }
     }
+    // The training rows' scores back in the order of `x`: a training row's leaves are the
+    // ones its value would reach, since a split's bins hold exactly the values up to its
+    // threshold.
+    let mut fitted = Array2::zeros((x.nrows(), k));
+    let mut place = |rows: &mut dyn Iterator<Item = usize>, sums: &[f32]| {
+        for (i, s) in rows.zip(sums.chunks(k)) {
+            for j in 0..k {
+                fitted[[i, j]] = (s[j] + model.baseline[j] as f32) as f64;
+            }
+        }
+    };
+    match &split {
+        Some((train, val)) => {
+            place(&mut train.iter().copied(), &sums);
+            place(&mut val.iter().copied(), &sums_val);
+        }
+        None => place(&mut (0..n), &sums),
+    }
+    model.fitted = Some(fitted);
     Ok(model)
 }
 
@@ -755,15 +795,19 @@ impl FittedHistGradientBoostingClassifier {
     /// Each row's class scores: `[0, raw]` for two classes, the raw scores for more.
     fn class_scores(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         crate::tree::check_columns(x, self.n_features)?;
-        let raw = self.model.raw(x);
-        Ok(if self.model.n_scores == 1 {
+        Ok(self.scores_of(self.model.raw(x)))
+    }
+
+    /// Class scores from raw scores.
+    fn scores_of(&self, raw: Array2<f64>) -> Array2<f64> {
+        if self.model.n_scores == 1 {
             Array2::from_shape_fn(
-                (x.nrows(), 2),
+                (raw.nrows(), 2),
                 |(i, j)| if j == 0 { 0.0 } else { raw[[i, 0]] },
             )
         } else {
             raw
-        })
+        }
     }
 
     /// Class probabilities, rows × classes.
@@ -816,6 +860,13 @@ impl Fitted for FittedHistGradientBoostingClassifier {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.predict_proba(x).expect("the model's features")
+    }
+
+    fn fit_predictions(&self) -> Option<Predictions> {
+        let raw = self.model.fitted_raw()?;
+        Some(Predictions::Classes(argmax_rows(
+            &self.scores_of(raw.clone()),
+        )))
     }
 
     fn curves(&self) -> Vec<Curve> {
@@ -957,6 +1008,11 @@ impl Fitted for FittedHistGradientBoostingRegressor {
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         self.model.raw(x)
+    }
+
+    fn fit_predictions(&self) -> Option<Predictions> {
+        let raw = self.model.fitted_raw()?;
+        Some(Predictions::Values(raw.column(0).to_vec()))
     }
 
     fn curves(&self) -> Vec<Curve> {

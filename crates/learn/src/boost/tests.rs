@@ -288,3 +288,55 @@ fn each_leaf_keeps_its_rows_in_order_across_partition_chunks() {
     }
     assert!(seen.iter().all(|&s| s), "a row in no leaf");
 }
+
+#[test]
+fn the_fits_own_scores_of_its_rows_are_the_models_predictions_of_them() {
+    // Held-out rows (early stopping above 10,000 rows), gaps, a categorical feature, three
+    // classes and both regression losses: the raw scores kept from the fit are bit for bit
+    // the ones predicting the training rows gives, so the training metric can use them.
+    let (x, y) = mixed(12_000);
+    let mut params = HistGradientBoostingClassifier::params();
+    params.boosting.categorical_features = Some(CategoricalFeatures::Indices(vec![1]));
+    params.boosting.max_iter = 15;
+    params.boosting.random_state = Some(1);
+    let model = params.fit(x.view(), &y).unwrap();
+    assert!(
+        !model.model.validation_loss.is_empty(),
+        "rows were held out"
+    );
+    assert_eq!(model.model.fitted_raw(), Some(&model.model.raw(x.view())));
+    assert_eq!(model.fit_predictions(), Some(model.predict_rows(x.view())));
+
+    let (x, y) = three_classes(3000);
+    let model = HistGradientBoostingClassifier::params()
+        .fit(x.view(), &y)
+        .unwrap();
+    assert_eq!(model.model.fitted_raw(), Some(&model.model.raw(x.view())));
+
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let x = Array2::from_shape_fn((11_000, 3), |(i, j)| {
+        if (i + j) % 11 == 0 {
+            f64::NAN
+        } else {
+            rng.random_range(-3.0f64..3.0)
+        }
+    });
+    let y: Vec<f64> = x
+        .outer_iter()
+        .map(|r| r[0].sin() + 0.5 * r[1].abs() - r[2])
+        .map(|v| if v.is_nan() { 1.0 } else { v })
+        .collect();
+    for loss in [RegressionLoss::SquaredError, RegressionLoss::AbsoluteError] {
+        let params = HistGradientBoostingRegressorParams {
+            loss,
+            boosting: Boosting {
+                max_iter: 20,
+                random_state: Some(4),
+                ..Default::default()
+            },
+        };
+        let model = params.fit(x.view(), &y).unwrap();
+        assert_eq!(model.model.fitted_raw(), Some(&model.model.raw(x.view())));
+        assert_eq!(model.fit_predictions(), Some(model.predict_rows(x.view())));
+    }
+}
