@@ -28,12 +28,15 @@ pub(crate) struct GrowOptions {
 
 /// Buffers that growing trees reuse, so that a fit allocates (and the system zeroes) a few
 /// of them rather than some for every node of every tree: histograms (a node's go back here
-/// when it becomes a leaf, and the next node's are taken from here), and the rows a split
-/// sends right, held while its rows are partitioned.
+/// when it becomes a leaf, and the next node's are taken from here), the rows a split
+/// sends right, held while its rows are partitioned, a node's gathered gradients and
+/// hessians, and the row indices of a tree (given back with [`Scratch::give_rows`]).
 #[derive(Default)]
 pub(crate) struct Scratch {
     free: Vec<Vec<Bin>>,
     spill: Vec<u32>,
+    gathered: (Vec<f32>, Vec<f32>),
+    rows: Vec<u32>,
 }
 
 impl Scratch {
@@ -53,6 +56,11 @@ impl Scratch {
         if hist.capacity() > 0 {
             self.free.push(hist);
         }
+    }
+
+    /// Takes back a grown tree's row indices ([`Grown::rows`]) for the next tree.
+    pub(crate) fn give_rows(&mut self, rows: Vec<u32>) {
+        self.rows = rows;
     }
 }
 
@@ -133,10 +141,12 @@ struct Grower<'a> {
 impl Grower<'_> {
     fn grow(&self, scratch: &mut Scratch) -> Grown {
         let n = self.gradients.len();
-        let mut rows: Vec<u32> = (0..n as u32).collect();
+        let mut rows = std::mem::take(&mut scratch.rows);
+        rows.clear();
+        rows.extend(0..n as u32);
         let mut nodes = vec![Node::Leaf { value: 0.0 }];
         let mut leaves = Vec::new();
-        let hist = self.histogram(&rows, scratch.take(self.binned.len() * self.width));
+        let hist = self.root_histogram(scratch.take(self.binned.len() * self.width));
         let (sum_g, sum_h) = self.sums(&rows);
         let mut open = vec![Open {
             id: 0,
@@ -229,21 +239,30 @@ impl Grower<'_> {
         (g, h)
     }
 
-    /// Every feature's histogram over `rows`, feature-major, in `hist` (empty bins).
-    fn histogram(&self, rows: &[u32], mut hist: Vec<Bin>) -> Vec<Bin> {
-        let (g, h) = self.gather(rows);
+    /// Every feature's histogram over every row, feature-major, in `hist` (empty bins): the
+    /// rows in order, so their gradients are read as they are.
+    fn root_histogram(&self, mut hist: Vec<Bin>) -> Vec<Bin> {
+        let n = self.gradients.len();
         hist.par_chunks_mut(self.width)
             .enumerate()
-            .with_min_len(self.min_len(rows.len()))
-            .for_each(|(j, hist)| self.fill_histogram(j, rows, &g, h.as_deref(), hist));
+            .with_min_len(self.min_len(n))
+            .for_each(|(j, hist)| {
+                self.fill_histogram(j, None, self.gradients, self.hessians, hist)
+            });
         hist
     }
 
-    /// The gradients (and hessians, unless constant) of `rows`, gathered once so that each
-    /// feature's pass reads them in order.
-    fn gather(&self, rows: &[u32]) -> (Vec<f32>, Option<Vec<f32>>) {
-        let gather = |v: &[f32]| -> Vec<f32> { rows.iter().map(|&i| v[i as usize]).collect() };
-        (gather(self.gradients), self.hessians.map(gather))
+    /// The gradients (and hessians, unless constant) of `rows`, gathered once into the
+    /// scratch's buffers so that each feature's pass reads them in order.
+    fn gather(&self, rows: &[u32], gathered: &mut (Vec<f32>, Vec<f32>)) {
+        let gather = |v: &[f32], out: &mut Vec<f32>| {
+            out.clear();
+            out.extend(rows.iter().map(|&i| v[i as usize]));
+        };
+        gather(self.gradients, &mut gathered.0);
+        if let Some(h) = self.hessians {
+            gather(h, &mut gathered.1);
+        }
     }
 
     /// Features a thread takes at once: all of them for a node too small to be worth
@@ -256,12 +275,12 @@ impl Grower<'_> {
         }
     }
 
-    /// Adds feature `j`'s histogram over `rows`, whose gradients `g` and hessians `h` are
-    /// gathered, into `out` (zeros on entry).
+    /// Adds feature `j`'s histogram over `rows` (None: every row, in order), whose gradients
+    /// `g` and hessians `h` are gathered, into `out` (zeros on entry).
     fn fill_histogram(
         &self,
         j: usize,
-        rows: &[u32],
+        rows: Option<&[u32]>,
         g: &[f32],
         h: Option<&[f32]>,
         out: &mut [Bin],
@@ -269,15 +288,14 @@ impl Grower<'_> {
         let column = &self.binned[j];
         let mut hist = [Bin::default(); 256];
         let g = g.iter().copied();
-        if rows.len() == column.len() {
-            // The root: every row, in order.
-            let bins = column.iter().copied();
+        if let Some(rows) = rows {
+            let bins = rows.iter().map(|&i| column[i as usize]);
             match h {
                 Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().copied()))),
                 None => count(&mut hist, bins.zip(g)),
             }
         } else {
-            let bins = rows.iter().map(|&i| column[i as usize]);
+            let bins = column.iter().copied();
             match h {
                 Some(h) => accumulate(&mut hist, bins.zip(g.zip(h.iter().copied()))),
                 None => count(&mut hist, bins.zip(g)),
@@ -422,9 +440,11 @@ impl Grower<'_> {
         } else {
             &rows[right.start..right.end]
         };
-        let (g, h) = self.gather(small_rows);
         // The parent's histograms become the larger child's, less the smaller's.
         let mut small_hist = scratch.take(self.binned.len() * self.width);
+        self.gather(small_rows, &mut scratch.gathered);
+        let g = &scratch.gathered.0;
+        let h = self.hessians.map(|_| scratch.gathered.1.as_slice());
         let mut large_hist = parent.hist;
         let (small_node, large_node) = if left_is_small {
             (&left, &right)
@@ -443,7 +463,7 @@ impl Grower<'_> {
             .enumerate()
             .with_min_len(self.min_len(parent.end - parent.start))
             .map(|(j, (small, large))| {
-                self.fill_histogram(j, small_rows, &g, h.as_deref(), small);
+                self.fill_histogram(j, Some(small_rows), g, h, small);
                 for (l, s) in large.iter_mut().zip(small.iter()) {
                     l.g -= s.g;
                     l.h -= s.h;

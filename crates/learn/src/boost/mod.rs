@@ -678,6 +678,7 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
                         s[j] += value as f32;
                     });
             }
+            scratch.give_rows(grown.rows);
             model.trees.push(grown.tree);
         }
         model.n_iter += 1;

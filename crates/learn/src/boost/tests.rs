@@ -269,8 +269,10 @@ fn each_leaf_keeps_its_rows_in_order_across_partition_chunks() {
     let mut scratch = Scratch::default();
     // Twice with one scratch: buffers left by a tree must not leak into the next.
     let first = grow(&binned, &fitted, &gradients, None, &options, &mut scratch);
+    scratch.give_rows(first.rows.clone());
     let second = grow(&binned, &fitted, &gradients, None, &options, &mut scratch);
     assert_eq!(first.tree, second.tree);
+    assert_eq!(first.rows, second.rows);
     assert_eq!(first.leaves.len(), 31);
     let mut seen = vec![false; n];
     for &(_, start, end) in &first.leaves {
