@@ -519,25 +519,35 @@ impl Table {
         Ok(column.readable() && !column.gaps)
     }
 
-    /// Every column read as numbers, computed on first use: rows in parallel blocks, then
-    /// each column gathered from the blocks.
+    /// Every column read as numbers, computed on first use: rows in parallel blocks, each
+    /// block writing its rows straight into every column's one vector, then each column's
+    /// kind gathered from the blocks.
     fn parsed(&self) -> &[Parsed] {
         self.parsed.get_or_init(|| {
             const BLOCK: usize = 4096;
             let width = self.headers.len();
+            let n = self.n_rows();
             let text = self.cells.text.as_bytes();
+            let mut numbers: Vec<Vec<f64>> = (0..width).map(|_| vec![0.0; n]).collect();
+            // Each block's share of every column.
+            let mut shares: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(BLOCK))
+                .map(|_| Vec::with_capacity(width))
+                .collect();
+            for column in &mut numbers {
+                for (share, rows) in shares.iter_mut().zip(column.chunks_mut(BLOCK)) {
+                    share.push(rows);
+                }
+            }
             let blocks: Vec<Vec<Parsed>> = self
                 .cells
                 .spans
                 .par_chunks(BLOCK * width)
                 .zip(self.cells.starts.par_chunks(BLOCK))
-                .map(|(spans, starts)| {
+                .zip(shares)
+                .map(|((spans, starts), mut share)| {
                     let mut columns = vec![Parsed::new(); width];
-                    for column in &mut columns {
-                        column.numbers.reserve_exact(starts.len());
-                    }
-                    for (row, &start) in spans.chunks_exact(width).zip(starts) {
-                        for (span, column) in row.iter().zip(&mut columns) {
+                    for (r, (row, &start)) in spans.chunks_exact(width).zip(starts).enumerate() {
+                        for ((span, column), out) in row.iter().zip(&mut columns).zip(&mut share) {
                             let cell = &text[span.of(start)];
                             let mut value = f64::NAN;
                             if self.na_values.contains(cell) {
@@ -554,25 +564,23 @@ impl Table {
                                     }
                                 }
                             }
-                            column.numbers.push(value);
+                            out[r] = value;
                         }
                     }
                     columns
                 })
                 .collect();
-            (0..width)
-                .into_par_iter()
-                .map(|i| {
+            numbers
+                .into_iter()
+                .enumerate()
+                .map(|(i, numbers)| {
                     let mut column = Parsed::new();
                     for block in &blocks {
                         column.merge(&block[i]);
                     }
                     // A text column keeps no vector of NaN: it is never handed out.
                     if column.readable() {
-                        column.numbers.reserve_exact(self.n_rows());
-                        for block in &blocks {
-                            column.numbers.extend_from_slice(&block[i].numbers);
-                        }
+                        column.numbers = numbers;
                     }
                     column
                 })
