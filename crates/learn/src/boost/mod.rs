@@ -487,7 +487,7 @@ impl Boosted {
 
     /// The raw scores of the rows it was fitted on, as [`Boosted::raw`] would give them;
     /// none for a model that was not fitted in this process.
-    pub fn fitted_raw(&self) -> Option<&Array2<f64>> {
+    pub(crate) fn fitted_raw(&self) -> Option<&Array2<f64>> {
         self.fitted.as_ref()
     }
 
@@ -689,20 +689,15 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
     // The training rows' scores back in the order of `x`: a training row's leaves are the
     // ones its value would reach, since a split's bins hold exactly the values up to its
     // threshold.
-    let mut fitted = Array2::zeros((x.nrows(), k));
-    let mut place = |rows: &mut dyn Iterator<Item = usize>, sums: &[f32]| {
-        for (i, s) in rows.zip(sums.chunks(k)) {
-            for j in 0..k {
-                fitted[[i, j]] = (s[j] + model.baseline[j] as f32) as f64;
-            }
-        }
+    let rows: Box<dyn Iterator<Item = usize>> = match &split {
+        Some((train, val)) => Box::new(train.iter().chain(val).copied()),
+        None => Box::new(0..n),
     };
-    match &split {
-        Some((train, val)) => {
-            place(&mut train.iter().copied(), &sums);
-            place(&mut val.iter().copied(), &sums_val);
+    let mut fitted = Array2::zeros((x.nrows(), k));
+    for (i, s) in rows.zip(sums.chunks(k).chain(sums_val.chunks(k))) {
+        for j in 0..k {
+            fitted[[i, j]] = (s[j] + model.baseline[j] as f32) as f64;
         }
-        None => place(&mut (0..n), &sums),
     }
     model.fitted = Some(fitted);
     Ok(model)
