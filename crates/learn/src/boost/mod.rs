@@ -30,7 +30,7 @@ use crate::labels::{ClassLabels, ClassTarget};
 use crate::params::{self, Params};
 use crate::{Error, Export, Result, Task};
 use grow::{GrowOptions, Scratch, grow};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -323,101 +323,161 @@ impl Loss {
     }
 
     /// Gradients and hessians of each raw score (score-major: `[k * n + i]`); returns the
-    /// mean loss of `raw`, each row's into `losses`, computed from the same exponentials and
-    /// equal to [`Loss::mean`]'s.
-    fn gradients(
-        self,
-        y: &[f64],
-        raw: &Array2<f64>,
-        g: &mut [f32],
-        h: &mut [f32],
-        losses: &mut [f64],
-    ) -> f64 {
+    /// mean loss of `raw`, computed from the same exponentials and equal to [`Loss::mean`]'s.
+    fn gradients(self, y: &[f64], raw: &Array2<f64>, g: &mut [f32], h: &mut [f32]) -> f64 {
         let n = y.len();
-        match self {
-            Loss::Multinomial(k) => {
-                let rows: Vec<(Vec<f32>, Vec<f32>, f64)> = raw
-                    .axis_iter(Axis(0))
-                    .into_par_iter()
-                    .zip(y.par_iter())
-                    .map(|(r, &c)| {
-                        let max = r.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-                        let e: Vec<f64> = r.iter().map(|v| (v - max).exp()).collect();
-                        let sum: f64 = e.iter().sum();
-                        let p: Vec<f64> = e.iter().map(|v| v / sum).collect();
-                        (
-                            (0..k)
-                                .map(|j| (p[j] - f64::from(j == c as usize)) as f32)
-                                .collect(),
-                            p.iter().map(|p| (p * (1.0 - p)) as f32).collect(),
-                            max + sum.ln() - r[c as usize],
-                        )
-                    })
-                    .collect();
-                for (i, (gi, hi, loss)) in rows.into_iter().enumerate() {
-                    for j in 0..k {
-                        g[j * n + i] = gi[j];
-                        h[j * n + i] = hi[j];
-                    }
-                    losses[i] = loss;
-                }
-            }
-            _ => {
-                let raw = raw.column(0);
-                g.par_iter_mut()
-                    .zip(h.par_iter_mut())
-                    .zip(losses.par_iter_mut())
-                    .enumerate()
-                    .for_each(|(i, ((g, h), l))| {
-                        let (r, y) = (raw[i], y[i]);
-                        (*g, *h, *l) = match self {
-                            Loss::Binary => {
-                                // The sigmoid, and `log1p_exp` as it computes, sharing e^-r.
-                                let e = (-r).exp();
-                                let p = 1.0 / (1.0 + e);
-                                let softplus = if r > 0.0 {
-                                    r + e.ln_1p()
-                                } else {
-                                    r.exp().ln_1p()
-                                };
-                                ((p - y) as f32, (p * (1.0 - p)) as f32, softplus - y * r)
-                            }
-                            Loss::Squared => ((r - y) as f32, 1.0, 0.5 * (y - r).powi(2)),
-                            _ => (if r > y { 1.0 } else { -1.0 }, 1.0, (y - r).abs()),
-                        };
-                    });
-            }
-        }
-        losses.iter().sum::<f64>() / n as f64
-    }
-
-    /// The mean loss of raw scores `raw` for targets `y`. Rows' losses are computed in
-    /// parallel and summed in row order, so the mean does not depend on the thread count.
-    fn mean(self, y: &[f64], raw: &Array2<f64>) -> f64 {
-        let each: Vec<f64> = raw
-            .axis_iter(Axis(0))
+        let sums: Vec<f64> = score_blocks(g, n)
             .into_par_iter()
-            .zip(y.par_iter())
-            .map(|(r, &y)| match self {
-                Loss::Binary => log1p_exp(r[0]) - y * r[0],
-                Loss::Multinomial(_) => {
-                    let max = r.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-                    max + r.iter().map(|v| (v - max).exp()).sum::<f64>().ln() - r[y as usize]
-                }
-                Loss::Squared => 0.5 * (y - r[0]).powi(2),
-                Loss::Absolute => (y - r[0]).abs(),
+            .zip(score_blocks(h, n))
+            .enumerate()
+            .map(|(b, (mut g, mut h))| {
+                let rows = b * LOSS_BLOCK..((b + 1) * LOSS_BLOCK).min(n);
+                self.block(&y[rows.clone()], raw.slice(s![rows, ..]), |i, j, gi, hi| {
+                    g[j][i] = gi;
+                    h[j][i] = hi;
+                })
             })
             .collect();
-        each.iter().sum::<f64>() / y.len() as f64
+        sums.iter().sum::<f64>() / n as f64
+    }
+
+    /// The mean loss of raw scores `raw` for targets `y`. Blocks of rows are summed in
+    /// parallel and the blocks' sums in order, so the mean does not depend on the thread count.
+    fn mean(self, y: &[f64], raw: &Array2<f64>) -> f64 {
+        let n = y.len();
+        let sums: Vec<f64> = (0..n.div_ceil(LOSS_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let rows = b * LOSS_BLOCK..((b + 1) * LOSS_BLOCK).min(n);
+                self.block(&y[rows.clone()], raw.slice(s![rows, ..]), |_, _, _, _| {})
+            })
+            .collect();
+        sums.iter().sum::<f64>() / n as f64
+    }
+
+    /// The summed loss of the rows of one block, `raw` their scores and `y` their targets,
+    /// calling `each(i, j, gradient, hessian)` for each row i and raw score j on the way.
+    /// [`Loss::gradients`] and [`Loss::mean`] share it, so their losses are the same numbers.
+    #[inline(always)]
+    fn block(
+        self,
+        y: &[f64],
+        raw: ArrayView2<'_, f64>,
+        mut each: impl FnMut(usize, usize, f32, f32),
+    ) -> f64 {
+        match self {
+            Loss::Binary => {
+                // ln(1 + e^r) - y r = ln(1 + e^-r) + (1 - y) r: the sigmoid's e^-r serves
+                // both, and the logarithms are summed as the logarithm of their product.
+                let (mut linear, mut logs) = (0.0, LnSum::default());
+                for (i, (&r, &y)) in raw.column(0).iter().zip(y).enumerate() {
+                    let q = 1.0 + (-r).exp();
+                    let p = 1.0 / q;
+                    each(i, 0, (p - y) as f32, (p * (1.0 - p)) as f32);
+                    if q.is_finite() {
+                        logs.add(q);
+                        linear += (1.0 - y) * r;
+                    } else {
+                        // r below -709: ln(1 + e^-r) is -r to the last bit.
+                        linear -= y * r;
+                    }
+                }
+                linear + logs.value()
+            }
+            Loss::Multinomial(k) => {
+                let mut e = vec![0.0; k];
+                let mut sum = 0.0;
+                for (i, (r, &c)) in raw.outer_iter().zip(y).enumerate() {
+                    let max = r.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    for (e, v) in e.iter_mut().zip(&r) {
+                        *e = (v - max).exp();
+                    }
+                    let total: f64 = e.iter().sum();
+                    for (j, e) in e.iter().enumerate() {
+                        let p = e / total;
+                        let g = p - f64::from(j == c as usize);
+                        each(i, j, g as f32, (p * (1.0 - p)) as f32);
+                    }
+                    sum += max + total.ln() - r[c as usize];
+                }
+                sum
+            }
+            Loss::Squared => {
+                let mut sum = 0.0;
+                for (i, (&r, &y)) in raw.column(0).iter().zip(y).enumerate() {
+                    each(i, 0, (r - y) as f32, 1.0);
+                    sum += 0.5 * (y - r).powi(2);
+                }
+                sum
+            }
+            Loss::Absolute => {
+                let mut sum = 0.0;
+                for (i, (&r, &y)) in raw.column(0).iter().zip(y).enumerate() {
+                    each(i, 0, if r > y { 1.0 } else { -1.0 }, 1.0);
+                    sum += (y - r).abs();
+                }
+                sum
+            }
+        }
     }
 }
 
-/// `ln(1 + e^r)` without overflow.
-fn log1p_exp(r: f64) -> f64 {
-    if r > 0.0 {
-        r + (-r).exp().ln_1p()
-    } else {
-        r.exp().ln_1p()
+/// Rows of a block of a loss's sum: blocks are summed in parallel, then their sums in order.
+const LOSS_BLOCK: usize = 4096;
+
+/// A score-major buffer (`[j * n + i]`) cut into blocks of [`LOSS_BLOCK`] rows: each
+/// block's share of every raw score's column.
+fn score_blocks(buffer: &mut [f32], n: usize) -> Vec<Vec<&mut [f32]>> {
+    let mut blocks: Vec<Vec<&mut [f32]>> =
+        (0..n.div_ceil(LOSS_BLOCK)).map(|_| Vec::new()).collect();
+    for column in buffer.chunks_mut(n.max(1)) {
+        for (block, rows) in blocks.iter_mut().zip(column.chunks_mut(LOSS_BLOCK)) {
+            block.push(rows);
+        }
+    }
+    blocks
+}
+
+/// A sum of logarithms of terms of at least 1, taken as the logarithm of their product: a
+/// multiplication a term instead of a logarithm. The product is kept as a mantissa below
+/// 2^512 and a power of two, so it never overflows.
+struct LnSum {
+    mantissa: f64,
+    exponent: i64,
+}
+
+impl Default for LnSum {
+    fn default() -> Self {
+        LnSum {
+            mantissa: 1.0,
+            exponent: 0,
+        }
+    }
+}
+
+impl LnSum {
+    /// 2^512.
+    const LIMIT: f64 = 1.340_780_792_994_259_7e154;
+
+    fn add(&mut self, mut term: f64) {
+        if term >= Self::LIMIT {
+            term = self.take_exponent(term);
+        }
+        self.mantissa *= term;
+        if self.mantissa >= Self::LIMIT {
+            self.mantissa = self.take_exponent(self.mantissa);
+        }
+    }
+
+    /// `x`'s mantissa, in [1, 2), its power of two added to the exponent (`x` normal, positive).
+    fn take_exponent(&mut self, x: f64) -> f64 {
+        let bits = x.to_bits();
+        self.exponent += ((bits >> 52) & 0x7ff) as i64 - 1023;
+        f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52))
+    }
+
+    fn value(&self) -> f64 {
+        self.mantissa.ln() + self.exponent as f64 * std::f64::consts::LN_2
     }
 }
 
@@ -615,13 +675,12 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
         model.validation_loss.push(loss.mean(yv, rv));
     }
     let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
-    let mut losses = vec![0f64; n];
     let mut scratch = Scratch::default();
     loop {
         // The training loss of the raw scores so far comes with their gradients, from the
         // same exponentials, so it is recorded with or without early stopping; the last
         // iteration's gradients go unused.
-        let train_loss = loss.gradients(&y_train, &raw, &mut g, &mut h, &mut losses);
+        let train_loss = loss.gradients(&y_train, &raw, &mut g, &mut h);
         model.train_loss.push(train_loss);
         if early {
             let scores = if val.is_some() {
@@ -646,35 +705,62 @@ fn boost(params: &Boosting, loss: Loss, x: ArrayView2<'_, f64>, y: &[f64]) -> Re
                 &options,
                 &mut scratch,
             );
-            for &(node, start, end) in &grown.leaves {
-                let rows = &grown.rows[start..end];
-                if let Loss::Absolute = loss {
-                    let residuals = rows
-                        .iter()
-                        .map(|&i| y_train[i as usize] - raw[[i as usize, 0]])
-                        .collect();
+            if let Loss::Absolute = loss {
+                let raw = &raw;
+                let medians: Vec<f64> = grown
+                    .leaves
+                    .par_iter()
+                    .map(|&(_, start, end)| {
+                        let rows = &grown.rows[start..end];
+                        median(
+                            rows.iter()
+                                .map(|&i| y_train[i as usize] - raw[[i as usize, 0]])
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                for (&(node, _, _), m) in grown.leaves.iter().zip(medians) {
                     grown.tree.nodes[node] = Node::Leaf {
-                        value: params.learning_rate * median(residuals),
+                        value: params.learning_rate * m,
                     };
                 }
-                let Node::Leaf { value } = grown.tree.nodes[node] else {
-                    unreachable!("a leaf")
-                };
-                for &i in rows {
-                    raw[[i as usize, j]] += value;
-                    sums[i as usize * k + j] += value as f32;
-                }
             }
+            let leaves: Vec<(&[u32], f64)> = grown
+                .leaves
+                .iter()
+                .map(|&(node, start, end)| match grown.tree.nodes[node] {
+                    Node::Leaf { value } => (&grown.rows[start..end], value),
+                    _ => unreachable!("a leaf"),
+                })
+                .collect();
+            // The leaves' rows are disjoint: the float64 and float32 sums update side by side.
+            rayon::join(
+                || {
+                    for &(rows, value) in &leaves {
+                        for &i in rows {
+                            raw[[i as usize, j]] += value;
+                        }
+                    }
+                },
+                || {
+                    for &(rows, value) in &leaves {
+                        for &i in rows {
+                            sums[i as usize * k + j] += value as f32;
+                        }
+                    }
+                },
+            );
             if let (Some((xv, _)), Some(rv)) = (&val, &mut raw_val) {
                 let tree = &grown.tree;
                 let bins = &model.bins;
-                rv.column_mut(j)
-                    .iter_mut()
-                    .zip(sums_val.chunks_mut(k))
-                    .zip(xv.axis_iter(Axis(0)))
-                    .for_each(|((r, s), row)| {
+                rv.axis_iter_mut(Axis(0))
+                    .into_par_iter()
+                    .zip(sums_val.par_chunks_mut(k))
+                    .zip(xv.axis_iter(Axis(0)).into_par_iter())
+                    .with_min_len(1024)
+                    .for_each(|((mut r, s), row)| {
                         let value = tree.predict(|f| row[f], bins);
-                        *r += value;
+                        r[j] += value;
                         s[j] += value as f32;
                     });
             }

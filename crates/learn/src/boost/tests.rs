@@ -241,9 +241,46 @@ fn the_loss_computed_with_the_gradients_is_the_mean_loss() {
             })
             .collect();
         let (mut g, mut h) = (vec![0f32; n * k], vec![0f32; n * k]);
-        let mut losses = vec![0.0; n];
-        let fused = loss.gradients(&y, &raw, &mut g, &mut h, &mut losses);
+        let fused = loss.gradients(&y, &raw, &mut g, &mut h);
         assert_eq!(fused, loss.mean(&y, &raw), "{loss:?}");
+    }
+}
+
+/// The binary loss sums its logarithms as one logarithm of a product: it must still be the
+/// plain sum of `ln(1 + e^r) - y r`, over several blocks, with scores far past where `e^-r`
+/// overflows.
+#[test]
+fn the_binary_loss_is_the_sum_of_the_rows_log_losses() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = 3 * 4096 + 17;
+    for scale in [3.0f64, 40.0, 800.0] {
+        let raw = Array2::from_shape_fn((n, 1), |_| rng.random_range(-scale..scale));
+        let y: Vec<f64> = (0..n).map(|_| rng.random_range(0..2) as f64).collect();
+        let plain = raw
+            .column(0)
+            .iter()
+            .zip(&y)
+            .map(|(&r, &y)| {
+                let softplus = if r > 0.0 {
+                    r + (-r).exp().ln_1p()
+                } else {
+                    r.exp().ln_1p()
+                };
+                softplus - y * r
+            })
+            .sum::<f64>()
+            / n as f64;
+        let (mut g, mut h) = (vec![0f32; n], vec![0f32; n]);
+        let fused = Loss::Binary.gradients(&y, &raw, &mut g, &mut h);
+        assert_eq!(fused, Loss::Binary.mean(&y, &raw), "scale {scale}");
+        assert!(
+            (fused - plain).abs() <= 1e-12 * plain.abs().max(1.0),
+            "scale {scale}: {fused} vs {plain}"
+        );
+        // The gradients are the sigmoid's, as before.
+        for ((&r, &y), &g) in raw.column(0).iter().zip(&y).zip(&g) {
+            assert_eq!(g, (1.0 / (1.0 + (-r).exp()) - y) as f32);
+        }
     }
 }
 
