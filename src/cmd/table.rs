@@ -75,7 +75,7 @@ impl TableArgs {
                 Ok((name.to_string(), value.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(FitSpec {
+        let spec = FitSpec {
             algorithm: algorithm.to_string(),
             target: target.map(str::to_string),
             set,
@@ -100,6 +100,8 @@ impl TableArgs {
                 EncodeArg::Onehot => Encoding::OneHot,
                 EncodeArg::Ordinal => Encoding::Ordinal,
             }),
-        })
+        };
+        spec.check()?;
+        Ok(spec)
     }
 }

@@ -184,6 +184,51 @@ fn targets_that_do_not_suit_the_estimator() {
     assert_only_files(dir.path(), &["data.csv"]);
 }
 
+/// A typo in the estimator or one of its hyperparameters is reported before the data is
+/// read: on a file of millions of rows the user hears of it at once (the file named here
+/// does not even exist).
+#[test]
+fn estimator_typos_are_reported_before_the_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("missing.csv");
+    let data = data.to_str().unwrap();
+    let model = dir.path().join("m.onnx");
+    let model = model.to_str().unwrap();
+    for (args, needles) in [
+        (
+            vec![
+                "fit",
+                "gradient-boosting",
+                "--data",
+                data,
+                "--target",
+                "y",
+                "-o",
+                model,
+            ],
+            vec!["unknown estimator \"gradient-boosting\"", "ridge"],
+        ),
+        (
+            vec![
+                "fit", "ridge", "--data", data, "--target", "y", "--set", "alpah=2", "-o", model,
+            ],
+            vec!["alpah", "alpha"],
+        ),
+        (
+            vec![
+                "cv", "ridge", "--data", data, "--target", "y", "--set", "alpha=-1",
+            ],
+            vec!["alpha", "-1"],
+        ),
+    ] {
+        let out = skiff().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!stderr.contains("missing.csv"), "{args:?}: {stderr}");
+        fails_with(out, &needles);
+    }
+    assert_only_files(dir.path(), &[]);
+}
+
 #[test]
 fn more_clusters_than_rows() {
     let dir = tempfile::tempdir().unwrap();

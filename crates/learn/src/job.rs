@@ -203,17 +203,35 @@ impl FitReport {
     }
 }
 
+/// A preprocessing step's setting: the step, the hyperparameter and its value.
+type StepSetting<'a> = (&'a str, &'a str, &'a str);
+
+impl FitSpec {
+    /// Checks the estimator's name and its own settings, which need no data: a typo is
+    /// then reported before a large file is read.
+    pub fn check(&self) -> Result<()> {
+        self.configured().map(|_| ())
+    }
+
+    /// The estimator with its settings applied, and the settings of preprocessing steps
+    /// (`STEP.NAME`), for the plan to apply.
+    fn configured(&self) -> Result<(Box<dyn Algorithm>, Vec<StepSetting<'_>>)> {
+        let mut algorithm = crate::algorithm(&self.algorithm)?;
+        let mut step_settings = Vec::new();
+        for (name, value) in &self.set {
+            match name.trim().split_once('.') {
+                Some((step, name)) => step_settings.push((step.trim(), name.trim(), value.trim())),
+                None => algorithm.set(name.trim(), value.trim())?,
+            }
+        }
+        Ok((algorithm, step_settings))
+    }
+}
+
 /// Decides what fitting `spec` on `table` will do: the estimator, how each column is read,
 /// and the preprocessing.
 pub fn plan(table: &Table, spec: &FitSpec) -> Result<Plan> {
-    let mut algorithm = crate::algorithm(&spec.algorithm)?;
-    let mut step_settings = Vec::new();
-    for (name, value) in &spec.set {
-        match name.trim().split_once('.') {
-            Some((step, name)) => step_settings.push((step.trim(), name.trim(), value.trim())),
-            None => algorithm.set(name.trim(), value.trim())?,
-        }
-    }
+    let (algorithm, step_settings) = spec.configured()?;
     let table = with_na_values(table, &spec.na_values);
     for name in spec
         .categorical
