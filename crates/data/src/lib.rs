@@ -315,11 +315,13 @@ impl Table {
         let mut lines = Vec::with_capacity(n_rows);
         let mut lines_before =
             1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..start]).count() as u64;
+        // Each block's share copied by both threads, so the fresh pages are touched in
+        // parallel too; a block is freed once copied.
         for part in parts {
             let part = part?;
-            starts.extend_from_slice(&part.starts);
-            spans.extend_from_slice(&part.spans);
-            lines.extend(part.lines.iter().map(|l| l + lines_before));
+            starts.par_extend(part.starts.par_iter().copied());
+            spans.par_extend(part.spans.par_iter().copied());
+            lines.par_extend(part.lines.par_iter().map(|l| l + lines_before));
             lines_before += part.newlines;
         }
         let cells = Cells {
