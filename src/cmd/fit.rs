@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<()> {
     for warning in &report.warnings {
         eprintln!("skiff: warning: {warning}");
     }
-    let bytes = report.to_onnx().to_bytes();
+    let bytes = report.to_onnx().into_bytes();
     skiff_data::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
     let run = super::track::fit_run(&report, &args.data);

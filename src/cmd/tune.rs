@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     warn(&report.warnings);
     let refit = report.refit.as_ref().expect("asked for a refit");
     warn(&refit.warnings);
-    let bytes = report.to_onnx().expect("refitted").to_bytes();
+    let bytes = report.to_onnx().expect("refitted").into_bytes();
     skiff_data::write_atomic(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let logged = super::track::record(

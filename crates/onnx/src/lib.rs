@@ -214,6 +214,27 @@ impl Model {
 
     /// The model as a protobuf message.
     pub fn to_proto(&self) -> ModelProto {
+        self.with_graph(self.graph.proto.clone())
+    }
+
+    /// The model as a protobuf message, its graph moved rather than copied (a model can
+    /// carry megabytes of weights or training rows).
+    pub fn into_proto(mut self) -> ModelProto {
+        let graph = std::mem::take(&mut self.graph.proto);
+        self.with_graph(graph)
+    }
+
+    /// The serialised model, ready to write to a `.onnx` file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_proto().encode_to_vec()
+    }
+
+    /// [`Model::to_bytes`] without copying the graph first.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.into_proto().encode_to_vec()
+    }
+
+    fn with_graph(&self, graph: GraphProto) -> ModelProto {
         let mut opset_import = vec![OperatorSetIdProto {
             domain: String::new(),
             version: OPSET,
@@ -231,7 +252,7 @@ impl Model {
             domain: "dev.skiff".to_string(),
             model_version: 1,
             doc_string: self.doc.clone(),
-            graph: Some(self.graph.proto.clone()),
+            graph: Some(graph),
             opset_import,
             metadata_props: self
                 .metadata
@@ -242,11 +263,6 @@ impl Model {
                 })
                 .collect(),
         }
-    }
-
-    /// The serialised model, ready to write to a `.onnx` file.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_proto().encode_to_vec()
     }
 }
 
@@ -350,5 +366,6 @@ mod tests {
         let decoded = ModelProto::decode(model.to_bytes().as_slice()).unwrap();
         assert_eq!(decoded, model.to_proto());
         assert_eq!(decoded.metadata_props[0].value, "v");
+        assert_eq!(model.clone().into_bytes(), model.to_bytes());
     }
 }
