@@ -91,37 +91,33 @@ pub struct Table {
     parsed: std::sync::OnceLock<Vec<Parsed>>,
 }
 
-/// The data rows' cells, as spans of one text (the file itself where it needed no unquoting),
-/// row after row: where each row starts in the text, each cell's span from there, and the line
-/// of the file each row starts on.
+/// The data rows' cells, as parts of one text (the file itself where it needed no unquoting),
+/// row after row: where each row starts in the text, where each of its cells ends (four bytes
+/// a cell), and the line of the file each row starts on.
 #[derive(Debug, Clone)]
 struct Cells {
     text: Arc<String>,
     starts: Vec<usize>,
-    spans: Vec<Span>,
+    /// Each cell's end, from its row's start, before trimming; the next cell starts one
+    /// byte (its separator) later.
+    ends: Vec<u32>,
     lines: Vec<u64>,
     width: usize,
 }
 
-/// Where a cell lies in [`Cells::text`], from its row's start: eight bytes a cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    end: u32,
+/// Where a cell ends, `end` bytes into a row starting at `row`; `None` past 4 GiB into the row.
+fn cell_end(row: usize, end: usize) -> Option<u32> {
+    u32::try_from(end - row).ok()
 }
 
-impl Span {
-    /// The span of `start..end` in a row starting at `row`; `None` past 4 GiB into the row.
-    fn new(row: usize, start: usize, end: usize) -> Option<Span> {
-        Some(Span {
-            start: u32::try_from(start - row).ok()?,
-            end: u32::try_from(end - row).ok()?,
-        })
-    }
-
-    fn of(self, row: usize) -> std::ops::Range<usize> {
-        row + self.start as usize..row + self.end as usize
-    }
+/// Cell `column` of the row starting at `row` in `text` whose cells end at `ends`, trimmed
+/// as the stream reader trims cells.
+fn cell<'t>(text: &'t str, row: usize, ends: &[u32], column: usize) -> &'t str {
+    let start = match column {
+        0 => row,
+        c => row + ends[c - 1] as usize + 1,
+    };
+    text[start..row + ends[column] as usize].trim()
 }
 
 impl Cells {
@@ -135,16 +131,16 @@ impl Cells {
 
     /// The cells of `rows`, in that order, sharing the text.
     fn select(&self, rows: impl Iterator<Item = usize>) -> Cells {
-        let (mut starts, mut spans, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut starts, mut ends, mut lines) = (Vec::new(), Vec::new(), Vec::new());
         for i in rows {
             starts.push(self.starts[i]);
-            spans.extend_from_slice(&self.spans[i * self.width..(i + 1) * self.width]);
+            ends.extend_from_slice(&self.ends[i * self.width..(i + 1) * self.width]);
             lines.push(self.lines[i]);
         }
         Cells {
             text: self.text.clone(),
             starts,
-            spans,
+            ends,
             lines,
             width: self.width,
         }
@@ -161,8 +157,14 @@ struct Row<'a> {
 impl<'a> Row<'a> {
     /// The cell in column `column`.
     fn get(self, column: usize) -> &'a str {
-        let span = self.cells.spans[self.index * self.cells.width + column];
-        &self.cells.text[span.of(self.cells.starts[self.index])]
+        let width = self.cells.width;
+        let ends = &self.cells.ends[self.index * width..(self.index + 1) * width];
+        cell(
+            &self.cells.text,
+            self.cells.starts[self.index],
+            ends,
+            column,
+        )
     }
 
     /// The line of the file the row starts on.
@@ -260,7 +262,7 @@ impl NaValues {
 
 impl Table {
     /// Reads the CSV file at `path`. A file without quotes is split in parallel blocks of
-    /// lines, its cells kept as spans of the file's text; any other file, or one whose lines
+    /// lines, its cells kept as parts of the file's text; any other file, or one whose lines
     /// do not split cleanly, is read as one stream (which then names the faulty line).
     pub fn from_path(path: &Path) -> Result<Table> {
         let source = path.display().to_string();
@@ -282,7 +284,7 @@ impl Table {
         Self::from_stream(&source, text.as_bytes())
     }
 
-    /// The parallel read of [`Table::from_path`]: the headers and the cells, spans of `text`;
+    /// The parallel read of [`Table::from_path`]: the headers and the cells, parts of `text`;
     /// `None` where the file must be read as a stream.
     fn split_unquoted(text: &Arc<String>) -> Option<(Vec<String>, Cells)> {
         let mut head = csv_reader(text.as_bytes());
@@ -311,7 +313,7 @@ impl Table {
             .collect();
         let n_rows = parts.iter().flatten().map(|p| p.lines.len()).sum();
         let mut starts = Vec::with_capacity(n_rows);
-        let mut spans = Vec::with_capacity(n_rows * width);
+        let mut ends = Vec::with_capacity(n_rows * width);
         let mut lines = Vec::with_capacity(n_rows);
         let mut lines_before =
             1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..start]).count() as u64;
@@ -320,14 +322,14 @@ impl Table {
         for part in parts {
             let part = part?;
             starts.par_extend(part.starts.par_iter().copied());
-            spans.par_extend(part.spans.par_iter().copied());
+            ends.par_extend(part.ends.par_iter().copied());
             lines.par_extend(part.lines.par_iter().map(|l| l + lines_before));
             lines_before += part.newlines;
         }
         let cells = Cells {
             text: Arc::clone(text),
             starts,
-            spans,
+            ends,
             lines,
             width,
         };
@@ -368,7 +370,7 @@ impl Table {
                 column: dup,
             });
         }
-        let (mut text, mut starts, mut spans, mut lines) =
+        let (mut text, mut starts, mut ends, mut lines) =
             (String::new(), Vec::new(), Vec::new(), Vec::new());
         let mut record = csv::StringRecord::new();
         // Each record's line, counted here: the reader's own positions lie before the empty
@@ -382,10 +384,13 @@ impl Table {
             line += memchr::memchr_iter(b'\n', &bytes[at..start]).count() as u64;
             at = start;
             let row = text.len();
-            for field in &record {
-                let start = text.len();
+            for (i, field) in record.iter().enumerate() {
+                // Cells end where the next starts less one byte, the separator.
+                if i > 0 {
+                    text.push(',');
+                }
                 text.push_str(field);
-                spans.push(Span::new(row, start, text.len()).ok_or_else(|| Error::Csv {
+                ends.push(cell_end(row, text.len()).ok_or_else(|| Error::Csv {
                     source_name: source.to_string(),
                     message: format!("the record on line {line} is longer than 4 GiB"),
                 })?);
@@ -401,7 +406,7 @@ impl Table {
         let cells = Cells {
             text: Arc::new(text),
             starts,
-            spans,
+            ends,
             lines,
             width: headers.len(),
         };
@@ -529,7 +534,7 @@ impl Table {
             const BLOCK: usize = 4096;
             let width = self.headers.len();
             let n = self.n_rows();
-            let text = self.cells.text.as_bytes();
+            let text = self.cells.text.as_str();
             let mut numbers: Vec<Vec<f64>> = (0..width).map(|_| vec![0.0; n]).collect();
             // Each block's share of every column.
             let mut shares: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(BLOCK))
@@ -542,15 +547,18 @@ impl Table {
             }
             let blocks: Vec<Vec<Parsed>> = self
                 .cells
-                .spans
+                .ends
                 .par_chunks(BLOCK * width)
                 .zip(self.cells.starts.par_chunks(BLOCK))
                 .zip(shares)
-                .map(|((spans, starts), mut share)| {
+                .map(|((ends, starts), mut share)| {
                     let mut columns = vec![Parsed::new(); width];
-                    for (r, (row, &start)) in spans.chunks_exact(width).zip(starts).enumerate() {
-                        for ((span, column), out) in row.iter().zip(&mut columns).zip(&mut share) {
-                            let cell = &text[span.of(start)];
+                    for (r, (row, &start)) in ends.chunks_exact(width).zip(starts).enumerate() {
+                        let mut from = start;
+                        for ((&end, column), out) in row.iter().zip(&mut columns).zip(&mut share) {
+                            let to = start + end as usize;
+                            let cell = text[from..to].trim().as_bytes();
+                            from = to + 1;
                             let mut value = f64::NAN;
                             if self.na_values.contains(cell) {
                                 column.gaps = true;
@@ -758,7 +766,7 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
     let bytes = text.as_bytes();
     let mut split = Split {
         starts: Vec::with_capacity(range.len() / (4 * width)),
-        spans: Vec::with_capacity(range.len() / 4),
+        ends: Vec::with_capacity(range.len() / 4),
         lines: Vec::with_capacity(range.len() / (4 * width)),
         newlines: 0,
     };
@@ -776,9 +784,7 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
         if cells == 0 {
             row = at;
         }
-        let cell = text[at..stop].trim();
-        let start = cell.as_ptr() as usize - bytes.as_ptr() as usize;
-        split.spans.push(Span::new(row, start, start + cell.len())?);
+        split.ends.push(cell_end(row, stop)?);
         cells += 1;
         if separator != Some(b',') {
             if cells != width {
@@ -794,11 +800,11 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
     (cells == 0).then_some(split)
 }
 
-/// One block's share of [`split_lines`]: each record's start and cells' spans, its line counted
+/// One block's share of [`split_lines`]: each record's start and cells' ends, its line counted
 /// from the block's first, and the newlines in the block.
 struct Split {
     starts: Vec<usize>,
-    spans: Vec<Span>,
+    ends: Vec<u32>,
     lines: Vec<u64>,
     newlines: u64,
 }
