@@ -323,36 +323,37 @@ impl Loss {
     }
 
     /// Gradients and hessians of each raw score (score-major: `[k * n + i]`); returns the
-    /// mean loss of `raw`, computed from the same exponentials and equal to [`Loss::mean`]'s.
+    /// mean loss of `raw`, computed from the same exponentials and equal to [`Loss::mean`]'s:
+    /// the same blocks of rows ([`crate::blocks`]), their sums added in block order.
     fn gradients(self, y: &[f64], raw: &Array2<f64>, g: &mut [f32], h: &mut [f32]) -> f64 {
         let n = y.len();
-        let sums: Vec<f64> = score_blocks(g, n)
-            .into_par_iter()
-            .zip(score_blocks(h, n))
-            .enumerate()
-            .map(|(b, (mut g, mut h))| {
-                let rows = b * LOSS_BLOCK..((b + 1) * LOSS_BLOCK).min(n);
-                self.block(&y[rows.clone()], raw.slice(s![rows, ..]), |i, j, gi, hi| {
-                    g[j][i] = gi;
-                    h[j][i] = hi;
-                })
+        let blocks = crate::blocks::rows(n, LOSS_CHUNK);
+        let sums: Vec<f64> = blocks
+            .par_iter()
+            .zip(score_blocks(g, n, &blocks))
+            .zip(score_blocks(h, n, &blocks))
+            .map(|((rows, mut g), mut h)| {
+                self.block(
+                    &y[rows.clone()],
+                    raw.slice(s![rows.clone(), ..]),
+                    |i, j, gi, hi| {
+                        g[j][i] = gi;
+                        h[j][i] = hi;
+                    },
+                )
             })
             .collect();
-        sums.iter().sum::<f64>() / n as f64
+        sums.into_iter().fold(0.0, |total, sum| total + sum) / n as f64
     }
 
-    /// The mean loss of raw scores `raw` for targets `y`. Blocks of rows are summed in
-    /// parallel and the blocks' sums in order, so the mean does not depend on the thread count.
+    /// The mean loss of raw scores `raw` for targets `y`, summed over blocks of rows in
+    /// parallel as [`Loss::gradients`] sums it, so it does not depend on the thread count.
     fn mean(self, y: &[f64], raw: &Array2<f64>) -> f64 {
         let n = y.len();
-        let sums: Vec<f64> = (0..n.div_ceil(LOSS_BLOCK))
-            .into_par_iter()
-            .map(|b| {
-                let rows = b * LOSS_BLOCK..((b + 1) * LOSS_BLOCK).min(n);
-                self.block(&y[rows.clone()], raw.slice(s![rows, ..]), |_, _, _, _| {})
-            })
-            .collect();
-        sums.iter().sum::<f64>() / n as f64
+        let loss = |rows: std::ops::Range<usize>| {
+            self.block(&y[rows.clone()], raw.slice(s![rows, ..]), |_, _, _, _| {})
+        };
+        crate::blocks::fold(n, LOSS_CHUNK, loss, 0.0, |total, sum| total + sum) / n as f64
     }
 
     /// The summed loss of the rows of one block, `raw` their scores and `y` their targets,
@@ -422,20 +423,25 @@ impl Loss {
     }
 }
 
-/// Rows of a block of a loss's sum: blocks are summed in parallel, then their sums in order.
-const LOSS_BLOCK: usize = 4096;
+/// Rows a block of a loss's sum holds a whole number of (see [`crate::blocks::rows`]).
+const LOSS_CHUNK: usize = 4096;
 
-/// A score-major buffer (`[j * n + i]`) cut into blocks of [`LOSS_BLOCK`] rows: each
-/// block's share of every raw score's column.
-fn score_blocks(buffer: &mut [f32], n: usize) -> Vec<Vec<&mut [f32]>> {
-    let mut blocks: Vec<Vec<&mut [f32]>> =
-        (0..n.div_ceil(LOSS_BLOCK)).map(|_| Vec::new()).collect();
-    for column in buffer.chunks_mut(n.max(1)) {
-        for (block, rows) in blocks.iter_mut().zip(column.chunks_mut(LOSS_BLOCK)) {
-            block.push(rows);
+/// A score-major buffer (`[j * n + i]`) cut at `blocks` of rows: each block's share of every
+/// raw score's column.
+fn score_blocks<'a>(
+    buffer: &'a mut [f32],
+    n: usize,
+    blocks: &[std::ops::Range<usize>],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut shares: Vec<Vec<&mut [f32]>> = blocks.iter().map(|_| Vec::new()).collect();
+    for mut column in buffer.chunks_mut(n.max(1)) {
+        for (share, rows) in shares.iter_mut().zip(blocks) {
+            let (head, rest) = std::mem::take(&mut column).split_at_mut(rows.len());
+            share.push(head);
+            column = rest;
         }
     }
-    blocks
+    shares
 }
 
 /// A sum of logarithms of terms of at least 1, taken as the logarithm of their product: a
