@@ -554,11 +554,8 @@ impl Table {
                 .map(|((ends, starts), mut share)| {
                     let mut columns = vec![Parsed::new(); width];
                     for (r, (row, &start)) in ends.chunks_exact(width).zip(starts).enumerate() {
-                        let mut from = start;
-                        for ((&end, column), out) in row.iter().zip(&mut columns).zip(&mut share) {
-                            let to = start + end as usize;
-                            let cell = text[from..to].trim().as_bytes();
-                            from = to + 1;
+                        for (c, (column, out)) in columns.iter_mut().zip(&mut share).enumerate() {
+                            let cell = cell(text, start, row, c).as_bytes();
                             let mut value = f64::NAN;
                             if self.na_values.contains(cell) {
                                 column.gaps = true;
