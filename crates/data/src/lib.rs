@@ -86,9 +86,10 @@ pub struct Table {
     headers: Vec<String>,
     cells: Cells,
     na_values: NaValues,
-    /// Every column read as numbers, once, on first use: kinds, gaps and numeric columns
-    /// then come from one parallel pass over the rows rather than one per question.
-    parsed: std::sync::OnceLock<Vec<Parsed>>,
+    /// Every column read as numbers, once (while splitting the file, or on first use): kinds,
+    /// gaps and numeric columns then come from one parallel pass over the rows rather than
+    /// one per question.
+    parsed: std::sync::OnceLock<Numbers>,
 }
 
 /// The data rows' cells, as parts of one text (the file itself where it needed no unquoting),
@@ -173,11 +174,9 @@ impl<'a> Row<'a> {
     }
 }
 
-/// A column read as numbers.
-#[derive(Debug, Clone)]
+/// What a column's cells turned out to be when read as numbers.
+#[derive(Debug, Clone, Copy)]
 struct Parsed {
-    /// The cells as numbers, NaN where missing; empty unless [`Parsed::readable`].
-    numbers: Vec<f64>,
     /// Some cell is not missing.
     present: bool,
     /// Every cell that is not missing is a number other than NaN.
@@ -191,7 +190,6 @@ struct Parsed {
 impl Parsed {
     fn new() -> Parsed {
         Parsed {
-            numbers: Vec::new(),
             present: false,
             numeric: true,
             finite: true,
@@ -199,7 +197,7 @@ impl Parsed {
         }
     }
 
-    /// Whether `numbers` are the column's values as numbers: every present cell a finite number.
+    /// Whether the column's numbers are its values: every present cell a finite number.
     fn readable(&self) -> bool {
         self.numeric && self.finite
     }
@@ -210,53 +208,138 @@ impl Parsed {
         self.finite &= other.finite;
         self.gaps |= other.gaps;
     }
+
+    /// Takes in one (trimmed) cell of the column and returns it as a number: NaN where it is
+    /// missing or the column is not numeric. `number` reads the cell, and is only called
+    /// while the column is still numeric.
+    fn take(&mut self, cell: &[u8], na: &NaValues, number: impl FnOnce() -> Option<f64>) -> f64 {
+        if na.contains(cell) {
+            self.gaps = true;
+            return f64::NAN;
+        }
+        self.present = true;
+        if self.numeric {
+            match number() {
+                Some(v) if !v.is_nan() => {
+                    self.finite &= v.is_finite();
+                    return v;
+                }
+                _ => self.numeric = false,
+            }
+        }
+        f64::NAN
+    }
 }
 
-/// The cells read as missing, with what lets most cells be told apart at a glance: the
-/// bytes missing markers start with and their lengths (a number like `0.25` starts with no
-/// marker's byte, and is never compared).
+/// The cells read as numbers (NaN where missing), in the blocks of rows they were read in,
+/// and what each column turned out to be. Only readable columns' numbers are kept: a text
+/// column's would be NaN and are never handed out.
+#[derive(Debug, Clone)]
+struct Numbers {
+    /// Each block's rows, one after another, a value for each readable column.
+    blocks: Vec<Vec<f64>>,
+    /// How many rows each block holds.
+    rows: Vec<usize>,
+    columns: Vec<Parsed>,
+    /// Where each column's value sits in a block's row; `None` unless it is readable.
+    place: Vec<Option<usize>>,
+    /// Values in a block's row.
+    stride: usize,
+}
+
+impl Numbers {
+    /// The numbers of blocks of rows read on their own (a value for every column), with what
+    /// each block found of every column.
+    fn gather(width: usize, blocks: Vec<(Vec<f64>, Vec<Parsed>)>) -> Numbers {
+        let mut columns = vec![Parsed::new(); width];
+        for (_, found) in &blocks {
+            for (column, block) in columns.iter_mut().zip(found) {
+                column.merge(block);
+            }
+        }
+        let kept: Vec<usize> = (0..width).filter(|&c| columns[c].readable()).collect();
+        let mut place = vec![None; width];
+        for (i, &c) in kept.iter().enumerate() {
+            place[c] = Some(i);
+        }
+        let rows = blocks
+            .iter()
+            .map(|(numbers, _)| numbers.len() / width)
+            .collect();
+        let blocks = if kept.len() == width {
+            blocks.into_iter().map(|(numbers, _)| numbers).collect()
+        } else {
+            blocks
+                .into_par_iter()
+                .map(|(numbers, _)| {
+                    numbers
+                        .chunks_exact(width)
+                        .flat_map(|row| kept.iter().map(|&c| row[c]))
+                        .collect()
+                })
+                .collect()
+        };
+        Numbers {
+            blocks,
+            rows,
+            columns,
+            place,
+            stride: kept.len(),
+        }
+    }
+}
+
+/// The cells read as missing, with what lets most cells be told apart at a glance: for each
+/// byte a marker starts with, the lengths of those markers (`1.257027` starts like `1.#IND`
+/// but is longer, and is never compared).
 #[derive(Debug, Clone)]
 struct NaValues {
     values: Vec<String>,
-    first_bytes: [bool; 256],
-    lengths: u64,
-    longer: bool,
+    /// Bit `n` of entry `b`: a marker of `n` bytes starts with byte `b`; bit 63 stands for
+    /// every length from 63 on.
+    lengths: Box<[u64; 256]>,
+    /// Some marker is empty.
+    empty: bool,
 }
 
 impl NaValues {
     fn new(values: impl IntoIterator<Item = String>) -> NaValues {
         let mut na = NaValues {
             values: Vec::new(),
-            first_bytes: [false; 256],
-            lengths: 0,
-            longer: false,
+            lengths: Box::new([0; 256]),
+            empty: false,
         };
         na.extend(values);
         na
     }
 
+    /// [`NA_VALUES`].
+    fn pandas() -> NaValues {
+        NaValues::new(NA_VALUES.iter().map(|v| v.to_string()))
+    }
+
     fn extend(&mut self, values: impl IntoIterator<Item = String>) {
         for v in values {
-            if let Some(&b) = v.as_bytes().first() {
-                self.first_bytes[b as usize] = true;
-            }
-            match v.len() {
-                n if n < 64 => self.lengths |= 1 << n,
-                _ => self.longer = true,
+            match v.as_bytes().first() {
+                Some(&b) => self.lengths[b as usize] |= Self::length_bit(v.len()),
+                None => self.empty = true,
             }
             self.values.push(v);
         }
     }
 
+    fn length_bit(n: usize) -> u64 {
+        1 << n.min(63)
+    }
+
     fn contains(&self, cell: &[u8]) -> bool {
-        let n = cell.len();
-        let length_possible = if n < 64 {
-            self.lengths & (1 << n) != 0
-        } else {
-            self.longer
-        };
-        let first_possible = cell.first().is_none_or(|&b| self.first_bytes[b as usize]);
-        length_possible && first_possible && self.values.iter().any(|v| v.as_bytes() == cell)
+        match cell.first() {
+            None => self.empty,
+            Some(&b) => {
+                self.lengths[b as usize] & Self::length_bit(cell.len()) != 0
+                    && self.values.iter().any(|v| v.as_bytes() == cell)
+            }
+        }
     }
 }
 
@@ -266,7 +349,7 @@ impl Table {
     /// do not split cleanly, is read as one stream (which then names the faulty line).
     pub fn from_path(path: &Path) -> Result<Table> {
         let source = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Open {
+        let bytes = read_file(path).map_err(|source| Error::Open {
             path: path.display().to_string(),
             source,
         })?;
@@ -276,17 +359,28 @@ impl Table {
             Err(e) => return Self::from_stream(&source, e.as_bytes()),
         };
         let text = Arc::new(text);
-        if !text.contains('"')
-            && let Some((headers, cells)) = Self::split_unquoted(&text)
+        let quoted = text
+            .as_bytes()
+            .par_chunks(1 << 20)
+            .any(|chunk| memchr::memchr(b'"', chunk).is_some());
+        let na_values = NaValues::pandas();
+        if !quoted && let Some((headers, cells, numbers)) = Self::split_unquoted(&text, &na_values)
         {
-            return Ok(Table::new(&source, headers, cells));
+            return Ok(Table {
+                source,
+                headers,
+                cells,
+                na_values,
+                parsed: numbers.into(),
+            });
         }
         Self::from_stream(&source, text.as_bytes())
     }
 
-    /// The parallel read of [`Table::from_path`]: the headers and the cells, parts of `text`;
-    /// `None` where the file must be read as a stream.
-    fn split_unquoted(text: &Arc<String>) -> Option<(Vec<String>, Cells)> {
+    /// The parallel read of [`Table::from_path`]: the headers, the cells (parts of `text`) and
+    /// the cells read as numbers with `na` missing; `None` where the file must be read as a
+    /// stream.
+    fn split_unquoted(text: &Arc<String>, na: &NaValues) -> Option<(Vec<String>, Cells, Numbers)> {
         let mut head = csv_reader(text.as_bytes());
         let headers: Vec<String> = head.headers().ok()?.iter().map(str::to_string).collect();
         let start = head.position().byte() as usize;
@@ -309,22 +403,24 @@ impl Table {
         let width = headers.len();
         let parts: Vec<Option<Split>> = bounds
             .par_windows(2)
-            .map(|w| split_lines(text, w[0]..w[1], width))
+            .map(|w| split_lines(text, w[0]..w[1], width, na))
             .collect();
         let n_rows = parts.iter().flatten().map(|p| p.lines.len()).sum();
         let mut starts = Vec::with_capacity(n_rows);
         let mut ends = Vec::with_capacity(n_rows * width);
         let mut lines = Vec::with_capacity(n_rows);
+        let mut numbers = Vec::with_capacity(parts.len());
         let mut lines_before =
             1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..start]).count() as u64;
         // Each block's share copied by both threads, so the fresh pages are touched in
-        // parallel too; a block is freed once copied.
+        // parallel too; a block is freed once copied. Its numbers stay where they are.
         for part in parts {
             let part = part?;
             starts.par_extend(part.starts.par_iter().copied());
             ends.par_extend(part.ends.par_iter().copied());
             lines.par_extend(part.lines.par_iter().map(|l| l + lines_before));
             lines_before += part.newlines;
+            numbers.push((part.numbers, part.columns));
         }
         let cells = Cells {
             text: Arc::clone(text),
@@ -333,7 +429,7 @@ impl Table {
             lines,
             width,
         };
-        (cells.n_rows() > 0).then_some((headers, cells))
+        (cells.n_rows() > 0).then(|| (headers, cells, Numbers::gather(width, numbers)))
     }
 
     /// Reads CSV from `reader`; `source` names it in error messages.
@@ -418,7 +514,7 @@ impl Table {
             source: source.to_string(),
             headers,
             cells,
-            na_values: NaValues::new(NA_VALUES.iter().map(|v| v.to_string())),
+            na_values: NaValues::pandas(),
             parsed: Default::default(),
         }
     }
@@ -500,7 +596,7 @@ impl Table {
     /// otherwise. A column with no values at all is an error.
     pub fn infer_kind(&self, name: &str) -> Result<Kind> {
         // An infinite number still makes a numeric column, and is refused when read.
-        let column = &self.parsed()[self.column_index(name)?];
+        let column = &self.parsed().columns[self.column_index(name)?];
         if !column.present {
             return Err(Error::AllMissing {
                 source_name: self.source.clone(),
@@ -516,83 +612,53 @@ impl Table {
 
     /// Whether column `name` has missing cells.
     pub fn has_gaps(&self, name: &str) -> Result<bool> {
-        Ok(self.parsed()[self.column_index(name)?].gaps)
+        Ok(self.parsed().columns[self.column_index(name)?].gaps)
     }
 
     /// Whether every cell of column `name` is a finite number (no gaps, no text, no
     /// infinities): a column that [`Table::features`] and [`Table::values`] hand out as read.
     pub fn is_finite_numeric(&self, name: &str) -> Result<bool> {
-        let column = &self.parsed()[self.column_index(name)?];
+        let column = &self.parsed().columns[self.column_index(name)?];
         Ok(column.readable() && !column.gaps)
     }
 
-    /// Every column read as numbers, computed on first use: rows in parallel blocks, each
-    /// block writing its rows straight into every column's one vector, then each column's
-    /// kind gathered from the blocks.
-    fn parsed(&self) -> &[Parsed] {
+    /// Every column read as numbers: as the file was split, or on first use (a table read as
+    /// a stream, or whose rows or missing markers changed) in parallel blocks of rows.
+    fn parsed(&self) -> &Numbers {
         self.parsed.get_or_init(|| {
             const BLOCK: usize = 4096;
             let width = self.headers.len();
-            let n = self.n_rows();
             let text = self.cells.text.as_str();
-            let mut numbers: Vec<Vec<f64>> = (0..width).map(|_| vec![0.0; n]).collect();
-            // Each block's share of every column.
-            let mut shares: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(BLOCK))
-                .map(|_| Vec::with_capacity(width))
-                .collect();
-            for column in &mut numbers {
-                for (share, rows) in shares.iter_mut().zip(column.chunks_mut(BLOCK)) {
-                    share.push(rows);
-                }
-            }
-            let blocks: Vec<Vec<Parsed>> = self
+            let blocks = self
                 .cells
                 .ends
                 .par_chunks(BLOCK * width)
                 .zip(self.cells.starts.par_chunks(BLOCK))
-                .zip(shares)
-                .map(|((ends, starts), mut share)| {
+                .map(|(ends, starts)| {
                     let mut columns = vec![Parsed::new(); width];
-                    for (r, (row, &start)) in ends.chunks_exact(width).zip(starts).enumerate() {
-                        for (c, (column, out)) in columns.iter_mut().zip(&mut share).enumerate() {
+                    let mut numbers = Vec::with_capacity(ends.len());
+                    for (row, &start) in ends.chunks_exact(width).zip(starts) {
+                        for (c, column) in columns.iter_mut().enumerate() {
                             let cell = cell(text, start, row, c).as_bytes();
-                            let mut value = f64::NAN;
-                            if self.na_values.contains(cell) {
-                                column.gaps = true;
-                            } else {
-                                column.present = true;
-                                if column.numeric {
-                                    match number(cell) {
-                                        Some(v) if !v.is_nan() => {
-                                            column.finite &= v.is_finite();
-                                            value = v;
-                                        }
-                                        _ => column.numeric = false,
-                                    }
-                                }
-                            }
-                            out[r] = value;
+                            numbers.push(column.take(cell, &self.na_values, || number(cell)));
                         }
                     }
-                    columns
+                    (numbers, columns)
                 })
                 .collect();
-            numbers
-                .into_iter()
-                .enumerate()
-                .map(|(i, numbers)| {
-                    let mut column = Parsed::new();
-                    for block in &blocks {
-                        column.merge(&block[i]);
-                    }
-                    // A text column keeps no vector of NaN: it is never handed out.
-                    if column.readable() {
-                        column.numbers = numbers;
-                    }
-                    column
-                })
-                .collect()
+            Numbers::gather(width, blocks)
         })
+    }
+
+    /// Column `index`'s numbers, in row order; `None` unless the column is readable.
+    fn numbers(&self, index: usize) -> Option<Vec<f64>> {
+        let parsed = self.parsed();
+        let place = parsed.place[index]?;
+        let mut numbers = Vec::with_capacity(self.n_rows());
+        for block in &parsed.blocks {
+            numbers.extend(block.iter().skip(place).step_by(parsed.stride));
+        }
+        Some(numbers)
     }
 
     /// Column `name` read as `kind`: numbers with NaN for missing cells (a cell that is neither
@@ -605,9 +671,7 @@ impl Table {
                     .map(|c| (!self.is_missing(c)).then(|| c.to_string()))
                     .collect(),
             ),
-            Kind::Numeric if self.parsed()[index].readable() => {
-                Values::Numbers(self.parsed()[index].numbers.clone())
-            }
+            Kind::Numeric if let Some(numbers) = self.numbers(index) => Values::Numbers(numbers),
             // Read again cell by cell, to name the first that is not a finite number.
             Kind::Numeric => {
                 let mut numbers = vec![0.0; self.n_rows()];
@@ -686,18 +750,34 @@ impl Table {
             .iter()
             .map(|n| self.column_index(n))
             .collect::<Result<Vec<_>>>()?;
-        let mut data = vec![0.0; self.n_rows() * indices.len()];
+        let k = indices.len();
+        let mut data = vec![0.0; self.n_rows() * k];
         let parsed = self.parsed();
-        if indices
+        let places: Option<Vec<usize>> = indices
             .iter()
-            .all(|&c| parsed[c].readable() && !parsed[c].gaps)
+            .map(|&c| parsed.place[c].filter(|_| !parsed.columns[c].gaps))
+            .collect();
+        if let Some(places) = places
+            && k > 0
         {
-            // Every cell already read as a finite number: interleave the columns.
-            data.par_chunks_mut(indices.len())
-                .enumerate()
-                .for_each(|(row, out)| {
-                    for (value, &c) in out.iter_mut().zip(&indices) {
-                        *value = parsed[c].numbers[row];
+            // Every cell already read as a finite number: each block's rows, picked out.
+            let mut outs = Vec::with_capacity(parsed.blocks.len());
+            let mut rest = data.as_mut_slice();
+            for &rows in &parsed.rows {
+                let (out, tail) = rest.split_at_mut(rows * k);
+                outs.push(out);
+                rest = tail;
+            }
+            outs.into_par_iter()
+                .zip(&parsed.blocks)
+                .for_each(|(out, block)| {
+                    for (out, row) in out
+                        .chunks_exact_mut(k)
+                        .zip(block.chunks_exact(parsed.stride))
+                    {
+                        for (value, &c) in out.iter_mut().zip(&places) {
+                            *value = row[c];
+                        }
                     }
                 });
         } else {
@@ -744,6 +824,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The bytes of the file at `path`. A large file is read by every thread of rayon's pool,
+/// each its own part, so that the fresh memory it lands in is touched in parallel too.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::FileExt;
+        let mut file = std::fs::File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(0);
+        if len >= 1 << 22 {
+            let mut bytes = vec![0; len];
+            let part = len.div_ceil(rayon::current_num_threads());
+            bytes
+                .par_chunks_mut(part)
+                .enumerate()
+                .try_for_each(|(i, out)| file.read_exact_at(out, (i * part) as u64))?;
+            // Whatever was written to the file since its size was taken.
+            file.seek(std::io::SeekFrom::Start(len as u64))?;
+            file.read_to_end(&mut bytes)?;
+            return Ok(bytes);
+        }
+    }
+    std::fs::read(path)
+}
+
 /// The csv crate's reader of a file with a header row, cells trimmed.
 fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
@@ -758,19 +863,42 @@ fn number(cell: &[u8]) -> Option<f64> {
 
 /// The cells of the lines of `text` in `range`, a file without quotes: records end at `\n` or
 /// `\r` (empty ones are skipped), cells at commas, each trimmed as the stream reader trims them.
+/// Each cell is read as a number on the way ([`Parsed::take`], missing where `na` says so).
 /// `None` where a record has other than `width` cells.
-fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Option<Split> {
+fn split_lines(
+    text: &str,
+    range: std::ops::Range<usize>,
+    width: usize,
+    na: &NaValues,
+) -> Option<Split> {
     let bytes = text.as_bytes();
     let mut split = Split {
         starts: Vec::with_capacity(range.len() / (4 * width)),
         ends: Vec::with_capacity(range.len() / 4),
         lines: Vec::with_capacity(range.len() / (4 * width)),
         newlines: 0,
+        numbers: Vec::with_capacity(range.len() / 4),
+        columns: vec![Parsed::new(); width],
     };
     let (mut at, end) = (range.start, range.end);
     let (mut cells, mut row) = (0, at);
     while at < end {
-        let stop = memchr::memchr3(b',', b'\n', b'\r', &bytes[at..end]).map_or(end, |i| at + i);
+        // A cell that starts like a number is read as one up to where the number ends; if
+        // a separator follows, that is the whole cell, found without a second look at it.
+        let quick = match split.columns.get(cells) {
+            Some(column) if column.numeric && starts_number(bytes[at]) => {
+                fast_float2::parse_partial::<f64, _>(&bytes[at..end])
+                    .ok()
+                    .filter(|&(_, n)| {
+                        at + n == end || matches!(bytes[at + n], b',' | b'\n' | b'\r')
+                    })
+            }
+            _ => None,
+        };
+        let stop = match quick {
+            Some((_, n)) => at + n,
+            None => memchr::memchr3(b',', b'\n', b'\r', &bytes[at..end]).map_or(end, |i| at + i),
+        };
         let separator = bytes.get(stop).copied().filter(|_| stop < end);
         if cells == 0 && stop == at && separator != Some(b',') {
             // An empty line.
@@ -782,6 +910,14 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
             row = at;
         }
         split.ends.push(cell_end(row, stop)?);
+        let column = split.columns.get_mut(cells)?;
+        split.numbers.push(match quick {
+            Some((value, _)) => column.take(&bytes[at..stop], na, || Some(value)),
+            None => {
+                let cell = text[at..stop].trim().as_bytes();
+                column.take(cell, na, || number(cell))
+            }
+        });
         cells += 1;
         if separator != Some(b',') {
             if cells != width {
@@ -797,13 +933,20 @@ fn split_lines(text: &str, range: std::ops::Range<usize>, width: usize) -> Optio
     (cells == 0).then_some(split)
 }
 
+/// Whether a cell starting with `b` may be a number written plainly (no space before it).
+fn starts_number(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.')
+}
+
 /// One block's share of [`split_lines`]: each record's start and cells' ends, its line counted
-/// from the block's first, and the newlines in the block.
+/// from the block's first, the newlines in the block, and its cells read as numbers.
 struct Split {
     starts: Vec<usize>,
     ends: Vec<u32>,
     lines: Vec<u64>,
     newlines: u64,
+    numbers: Vec<f64>,
+    columns: Vec<Parsed>,
 }
 
 fn first_duplicate(names: &[String]) -> Option<String> {
@@ -943,6 +1086,79 @@ mod tests {
                     stream.map(|t| rows(&t).len())
                 ),
             }
+        }
+    }
+
+    /// What a table says of each column: kind, gaps, finite numbers, and its numbers (bits,
+    /// so NaN compares) or the error reading them.
+    fn numeric_view(t: &Table) -> Vec<String> {
+        t.headers()
+            .iter()
+            .map(|name| {
+                let numbers = match t.values(name, Kind::Numeric) {
+                    Ok(Values::Numbers(v)) => {
+                        use std::hash::{Hash, Hasher};
+                        let mut hash = std::collections::hash_map::DefaultHasher::new();
+                        v.iter().for_each(|x| x.to_bits().hash(&mut hash));
+                        format!("{} numbers, hash {:x}", v.len(), hash.finish())
+                    }
+                    other => format!("{:?}", other.map(|v| v.len()).map_err(|e| e.to_string())),
+                };
+                format!(
+                    "{name}: {:?} {:?} {:?} {numbers}",
+                    t.infer_kind(name).map_err(|e| e.to_string()),
+                    t.has_gaps(name).unwrap(),
+                    t.is_finite_numeric(name).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn numbers_read_while_splitting_are_those_read_from_the_cells() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mixed.csv");
+        for newline in ["\n", "\r\n"] {
+            let mut csv = String::from("a,b,c,d,e,f,g,h\n");
+            let plain = ["0.25", " 3.5 ", "-1e-3", "+2", ".5", "7.", "1E5", "-0"];
+            let gaps = ["1.5", "NA", "", "-nan", "2.5", "1.#IND", " nan "];
+            for i in 0..120_000 {
+                let d = if i == 50_000 { "1e400" } else { "-4.125" };
+                let e = if i == 70_000 { "1.5e" } else { "0.1" };
+                let h = if i == 90_000 { "12abc" } else { "inf" };
+                csv.push_str(&format!(
+                    "{i},{},{},{d},{e},x{},{},{h}{newline}",
+                    plain[i % plain.len()],
+                    gaps[i % gaps.len()],
+                    i % 3,
+                    if i % 5 == 0 { "-999" } else { "3" },
+                ));
+            }
+            std::fs::write(&path, &csv).unwrap();
+            let mut split = Table::from_path(&path).unwrap();
+            let mut stream =
+                Table::from_reader(&path.display().to_string(), csv.as_bytes()).unwrap();
+            assert_eq!(split.n_rows(), 120_000);
+            assert_eq!(numeric_view(&split), numeric_view(&stream), "{newline:?}");
+            // A matrix of the readable columns, picked out of the blocks past the text ones.
+            let names = ["g", "a", "b"].map(String::from);
+            let x = split.features(&names).unwrap();
+            assert_eq!(x, stream.features(&names).unwrap());
+            for (j, name) in names.iter().enumerate() {
+                let Values::Numbers(column) = split.values(name, Kind::Numeric).unwrap() else {
+                    panic!("{name} is numeric");
+                };
+                assert_eq!(x.column(j).to_vec(), column, "{name}");
+            }
+            assert_eq!(x[[119_999, 1]], 119_999.0);
+            assert_eq!(split.infer_kind("e").unwrap(), Kind::Categorical);
+            assert!(split.has_gaps("c").unwrap() && !split.is_finite_numeric("d").unwrap());
+            // Read again from the cells once the missing markers change.
+            for t in [&mut split, &mut stream] {
+                t.add_na_values(["-999".to_string()]);
+            }
+            assert_eq!(numeric_view(&split), numeric_view(&stream), "{newline:?}");
+            assert!(split.has_gaps("g").unwrap());
         }
     }
 
