@@ -18,7 +18,7 @@ pub(crate) fn squared_distances(
     let c = g.constant_f32(
         &format!("{output}_centres"),
         &[k as u64, d as u64],
-        &f32s(centres),
+        f32s(centres),
     );
     let axis1 = g.constant_i64(&format!("{output}_axis1"), &[1], &[1]);
     let axis2 = g.constant_i64(&format!("{output}_axis2"), &[1], &[2]);
@@ -30,11 +30,7 @@ pub(crate) fn squared_distances(
     g.node("Mul", &[&diff, &diff], &[&square], vec![]);
     let summed = match weights {
         Some(w) => {
-            let w = g.constant_f32(
-                &format!("{output}_weights"),
-                &[k as u64, d as u64],
-                &f32s(w),
-            );
+            let w = g.constant_f32(&format!("{output}_weights"), &[k as u64, d as u64], f32s(w));
             let weighted = format!("{output}_weighted");
             g.node("Mul", &[&square, &w], &[&weighted], vec![]);
             weighted

@@ -266,9 +266,9 @@ impl Neighbours {
         );
         if self.params.weights == Weights::Uniform {
             let share = vec![1.0 / k as f32; k];
-            return g.constant_f32("uniform_weights", &[1, k as u64, 1], &share);
+            return g.constant_f32("uniform_weights", &[1, k as u64, 1], share);
         }
-        let floor = g.constant_f32("min_distance", &[1], &[MIN_DISTANCE as f32]);
+        let floor = g.constant_f32("min_distance", &[1], [MIN_DISTANCE as f32]);
         g.node("Sqrt", &["nearest_squared"], &["nearest"], vec![]);
         g.node("Max", &["nearest", &floor], &["clamped"], vec![]);
         g.node("Reciprocal", &["clamped"], &["raw_weights"], vec![]);
@@ -359,7 +359,7 @@ impl Export for FittedKnnClassifier {
         for (row, &class) in self.targets.iter().enumerate() {
             one_hot[row * c + class] = 1.0;
         }
-        let votes = g.constant_f32("train_votes", &[n as u64, c as u64], &one_hot);
+        let votes = g.constant_f32("train_votes", &[n as u64, c as u64], one_hot);
         weighted_neighbour_sum(g, &votes, &weights, "votes", "class_share");
         classifier_outputs(g, &self.classes, "class_share", false);
     }
@@ -414,7 +414,7 @@ impl Export for FittedKnnRegressor {
         let weights = self.neighbours.write(g, x);
         let n = self.targets.len() as u64;
         let values: Vec<f32> = self.targets.iter().map(|&v| v as f32).collect();
-        let values = g.constant_f32("train_values", &[n, 1], &values);
+        let values = g.constant_f32("train_values", &[n, 1], values);
         weighted_neighbour_sum(g, &values, &weights, "values", "variable");
         g.output("variable", ElemType::Float, &[Dim::batch(), Dim::Fixed(1)]);
     }

@@ -672,8 +672,8 @@ impl Export for FittedLinearModel {
     fn write(&self, g: &mut Graph, x: &str) {
         let n = self.coef.len() as u64;
         let coef: Vec<f32> = self.coef.iter().map(|&v| v as f32).collect();
-        let w = g.constant_f32("coef", &[n, 1], &coef);
-        let b = g.constant_f32("intercept", &[1], &[self.intercept as f32]);
+        let w = g.constant_f32("coef", &[n, 1], coef);
+        let b = g.constant_f32("intercept", &[1], [self.intercept as f32]);
         g.node(
             "Gemm",
             &[x, &w, &b],

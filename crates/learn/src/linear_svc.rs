@@ -409,8 +409,8 @@ impl Export for FittedLinearSvc {
         let (k, d) = coef.dim();
         let w: Vec<f32> = coef.iter().map(|&v| v as f32).collect();
         let b: Vec<f32> = intercept.iter().map(|&v| v as f32).collect();
-        let w = g.constant_f32("coef", &[k as u64, d as u64], &w);
-        let b = g.constant_f32("intercept", &[k as u64], &b);
+        let w = g.constant_f32("coef", &[k as u64, d as u64], w);
+        let b = g.constant_f32("intercept", &[k as u64], b);
         g.node(
             "Gemm",
             &[x, &w, &b],

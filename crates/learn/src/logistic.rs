@@ -362,8 +362,8 @@ impl Export for FittedLogisticRegression {
         let (n_classes, n_features) = self.coef.dim();
         let coef: Vec<f32> = self.coef.iter().map(|&v| v as f32).collect();
         let intercept: Vec<f32> = self.intercept.iter().map(|&v| v as f32).collect();
-        let w = g.constant_f32("coef", &[n_classes as u64, n_features as u64], &coef);
-        let b = g.constant_f32("intercept", &[n_classes as u64], &intercept);
+        let w = g.constant_f32("coef", &[n_classes as u64, n_features as u64], coef);
+        let b = g.constant_f32("intercept", &[n_classes as u64], intercept);
         g.node(
             "Gemm",
             &[x, &w, &b],

@@ -367,13 +367,13 @@ impl Export for FittedGaussianMixture {
         let means = g.constant_f32(
             "means",
             &[k as u64, d as u64],
-            &f32s(self.means.as_slice().expect("standard layout")),
+            f32s(self.means.as_slice().expect("standard layout")),
         );
         let chol = self.precisions_cholesky.as_standard_layout();
         let chol = g.constant_f32(
             "precisions_cholesky",
             &[k as u64, d as u64, d as u64],
-            &f32s(chol.as_slice().expect("standard layout")),
+            f32s(chol.as_slice().expect("standard layout")),
         );
         let axis1 = g.constant_i64("axis1", &[1], &[1]);
         let axis2 = g.constant_i64("axis2", &[1], &[2]);
@@ -390,11 +390,11 @@ impl Export for FittedGaussianMixture {
             &["quadratic"],
             vec![("keepdims", Attr::Int(0))],
         );
-        let half = g.constant_f32("minus_half", &[1], &[-0.5]);
+        let half = g.constant_f32("minus_half", &[1], [-0.5]);
         let constants = g.constant_f32(
             "component_constants",
             &[k as u64],
-            &f32s(&self.constants().to_vec()),
+            f32s(&self.constants().to_vec()),
         );
         g.node("Mul", &["quadratic", &half], &["half_quadratic"], vec![]);
         g.node(

@@ -217,7 +217,7 @@ impl Export for FittedGaussianNb {
         let weights = self.vars.mapv(|v| -0.5 / v);
         crate::graph::squared_distances(g, x, &self.means, Some(&weights), "quadratic");
         let constants: Vec<f32> = self.constants().iter().map(|&v| v as f32).collect();
-        let c = g.constant_f32("class_constants", &[k], &constants);
+        let c = g.constant_f32("class_constants", &[k], constants);
         g.node("Add", &["quadratic", &c], &["jll"], vec![]);
         classifier_outputs(g, &self.classes, "jll", true);
     }

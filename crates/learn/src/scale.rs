@@ -109,8 +109,8 @@ impl FittedScaler {
     pub fn write(&self, g: &mut Graph, x: &str, output: &str) {
         let n = self.offset.len() as u64;
         let f32s = |a: &Array1<f64>| a.iter().map(|&v| v as f32).collect::<Vec<_>>();
-        let offset = g.constant_f32("scaler_offset", &[n], &f32s(&self.offset));
-        let scale = g.constant_f32("scaler_scale", &[n], &f32s(&self.scale));
+        let offset = g.constant_f32("scaler_offset", &[n], f32s(&self.offset));
+        let scale = g.constant_f32("scaler_scale", &[n], f32s(&self.scale));
         g.node(
             "Sub",
             &[x, &offset],

@@ -118,11 +118,12 @@ impl Graph {
         self.proto.output.push(value_info(name, elem, dims));
     }
 
-    /// Adds a float32 constant and returns its name.
-    pub fn constant_f32(&mut self, name: &str, dims: &[u64], data: &[f32]) -> String {
+    /// Adds a float32 constant and returns its name. A `Vec` is taken as it is, not copied
+    /// (a neighbours model's training rows are megabytes).
+    pub fn constant_f32(&mut self, name: &str, dims: &[u64], data: impl Into<Vec<f32>>) -> String {
         self.constant(TensorProto {
             data_type: ElemType::Float as i32,
-            float_data: data.to_vec(),
+            float_data: data.into(),
             ..tensor(name, dims)
         })
     }

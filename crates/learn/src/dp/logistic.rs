@@ -317,8 +317,8 @@ impl Export for FittedDpLogisticRegression {
         let (k, p) = (coef.nrows() as u64, coef.ncols() as u64);
         let weights: Vec<f32> = coef.iter().map(|&v| v as f32).collect();
         let biases: Vec<f32> = intercept.iter().map(|&v| v as f32).collect();
-        let w = g.constant_f32("coef", &[k, p], &weights);
-        let b = g.constant_f32("intercept", &[k], &biases);
+        let w = g.constant_f32("coef", &[k, p], weights);
+        let b = g.constant_f32("intercept", &[k], biases);
         let gemm = vec![("transB", Attr::Int(1))];
         g.node("Gemm", &[x, &w, &b], &["scores"], gemm);
         if self.coef.nrows() == 1 {
@@ -326,7 +326,7 @@ impl Export for FittedDpLogisticRegression {
             return;
         }
         g.node("Sigmoid", &["scores"], &["ovr_sigmoid"], vec![]);
-        let ones = g.constant_f32("ones", &[k, k], &vec![1.0; (k * k) as usize]);
+        let ones = g.constant_f32("ones", &[k, k], vec![1.0; (k * k) as usize]);
         g.node("MatMul", &["ovr_sigmoid", &ones], &["ovr_sums"], vec![]);
         g.node(
             "Div",

@@ -308,9 +308,9 @@ pub(crate) fn write_layers(
         let w = g.constant_f32(
             &format!("mlp_coef_{i}"),
             &[fan_in as u64, fan_out as u64],
-            &weights,
+            weights,
         );
-        let b = g.constant_f32(&format!("mlp_intercept_{i}"), &[fan_out as u64], &bias);
+        let b = g.constant_f32(&format!("mlp_intercept_{i}"), &[fan_out as u64], bias);
         let z = if i == last {
             output.to_string()
         } else {
