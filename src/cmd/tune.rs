@@ -74,6 +74,7 @@ pub fn run(args: Args) -> Result<()> {
         scoring: args.scoring.as_deref().map(str::parse).transpose()?,
         refit: true,
     };
+    search.check(&spec)?;
     let table = Table::from_path(&args.data)?;
     let bar = CountBar::new("fits");
     let report = skiff_learn::search(&table, &spec, &search, |done, total| {

@@ -220,6 +220,21 @@ fn estimator_typos_are_reported_before_the_data_is_read() {
             ],
             vec!["alpha", "-1"],
         ),
+        (
+            vec![
+                "tune",
+                "ridge",
+                "--data",
+                data,
+                "--target",
+                "y",
+                "--grid",
+                "alpha=1,x",
+                "-o",
+                model,
+            ],
+            vec!["invalid hyperparameter alpha=x"],
+        ),
     ] {
         let out = skiff().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();

@@ -1078,6 +1078,23 @@ pub struct SearchSpec {
     pub refit: bool,
 }
 
+impl SearchSpec {
+    /// Checks each value the grid tries for the estimator itself, one at a time beside
+    /// `spec`'s own settings, as [`FitSpec::check`] does: a misspelt name or a bad value is
+    /// then reported before a large file is read. Preprocessing steps' values are checked
+    /// with the table, as `--set` ones are.
+    pub fn check(&self, spec: &FitSpec) -> Result<()> {
+        for (name, values) in &self.grid.params {
+            for value in values {
+                let mut one = spec.clone();
+                one.set.push((name.clone(), value.clone()));
+                one.check()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One candidate's scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
