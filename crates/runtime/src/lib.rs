@@ -20,6 +20,7 @@
 
 mod backend;
 mod classes;
+mod constants;
 mod error;
 pub mod explain;
 mod ml;
@@ -366,6 +367,121 @@ mod tests {
     fn load(m: &pb::ModelProto) -> Result<Model> {
         use prost::Message;
         Model::from_bytes("m.onnx", &m.encode_to_vec())
+    }
+
+    /// Two dense layers as a network exports them: `Gemm` with alpha and beta, a `Relu`, and
+    /// a `Gemm` with transposed weights and a [1, N] bias.
+    fn two_layers(hidden_is_an_output: bool) -> pb::ModelProto {
+        use rewrite::tests::*;
+        let float = |name: &str, dims: &[i64], values: &[f32]| pb::TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: pb::tensor_proto::DataType::Float as i32,
+            float_data: values.to_vec(),
+            ..Default::default()
+        };
+        let node = |op: &str, input: &[&str], output: &str, attribute| pb::NodeProto {
+            input: input.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            op_type: op.into(),
+            attribute,
+            ..Default::default()
+        };
+        let attr_f = |name: &str, f: f32| pb::AttributeProto {
+            name: name.into(),
+            r#type: pb::attribute_proto::AttributeType::Float as i32,
+            f,
+            ..Default::default()
+        };
+        let trans_b = pb::AttributeProto {
+            name: "transB".into(),
+            r#type: pb::attribute_proto::AttributeType::Int as i32,
+            i: 1,
+            ..Default::default()
+        };
+        let mut outputs = vec!["y"];
+        if hidden_is_an_output {
+            outputs.push("z");
+        }
+        let mut m = model(
+            vec![
+                node(
+                    "Gemm",
+                    &["X", "w1", "b1"],
+                    "z",
+                    vec![attr_f("alpha", 0.5), attr_f("beta", 2.0)],
+                ),
+                node("Relu", &["z"], "h", vec![]),
+                node("Gemm", &["h", "w2", "b2"], "y", vec![trans_b]),
+            ],
+            2,
+            &outputs,
+        );
+        let graph = m.graph.as_mut().unwrap();
+        graph.initializer = vec![
+            float("w1", &[2, 3], &[1.0, -2.0, 0.5, 3.0, 1.0, -1.0]),
+            float("b1", &[3], &[0.25, -0.5, 1.0]),
+            float("w2", &[2, 3], &[1.0, 2.0, 3.0, -1.0, 0.0, 0.5]),
+            float("b2", &[1, 2], &[0.1, -0.2]),
+        ];
+        m
+    }
+
+    #[test]
+    fn dense_layers_compute_what_the_gemms_and_relu_define() {
+        let x = [[1.0f32, 2.0], [-3.0, 0.5], [0.0, 0.0]];
+        let expected: Vec<f32> = x
+            .iter()
+            .flat_map(|&[a, b]| {
+                let z = [
+                    0.5 * (a + 3.0 * b) + 2.0 * 0.25,
+                    0.5 * (-2.0 * a + b) + 2.0 * -0.5,
+                    0.5 * (0.5 * a - b) + 2.0 * 1.0,
+                ];
+                let h = z.map(|v: f32| v.max(0.0));
+                [
+                    h[0] + 2.0 * h[1] + 3.0 * h[2] + 0.1,
+                    -h[0] + 0.5 * h[2] - 0.2,
+                ]
+            })
+            .collect();
+        for hidden_is_an_output in [false, true] {
+            let proto = two_layers(hidden_is_an_output);
+            let mut rewritten = proto.clone();
+            rewrite::rewrite(&mut rewritten).unwrap();
+            let ops: Vec<&str> = rewritten
+                .graph
+                .as_ref()
+                .unwrap()
+                .node
+                .iter()
+                .map(|n| n.op_type.as_str())
+                .collect();
+            if ml::dense::available() {
+                let relu = if hidden_is_an_output {
+                    vec!["Relu"]
+                } else {
+                    vec![]
+                };
+                let expected_ops = [vec![ml::dense::OP], relu, vec![ml::dense::OP]].concat();
+                assert_eq!(
+                    ops, expected_ops,
+                    "hidden output read outside: {hidden_is_an_output}"
+                );
+                // The weights live in the layers now.
+                assert!(rewritten.graph.as_ref().unwrap().initializer.is_empty());
+            }
+            let model = load(&proto).unwrap();
+            let rows = Tensor::new(vec![3, 2], TensorData::Fp32(x.concat())).unwrap();
+            let out = model.run(vec![rows]).unwrap();
+            assert_eq!(out[0].shape, [3, 2]);
+            let TensorData::Fp32(y) = &out[0].data else {
+                panic!("float32 scores expected, got {:?}", out[0].data)
+            };
+            for (a, b) in y.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-5, "{y:?} != {expected:?}");
+            }
+        }
     }
 
     #[test]

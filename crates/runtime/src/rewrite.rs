@@ -8,6 +8,9 @@
 //!   turns its label output back into the strings, under the label output's original name;
 //! - an ArrayFeatureExtractor whose indices are a scalar initializer reads a one-element copy:
 //!   onnxruntime keeps the last axis ([N, 1]) where tract's Gather drops it ([N]).
+//!
+//! On native builds whose CPU has AVX2 or AVX-512, a float32 `Gemm` with constant weights and
+//! bias becomes skiff's dense layer (`ml::dense`), with the `Relu` that alone reads it fused in.
 
 use std::collections::HashSet;
 use tract_onnx::pb;
@@ -23,7 +26,102 @@ pub(crate) fn rewrite(model: &mut pb::ModelProto) -> Result<(), String> {
     remove_zipmaps(graph)?;
     map_string_labels(graph)?;
     keep_feature_axis(graph);
+    #[cfg(not(target_family = "wasm"))]
+    if crate::ml::dense::available() {
+        dense_layers(graph);
+    }
     Ok(())
+}
+
+/// Replaces each float32 `Gemm` whose weights and bias are constants, and whose input is not
+/// transposed, with a dense layer; a `Relu` that is the only reader of the `Gemm`'s output
+/// (not itself a graph output) is fused in. Initializers only those `Gemm`s read are dropped.
+#[cfg(not(target_family = "wasm"))]
+fn dense_layers(graph: &mut pb::GraphProto) {
+    use crate::constants::{constant_tensor, gemm_layer};
+    let float = |graph: &pb::GraphProto, name: &str| {
+        constant_tensor(graph, name)
+            .is_some_and(|t| t.data_type == pb::tensor_proto::DataType::Float as i32)
+    };
+    let mut fused = vec![false; graph.node.len()];
+    let mut replaced = Vec::new();
+    for at in 0..graph.node.len() {
+        let node = &graph.node[at];
+        let bias_is_float = (node.input.get(2)).is_none_or(|b| b.is_empty() || float(graph, b));
+        if node.op_type != "Gemm"
+            || !(node.domain.is_empty() || node.domain == "ai.onnx")
+            || node.input.len() < 2
+            || node.output.len() != 1
+            || !float(graph, &node.input[1])
+            || !bias_is_float
+        {
+            continue;
+        }
+        let Ok(layer) = gemm_layer(graph, node) else {
+            continue;
+        };
+        let output = &node.output[0];
+        let mut readers = (0..graph.node.len()).filter(|&i| graph.node[i].input.contains(output));
+        let relu = match (readers.next(), readers.next()) {
+            (Some(i), None)
+                if graph.node[i].op_type == "Relu"
+                    && graph.node[i].domain.is_empty()
+                    && graph.node[i].output.len() == 1
+                    && !graph.output.iter().any(|o| &o.name == output) =>
+            {
+                Some(i)
+            }
+            _ => None,
+        };
+        let dense = pb::NodeProto {
+            input: vec![node.input[0].clone()],
+            output: vec![relu.map_or_else(|| output.clone(), |i| graph.node[i].output[0].clone())],
+            name: node.name.clone(),
+            op_type: crate::ml::dense::OP.into(),
+            attribute: vec![
+                attr_floats(
+                    "weights",
+                    &layer.weights.iter().map(|&w| w as f32).collect::<Vec<_>>(),
+                ),
+                attr_floats(
+                    "bias",
+                    &layer.bias.iter().map(|&b| b as f32).collect::<Vec<_>>(),
+                ),
+                attr_int("inputs", layer.width as i64),
+                attr_int("relu", i64::from(relu.is_some())),
+            ],
+            ..Default::default()
+        };
+        replaced.extend(node.input[1..].iter().cloned());
+        if let Some(i) = relu {
+            fused[i] = true;
+        }
+        graph.node[at] = dense;
+    }
+    let mut fused = fused.into_iter();
+    graph.node.retain(|_| !fused.next().unwrap_or(false));
+    let read: HashSet<&String> = graph.node.iter().flat_map(|n| &n.input).collect();
+    let drop: HashSet<String> = replaced.into_iter().filter(|r| !read.contains(r)).collect();
+    graph.initializer.retain(|t| !drop.contains(&t.name));
+}
+
+pub(crate) fn attr_floats(name: &str, floats: &[f32]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Floats as i32,
+        floats: floats.to_vec(),
+        ..Default::default()
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn attr_int(name: &str, i: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    }
 }
 
 fn is_ml(node: &pb::NodeProto, op_type: &str) -> bool {
@@ -221,14 +319,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn attr_floats(name: &str, floats: &[f32]) -> pb::AttributeProto {
-        pb::AttributeProto {
-            name: name.into(),
-            r#type: AttributeType::Floats as i32,
-            floats: floats.to_vec(),
-            ..Default::default()
-        }
-    }
+    pub(crate) use super::attr_floats;
 
     pub(crate) fn attr_strings(name: &str, strings: &[&str]) -> pb::AttributeProto {
         pb::AttributeProto {

@@ -22,7 +22,7 @@ pub(crate) struct TractBackend {
 /// the caller's thread: tract's own gate counts panels, not multiply-adds, and split a linear
 /// model's 4,096 rows, which then ran at half the speed on a loaded machine.
 #[cfg(not(target_family = "wasm"))]
-const PARALLEL_MACS: usize = 1 << 23;
+pub(crate) const PARALLEL_MACS: usize = 1 << 23;
 
 /// Builds tract's plan for `proto` (already rewritten for tract) and the model's inputs and
 /// outputs as tract types them.

@@ -22,6 +22,7 @@
 
 mod trace;
 
+use crate::constants::{broadcast, constant, gemm_layer};
 use crate::ml::{PostTransform, TreeScores};
 use crate::rewrite::{ML_DOMAIN, node_name};
 use crate::{Error, Model, Result, Tensor, TensorData};
@@ -489,11 +490,6 @@ fn linear_head(
             .find(|a| a.name == name)
             .map_or(default, |a| a.i)
     };
-    let float = |name: &str, default: f32| {
-        (node.attribute.iter())
-            .find(|a| a.name == name)
-            .map_or(default, |a| a.f)
-    };
     let bad = |what: &str| format!("{} {}: {what}", node.op_type, node_name(node));
     let (weights, bias, ends) = match node.op_type.as_str() {
         "LinearRegressor" | "LinearClassifier" => {
@@ -525,45 +521,8 @@ fn linear_head(
             (coefficients, bias, score_outputs(node))
         }
         "Gemm" => {
-            if int("transA", 0) != 0 {
-                return Err(bad("a transposed input is not a model of its rows"));
-            }
-            let (dims, b) = node
-                .input
-                .get(1)
-                .and_then(|name| constant(graph, name))
-                .ok_or_else(|| bad("its weights are not a constant"))?;
-            let [k, n] = dims[..] else {
-                return Err(bad("its weights are not a matrix"));
-            };
-            let alpha = f64::from(float("alpha", 1.0));
-            let beta = f64::from(float("beta", 1.0));
-            let trans_b = int("transB", 0) != 0;
-            let (outputs, width) = if trans_b { (k, n) } else { (n, k) };
-            let mut weights = vec![0.0; outputs * width];
-            for o in 0..outputs {
-                for j in 0..width {
-                    let v = if trans_b {
-                        b[o * width + j]
-                    } else {
-                        b[j * outputs + o]
-                    };
-                    weights[o * width + j] = alpha * v;
-                }
-            }
-            let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
-                None => vec![0.0; outputs],
-                Some(name) => {
-                    let (_, c) =
-                        constant(graph, name).ok_or_else(|| bad("its bias is not a constant"))?;
-                    broadcast(&c, outputs)
-                        .ok_or_else(|| bad("its bias does not fit its outputs"))?
-                        .into_iter()
-                        .map(|c| beta * c)
-                        .collect()
-                }
-            };
-            (weights, bias, node.output.clone())
+            let layer = gemm_layer(graph, node)?;
+            (layer.weights, layer.bias, node.output.clone())
         }
         _ => {
             // MatMul, and the Add of a constant bias right after it.
@@ -619,15 +578,6 @@ fn linear_head(
         },
         ends,
     ))
-}
-
-/// `values` as `n` values: as they are, or one repeated.
-fn broadcast(values: &[f64], n: usize) -> Option<Vec<f64>> {
-    match values {
-        [v] => Some(vec![*v; n]),
-        v if v.len() == n => Some(v.to_vec()),
-        _ => None,
-    }
 }
 
 /// The ops a model may apply to the head's scores: reading labels and probabilities off
@@ -761,67 +711,4 @@ fn prep_model(source_name: &str, proto: &pb::ModelProto, tensor: &str) -> Result
         ..Default::default()
     }];
     Model::from_bytes(source_name, &proto.encode_to_vec())
-}
-
-/// An initializer's (or Constant node's) dimensions and values as numbers.
-fn constant(graph: &pb::GraphProto, name: &str) -> Option<(Vec<usize>, Vec<f64>)> {
-    let tensor = graph
-        .initializer
-        .iter()
-        .find(|t| t.name == name)
-        .or_else(|| {
-            graph
-                .node
-                .iter()
-                .find(|n| {
-                    n.op_type == "Constant" && n.output.first().map(String::as_str) == Some(name)
-                })?
-                .attribute
-                .iter()
-                .find(|a| a.name == "value")?
-                .t
-                .as_ref()
-        })?;
-    let dims = tensor
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).ok())
-        .collect::<Option<Vec<_>>>()?;
-    Some((dims, tensor_numbers(tensor)?))
-}
-
-/// A constant's values as numbers, whatever its shape.
-pub(crate) fn constant_floats(graph: &pb::GraphProto, name: &str) -> Option<Vec<f64>> {
-    constant(graph, name).map(|(_, v)| v)
-}
-
-fn tensor_numbers(t: &pb::TensorProto) -> Option<Vec<f64>> {
-    use pb::tensor_proto::DataType;
-    let raw = |size: usize| t.raw_data.chunks_exact(size);
-    let values = match DataType::try_from(t.data_type).ok()? {
-        DataType::Float if t.raw_data.is_empty() => {
-            t.float_data.iter().map(|&v| f64::from(v)).collect()
-        }
-        DataType::Float => raw(4)
-            .map(|b| Some(f64::from(f32::from_le_bytes(b.try_into().ok()?))))
-            .collect::<Option<_>>()?,
-        DataType::Double if t.raw_data.is_empty() => t.double_data.clone(),
-        DataType::Double => raw(8)
-            .map(|b| Some(f64::from_le_bytes(b.try_into().ok()?)))
-            .collect::<Option<_>>()?,
-        DataType::Int64 if t.raw_data.is_empty() => {
-            t.int64_data.iter().map(|&v| v as f64).collect()
-        }
-        DataType::Int64 => raw(8)
-            .map(|b| Some(i64::from_le_bytes(b.try_into().ok()?) as f64))
-            .collect::<Option<_>>()?,
-        DataType::Int32 if t.raw_data.is_empty() => {
-            t.int32_data.iter().map(|&v| f64::from(v)).collect()
-        }
-        DataType::Int32 => raw(4)
-            .map(|b| Some(f64::from(i32::from_le_bytes(b.try_into().ok()?))))
-            .collect::<Option<_>>()?,
-        _ => return None,
-    };
-    Some(values)
 }

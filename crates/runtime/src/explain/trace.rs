@@ -4,7 +4,7 @@
 //! parts up. Ops that mix columns (a matrix product, a normalizer) give each output column
 //! every input column; an op this does not know ends the trace.
 
-use super::constant_floats;
+use crate::constants::constant_floats;
 use std::collections::HashMap;
 use tract_onnx::pb;
 

@@ -5,6 +5,8 @@
 //! them (its CPU kernels are the reference the tests compare against). The table
 //! preprocessing ops (`encode`) map one tensor of numbers or strings element by element.
 
+#[cfg(not(target_family = "wasm"))]
+pub(crate) mod dense;
 mod encode;
 mod scaler;
 mod svm;
@@ -21,6 +23,8 @@ use tract_onnx::tract_hir::tract_ndarray::{ArrayView2, Ix2};
 
 /// Registers every op of this module into `reg`.
 pub(crate) fn register_all(reg: &mut OnnxOpRegister) {
+    #[cfg(not(target_family = "wasm"))]
+    dense::register_all(reg);
     encode::register_all(reg);
     scaler::register_all(reg);
     svm::register_all(reg);
