@@ -36,6 +36,7 @@ pub(crate) fn rewrite(model: &mut pb::ModelProto) -> Result<(), String> {
 /// Replaces each float32 `Gemm` whose weights and bias are constants, and whose input is not
 /// transposed, with a dense layer; a `Relu` that is the only reader of the `Gemm`'s output
 /// (not itself a graph output) is fused in. Initializers only those `Gemm`s read are dropped.
+/// In a graph with subgraphs, which may read any outer name, nothing is fused or dropped.
 #[cfg(not(target_family = "wasm"))]
 fn dense_layers(graph: &mut pb::GraphProto) {
     use crate::constants::{constant_tensor, gemm_layer};
@@ -43,6 +44,12 @@ fn dense_layers(graph: &mut pb::GraphProto) {
         constant_tensor(graph, name)
             .is_some_and(|t| t.data_type == pb::tensor_proto::DataType::Float as i32)
     };
+    // A subgraph (If, Loop, Scan) may read an outer tensor by name: keep every name then.
+    let subgraphs = graph
+        .node
+        .iter()
+        .flat_map(|n| &n.attribute)
+        .any(|a| a.g.is_some() || !a.graphs.is_empty());
     let mut fused = vec![false; graph.node.len()];
     let mut replaced = Vec::new();
     for at in 0..graph.node.len() {
@@ -64,7 +71,8 @@ fn dense_layers(graph: &mut pb::GraphProto) {
         let mut readers = (0..graph.node.len()).filter(|&i| graph.node[i].input.contains(output));
         let relu = match (readers.next(), readers.next()) {
             (Some(i), None)
-                if graph.node[i].op_type == "Relu"
+                if !subgraphs
+                    && graph.node[i].op_type == "Relu"
                     && graph.node[i].domain.is_empty()
                     && graph.node[i].output.len() == 1
                     && !graph.output.iter().any(|o| &o.name == output) =>
@@ -101,7 +109,9 @@ fn dense_layers(graph: &mut pb::GraphProto) {
     let mut fused = fused.into_iter();
     graph.node.retain(|_| !fused.next().unwrap_or(false));
     let read: HashSet<&String> = graph.node.iter().flat_map(|n| &n.input).collect();
-    let drop: HashSet<String> = replaced.into_iter().filter(|r| !read.contains(r)).collect();
+    let drop: HashSet<String> = (replaced.into_iter())
+        .filter(|r| !subgraphs && !read.contains(r))
+        .collect();
     graph.initializer.retain(|t| !drop.contains(&t.name));
 }
 
