@@ -159,33 +159,42 @@ impl WithSimd for Run<'_> {
 
 impl Run<'_> {
     /// Blocks of `R` rows against every panel of `V` vectors; the rows left over one by one.
+    /// Rows go in chunks of about [`CHUNK_INPUTS`] inputs, and each panel meets all of a
+    /// chunk's blocks in turn: the chunk's rows stay in L2 while the panel is read from L1, so
+    /// the weights are read from L2 once per chunk, not once per block.
     #[inline(always)]
     fn blocks<S: Simd, const V: usize, const R: usize>(self, simd: S) {
         let Run { layer, x, y } = self;
         let (inputs, outputs, panel) = (layer.inputs, layer.outputs, layer.panel);
+        let chunk = (CHUNK_INPUTS / inputs).max(R) / R * R;
         let mut sums = vec![0.0f32; R * panel];
-        for (xs, ys) in x.chunks(R * inputs).zip(y.chunks_mut(R * outputs)) {
-            let rows = ys.len() / outputs;
+        for (xc, yc) in x.chunks(chunk * inputs).zip(y.chunks_mut(chunk * outputs)) {
             for (p, weights) in layer.packed.chunks_exact(inputs * panel).enumerate() {
                 let (start, end) = (p * panel, ((p + 1) * panel).min(outputs));
-                if rows == R {
-                    let acc = block::<S, V, R>(simd, weights, xs, inputs);
-                    store(simd, &acc, &mut sums);
-                } else {
-                    for r in 0..rows {
-                        let row = &xs[r * inputs..(r + 1) * inputs];
-                        let acc = block::<S, V, 1>(simd, weights, row, inputs);
-                        store(simd, &acc, &mut sums[r * panel..(r + 1) * panel]);
+                for (xs, ys) in xc.chunks(R * inputs).zip(yc.chunks_mut(R * outputs)) {
+                    let rows = ys.len() / outputs;
+                    if rows == R {
+                        let acc = block::<S, V, R>(simd, weights, xs, inputs);
+                        store(simd, &acc, &mut sums);
+                    } else {
+                        for r in 0..rows {
+                            let row = &xs[r * inputs..(r + 1) * inputs];
+                            let acc = block::<S, V, 1>(simd, weights, row, inputs);
+                            store(simd, &acc, &mut sums[r * panel..(r + 1) * panel]);
+                        }
                     }
-                }
-                for (r, sums) in sums.chunks_exact(panel).take(rows).enumerate() {
-                    let out = &mut ys[r * outputs + start..r * outputs + end];
-                    layer.finish(out, sums, &layer.bias[start..end]);
+                    for (r, sums) in sums.chunks_exact(panel).take(rows).enumerate() {
+                        let out = &mut ys[r * outputs + start..r * outputs + end];
+                        layer.finish(out, sums, &layer.bias[start..end]);
+                    }
                 }
             }
         }
     }
 }
+
+/// About how many inputs (floats) a chunk of rows holds: 64 KiB, a part of L2.
+const CHUNK_INPUTS: usize = 1 << 14;
 
 /// The sums of `R` rows of `x` against one panel of `V` vectors of weights a row.
 #[inline(always)]
@@ -303,7 +312,7 @@ mod tests {
         // Outputs across one and two vectors' panels and their edges; rows across a block,
         // its remainder, and a parallel run.
         for &(inputs, outputs) in &[(1, 1), (3, 7), (20, 1), (17, 16), (9, 33), (64, 256)] {
-            for &rows in &[1, 7, 8, 9, 17, 300] {
+            for &rows in &[1, 7, 8, 9, 17, 300, 1100] {
                 for relu in [false, true] {
                     let weights = values(inputs * outputs, 1);
                     let bias = values(outputs, 2);
