@@ -83,9 +83,20 @@ impl std::fmt::Debug for Dense {
 
 impl Dense {
     /// `weights` holds one row of `inputs` weights per output, `bias` one value per output.
-    pub(crate) fn new(weights: &[f32], mut bias: Vec<f32>, inputs: usize, relu: bool) -> Dense {
-        let outputs = bias.len();
+    pub(crate) fn new(weights: &[f32], bias: Vec<f32>, inputs: usize, relu: bool) -> Dense {
         let lanes = pulp::Arch::new().dispatch(Lanes);
+        Dense::for_lanes(weights, bias, inputs, relu, lanes)
+    }
+
+    /// The layer packed for vectors of `lanes` floats, the width [`Run`] must run it with.
+    fn for_lanes(
+        weights: &[f32],
+        mut bias: Vec<f32>,
+        inputs: usize,
+        relu: bool,
+        lanes: usize,
+    ) -> Dense {
+        let outputs = bias.len();
         // A layer of a vector's outputs or fewer (a classifier's last) wastes less in one.
         let panel = if outputs <= lanes { lanes } else { 2 * lanes };
         let panels = outputs.div_ceil(panel);
@@ -327,6 +338,41 @@ mod tests {
                             "{inputs}x{outputs}, {rows} rows, relu {relu}: [{i}] {a} != {b}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// The AVX2 kernel (vectors of eight, four-row blocks), which a machine with AVX-512 would
+    /// otherwise never run.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_kernel_matches_the_plain_product() {
+        let Some(avx2) = pulp::x86::V3::try_new() else {
+            eprintln!("no AVX2 here: nothing to run");
+            return;
+        };
+        for &(inputs, outputs) in &[(3, 7), (17, 8), (9, 33), (64, 100)] {
+            for &rows in &[1, 3, 4, 5, 300] {
+                let weights = values(inputs * outputs, 7);
+                let bias = values(outputs, 8);
+                let x = values(rows * inputs, 9);
+                let layer = Dense::for_lanes(&weights, bias.clone(), inputs, true, 8);
+                let mut y = vec![f32::NAN; rows * outputs];
+                pulp::Simd::vectorize(
+                    avx2,
+                    Run {
+                        layer: &layer,
+                        x: &x,
+                        y: &mut y,
+                    },
+                );
+                let expected = reference(&weights, &bias, &x, inputs, true);
+                for (i, (a, b)) in y.iter().zip(&expected).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{inputs}x{outputs}, {rows} rows: [{i}] {a} != {b}"
+                    );
                 }
             }
         }
